@@ -1,0 +1,1 @@
+//! axum adapter for HashPass: mounts the public and admin routes (issue #3).

@@ -1,0 +1,1 @@
+//! poem adapter for HashPass: mounts the public and admin routes (issue #5).

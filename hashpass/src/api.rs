@@ -1,0 +1,479 @@
+//! The HTTP API without a web framework: a table of [`Endpoint`]s and one entry point,
+//! [`HashPass::handle`], taking plain request parts and returning a status with a JSON (or text)
+//! body. Client-IP resolution (A2), the User-Agent filter (B3), the body limit and the security
+//! headers (B2, A9) live here too, so adapters only translate types.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::header::{AUTHORIZATION, HeaderName, HeaderValue, USER_AGENT};
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::HashPass;
+use crate::applog::AppLogQuery;
+use crate::audit::LogQuery;
+use crate::config::{Config, canonical_ip};
+use crate::error::ApiError;
+use crate::request;
+use crate::util::random_bytes;
+
+/// Every HTTP endpoint (the two WebSockets are admitted separately, see [`HashPass::admit_player`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum Endpoint {
+    Health,
+    TurnstileConfig,
+    DevTrace,
+    Puzzle,
+    Verify,
+    Submit,
+    Metrics,
+    AdminStatus,
+    AdminMiners,
+    AdminSessions,
+    AdminLogs,
+    AdminLogStats,
+    AdminAppLogs,
+    AdminDifficulty,
+    AdminTargetTime,
+    AdminArgon2,
+    AdminWorkerCount,
+    AdminMaxNonceSpeed,
+    AdminResetPuzzle,
+    AdminKickAll,
+    AdminKick,
+    AdminUnban,
+    AdminBlacklist,
+    AdminClearSessions,
+    AdminRegenerateHmac,
+}
+
+/// Path of the player WebSocket.
+pub const PLAYER_WS_PATH: &str = "/api/ws";
+/// Path of the admin WebSocket.
+pub const ADMIN_WS_PATH: &str = "/api/admin/ws";
+
+/// Method, path (relative to where HashPass is mounted) and endpoint of every HTTP route.
+pub const ENDPOINTS: &[(Method, &str, Endpoint)] = &[
+    (Method::GET, "/api/health", Endpoint::Health),
+    (Method::GET, "/api/turnstile/config", Endpoint::TurnstileConfig),
+    (Method::GET, "/api/dev/trace", Endpoint::DevTrace),
+    (Method::POST, "/api/puzzle", Endpoint::Puzzle),
+    (Method::POST, "/api/verify", Endpoint::Verify),
+    (Method::POST, "/api/submit", Endpoint::Submit),
+    (Method::GET, "/api/metrics", Endpoint::Metrics),
+    (Method::GET, "/api/admin/status", Endpoint::AdminStatus),
+    (Method::GET, "/api/admin/miners", Endpoint::AdminMiners),
+    (Method::GET, "/api/admin/sessions", Endpoint::AdminSessions),
+    (Method::GET, "/api/admin/logs", Endpoint::AdminLogs),
+    (Method::GET, "/api/admin/logs/stats", Endpoint::AdminLogStats),
+    (Method::GET, "/api/admin/applogs", Endpoint::AdminAppLogs),
+    (Method::POST, "/api/admin/difficulty", Endpoint::AdminDifficulty),
+    (Method::POST, "/api/admin/target-time", Endpoint::AdminTargetTime),
+    (Method::POST, "/api/admin/argon2", Endpoint::AdminArgon2),
+    (Method::POST, "/api/admin/worker-count", Endpoint::AdminWorkerCount),
+    (Method::POST, "/api/admin/max-nonce-speed", Endpoint::AdminMaxNonceSpeed),
+    (Method::POST, "/api/admin/reset-puzzle", Endpoint::AdminResetPuzzle),
+    (Method::POST, "/api/admin/kick-all", Endpoint::AdminKickAll),
+    (Method::POST, "/api/admin/kick", Endpoint::AdminKick),
+    (Method::POST, "/api/admin/unban", Endpoint::AdminUnban),
+    (Method::GET, "/api/admin/blacklist", Endpoint::AdminBlacklist),
+    (Method::POST, "/api/admin/clear-sessions", Endpoint::AdminClearSessions),
+    (Method::POST, "/api/admin/regenerate-hmac", Endpoint::AdminRegenerateHmac),
+];
+
+impl Endpoint {
+    /// Whether the User-Agent filter applies (B3: public `/api/*` except health and trace).
+    pub fn ua_filtered(self) -> bool {
+        !matches!(self, Endpoint::Health | Endpoint::DevTrace | Endpoint::Metrics) && !self.is_admin()
+    }
+
+    /// Whether the admin token guards it.
+    pub fn is_admin(self) -> bool {
+        format!("{self:?}").starts_with("Admin")
+    }
+}
+
+/// The parts of an HTTP request the API reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRequest<'a> {
+    /// The TCP peer.
+    pub peer: IpAddr,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// The raw query string, without `?`.
+    pub query: Option<&'a str>,
+    /// The body bytes.
+    pub body: &'a [u8],
+}
+
+/// A response body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiBody {
+    /// `application/json`.
+    Json(Value),
+    /// `text/plain; charset=utf-8` (the trace) or Prometheus text.
+    Text(String),
+}
+
+/// An API response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Body.
+    pub body: ApiBody,
+}
+
+impl ApiResponse {
+    /// 200 with a JSON body.
+    pub fn ok(value: Value) -> Self {
+        Self { status: StatusCode::OK, body: ApiBody::Json(value) }
+    }
+
+    /// The body as bytes and its content type.
+    pub fn into_parts(self) -> (StatusCode, &'static str, Vec<u8>) {
+        match self.body {
+            ApiBody::Json(v) => (self.status, "application/json", v.to_string().into_bytes()),
+            ApiBody::Text(t) => (self.status, "text/plain; charset=utf-8", t.into_bytes()),
+        }
+    }
+}
+
+impl From<ApiError> for ApiResponse {
+    fn from(e: ApiError) -> Self {
+        Self { status: e.status, body: ApiBody::Json(e.body) }
+    }
+}
+
+/// Substrings (case-insensitive) that mark a scripted client (B3).
+const BLOCKED_AGENTS: &[&str] = &[
+    "curl", "wget", "python-requests", "python-httpx", "python-urllib", "httpx", "go-http-client", "java/",
+    "apache-httpclient", "postmanruntime", "insomnia", "httpie", "node-fetch", "axios", "undici", "got/",
+    "superagent", "scrapy", "mechanize", "aiohttp", "bot", "crawler", "spider", "headless",
+];
+
+/// B3's verdict on a User-Agent header: present, not a known script, starting with `Mozilla/5.0`.
+pub fn user_agent_allowed(user_agent: Option<&HeaderValue>) -> bool {
+    let Some(ua) = user_agent.and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty()) else {
+        return false;
+    };
+    let lower = ua.to_ascii_lowercase();
+    ua.starts_with("Mozilla/5.0") && !BLOCKED_AGENTS.iter().any(|bad| lower.contains(bad))
+}
+
+/// The effective client IP (A2): the TCP peer, unless the peer is a trusted proxy and the
+/// configured header names a valid address (for `X-Forwarded-For`: the right-most untrusted entry).
+pub fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let peer = canonical_ip(peer);
+    let trusted = |ip: IpAddr| config.trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(peer) {
+        return peer;
+    }
+    let Some(value) = headers.get(config.client_ip_header.as_str()).and_then(|v| v.to_str().ok()) else {
+        return peer;
+    };
+    let parse = |s: &str| s.trim().parse::<IpAddr>().ok().map(canonical_ip);
+    if config.client_ip_header.eq_ignore_ascii_case("x-forwarded-for") {
+        let hops: Vec<IpAddr> = value.split(',').filter_map(parse).collect();
+        hops.iter().rev().find(|ip| !trusted(**ip)).or(hops.first()).copied().unwrap_or(peer)
+    } else {
+        parse(value).unwrap_or(peer)
+    }
+}
+
+/// The query string as decoded pairs.
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect()
+}
+
+fn query_param<'q>(pairs: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn query_number(pairs: &[(String, String)], name: &str, default: u32, lo: u32, hi: u32) -> Result<u32, ApiError> {
+    match query_param(pairs, name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (lo..=hi).contains(n))
+            .ok_or_else(|| ApiError::unprocessable(format!("{name} must be an integer between {lo} and {hi}"))),
+    }
+}
+
+/// Body of `kick` / `unban`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct IpBody {
+    ip: Option<String>,
+}
+
+fn parse_ip(body: &[u8]) -> Result<IpAddr, ApiError> {
+    let body: IpBody = request::admin_body(body)?;
+    let text = body.ip.ok_or_else(|| ApiError::unprocessable("ip is required"))?;
+    text.trim()
+        .parse::<IpAddr>()
+        .map(canonical_ip)
+        .map_err(|_| ApiError::unprocessable(format!("{text:?} is not a valid IPv4 or IPv6 address")))
+}
+
+impl HashPass {
+    /// Answers one HTTP request to `endpoint`. Never panics on client input; every refusal is
+    /// a 4xx (or a 503 when a backend is down) with a JSON body.
+    pub async fn handle(&self, endpoint: Endpoint, req: ApiRequest<'_>) -> ApiResponse {
+        match self.dispatch(endpoint, req).await {
+            Ok(response) => response,
+            Err(error) => error.into(),
+        }
+    }
+
+    /// The answer for an `/api/...` path that matches no endpoint: the UA filter's 404 first
+    /// (it runs before routing, B3), else 404 `Not Found`.
+    pub fn unknown_api_path(&self, req: ApiRequest<'_>) -> ApiResponse {
+        if self.service.config.ua_filter && !user_agent_allowed(req.headers.get(USER_AGENT)) {
+            return ApiError::ua_refused().into();
+        }
+        ApiError::not_found("Not Found").into()
+    }
+
+    /// The answer for a known path with the wrong method (the UA filter first, as above).
+    pub fn method_not_allowed(&self, req: ApiRequest<'_>) -> ApiResponse {
+        if self.service.config.ua_filter && !user_agent_allowed(req.headers.get(USER_AGENT)) {
+            return ApiError::ua_refused().into();
+        }
+        ApiError::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into()
+    }
+
+    async fn dispatch(&self, endpoint: Endpoint, req: ApiRequest<'_>) -> Result<ApiResponse, ApiError> {
+        let config = &self.service.config;
+        if endpoint.ua_filtered() && config.ua_filter && !user_agent_allowed(req.headers.get(USER_AGENT)) {
+            tracing::warn!(peer = %req.peer, ?endpoint, "request refused by the User-Agent filter");
+            return Err(ApiError::ua_refused());
+        }
+        if req.body.len() > config.max_body_bytes {
+            return Err(ApiError::payload_too_large(config.max_body_bytes));
+        }
+        let ip = client_ip(config, req.peer, req.headers);
+        let authorization = req.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        if endpoint.is_admin() {
+            self.admin.authenticate(ip, authorization).await?;
+            return self.admin_endpoint(endpoint, ip, req).await.map(ApiResponse::ok);
+        }
+        let service = &self.service;
+        let response = match endpoint {
+            Endpoint::Health => {
+                let state = service.state().await?;
+                json!({ "status": "ok", "current_seed": format!("{}...", &state.seed[..8]) })
+            }
+            Endpoint::TurnstileConfig => {
+                let captcha = &service.seams.captcha;
+                json!({ "siteKey": captcha.site_key(), "testMode": captcha.test_mode() })
+            }
+            Endpoint::DevTrace => return self.dev_trace(ip).map(|t| ApiResponse { status: StatusCode::OK, body: ApiBody::Text(t) }),
+            Endpoint::Metrics => {
+                if !config.metrics_public {
+                    self.admin.authenticate(ip, authorization).await?;
+                }
+                return Ok(ApiResponse { status: StatusCode::OK, body: ApiBody::Text(self.admin.metrics_text().await?) });
+            }
+            Endpoint::Puzzle | Endpoint::Verify | Endpoint::Submit => {
+                // A syntax error is reported before authentication; field errors after it.
+                let body = request::parse_json(req.body)?;
+                let session = service.authenticate(ip, authorization).await?;
+                match endpoint {
+                    Endpoint::Puzzle => service.puzzle(&session, &request::puzzle_request(body.as_ref())?).await?,
+                    Endpoint::Verify => {
+                        let solution = request::solution(body.as_ref())?;
+                        json!({ "invite_code": service.verify(ip, &session, &solution).await?.invite_code })
+                    }
+                    _ => {
+                        let (solution, zeros) = request::submission(body.as_ref())?;
+                        json!({ "status": service.submit(ip, &session, &solution, zeros).await? })
+                    }
+                }
+            }
+            _ => unreachable!("admin endpoints are dispatched above"),
+        };
+        Ok(ApiResponse::ok(response))
+    }
+
+    /// `/api/dev/trace`: served only in test mode or with `HASHPASS_DEV_TRACE` (A2); reports
+    /// the effective IP.
+    fn dev_trace(&self, ip: IpAddr) -> Result<String, ApiError> {
+        let config = &self.service.config;
+        if !(config.turnstile_test_mode || config.dev_trace) {
+            return Err(ApiError::not_found("Not Found"));
+        }
+        Ok(format!(
+            "fl=0f0\nh=localhost\nip={ip}\nts={}\nvisit_scheme=http\nuag=Mozilla/5.0\ncolo=DEV\nsliver=none\nhttp=http/1.1\nloc=CN\ntls=off\nsni=off\nwarp=off\ngateway=off\nrbi=off\nkex=none",
+            hex::encode(random_bytes::<8>())
+        ))
+    }
+
+    async fn admin_endpoint(&self, endpoint: Endpoint, ip: IpAddr, req: ApiRequest<'_>) -> Result<Value, ApiError> {
+        let admin = &self.admin;
+        let pairs = query_pairs(req.query);
+        let text = |name: &str, default: &str| query_param(&pairs, name).unwrap_or(default).to_string();
+        tracing::debug!(%ip, ?endpoint, "admin request");
+        match endpoint {
+            Endpoint::AdminStatus => admin.status().await,
+            Endpoint::AdminMiners => admin.miners().await,
+            Endpoint::AdminSessions => admin.sessions().await,
+            Endpoint::AdminLogs => {
+                let query = LogQuery {
+                    page: query_number(&pairs, "page", 1, 1, u32::MAX)?,
+                    per_page: query_number(&pairs, "per_page", 50, 1, 200)?,
+                    search: text("search", ""),
+                    file: text("file", "verify.jsonl"),
+                };
+                admin.logs(&query).await
+            }
+            Endpoint::AdminLogStats => admin.log_stats().await,
+            Endpoint::AdminAppLogs => {
+                let query = AppLogQuery {
+                    page: query_number(&pairs, "page", 1, 1, u32::MAX)?,
+                    per_page: query_number(&pairs, "per_page", 100, 1, 500)?,
+                    search: text("search", ""),
+                    file: text("file", "hashpass.log"),
+                    level: text("level", ""),
+                };
+                admin.app_logs(&query).await
+            }
+            Endpoint::AdminDifficulty => admin.set_difficulty(&request::admin_body(req.body)?).await,
+            Endpoint::AdminTargetTime => admin.set_target_time(&request::admin_body(req.body)?).await,
+            Endpoint::AdminArgon2 => admin.set_argon2(&request::admin_body(req.body)?).await,
+            Endpoint::AdminWorkerCount => {
+                #[derive(Default, serde::Deserialize)]
+                struct Body {
+                    worker_count: Option<i64>,
+                }
+                let body: Body = request::admin_body(req.body)?;
+                admin.set_worker_count(body.worker_count.ok_or_else(|| ApiError::unprocessable("worker_count is required"))?).await
+            }
+            Endpoint::AdminMaxNonceSpeed => {
+                #[derive(Default, serde::Deserialize)]
+                struct Body {
+                    max_nonce_speed: Option<f64>,
+                }
+                let body: Body = request::admin_body(req.body)?;
+                admin.set_max_nonce_speed(body.max_nonce_speed.ok_or_else(|| ApiError::unprocessable("max_nonce_speed is required"))?).await
+            }
+            Endpoint::AdminResetPuzzle => admin.reset_puzzle().await,
+            Endpoint::AdminKickAll => admin.kick_all().await,
+            Endpoint::AdminKick => admin.kick(parse_ip(req.body)?).await,
+            Endpoint::AdminUnban => admin.unban(parse_ip(req.body)?).await,
+            Endpoint::AdminBlacklist => admin.blacklist().await,
+            Endpoint::AdminClearSessions => admin.clear_sessions().await,
+            Endpoint::AdminRegenerateHmac => {
+                #[derive(Default, serde::Deserialize)]
+                struct Body {
+                    hmac_secret: Option<String>,
+                }
+                let body: Body = request::admin_body(req.body)?;
+                admin.regenerate_hmac(body.hmac_secret.as_deref()).await
+            }
+            _ => Err(ApiError::not_found("Not Found")),
+        }
+    }
+
+    /// Admits a player WebSocket before the upgrade (B6.1): `Err` is an HTTP 403 (or 503) to
+    /// answer instead of upgrading.
+    pub async fn admit_player(&self, peer: IpAddr, headers: &HeaderMap, query: Option<&str>) -> Result<crate::service::PlayerAdmission, ApiError> {
+        let config = &self.service.config;
+        let ip = client_ip(config, peer, headers);
+        let ua_ok = !config.ua_filter || user_agent_allowed(headers.get(USER_AGENT));
+        let pairs = query_pairs(query);
+        self.service.admit_player(ip, query_param(&pairs, "token"), ua_ok).await
+    }
+
+    /// Runs an admitted player socket to its end (see [`crate::ws::run_player`]).
+    pub async fn run_player<S, E>(&self, admission: crate::service::PlayerAdmission, socket: S)
+    where
+        S: futures_util::Stream<Item = Result<crate::ws::WsIncoming, E>> + futures_util::Sink<crate::ws::WsOutgoing> + Unpin + Send,
+    {
+        crate::ws::run_player(Arc::clone(&self.service), admission, socket).await
+    }
+
+    /// Checks the admin WebSocket's `?token=` before the upgrade (B14.1 with A4's counting).
+    pub async fn admit_admin(&self, peer: IpAddr, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+        let ip = client_ip(&self.service.config, peer, headers);
+        let pairs = query_pairs(query);
+        self.admin.authenticate_socket(ip, query_param(&pairs, "token")).await
+    }
+
+    /// Runs an admitted admin socket to its end (see [`crate::ws::run_admin`]).
+    pub async fn run_admin<S, E>(&self, socket: S)
+    where
+        S: futures_util::Stream<Item = Result<crate::ws::WsIncoming, E>> + futures_util::Sink<crate::ws::WsOutgoing> + Unpin + Send,
+    {
+        crate::ws::run_admin(Arc::clone(&self.service), Arc::clone(&self.admin), socket).await
+    }
+
+    /// Headers every HTTP response carries (B2, with A9's strict CSP; Turnstile's origin is
+    /// allowed only when the captcha provider names one).
+    pub fn security_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let extra = self.service.seams.captcha.script_origin().map(|o| format!(" {o}")).unwrap_or_default();
+        let csp = format!(
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{extra}; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; worker-src 'self'; frame-src 'self'{extra}; frame-ancestors 'none'; object-src 'none'; \
+             base-uri 'self'; form-action 'self'"
+        );
+        [
+            ("content-security-policy", csp),
+            ("x-content-type-options", "nosniff".into()),
+            ("x-frame-options", "DENY".into()),
+            ("referrer-policy", "strict-origin-when-cross-origin".into()),
+            ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()".into()),
+            ("cross-origin-opener-policy", "same-origin".into()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::from_str(&value).ok()?)))
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ua_filter() {
+        let ok = |s: &str| user_agent_allowed(Some(&HeaderValue::from_str(s).unwrap()));
+        assert!(ok("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120"));
+        assert!(!ok("curl/8.0"));
+        assert!(!ok("Mozilla/5.0 (compatible; Googlebot/2.1)"));
+        assert!(!ok("Mozilla/5.0 HeadlessChrome/120"));
+        assert!(!ok("Opera/9.80"));
+        assert!(!ok("   "));
+        assert!(!user_agent_allowed(None));
+        assert!(!user_agent_allowed(Some(&HeaderValue::from_bytes(b"Mozilla/5.0 \xff").unwrap())));
+    }
+
+    #[test]
+    fn client_ip_trusts_only_configured_proxies() {
+        let mut config = Config::default();
+        let mut headers = HeaderMap::new();
+        headers.insert("cf-connecting-ip", HeaderValue::from_static("9.9.9.9"));
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(&config, peer, &headers), peer);
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        assert_eq!(client_ip(&config, peer, &headers).to_string(), "9.9.9.9");
+        headers.insert("cf-connecting-ip", HeaderValue::from_static("junk"));
+        assert_eq!(client_ip(&config, peer, &headers), peer);
+        config.client_ip_header = "X-Forwarded-For".into();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("1.1.1.1, 2.2.2.2, 127.0.0.5"));
+        assert_eq!(client_ip(&config, peer, &headers).to_string(), "2.2.2.2");
+    }
+
+    #[test]
+    fn endpoint_classes() {
+        assert!(Endpoint::Puzzle.ua_filtered());
+        assert!(!Endpoint::Health.ua_filtered());
+        assert!(!Endpoint::AdminKick.ua_filtered());
+        assert!(Endpoint::AdminKick.is_admin());
+        assert!(!Endpoint::Metrics.is_admin());
+        assert_eq!(ENDPOINTS.len(), 25);
+    }
+}

@@ -1,0 +1,111 @@
+//! Errors that cross the wire: [`ApiError`] knows its HTTP status and JSON body, so every
+//! adapter renders it the same way; [`StoreError`] is what a shared-state backend can fail with.
+
+use http::StatusCode;
+use serde_json::{Value, json};
+
+/// An error answer of the HTTP API: a status and the JSON body PROTOCOL.md prescribes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status (always 4xx or 503 for client-caused errors).
+    pub status: StatusCode,
+    /// JSON body, usually `{"detail": "..."}`.
+    pub body: Value,
+}
+
+impl ApiError {
+    /// `{"detail": message}` with the given status.
+    pub fn detail(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: json!({ "detail": message.into() }),
+        }
+    }
+
+    /// 400 with a detail message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::detail(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401 with a detail message.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::detail(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 403 with a detail message.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::detail(StatusCode::FORBIDDEN, message)
+    }
+
+    /// 404 with a detail message.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::detail(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 409 with a detail message.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::detail(StatusCode::CONFLICT, message)
+    }
+
+    /// 422 with a detail message (A4's parameter validation).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::detail(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    /// 429 with a detail message.
+    pub fn too_many(message: impl Into<String>) -> Self {
+        Self::detail(StatusCode::TOO_MANY_REQUESTS, message)
+    }
+
+    /// 503 with a detail message.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::detail(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
+    /// 413: the request body is larger than the endpoint accepts.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::detail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body too large (limit {limit} bytes)"),
+        )
+    }
+
+    /// The UA filter's refusal (B3): 404 `{"error": "Not found"}`.
+    pub fn ua_refused() -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            body: json!({ "error": "Not found" }),
+        }
+    }
+
+    /// The detail text, when the body has one as a string.
+    pub fn message(&self) -> Option<&str> {
+        self.body.get("detail").and_then(Value::as_str)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.body)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// A shared-state backend failed (e.g. Redis unreachable). Maps to 503.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or answered with an error.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend holds data this version cannot read.
+    #[error("state store holds unreadable data: {0}")]
+    Corrupt(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "state store error");
+        ApiError::unavailable("Service temporarily unavailable, retry")
+    }
+}

@@ -1,0 +1,202 @@
+//! The figures `/api/metrics` exposes (PROTOCOL.md A9), in Prometheus text format.
+//!
+//! Counters are plain atomics owned by the instance (no global recorder), so several instances in
+//! one process — as in tests — never mix their figures.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Upper bounds (seconds) of the latency histograms' buckets.
+const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// How a verification ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It won the puzzle.
+    Win,
+    /// Correct hash, but another solution had already claimed the seed.
+    Late,
+    /// The recomputed hash differed from the submitted one.
+    Mismatch,
+    /// Refused by a cheap check before hashing (stale seed, too few zeros, rate, auth...).
+    Rejected,
+    /// Refused because the verification queue was full.
+    Busy,
+    /// A timeout-window submission was verified and recorded.
+    RewardEntry,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 6] = [
+        Outcome::Win,
+        Outcome::Late,
+        Outcome::Mismatch,
+        Outcome::Rejected,
+        Outcome::Busy,
+        Outcome::RewardEntry,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Win => "win",
+            Outcome::Late => "late",
+            Outcome::Mismatch => "mismatch",
+            Outcome::Rejected => "rejected",
+            Outcome::Busy => "busy",
+            Outcome::RewardEntry => "reward_entry",
+        }
+    }
+}
+
+/// A cumulative histogram over [`BUCKETS`].
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    /// Sum in microseconds.
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation in seconds.
+    pub fn observe(&self, seconds: f64) {
+        let seconds = seconds.max(0.0);
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            if seconds <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+        }
+        let count = self.count();
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// The instance's counters and histograms.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    puzzles_solved: AtomicU64,
+    puzzles_timed_out: AtomicU64,
+    verifications: [AtomicU64; Outcome::ALL.len()],
+    /// Argon2 time of each verification.
+    pub verification_seconds: Histogram,
+    /// Time verifications waited for a slot.
+    pub verification_queue_seconds: Histogram,
+    /// Delay between publishing a PUZZLE_RESET and handing it to a socket.
+    pub broadcast_lag_seconds: Histogram,
+    sockets_closed_slow: AtomicU64,
+}
+
+/// Gauges read at render time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Stored sessions.
+    pub sessions: usize,
+    /// Open player sockets on this instance.
+    pub player_sockets: usize,
+    /// Open admin sockets on this instance.
+    pub admin_sockets: usize,
+    /// Verifications waiting for a slot.
+    pub verify_queue: usize,
+    /// Current difficulty.
+    pub difficulty: u32,
+    /// Network hashrate.
+    pub network_hashrate: f64,
+}
+
+impl Metrics {
+    /// Counts a verification outcome.
+    pub fn verification(&self, outcome: Outcome) {
+        let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
+        self.verifications[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many verifications ended with `outcome`.
+    pub fn verifications(&self, outcome: Outcome) -> u64 {
+        let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
+        self.verifications[i].load(Ordering::Relaxed)
+    }
+
+    /// Counts a solved puzzle.
+    pub fn solved(&self) {
+        self.puzzles_solved.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a timed-out puzzle.
+    pub fn timed_out(&self) {
+        self.puzzles_timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a socket closed for not keeping up.
+    pub fn slow_socket(&self) {
+        self.sockets_closed_slow.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Puzzles solved so far.
+    pub fn puzzles_solved(&self) -> u64 {
+        self.puzzles_solved.load(Ordering::Relaxed)
+    }
+
+    /// Renders everything in Prometheus text exposition format.
+    pub fn render(&self, gauges: Gauges) -> String {
+        let mut out = String::with_capacity(4096);
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        };
+        counter(&mut out, "hashpass_puzzles_solved_total", "Puzzles won by a valid solution.", self.puzzles_solved());
+        counter(&mut out, "hashpass_puzzles_timed_out_total", "Puzzles reset by the timeout.", self.puzzles_timed_out.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP hashpass_verifications_total Solutions judged, by outcome.\n# TYPE hashpass_verifications_total counter");
+        for outcome in Outcome::ALL {
+            let _ = writeln!(out, "hashpass_verifications_total{{outcome=\"{}\"}} {}", outcome.label(), self.verifications(outcome));
+        }
+        self.verification_seconds.render(&mut out, "hashpass_verification_seconds", "Argon2 recomputation time per verification.");
+        self.verification_queue_seconds.render(&mut out, "hashpass_verification_queue_seconds", "Time a verification waited for memory.");
+        self.broadcast_lag_seconds.render(&mut out, "hashpass_broadcast_lag_seconds", "Delay from a puzzle reset to its delivery to a socket.");
+        counter(&mut out, "hashpass_sockets_closed_slow_total", "Sockets closed because they did not keep up.", self.sockets_closed_slow.load(Ordering::Relaxed));
+        let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        };
+        gauge(&mut out, "hashpass_sessions", "Stored session tokens.", gauges.sessions as f64);
+        gauge(&mut out, "hashpass_player_sockets", "Open player WebSockets on this instance.", gauges.player_sockets as f64);
+        gauge(&mut out, "hashpass_admin_sockets", "Open admin WebSockets on this instance.", gauges.admin_sockets as f64);
+        gauge(&mut out, "hashpass_verification_queue", "Verifications waiting for memory.", gauges.verify_queue as f64);
+        gauge(&mut out, "hashpass_difficulty", "Current difficulty in leading zero bits.", f64::from(gauges.difficulty));
+        gauge(&mut out, "hashpass_network_hashrate", "Reported network hashrate (H/s).", gauges.network_hashrate);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.solved();
+        m.verification(Outcome::Mismatch);
+        m.verification_seconds.observe(0.2);
+        let text = m.render(Gauges { sessions: 2, ..Gauges::default() });
+        assert!(text.contains("hashpass_puzzles_solved_total 1"));
+        assert!(text.contains("hashpass_verifications_total{outcome=\"mismatch\"} 1"));
+        assert!(text.contains("hashpass_verification_seconds_bucket{le=\"0.25\"} 1"));
+        assert!(text.contains("hashpass_verification_seconds_bucket{le=\"0.1\"} 0"));
+        assert!(text.contains("hashpass_sessions 2"));
+    }
+}

@@ -1,0 +1,699 @@
+//! The game: who may get a puzzle, what a valid solution is, the single-winner claim,
+//! difficulty adjustment, timeouts and their rewards (PROTOCOL.md B4.4–B4.6, B7, B10, A1, A6).
+//!
+//! Order of a verification (A1): identity checks, seed is current, the submitted hash meets the
+//! difficulty, per-session rate — all cheap — then the Argon2 recomputation on the bounded
+//! [`Verifier`] with no lock held, then one compare-and-swap of the puzzle state. The first swap
+//! for a seed wins; every other solution for that seed gets 409.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use subtle::ConstantTimeEq;
+
+use crate::audit::{AuditLog, AuditRecord};
+use crate::bans::BanList;
+use crate::captcha::CaptchaProvider;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::connections::{ConnectionRegistry, PlayerSlot};
+use crate::difficulty::DifficultyState;
+use crate::error::{ApiError, StoreError};
+use crate::events::{Event, EventBus};
+use crate::hashrate::{self, HashrateStore, NetworkHashrate};
+use crate::invite::InviteCodes;
+use crate::metrics::{Metrics, Outcome};
+use crate::puzzle::{self, PuzzleHash, leading_zero_bits};
+use crate::puzzle_store::{ChartPoint, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow};
+use crate::session::{ConnectionId, Session, SessionStore, new_connection_id, preview};
+use crate::util::{local_timestamp, round_dp};
+use crate::verify::{Verifier, VerifyError};
+use crate::webhook::{WebhookEvent, WebhookSink};
+use crate::wire;
+
+/// A solve time is never reported as 0 (A6).
+const MIN_SOLVE_TIME: f64 = 0.001;
+
+/// The pluggable parts a service runs on.
+#[derive(Clone)]
+pub struct Seams {
+    /// Time.
+    pub clock: SharedClock,
+    /// The puzzle state.
+    pub puzzles: Arc<dyn PuzzleStore>,
+    /// Session tokens.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Argon2 recomputation.
+    pub verifier: Arc<dyn Verifier>,
+    /// Invite codes.
+    pub invites: Arc<InviteCodes>,
+    /// Captcha at connect.
+    pub captcha: Arc<dyn CaptchaProvider>,
+    /// Win notifications.
+    pub webhook: Arc<dyn WebhookSink>,
+    /// Socket fan-out.
+    pub events: Arc<dyn EventBus>,
+    /// Banned IPs.
+    pub bans: Arc<dyn BanList>,
+    /// Winners' audit trail.
+    pub audit: Arc<dyn AuditLog>,
+    /// Hashrate reports.
+    pub hashrate: Arc<dyn HashrateStore>,
+}
+
+/// A solution as submitted to `/api/verify` or `/api/submit`, after field validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution {
+    /// Device fingerprint.
+    pub visitor_id: String,
+    /// The nonce (0..=2^53).
+    pub nonce: u64,
+    /// The seed the client mined.
+    pub submitted_seed: String,
+    /// Cloudflare-style trace text (its `ip=` line must match the caller).
+    pub trace_data: String,
+    /// The claimed hash.
+    pub hash: PuzzleHash,
+}
+
+/// What a winning verification returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Win {
+    /// The invite code in text form.
+    pub invite_code: String,
+    /// The audit record written for it.
+    pub record: AuditRecord,
+}
+
+/// How a player socket was admitted (B6.1).
+#[derive(Debug)]
+pub struct PlayerAdmission {
+    /// The effective client IP.
+    pub ip: IpAddr,
+    /// The connection's id.
+    pub connection: ConnectionId,
+    /// The session token to attach (reconnect), or `None` to issue a new session on accept.
+    pub reconnect_token: Option<String>,
+    /// The reserved per-IP slot.
+    pub slot: PlayerSlot,
+}
+
+/// Per-session limit on verify/submit calls: at most `limit` in any `window`.
+#[derive(Debug)]
+struct SubmissionLimiter {
+    limit: u32,
+    window: f64,
+    calls: Mutex<HashMap<String, VecDeque<f64>>>,
+}
+
+impl SubmissionLimiter {
+    fn allow(&self, token: &str, now: f64) -> bool {
+        if self.limit == 0 {
+            return true;
+        }
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = calls.entry(token.to_string()).or_default();
+        while recent.front().is_some_and(|t| now - t >= self.window) {
+            recent.pop_front();
+        }
+        if recent.len() >= self.limit as usize {
+            return false;
+        }
+        recent.push_back(now);
+        true
+    }
+
+    fn forget_idle(&self, now: f64) {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.retain(|_, recent| recent.back().is_some_and(|t| now - t < self.window));
+    }
+}
+
+/// The rules of the game over the [`Seams`].
+pub struct PuzzleService {
+    pub(crate) config: Config,
+    pub(crate) seams: Seams,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) connections: Arc<ConnectionRegistry>,
+    limiter: SubmissionLimiter,
+}
+
+impl std::fmt::Debug for PuzzleService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PuzzleService").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+fn bearer(authorization: Option<&[u8]>) -> Result<&str, &'static str> {
+    let value = authorization.ok_or("missing")?;
+    let value = std::str::from_utf8(value).map_err(|_| "format")?;
+    value.strip_prefix("Bearer ").ok_or("format")
+}
+
+impl PuzzleService {
+    /// A service over `seams`; call [`PuzzleService::initialise`] before use.
+    pub fn new(config: Config, seams: Seams) -> Self {
+        let limiter = SubmissionLimiter {
+            limit: config.submit_limit,
+            window: config.submit_window.as_secs_f64(),
+            calls: Mutex::default(),
+        };
+        Self {
+            config,
+            seams,
+            metrics: Arc::new(Metrics::default()),
+            connections: Arc::new(ConnectionRegistry::new()),
+            limiter,
+        }
+    }
+
+    /// Creates the puzzle state from the configuration unless the store already holds one
+    /// (another instance, or a restart on a persistent store). The difficulty average is seeded
+    /// from the audit log's last ≤5 solve times (B10).
+    pub async fn initialise(&self) -> Result<PuzzleState, StoreError> {
+        if let Some(state) = self.seams.puzzles.load().await? {
+            return Ok(state);
+        }
+        let c = &self.config;
+        let mut difficulty = DifficultyState::new(c.difficulty, c.min_difficulty, c.max_difficulty);
+        match self.seams.audit.recent_solve_times(5).await {
+            Ok(times) => times.into_iter().for_each(|t| {
+                difficulty.fold_sample(t);
+            }),
+            Err(e) => tracing::warn!(error = %e, "could not read recent solve times from the audit log"),
+        }
+        let state = PuzzleState {
+            version: 0,
+            seed: puzzle::new_seed(),
+            started_at: self.now(),
+            difficulty,
+            params: c.argon2,
+            worker_count: c.worker_count,
+            target_time: c.target_time,
+            target_timeout: c.target_timeout,
+            max_nonce_speed: c.max_nonce_speed,
+            last_solve_time: None,
+            solve_history: Vec::new(),
+            solve_time_chart: Vec::new(),
+        };
+        self.seams.puzzles.init(state).await
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The seams.
+    pub fn seams(&self) -> &Seams {
+        &self.seams
+    }
+
+    /// The instance's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The instance's socket registry.
+    pub fn connections(&self) -> &Arc<ConnectionRegistry> {
+        &self.connections
+    }
+
+    pub(crate) fn now(&self) -> f64 {
+        self.seams.clock.now()
+    }
+
+    /// The current puzzle state.
+    pub async fn state(&self) -> Result<PuzzleState, ApiError> {
+        match self.seams.puzzles.load().await? {
+            Some(state) => Ok(state),
+            None => Ok(self.initialise().await?),
+        }
+    }
+
+    pub(crate) async fn ensure_not_banned(&self, ip: IpAddr) -> Result<(), ApiError> {
+        match self.seams.bans.is_banned(ip).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(ApiError::forbidden("Access denied")),
+            Err(e) => {
+                tracing::error!(error = %e, "ban list unavailable");
+                Err(ApiError::unavailable("Service temporarily unavailable, retry"))
+            }
+        }
+    }
+
+    /// The session-token ladder of B7.3 as amended by A2: 401 missing / malformed header,
+    /// 403 banned, 401 unknown, 403 bound to another IP (not revoked), 401 revoked or expired.
+    pub async fn authenticate(&self, ip: IpAddr, authorization: Option<&[u8]>) -> Result<Session, ApiError> {
+        let token = match bearer(authorization) {
+            Ok(token) => token,
+            Err("missing") => return Err(ApiError::unauthorized("Missing Authorization header")),
+            Err(_) => {
+                return Err(ApiError::unauthorized(
+                    "Invalid Authorization header format (expected 'Bearer <token>')",
+                ));
+            }
+        };
+        self.ensure_not_banned(ip).await?;
+        let invalid = || ApiError::unauthorized("Invalid or expired session token");
+        let session = self.seams.sessions.get(token).await?.ok_or_else(invalid)?;
+        if session.ip != ip {
+            tracing::warn!(token = %preview(token), %ip, bound = %session.ip, "session token used from another IP");
+            return Err(ApiError::forbidden("Session token is bound to another IP"));
+        }
+        if !session.is_live(self.now(), self.config.session_grace) {
+            return Err(invalid());
+        }
+        Ok(session)
+    }
+
+    /// `POST /api/puzzle`: binds the session to `visitor_id` (first call) and returns the puzzle.
+    pub async fn puzzle(&self, session: &Session, visitor_id: &str) -> Result<serde_json::Value, ApiError> {
+        let bound = self.seams.sessions.bind_visitor(&session.token, visitor_id).await?;
+        if bound.as_deref() != Some(visitor_id) {
+            return Err(ApiError::forbidden("Device fingerprint mismatch"));
+        }
+        let state = self.state().await?;
+        Ok(serde_json::json!({
+            "seed": state.seed,
+            "difficulty": state.difficulty.difficulty,
+            "memory_cost": state.params.memory_cost,
+            "time_cost": state.params.time_cost,
+            "parallelism": state.params.parallelism,
+            "worker_count": state.worker_count,
+            "puzzle_start_time": state.started_at,
+            "last_solve_time": state.last_solve_time.map(|t| round_dp(t, 2)),
+            "average_solve_time": state.average_solve_time().map(|t| round_dp(t, 2)),
+        }))
+    }
+
+    /// Trace IP and device binding (B4.5 steps 4–5).
+    fn check_identity(&self, ip: IpAddr, session: &Session, solution: &Solution) -> Result<(), ApiError> {
+        let traced = puzzle::trace_ip(&solution.trace_data);
+        if traced.and_then(|t| t.parse::<IpAddr>().ok()).map(crate::config::canonical_ip) != Some(ip) {
+            return Err(ApiError::forbidden("Identity mismatch: TraceData IP doesn't match request IP"));
+        }
+        if session.visitor_id.as_deref().is_some_and(|v| v != solution.visitor_id) {
+            return Err(ApiError::forbidden("Device fingerprint mismatch"));
+        }
+        Ok(())
+    }
+
+    fn rate_limit(&self, session: &Session) -> Result<(), ApiError> {
+        if self.limiter.allow(&session.token, self.now()) {
+            Ok(())
+        } else {
+            Err(ApiError::too_many("Too many submissions"))
+        }
+    }
+
+    /// Flags (never refuses, A6) a solution found faster than `max_nonce_speed` allows.
+    async fn flag_speed(&self, state: &PuzzleState, ip: IpAddr, nonce: u64, elapsed: f64) {
+        if state.max_nonce_speed > 0.0 && elapsed > 0.0 {
+            let speed = nonce as f64 / elapsed;
+            if speed > state.max_nonce_speed {
+                tracing::warn!(%ip, speed = round_dp(speed, 1), limit = state.max_nonce_speed, "solution faster than max_nonce_speed");
+            }
+        }
+    }
+
+    /// Recomputes a solution's hash under `params` and compares it in constant time.
+    async fn recompute(&self, params: puzzle::Argon2Params, seed: &str, ip: IpAddr, solution: &Solution) -> Result<(), ApiError> {
+        let salt = puzzle::salt(seed, &solution.visitor_id, &ip.to_string());
+        let computed = match self.seams.verifier.compute(params, &puzzle::password(solution.nonce), &salt).await {
+            Ok(c) => c,
+            Err(VerifyError::Busy) => {
+                self.metrics.verification(Outcome::Busy);
+                return Err(ApiError::unavailable("Server busy, retry"));
+            }
+            Err(e) => return Err(ApiError::bad_request(format!("Hash verification failed: {e}"))),
+        };
+        self.metrics.verification_seconds.observe(computed.hashed_for.as_secs_f64());
+        self.metrics.verification_queue_seconds.observe(computed.queued_for.as_secs_f64());
+        if bool::from(computed.hash.ct_eq(&solution.hash)) {
+            Ok(())
+        } else {
+            self.metrics.verification(Outcome::Mismatch);
+            Err(ApiError::bad_request("Hash mismatch"))
+        }
+    }
+
+    /// `POST /api/verify` after authentication and field validation.
+    pub async fn verify(&self, ip: IpAddr, session: &Session, solution: &Solution) -> Result<Win, ApiError> {
+        let result = self.verify_inner(ip, session, solution).await;
+        if let Err(e) = &result {
+            if e.status.as_u16() != 503 && e.message() != Some("Hash mismatch") {
+                self.metrics.verification(Outcome::Rejected);
+            }
+        }
+        result
+    }
+
+    async fn verify_inner(&self, ip: IpAddr, session: &Session, solution: &Solution) -> Result<Win, ApiError> {
+        self.check_identity(ip, session, solution)?;
+        let state = self.state().await?;
+        let stale = || ApiError::conflict("Puzzle already solved by someone else");
+        if solution.submitted_seed != state.seed {
+            return Err(stale());
+        }
+        let required = state.difficulty.difficulty;
+        let found = leading_zero_bits(&solution.hash);
+        if found < required {
+            return Err(ApiError::bad_request(format!(
+                "Hash does not meet difficulty requirement ({required} leading zero bits, found {found})"
+            )));
+        }
+        self.rate_limit(session)?;
+        self.flag_speed(&state, ip, solution.nonce, self.now() - state.started_at).await;
+        self.recompute(state.params, &state.seed, ip, solution).await?;
+
+        // The claim: one compare-and-swap per attempt; retried only while the seed is unchanged
+        // (an unrelated settings change bumped the version).
+        let (solved, next, adjustment, solve_time) = loop {
+            let state = self.state().await?;
+            if state.seed != solution.submitted_seed {
+                self.metrics.verification(Outcome::Late);
+                return Err(stale());
+            }
+            let now = self.now();
+            let mining = self.seams.puzzles.mining_time(&state.seed, now).await?;
+            let solve_time = if mining.seconds > 0.0 { mining.seconds } else { now - state.started_at }.max(MIN_SOLVE_TIME);
+            let mut next = state.reset(puzzle::new_seed(), now);
+            let adjustment = next.difficulty.adjust(solve_time, state.target_time as f64);
+            next.record_solve(solve_time, now);
+            if self.seams.puzzles.compare_and_swap(state.version, next.clone()).await? {
+                break (state, next, adjustment, solve_time);
+            }
+        };
+        self.metrics.verification(Outcome::Win);
+        self.metrics.solved();
+        self.publish_reset(&next, false).await;
+
+        let invite = self.seams.invites.issue();
+        let record = AuditRecord {
+            timestamp: local_timestamp(self.now()),
+            invite_code: invite.code.clone(),
+            visitor_id: solution.visitor_id.clone(),
+            nonce: solution.nonce,
+            hash: hex::encode(solution.hash),
+            seed: solved.seed.clone(),
+            real_ip: ip.to_string(),
+            trace_data: solution.trace_data.clone(),
+            difficulty: solved.difficulty.difficulty,
+            solve_time: Some(round_dp(solve_time, 2)),
+            new_difficulty: next.difficulty.difficulty,
+            adjustment_reason: adjustment.reason(solved.target_time as f64),
+        };
+        tracing::info!(%ip, visitor = %record.visitor_id, difficulty = record.difficulty, solve_time = round_dp(solve_time, 2), new_difficulty = record.new_difficulty, "puzzle solved");
+        self.deliver_invite(&record).await;
+        Ok(Win {
+            invite_code: invite.code,
+            record,
+        })
+    }
+
+    /// Writes the audit record (awaited: an acknowledged invite is on disk) and spawns the webhook.
+    async fn deliver_invite(&self, record: &AuditRecord) {
+        if let Err(e) = self.seams.audit.append(record).await {
+            tracing::error!(error = %e, "could not write the audit record");
+        }
+        let webhook = Arc::clone(&self.seams.webhook);
+        let event = WebhookEvent {
+            visitor_id: record.visitor_id.clone(),
+            invite_code: record.invite_code.clone(),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = webhook.deliver(&event).await {
+                tracing::warn!(error = %e, "webhook delivery failed");
+            }
+        });
+    }
+
+    /// Tells every socket about a new puzzle.
+    pub(crate) async fn publish_reset(&self, state: &PuzzleState, is_timeout: bool) {
+        let message = wire::puzzle_reset(
+            &state.seed,
+            state.difficulty.difficulty,
+            state.last_solve_time,
+            state.average_solve_time(),
+            state.started_at,
+            is_timeout,
+        );
+        self.publish(Event::Broadcast {
+            message: message.into(),
+            is_reset: true,
+            published_at: self.now(),
+        })
+        .await;
+    }
+
+    pub(crate) async fn publish(&self, event: Event) {
+        if let Err(e) = self.seams.events.publish(event).await {
+            tracing::error!(error = %e, "could not publish an event");
+        }
+    }
+
+    /// `POST /api/submit`: a best hash for the timed-out puzzle, verified on arrival (A6).
+    /// Returns the status text (`submitted` or `already_submitted`).
+    pub async fn submit(&self, ip: IpAddr, session: &Session, solution: &Solution, leading_zeros: u32) -> Result<&'static str, ApiError> {
+        self.check_identity(ip, session, solution)?;
+        if leading_zeros < 1 {
+            return Err(ApiError::bad_request("Leading zeros must be >= 1"));
+        }
+        let ip_text = ip.to_string();
+        let offer = |o: RewardOffer| match o {
+            RewardOffer::NoWindow => Err(ApiError::conflict("No active timeout collection window")),
+            RewardOffer::SeedMismatch => Err(ApiError::conflict("Seed does not match timed-out puzzle")),
+            RewardOffer::AlreadySubmitted => Ok("already_submitted"),
+            RewardOffer::Accepted => Ok("submitted"),
+        };
+        let check = self.seams.puzzles.reward_offer(&solution.submitted_seed, &ip_text, None, self.now()).await?;
+        if offer(check)? == "already_submitted" {
+            return Ok("already_submitted");
+        }
+        let window = self.seams.puzzles.reward_window().await?.ok_or_else(|| ApiError::conflict("No active timeout collection window"))?;
+        let found = leading_zero_bits(&solution.hash);
+        if found < leading_zeros {
+            return Err(ApiError::bad_request(format!(
+                "Hash does not meet difficulty requirement ({leading_zeros} leading zero bits, found {found})"
+            )));
+        }
+        self.rate_limit(session)?;
+        self.recompute(window.params, &window.seed, ip, solution).await?;
+        let entry = RewardEntry {
+            visitor_id: solution.visitor_id.clone(),
+            nonce: solution.nonce,
+            hash: hex::encode(solution.hash),
+            leading_zeros: found,
+            ip: ip_text.clone(),
+            trace_data: solution.trace_data.clone(),
+            session_token: session.token.clone(),
+        };
+        let recorded = self.seams.puzzles.reward_offer(&solution.submitted_seed, &ip_text, Some(entry), self.now()).await?;
+        if recorded == RewardOffer::Accepted {
+            self.metrics.verification(Outcome::RewardEntry);
+        }
+        offer(recorded)
+    }
+
+    /// Resets the puzzle if its mining time reached the timeout, opening a reward window for the
+    /// old seed (B10). Returns whether it did.
+    pub async fn check_timeout(&self) -> Result<bool, StoreError> {
+        let Some(state) = self.seams.puzzles.load().await? else {
+            return Ok(false);
+        };
+        let now = self.now();
+        let mining = self.seams.puzzles.mining_time(&state.seed, now).await?;
+        if mining.seconds < state.target_timeout as f64 {
+            return Ok(false);
+        }
+        let mut next = state.reset(puzzle::new_seed(), now);
+        let sample = state.target_timeout as f64;
+        next.difficulty.adjust(sample, state.target_time as f64);
+        next.last_solve_time = Some(sample);
+        if !self.seams.puzzles.compare_and_swap(state.version, next.clone()).await? {
+            return Ok(false);
+        }
+        self.metrics.timed_out();
+        self.seams
+            .puzzles
+            .reward_open(RewardWindow {
+                seed: state.seed.clone(),
+                difficulty: state.difficulty.difficulty,
+                params: state.params,
+                new_difficulty: next.difficulty.difficulty,
+                closes_at: now + self.config.reward_window.as_secs_f64(),
+                submitted_ips: Default::default(),
+                best: None,
+            })
+            .await?;
+        tracing::info!(seed = %&state.seed[..8], mining_time = round_dp(mining.seconds, 2), new_difficulty = next.difficulty.difficulty, "puzzle timed out");
+        self.publish_reset(&next, true).await;
+        Ok(true)
+    }
+
+    /// Awards a closed reward window to its best verified entry. Returns the code, if any.
+    pub async fn award_if_due(&self) -> Result<Option<String>, StoreError> {
+        let Some(window) = self.seams.puzzles.reward_window().await? else {
+            return Ok(None);
+        };
+        if window.closes_at > self.now() {
+            return Ok(None);
+        }
+        let Some(window) = self.seams.puzzles.reward_take(&window.seed).await? else {
+            return Ok(None);
+        };
+        let Some(best) = window.best else {
+            return Ok(None);
+        };
+        let invite = self.seams.invites.issue();
+        let record = AuditRecord {
+            timestamp: local_timestamp(self.now()),
+            invite_code: invite.code.clone(),
+            visitor_id: best.visitor_id.clone(),
+            nonce: best.nonce,
+            hash: best.hash.clone(),
+            seed: window.seed.clone(),
+            real_ip: best.ip.clone(),
+            trace_data: best.trace_data.clone(),
+            difficulty: window.difficulty,
+            solve_time: None,
+            new_difficulty: window.new_difficulty,
+            adjustment_reason: "timeout_reward".into(),
+        };
+        tracing::info!(ip = %best.ip, leading_zeros = best.leading_zeros, "timeout reward awarded");
+        self.deliver_invite(&record).await;
+        self.publish(Event::ToSession {
+            token: best.session_token.clone(),
+            message: wire::timeout_invite_code(&invite.code, best.leading_zeros).into(),
+        })
+        .await;
+        Ok(Some(invite.code))
+    }
+
+    /// Aggregates fresh hashrate reports, records a chart sample and broadcasts
+    /// NETWORK_HASHRATE (every 5 s).
+    pub async fn aggregate_hashrate(&self) -> Result<NetworkHashrate, StoreError> {
+        let now = self.now();
+        let fresh = self.seams.hashrate.fresh(now, self.config.hashrate_stale).await?;
+        let network = hashrate::network_hashrate(&fresh);
+        self.seams
+            .hashrate
+            .push_chart(ChartPoint {
+                timestamp: now,
+                value: round_dp(network.total_hashrate, 2),
+            })
+            .await?;
+        self.publish(Event::Broadcast {
+            message: wire::network_hashrate(network.total_hashrate, network.active_miners, now).into(),
+            is_reset: false,
+            published_at: now,
+        })
+        .await;
+        Ok(network)
+    }
+
+    /// Deletes dead sessions and idle rate-limit entries (every 60 s).
+    pub async fn cleanup(&self) -> Result<usize, StoreError> {
+        let now = self.now();
+        self.limiter.forget_idle(now);
+        self.seams.sessions.cleanup(now, self.config.session_grace).await
+    }
+
+    /// Runs the periodic jobs until the returned handle is dropped or aborted:
+    /// timeout check and reward award every second, hashrate every 5 s, cleanup every 60 s.
+    pub fn spawn_jobs(self: &Arc<Self>) -> BackgroundJobs {
+        let every = |period: Duration, service: Arc<Self>, job: fn(Arc<Self>) -> futures_util::future::BoxFuture<'static, ()>| {
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(period);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    interval.tick().await;
+                    job(Arc::clone(&service)).await;
+                }
+            })
+        };
+        let tasks = vec![
+            every(Duration::from_secs(1), Arc::clone(self), |s| {
+                Box::pin(async move {
+                    if let Err(e) = s.check_timeout().await {
+                        tracing::error!(error = %e, "timeout check failed");
+                    }
+                    if let Err(e) = s.award_if_due().await {
+                        tracing::error!(error = %e, "timeout award failed");
+                    }
+                })
+            }),
+            every(Duration::from_secs(5), Arc::clone(self), |s| {
+                Box::pin(async move {
+                    if let Err(e) = s.aggregate_hashrate().await {
+                        tracing::error!(error = %e, "hashrate aggregation failed");
+                    }
+                })
+            }),
+            every(Duration::from_secs(60), Arc::clone(self), |s| {
+                Box::pin(async move {
+                    match s.cleanup().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(removed = n, "expired sessions removed"),
+                        Err(e) => tracing::error!(error = %e, "session cleanup failed"),
+                    }
+                })
+            }),
+        ];
+        BackgroundJobs { tasks }
+    }
+
+    /// Admits a player socket (B6.1 with A2/A3): refusals are errors to answer with HTTP 403
+    /// before the upgrade. `user_agent_ok` is the UA filter's verdict.
+    pub async fn admit_player(&self, ip: IpAddr, token: Option<&str>, user_agent_ok: bool) -> Result<PlayerAdmission, ApiError> {
+        if !user_agent_ok {
+            return Err(ApiError::forbidden("Access denied"));
+        }
+        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| ApiError::forbidden("Missing token in query parameter"))?;
+        self.ensure_not_banned(ip).await?;
+        if let Some(session) = self.seams.sessions.get(token).await? {
+            if session.is_live(self.now(), self.config.session_grace) {
+                if session.ip != ip {
+                    return Err(ApiError::forbidden("Session token is bound to another IP"));
+                }
+                return Ok(PlayerAdmission {
+                    ip,
+                    connection: new_connection_id(),
+                    reconnect_token: Some(session.token),
+                    slot: self.connections.reserve_unlimited(ip),
+                });
+            }
+        }
+        let slot = self
+            .connections
+            .reserve(ip, self.config.max_connections_per_ip)
+            .ok_or_else(|| ApiError::forbidden("Duplicate connection from same IP"))?;
+        if let Err(e) = self.seams.captcha.verify(token, ip).await {
+            tracing::warn!(%ip, error = %e, "captcha refused");
+            return Err(ApiError::forbidden(e.to_string()));
+        }
+        Ok(PlayerAdmission {
+            ip,
+            connection: new_connection_id(),
+            reconnect_token: None,
+            slot,
+        })
+    }
+}
+
+/// The periodic jobs of one instance; dropping the handle stops them.
+#[derive(Debug)]
+pub struct BackgroundJobs {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for BackgroundJobs {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

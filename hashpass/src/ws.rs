@@ -1,0 +1,364 @@
+//! The WebSocket protocols (PROTOCOL.md B6, B14.1, A1) as framework-free drivers: an adapter
+//! upgrades the connection, maps its frames to [`WsIncoming`] / [`WsOutgoing`], and hands the
+//! socket to [`run_player`] or [`run_admin`]. Everything else — messages, events, close codes,
+//! slow-client handling, clean-up — happens here, once for every framework.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::admin::AdminService;
+use crate::events::Event;
+use crate::hashrate::validate_rate;
+use crate::service::{PlayerAdmission, PuzzleService};
+use crate::session::{ConnectionId, Session, new_session_token, preview};
+use crate::wire;
+
+/// Longest text frame accepted, in characters (B6.2).
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// Period of the admin socket's STATUS_UPDATE (B14.1).
+pub const ADMIN_STATUS_PERIOD: Duration = Duration::from_secs(2);
+
+/// Close code: policy violation (replaced, too slow).
+pub const CLOSE_POLICY: u16 = 1008;
+/// Close code: message too big.
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// A frame from the client, as the adapter saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsIncoming {
+    /// A text frame.
+    Text(String),
+    /// A binary frame (ignored, A1).
+    Binary,
+    /// Ping/pong and other control frames (ignored).
+    Control,
+    /// The client closed.
+    Close,
+}
+
+/// A frame for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsOutgoing {
+    /// A text frame.
+    Text(Arc<str>),
+    /// A close frame.
+    Close {
+        /// Close code.
+        code: u16,
+        /// Close reason.
+        reason: String,
+    },
+}
+
+/// What a player's text frame asks for (B6.2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlayerMessage {
+    /// `ping` or `{"type":"ping"}`.
+    Ping,
+    /// `{"type":"mining_start"}`.
+    MiningStart,
+    /// `{"type":"mining_stop"}`.
+    MiningStop,
+    /// `{"type":"hashrate","payload":{"rate":x}}` with a valid rate.
+    Hashrate(f64),
+    /// Longer than [`MAX_MESSAGE_CHARS`]: answered with ERROR and close 1009.
+    TooLarge,
+    /// Anything else: ignored, the connection stays open (A1).
+    Ignored,
+}
+
+/// Classifies a player's text frame.
+pub fn parse_player_message(text: &str) -> PlayerMessage {
+    if text.len() > MAX_MESSAGE_CHARS && text.chars().count() > MAX_MESSAGE_CHARS {
+        return PlayerMessage::TooLarge;
+    }
+    if text == "ping" {
+        return PlayerMessage::Ping;
+    }
+    let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
+        return PlayerMessage::Ignored;
+    };
+    match message.get("type").and_then(Value::as_str) {
+        Some("ping") => PlayerMessage::Ping,
+        Some("mining_start") => PlayerMessage::MiningStart,
+        Some("mining_stop") => PlayerMessage::MiningStop,
+        Some("hashrate") => message
+            .get("payload")
+            .and_then(|p| p.get("rate"))
+            .and_then(validate_rate)
+            .map_or(PlayerMessage::Ignored, PlayerMessage::Hashrate),
+        _ => PlayerMessage::Ignored,
+    }
+}
+
+/// What a player socket does with an event.
+#[derive(Debug, Clone, PartialEq)]
+enum Reaction {
+    Send(Arc<str>),
+    Close(u16, String),
+    Nothing,
+}
+
+fn react(event: Event, me: &PlayerIdentity) -> Reaction {
+    match event {
+        Event::Broadcast { message, .. } => Reaction::Send(message),
+        Event::ToSession { token, message } if token == me.token => Reaction::Send(message),
+        Event::CloseIp { ip, code, reason } if ip == me.ip => Reaction::Close(code, reason),
+        Event::CloseAll { code, reason } => Reaction::Close(code, reason),
+        Event::CloseConnection { connection, code, reason } if connection == me.connection => Reaction::Close(code, reason),
+        _ => Reaction::Nothing,
+    }
+}
+
+struct PlayerIdentity {
+    ip: std::net::IpAddr,
+    connection: ConnectionId,
+    token: String,
+}
+
+/// Sends one frame within the send timeout; false when the socket failed or is too slow.
+async fn send<S>(socket: &mut S, frame: WsOutgoing, timeout: Duration) -> bool
+where
+    S: Sink<WsOutgoing> + Unpin,
+{
+    matches!(tokio::time::timeout(timeout, socket.send(frame)).await, Ok(Ok(())))
+}
+
+/// Drives an admitted player socket until it closes; cleans up after it.
+pub async fn run_player<S, E>(service: Arc<PuzzleService>, admission: PlayerAdmission, mut socket: S)
+where
+    S: Stream<Item = Result<WsIncoming, E>> + Sink<WsOutgoing> + Unpin + Send,
+{
+    let PlayerAdmission { ip, connection, reconnect_token, slot } = admission;
+    let seams = &service.seams;
+    let timeout = service.config.ws_send_timeout;
+    // Subscribe before anything else, so no reset published from here on is missed.
+    let mut events = seams.events.subscribe();
+
+    let token = match reconnect_token {
+        Some(token) => {
+            match seams.sessions.attach(&token, connection).await {
+                Ok(Some(previous)) => {
+                    service
+                        .publish(Event::CloseConnection {
+                            connection: previous,
+                            code: CLOSE_POLICY,
+                            reason: "Replaced by new connection".into(),
+                        })
+                        .await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "session store unavailable at reconnect");
+                    let _ = send(&mut socket, WsOutgoing::Close { code: 1011, reason: "Service unavailable".into() }, timeout).await;
+                    return;
+                }
+            }
+            tracing::info!(%ip, token = %preview(&token), "player reconnected");
+            token
+        }
+        None => {
+            let token = new_session_token();
+            let session = Session::new(token.clone(), ip, service.now(), connection);
+            if let Err(e) = seams.sessions.insert(session).await {
+                tracing::error!(error = %e, "session store unavailable at connect");
+                let _ = send(&mut socket, WsOutgoing::Close { code: 1011, reason: "Service unavailable".into() }, timeout).await;
+                return;
+            }
+            tracing::info!(%ip, token = %preview(&token), "player connected");
+            if !send(&mut socket, WsOutgoing::Text(wire::session_token(&token).into()), timeout).await {
+                cleanup(&service, connection, &token).await;
+                return;
+            }
+            token
+        }
+    };
+    let me = PlayerIdentity { ip, connection, token };
+
+    loop {
+        tokio::select! {
+            frame = socket.next() => {
+                let text = match frame {
+                    Some(Ok(WsIncoming::Text(text))) => text,
+                    Some(Ok(WsIncoming::Binary | WsIncoming::Control)) => continue,
+                    Some(Ok(WsIncoming::Close) | Err(_)) | None => break,
+                };
+                match parse_player_message(&text) {
+                    PlayerMessage::TooLarge => {
+                        let _ = send(&mut socket, WsOutgoing::Text(wire::error("Message too large").into()), timeout).await;
+                        let _ = send(&mut socket, WsOutgoing::Close { code: CLOSE_TOO_BIG, reason: "Message too large".into() }, timeout).await;
+                        break;
+                    }
+                    PlayerMessage::Ping => {
+                        let pong = wire::pong(service.connections.players());
+                        if !send(&mut socket, WsOutgoing::Text(pong.into()), timeout).await {
+                            service.metrics.slow_socket();
+                            break;
+                        }
+                    }
+                    PlayerMessage::MiningStart => {
+                        let result = match seams.puzzles.load().await {
+                            Ok(Some(state)) => seams.puzzles.mining_start(&state.seed, connection, service.now()).await,
+                            Ok(None) => Ok(()),
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = result {
+                            tracing::warn!(error = %e, "could not record mining_start");
+                        }
+                    }
+                    PlayerMessage::MiningStop => {
+                        if let Err(e) = seams.puzzles.mining_stop(connection, service.now()).await {
+                            tracing::warn!(error = %e, "could not record mining_stop");
+                        }
+                    }
+                    PlayerMessage::Hashrate(rate) => {
+                        let limit = match seams.puzzles.load().await {
+                            Ok(Some(state)) => state.max_nonce_speed,
+                            _ => 0.0,
+                        };
+                        let overspeed = limit > 0.0 && rate >= limit;
+                        if let Err(e) = seams.hashrate.report(connection, ip, rate, overspeed, service.now()).await {
+                            tracing::warn!(error = %e, "could not record a hashrate report");
+                        }
+                    }
+                    PlayerMessage::Ignored => {}
+                }
+            }
+            event = events.recv() => {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(_)) => {
+                        service.metrics.slow_socket();
+                        let _ = send(&mut socket, WsOutgoing::Close { code: CLOSE_POLICY, reason: "Too slow".into() }, Duration::from_millis(100)).await;
+                        break;
+                    }
+                    Err(RecvError::Closed) => break,
+                };
+                if let Event::Broadcast { is_reset: true, published_at, .. } = &event {
+                    service.metrics.broadcast_lag_seconds.observe(service.now() - published_at);
+                }
+                match react(event, &me) {
+                    Reaction::Send(message) => {
+                        if !send(&mut socket, WsOutgoing::Text(message), timeout).await {
+                            service.metrics.slow_socket();
+                            break;
+                        }
+                    }
+                    Reaction::Close(code, reason) => {
+                        let _ = send(&mut socket, WsOutgoing::Close { code, reason }, timeout).await;
+                        break;
+                    }
+                    Reaction::Nothing => {}
+                }
+            }
+        }
+    }
+    cleanup(&service, connection, &me.token).await;
+    drop(slot);
+}
+
+/// B6.4: forget the socket's hashrate and mining, mark its session disconnected.
+async fn cleanup(service: &PuzzleService, connection: ConnectionId, token: &str) {
+    let seams = &service.seams;
+    let now = service.now();
+    if let Err(e) = seams.hashrate.remove(connection).await {
+        tracing::warn!(error = %e, "could not remove a hashrate entry");
+    }
+    if let Err(e) = seams.puzzles.mining_stop(connection, now).await {
+        tracing::warn!(error = %e, "could not stop mining accounting");
+    }
+    if let Err(e) = seams.sessions.detach(token, connection, now).await {
+        tracing::warn!(error = %e, "could not mark a session disconnected");
+    }
+}
+
+/// Drives an authenticated admin socket: a STATUS_UPDATE every 2 s until it closes.
+pub async fn run_admin<S, E>(service: Arc<PuzzleService>, admin: Arc<AdminService>, mut socket: S)
+where
+    S: Stream<Item = Result<WsIncoming, E>> + Sink<WsOutgoing> + Unpin + Send,
+{
+    let _slot = service.connections.admin();
+    let timeout = service.config.ws_send_timeout;
+    let mut ticks = tokio::time::interval(ADMIN_STATUS_PERIOD);
+    loop {
+        tokio::select! {
+            frame = socket.next() => match frame {
+                Some(Ok(WsIncoming::Close) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ticks.tick() => {
+                let update = match admin.snapshot().await {
+                    Ok((status, total)) => wire::status_update(status, total),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin status unavailable");
+                        continue;
+                    }
+                };
+                if !send(&mut socket, WsOutgoing::Text(update.into()), timeout).await {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn player_messages() {
+        assert_eq!(parse_player_message("ping"), PlayerMessage::Ping);
+        assert_eq!(parse_player_message(r#"{"type":"ping"}"#), PlayerMessage::Ping);
+        assert_eq!(parse_player_message(r#"{"type":"mining_start"}"#), PlayerMessage::MiningStart);
+        assert_eq!(parse_player_message(r#"{"type":"mining_stop"}"#), PlayerMessage::MiningStop);
+        assert_eq!(
+            parse_player_message(r#"{"type":"hashrate","payload":{"rate":2.5,"timestamp":1}}"#),
+            PlayerMessage::Hashrate(2.5)
+        );
+        for ignored in [
+            r#"{"type":"hashrate","payload":"x"}"#,
+            r#"{"type":"hashrate","payload":{"rate":-1}}"#,
+            r#"{"type":"hashrate","payload":{"rate":true}}"#,
+            r#"{"type":"hashrate","payload":{"rate":1e300}}"#,
+            r#"{"type":"hashrate"}"#,
+            r#"[1,2]"#,
+            "PING",
+            "{not json",
+            r#"{"type":42}"#,
+            "\u{0}\u{fffd}",
+        ] {
+            assert_eq!(parse_player_message(ignored), PlayerMessage::Ignored, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn size_limit_counts_characters() {
+        assert_eq!(parse_player_message(&"a".repeat(4097)), PlayerMessage::TooLarge);
+        assert_eq!(parse_player_message(&"a".repeat(4096)), PlayerMessage::Ignored);
+        // 4096 three-byte characters are within the limit.
+        assert_eq!(parse_player_message(&"é".repeat(4096)), PlayerMessage::Ignored);
+        assert_eq!(parse_player_message(&"é".repeat(4097)), PlayerMessage::TooLarge);
+    }
+
+    #[test]
+    fn events_reach_the_right_sockets() {
+        let me = PlayerIdentity { ip: "1.1.1.1".parse().unwrap(), connection: 7, token: "t".into() };
+        let msg: Arc<str> = Arc::from("m");
+        assert_eq!(react(Event::ToSession { token: "u".into(), message: msg.clone() }, &me), Reaction::Nothing);
+        assert_eq!(react(Event::ToSession { token: "t".into(), message: msg.clone() }, &me), Reaction::Send(msg));
+        assert_eq!(
+            react(Event::CloseIp { ip: "2.2.2.2".parse().unwrap(), code: 1000, reason: "x".into() }, &me),
+            Reaction::Nothing
+        );
+        assert_eq!(
+            react(Event::CloseConnection { connection: 7, code: 1008, reason: "r".into() }, &me),
+            Reaction::Close(1008, "r".into())
+        );
+    }
+}
