@@ -1,1 +1,106 @@
-//! Shared code for the HashPass examples.
+//! Shared code of the HashPass examples: logging set-up and the standalone server's app.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::routing::get_service;
+use hashpass::{Config, HashPass};
+use tower_http::services::{ServeDir, ServeFile};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
+
+/// Logs to stdout and to a daily-rotated `hashpass.log.YYYY-MM-DD` in `log_dir` (30 kept).
+/// The returned guard flushes the file on drop.
+pub fn init_logging(config: &Config) -> Result<WorkerGuard, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(&config.log_dir)?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("hashpass.log")
+        .max_log_files(30)
+        .build(&config.log_dir)?;
+    let (file, guard) = tracing_appender::non_blocking(appender);
+    let level = config.log_level.to_ascii_lowercase();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn,tower_http=warn")));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(file),
+        )
+        .try_init()?;
+    Ok(guard)
+}
+
+/// Where the browser files live: `HASHPASS_STATIC_DIR`, else `static/` beside the workspace.
+pub fn static_dir() -> PathBuf {
+    std::env::var_os("HASHPASS_STATIC_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../static"))
+}
+
+/// The standalone system: HashPass's routes plus the miner page at `/`, the admin console at
+/// `/admin` and the files under `/static/`.
+pub fn standalone_app(hashpass: HashPass, static_dir: &Path) -> Router {
+    let headers = hashpass.security_headers();
+    let pages = Router::new()
+        .route_service(
+            "/",
+            get_service(ServeFile::new(static_dir.join("index.html"))),
+        )
+        .route_service(
+            "/admin",
+            get_service(ServeFile::new(static_dir.join("admin.html"))),
+        )
+        .nest_service("/static", ServeDir::new(static_dir))
+        .layer(axum::middleware::map_response(
+            move |mut response: axum::response::Response| {
+                let headers = headers.clone();
+                async move {
+                    for (name, value) in headers {
+                        response.headers_mut().entry(name).or_insert(value);
+                    }
+                    response
+                }
+            },
+        ));
+    hashpass_axum::router(hashpass).merge(pages)
+}
+
+/// Serves `app` on `addr` until SIGINT/SIGTERM, then finishes in-flight requests.
+pub async fn serve(app: Router, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "HashPass listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,1 +1,231 @@
-//! axum adapter for HashPass: mounts the public and admin routes (issue #3).
+//! # hashpass-axum
+//!
+//! Mounts HashPass into an [axum] application: every public and admin HTTP endpoint and both
+//! WebSockets, as one [`Router`] you can nest under any prefix. The crate is glue only — request
+//! parts go to [`hashpass::HashPass`], responses come back — so the rules live in one place.
+//!
+//! The client IP comes from [`ConnectInfo`]: serve the app with
+//! `into_make_service_with_connect_info::<SocketAddr>()`.
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//! use axum::{Router, routing::get};
+//! use hashpass::{Config, HashPass};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let hashpass = HashPass::builder(Config::from_env()?).build().await?;
+//! let _jobs = hashpass.spawn_jobs();
+//! let app = Router::new()
+//!     .route("/", get(|| async { "my site" }))
+//!     .nest("/invite", hashpass_axum::router(hashpass));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, any, get, on};
+use futures_util::{SinkExt, StreamExt, future};
+use hashpass::api::{ADMIN_WS_PATH, ENDPOINTS, PLAYER_WS_PATH};
+use hashpass::ws::{WsIncoming, WsOutgoing};
+use hashpass::{ApiError, ApiRequest, ApiResponse, Endpoint, HashPass};
+use http::header::{CONTENT_TYPE, HeaderValue};
+
+/// Largest WebSocket frame read from a client: large enough that the core sees (and answers)
+/// an oversize message, small enough to bound memory.
+const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Every HashPass route (public, admin, both WebSockets) with the security headers.
+pub fn router(hashpass: HashPass) -> Router {
+    let mut router = Router::new();
+    for (method, path, endpoint) in ENDPOINTS {
+        let filter = MethodFilter::try_from(method.clone())
+            .expect("the endpoint table uses standard methods");
+        let endpoint = *endpoint;
+        router = router.route(
+            path,
+            on(
+                filter,
+                move |State(hp): State<HashPass>, peer: Peer, req: Request| {
+                    handle(hp, endpoint, peer, req)
+                },
+            )
+            .fallback(
+                |State(hp): State<HashPass>, peer: Peer, req: Request| async move {
+                    let (parts, _) = req.into_parts();
+                    respond(hp.method_not_allowed(api_request(peer.0, &parts, &[])))
+                },
+            ),
+        );
+    }
+    let headers = hashpass.security_headers();
+    router
+        .route(PLAYER_WS_PATH, get(player_socket))
+        .route(ADMIN_WS_PATH, get(admin_socket))
+        .route(
+            "/api/{*rest}",
+            any(
+                |State(hp): State<HashPass>, peer: Peer, req: Request| async move {
+                    let (parts, _) = req.into_parts();
+                    respond(hp.unknown_api_path(api_request(peer.0, &parts, &[])))
+                },
+            ),
+        )
+        .layer(axum::middleware::map_response(
+            move |mut response: Response| {
+                let headers = headers.clone();
+                async move {
+                    for (name, value) in headers {
+                        response.headers_mut().entry(name).or_insert(value);
+                    }
+                    response
+                }
+            },
+        ))
+        .with_state(hashpass)
+}
+
+/// The TCP peer's IP, from [`ConnectInfo`] (unspecified when the app was served without it).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+                Some(ConnectInfo(addr)) => addr.ip(),
+                None => {
+                    tracing::error!(
+                        "no ConnectInfo: serve with into_make_service_with_connect_info::<SocketAddr>()"
+                    );
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                }
+            },
+        ))
+    }
+}
+
+fn api_request<'a>(peer: IpAddr, parts: &'a Parts, body: &'a [u8]) -> ApiRequest<'a> {
+    ApiRequest {
+        peer,
+        headers: &parts.headers,
+        query: parts.uri.query(),
+        body,
+    }
+}
+
+async fn handle(hp: HashPass, endpoint: Endpoint, peer: Peer, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let limit = hp.config().max_body_bytes;
+    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return respond(ApiError::payload_too_large(limit).into()),
+    };
+    respond(
+        hp.handle(endpoint, api_request(peer.0, &parts, &bytes))
+            .await,
+    )
+}
+
+fn respond(response: ApiResponse) -> Response {
+    let (status, content_type, body) = response.into_parts();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn incoming(message: Message) -> WsIncoming {
+    match message {
+        Message::Text(text) => WsIncoming::Text(text.to_string()),
+        Message::Binary(_) => WsIncoming::Binary,
+        Message::Ping(_) | Message::Pong(_) => WsIncoming::Control,
+        Message::Close(_) => WsIncoming::Close,
+    }
+}
+
+fn outgoing(frame: WsOutgoing) -> Message {
+    match frame {
+        WsOutgoing::Text(text) => Message::Text(text.as_ref().into()),
+        WsOutgoing::Close { code, reason } => Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })),
+    }
+}
+
+/// The socket as the core's frame stream + sink.
+fn frames(
+    socket: WebSocket,
+) -> impl futures_util::Stream<Item = Result<WsIncoming, axum::Error>>
++ futures_util::Sink<WsOutgoing, Error = axum::Error>
++ Unpin
++ Send {
+    socket
+        .map(|frame| frame.map(incoming))
+        .with(|frame| future::ready(Ok::<_, axum::Error>(outgoing(frame))))
+}
+
+fn upgrade_required(
+    upgrade: Result<WebSocketUpgrade, impl std::fmt::Display>,
+) -> Result<WebSocketUpgrade, Response> {
+    upgrade.map_err(|e| {
+        respond(ApiError::bad_request(format!("WebSocket upgrade expected: {e}")).into())
+    })
+}
+
+async fn player_socket(
+    State(hp): State<HashPass>,
+    peer: Peer,
+    parts: Parts,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let admission = match hp
+        .admit_player(peer.0, &parts.headers, parts.uri.query())
+        .await
+    {
+        Ok(admission) => admission,
+        Err(refusal) => return respond(refusal.into()),
+    };
+    match upgrade_required(upgrade) {
+        Ok(upgrade) => upgrade
+            .max_message_size(MAX_FRAME_BYTES)
+            .max_frame_size(MAX_FRAME_BYTES)
+            .on_upgrade(move |socket| async move { hp.run_player(admission, frames(socket)).await })
+            .into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn admin_socket(
+    State(hp): State<HashPass>,
+    peer: Peer,
+    parts: Parts,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    if let Err(refusal) = hp
+        .admit_admin(peer.0, &parts.headers, parts.uri.query())
+        .await
+    {
+        return respond(refusal.into());
+    }
+    match upgrade_required(upgrade) {
+        Ok(upgrade) => upgrade
+            .max_message_size(MAX_FRAME_BYTES)
+            .on_upgrade(move |socket| async move { hp.run_admin(frames(socket)).await })
+            .into_response(),
+        Err(response) => response,
+    }
+}

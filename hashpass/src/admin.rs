@@ -35,7 +35,13 @@ pub trait AdminLockout: Send + Sync + 'static {
     async fn locked_for(&self, ip: IpAddr, now: f64) -> Result<Option<f64>, StoreError>;
     /// Counts a failure; returns true when it locks `ip` out (the `max_failures`-th failure in a
     /// row). Counters older than `lockout` decay.
-    async fn record_failure(&self, ip: IpAddr, now: f64, max_failures: u32, lockout: Duration) -> Result<bool, StoreError>;
+    async fn record_failure(
+        &self,
+        ip: IpAddr,
+        now: f64,
+        max_failures: u32,
+        lockout: Duration,
+    ) -> Result<bool, StoreError>;
     /// Clears `ip`'s counter (a successful login).
     async fn clear(&self, ip: IpAddr) -> Result<(), StoreError>;
 }
@@ -71,13 +77,23 @@ impl AdminLockout for MemoryAdminLockout {
             .map(|until| until - now))
     }
 
-    async fn record_failure(&self, ip: IpAddr, now: f64, max_failures: u32, lockout: Duration) -> Result<bool, StoreError> {
+    async fn record_failure(
+        &self,
+        ip: IpAddr,
+        now: f64,
+        max_failures: u32,
+        lockout: Duration,
+    ) -> Result<bool, StoreError> {
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         let period = lockout.as_secs_f64();
         if table.len() >= LOCKOUT_TABLE_LIMIT && !table.contains_key(&ip) {
             table.retain(|_, f| now - f.last < period || f.locked_until.is_some_and(|u| u > now));
             if table.len() >= LOCKOUT_TABLE_LIMIT {
-                if let Some(stalest) = table.iter().min_by(|a, b| a.1.last.total_cmp(&b.1.last)).map(|(ip, _)| *ip) {
+                if let Some(stalest) = table
+                    .iter()
+                    .min_by(|a, b| a.1.last.total_cmp(&b.1.last))
+                    .map(|(ip, _)| *ip)
+                {
                     table.remove(&stalest);
                 }
             }
@@ -88,7 +104,11 @@ impl AdminLockout for MemoryAdminLockout {
             locked_until: None,
         });
         if now - entry.last >= period || entry.locked_until.is_some_and(|u| u <= now) {
-            *entry = Failures { count: 0, last: now, locked_until: None };
+            *entry = Failures {
+                count: 0,
+                last: now,
+                locked_until: None,
+            };
         }
         entry.count += 1;
         entry.last = now;
@@ -101,7 +121,10 @@ impl AdminLockout for MemoryAdminLockout {
     }
 
     async fn clear(&self, ip: IpAddr) -> Result<(), StoreError> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner()).remove(&ip);
+        self.table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ip);
         Ok(())
     }
 }
@@ -158,7 +181,9 @@ fn in_range(name: &str, value: i64, lo: i64, hi: i64) -> Result<u32, ApiError> {
     if (lo..=hi).contains(&value) {
         Ok(value as u32)
     } else {
-        Err(ApiError::unprocessable(format!("{name} must be between {lo} and {hi}")))
+        Err(ApiError::unprocessable(format!(
+            "{name} must be between {lo} and {hi}"
+        )))
     }
 }
 
@@ -166,7 +191,11 @@ impl AdminService {
     /// Admin operations over `service`, with lockout counters in `lockout`.
     pub fn new(service: Arc<PuzzleService>, lockout: Arc<dyn AdminLockout>) -> Self {
         let applogs = AppLogReader::new(service.config.log_dir.clone());
-        Self { service, lockout, applogs }
+        Self {
+            service,
+            lockout,
+            applogs,
+        }
     }
 
     fn admin_token(&self) -> Result<&str, ApiError> {
@@ -179,7 +208,10 @@ impl AdminService {
 
     async fn refuse_if_locked(&self, ip: IpAddr) -> Result<(), ApiError> {
         if let Some(left) = self.lockout.locked_for(ip, self.service.now()).await? {
-            return Err(ApiError::too_many(format!("Too many failed attempts. Try again in {}s.", left.ceil() as u64)));
+            return Err(ApiError::too_many(format!(
+                "Too many failed attempts. Try again in {}s.",
+                left.ceil() as u64
+            )));
         }
         Ok(())
     }
@@ -190,7 +222,16 @@ impl AdminService {
             return Ok(());
         }
         let c = &self.service.config;
-        if self.lockout.record_failure(ip, self.service.now(), c.admin_max_failures, c.admin_lockout).await? {
+        if self
+            .lockout
+            .record_failure(
+                ip,
+                self.service.now(),
+                c.admin_max_failures,
+                c.admin_lockout,
+            )
+            .await?
+        {
             tracing::warn!(%ip, "admin locked out after repeated failures");
             return Err(ApiError::too_many(format!(
                 "Too many failed attempts. Locked out for {}s.",
@@ -203,19 +244,28 @@ impl AdminService {
 
     /// The admin HTTP ladder: unset token 401, locked 429, missing header 401, not Bearer 401,
     /// wrong token 403 (counted; the 10th in a row locks out with 429). Any header bytes work.
-    pub async fn authenticate(&self, ip: IpAddr, authorization: Option<&[u8]>) -> Result<(), ApiError> {
+    pub async fn authenticate(
+        &self,
+        ip: IpAddr,
+        authorization: Option<&[u8]>,
+    ) -> Result<(), ApiError> {
         let expected = self.admin_token()?;
         self.refuse_if_locked(ip).await?;
-        let header = authorization.ok_or_else(|| ApiError::unauthorized("Missing Authorization header"))?;
-        let token = header
-            .strip_prefix(b"Bearer ")
-            .ok_or_else(|| ApiError::unauthorized("Invalid Authorization format (expected 'Bearer <token>')"))?;
+        let header =
+            authorization.ok_or_else(|| ApiError::unauthorized("Missing Authorization header"))?;
+        let token = header.strip_prefix(b"Bearer ").ok_or_else(|| {
+            ApiError::unauthorized("Invalid Authorization format (expected 'Bearer <token>')")
+        })?;
         self.check_token(ip, expected, token).await
     }
 
     /// The admin WebSocket's check (A4: counted like HTTP). Any refusal is a 403 handshake
     /// rejection except the lockout (429).
-    pub async fn authenticate_socket(&self, ip: IpAddr, token: Option<&str>) -> Result<(), ApiError> {
+    pub async fn authenticate_socket(
+        &self,
+        ip: IpAddr,
+        token: Option<&str>,
+    ) -> Result<(), ApiError> {
         let refused = || ApiError::forbidden("Invalid admin token");
         let expected = self.admin_token().map_err(|_| refused())?;
         self.refuse_if_locked(ip).await?;
@@ -243,33 +293,36 @@ impl AdminService {
         })?;
         let chart = s.seams.hashrate.chart().await?;
         let d = &state.difficulty;
-        Ok(json!({
-            "difficulty": d.difficulty,
-            "difficulty_float": round_dp(d.difficulty_float, 3),
-            "min_difficulty": d.min_difficulty,
-            "max_difficulty": d.max_difficulty,
-            "target_time": state.target_time,
-            "target_timeout": state.target_timeout,
-            "ema_solve_time": d.ema_solve_time.map(|t| round_dp(t, 2)),
-            "current_seed": state.seed,
-            "puzzle_start_time": state.started_at,
-            "mining_time": round_dp(mining.seconds, 2),
-            "is_mining_active": mining.active_miners > 0,
-            "last_solve_time": state.last_solve_time.map(|t| round_dp(t, 2)),
-            "solve_history": state.solve_history.iter().map(|t| round_dp(*t, 2)).collect::<Vec<_>>(),
-            "average_solve_time": state.average_solve_time().map(|t| round_dp(t, 2)),
-            "active_miners": network.active_miners,
-            "active_connections": s.connections.players(),
-            "session_count": session_count,
-            "argon2_time_cost": state.params.time_cost,
-            "argon2_memory_cost": state.params.memory_cost,
-            "argon2_parallelism": state.params.parallelism,
-            "worker_count": state.worker_count,
-            "max_nonce_speed": state.max_nonce_speed,
-            "banned_ips_count": banned,
-            "hashrate_chart_history": chart.iter().map(|p| json!({"timestamp": p.timestamp, "hashrate": p.value})).collect::<Vec<_>>(),
-            "solve_time_chart_history": state.solve_time_chart.iter().map(|p| json!({"timestamp": p.timestamp, "solve_time": round_dp(p.value, 2)})).collect::<Vec<_>>(),
-        }), network.total_hashrate))
+        Ok((
+            json!({
+                "difficulty": d.difficulty,
+                "difficulty_float": round_dp(d.difficulty_float, 3),
+                "min_difficulty": d.min_difficulty,
+                "max_difficulty": d.max_difficulty,
+                "target_time": state.target_time,
+                "target_timeout": state.target_timeout,
+                "ema_solve_time": d.ema_solve_time.map(|t| round_dp(t, 2)),
+                "current_seed": state.seed,
+                "puzzle_start_time": state.started_at,
+                "mining_time": round_dp(mining.seconds, 2),
+                "is_mining_active": mining.active_miners > 0,
+                "last_solve_time": state.last_solve_time.map(|t| round_dp(t, 2)),
+                "solve_history": state.solve_history.iter().map(|t| round_dp(*t, 2)).collect::<Vec<_>>(),
+                "average_solve_time": state.average_solve_time().map(|t| round_dp(t, 2)),
+                "active_miners": network.active_miners,
+                "active_connections": s.connections.players(),
+                "session_count": session_count,
+                "argon2_time_cost": state.params.time_cost,
+                "argon2_memory_cost": state.params.memory_cost,
+                "argon2_parallelism": state.params.parallelism,
+                "worker_count": state.worker_count,
+                "max_nonce_speed": state.max_nonce_speed,
+                "banned_ips_count": banned,
+                "hashrate_chart_history": chart.iter().map(|p| json!({"timestamp": p.timestamp, "hashrate": p.value})).collect::<Vec<_>>(),
+                "solve_time_chart_history": state.solve_time_chart.iter().map(|p| json!({"timestamp": p.timestamp, "solve_time": round_dp(p.value, 2)})).collect::<Vec<_>>(),
+            }),
+            network.total_hashrate,
+        ))
     }
 
     /// Fresh miners: `{ip, hashrate, last_seen, connected_since, overspeed}`.
@@ -318,13 +371,25 @@ impl AdminService {
 
     /// A page of the audit log.
     pub async fn logs(&self, query: &LogQuery) -> Result<Value, ApiError> {
-        let page = self.service.seams.audit.page(query).await.map_err(audit_unavailable)?;
+        let page = self
+            .service
+            .seams
+            .audit
+            .page(query)
+            .await
+            .map_err(audit_unavailable)?;
         Ok(serde_json::to_value(page).unwrap_or_default())
     }
 
     /// Statistics over every audit file.
     pub async fn log_stats(&self) -> Result<Value, ApiError> {
-        let stats = self.service.seams.audit.stats().await.map_err(audit_unavailable)?;
+        let stats = self
+            .service
+            .seams
+            .audit
+            .stats()
+            .await
+            .map_err(audit_unavailable)?;
         Ok(serde_json::to_value(stats).unwrap_or_default())
     }
 
@@ -352,10 +417,17 @@ impl AdminService {
             let mut next = if reset {
                 state.reset(puzzle::new_seed(), s.now())
             } else {
-                PuzzleState { version: state.version + 1, ..state.clone() }
+                PuzzleState {
+                    version: state.version + 1,
+                    ..state.clone()
+                }
             };
             change(&mut next)?;
-            if s.seams.puzzles.compare_and_swap(state.version, next.clone()).await? {
+            if s.seams
+                .puzzles
+                .compare_and_swap(state.version, next.clone())
+                .await?
+            {
                 break next;
             }
         };
@@ -370,13 +442,25 @@ impl AdminService {
 
     /// `POST /api/admin/difficulty`.
     pub async fn set_difficulty(&self, body: &DifficultyChange) -> Result<Value, ApiError> {
-        let min = body.min_difficulty.map(|v| in_range("min_difficulty", v, 1, 64)).transpose()?;
-        let max = body.max_difficulty.map(|v| in_range("max_difficulty", v, 1, 64)).transpose()?;
-        let difficulty = body.difficulty.map(|v| in_range("difficulty", v, 1, 64)).transpose()?;
+        let min = body
+            .min_difficulty
+            .map(|v| in_range("min_difficulty", v, 1, 64))
+            .transpose()?;
+        let max = body
+            .max_difficulty
+            .map(|v| in_range("max_difficulty", v, 1, 64))
+            .transpose()?;
+        let difficulty = body
+            .difficulty
+            .map(|v| in_range("difficulty", v, 1, 64))
+            .transpose()?;
         let next = self
             .change(true, true, |state| {
                 let d = &mut state.difficulty;
-                let (lo, hi) = (min.unwrap_or(d.min_difficulty), max.unwrap_or(d.max_difficulty));
+                let (lo, hi) = (
+                    min.unwrap_or(d.min_difficulty),
+                    max.unwrap_or(d.max_difficulty),
+                );
                 if lo > hi {
                     return Err(ApiError::unprocessable(format!(
                         "min_difficulty ({lo}) must not exceed max_difficulty ({hi})"
@@ -395,7 +479,12 @@ impl AdminService {
             })
             .await?;
         let d = &next.difficulty;
-        tracing::info!(difficulty = d.difficulty, min = d.min_difficulty, max = d.max_difficulty, "admin changed difficulty");
+        tracing::info!(
+            difficulty = d.difficulty,
+            min = d.min_difficulty,
+            max = d.max_difficulty,
+            "admin changed difficulty"
+        );
         Ok(json!({
             "difficulty": d.difficulty,
             "min_difficulty": d.min_difficulty,
@@ -407,14 +496,19 @@ impl AdminService {
     /// `POST /api/admin/target-time`.
     pub async fn set_target_time(&self, body: &TargetTimeChange) -> Result<Value, ApiError> {
         let positive = |name: &str, v: Option<i64>| match v {
-            Some(v) if !(1..=i64::from(u32::MAX)).contains(&v) => Err(ApiError::unprocessable(format!("{name} must be >= 1"))),
+            Some(v) if !(1..=i64::from(u32::MAX)).contains(&v) => {
+                Err(ApiError::unprocessable(format!("{name} must be >= 1")))
+            }
             other => Ok(other.map(|v| v as u64)),
         };
         let target = positive("target_time", body.target_time)?;
         let timeout = positive("target_timeout", body.target_timeout)?;
         let next = self
             .change(true, true, |state| {
-                let (t, o) = (target.unwrap_or(state.target_time), timeout.unwrap_or(state.target_timeout));
+                let (t, o) = (
+                    target.unwrap_or(state.target_time),
+                    timeout.unwrap_or(state.target_timeout),
+                );
                 if o <= t {
                     return Err(ApiError::unprocessable(format!(
                         "target_timeout ({o}) must be greater than target_time ({t})"
@@ -425,7 +519,11 @@ impl AdminService {
                 Ok(())
             })
             .await?;
-        tracing::info!(target_time = next.target_time, target_timeout = next.target_timeout, "admin changed target time");
+        tracing::info!(
+            target_time = next.target_time,
+            target_timeout = next.target_timeout,
+            "admin changed target time"
+        );
         Ok(json!({
             "target_time": next.target_time,
             "target_timeout": next.target_timeout,
@@ -436,10 +534,16 @@ impl AdminService {
     /// `POST /api/admin/argon2`.
     pub async fn set_argon2(&self, body: &Argon2Change) -> Result<Value, ApiError> {
         let narrow = |name: &str, v: Option<i64>| match v {
-            Some(v) if !(0..=i64::from(u32::MAX)).contains(&v) => Err(ApiError::unprocessable(format!("{name} is out of range"))),
+            Some(v) if !(0..=i64::from(u32::MAX)).contains(&v) => {
+                Err(ApiError::unprocessable(format!("{name} is out of range")))
+            }
             other => Ok(other.map(|v| v as u32)),
         };
-        let (t, m, p) = (narrow("time_cost", body.time_cost)?, narrow("memory_cost", body.memory_cost)?, narrow("parallelism", body.parallelism)?);
+        let (t, m, p) = (
+            narrow("time_cost", body.time_cost)?,
+            narrow("memory_cost", body.memory_cost)?,
+            narrow("parallelism", body.parallelism)?,
+        );
         let next = self
             .change(true, true, |state| {
                 let params = Argon2Params {
@@ -476,7 +580,9 @@ impl AdminService {
     /// `POST /api/admin/max-nonce-speed` (no reset).
     pub async fn set_max_nonce_speed(&self, speed: f64) -> Result<Value, ApiError> {
         if !(speed.is_finite() && speed >= 0.0) {
-            return Err(ApiError::unprocessable("max_nonce_speed must be a finite number >= 0"));
+            return Err(ApiError::unprocessable(
+                "max_nonce_speed must be a finite number >= 0",
+            ));
         }
         self.change(false, false, |state| {
             state.max_nonce_speed = speed;
@@ -503,7 +609,11 @@ impl AdminService {
         let s = &self.service;
         let sockets = s.connections.players();
         let revoked = s.seams.sessions.revoke_all().await?.len();
-        s.publish(Event::CloseAll { code: 1000, reason: "Kicked by admin".into() }).await;
+        s.publish(Event::CloseAll {
+            code: 1000,
+            reason: "Kicked by admin".into(),
+        })
+        .await;
         s.seams.hashrate.clear().await?;
         let next = self.change(true, false, |_| Ok(())).await?;
         tracing::info!(sockets, revoked, "admin kicked everyone");
@@ -519,14 +629,27 @@ impl AdminService {
         s.seams.bans.ban(ip).await.map_err(ban_unavailable)?;
         let revoked = s.seams.sessions.revoke_ip(ip).await?.len();
         let sockets = s.connections.players_of(ip);
-        s.publish(Event::CloseIp { ip, code: 1000, reason: "Kicked by admin".into() }).await;
+        s.publish(Event::CloseIp {
+            ip,
+            code: 1000,
+            reason: "Kicked by admin".into(),
+        })
+        .await;
         tracing::info!(%ip, sockets, revoked, "admin banned and kicked an IP");
-        Ok(json!({ "message": format!("Banned and kicked {sockets} connections, revoked {revoked} sessions for IP {ip}") }))
+        Ok(
+            json!({ "message": format!("Banned and kicked {sockets} connections, revoked {revoked} sessions for IP {ip}") }),
+        )
     }
 
     /// `POST /api/admin/unban`.
     pub async fn unban(&self, ip: IpAddr) -> Result<Value, ApiError> {
-        let was = self.service.seams.bans.unban(ip).await.map_err(ban_unavailable)?;
+        let was = self
+            .service
+            .seams
+            .bans
+            .unban(ip)
+            .await
+            .map_err(ban_unavailable)?;
         Ok(if was {
             tracing::info!(%ip, "admin unbanned an IP");
             json!({ "message": format!("Unbanned IP {ip}") })
@@ -537,16 +660,32 @@ impl AdminService {
 
     /// `GET /api/admin/blacklist`.
     pub async fn blacklist(&self) -> Result<Value, ApiError> {
-        Ok(json!(self.service.seams.bans.list().await.map_err(ban_unavailable)?))
+        Ok(json!(
+            self.service
+                .seams
+                .bans
+                .list()
+                .await
+                .map_err(ban_unavailable)?
+        ))
     }
 
     /// `POST /api/admin/clear-sessions`.
     pub async fn clear_sessions(&self) -> Result<Value, ApiError> {
         let s = &self.service;
         let revoked = s.seams.sessions.revoke_all().await?;
-        let closed = revoked.iter().filter(|session| session.connection.is_some()).count();
-        s.publish(Event::CloseAll { code: 1000, reason: "Session cleared by admin".into() }).await;
-        Ok(json!({ "message": format!("Cleared {} session tokens, closed {closed} connections", revoked.len()) }))
+        let closed = revoked
+            .iter()
+            .filter(|session| session.connection.is_some())
+            .count();
+        s.publish(Event::CloseAll {
+            code: 1000,
+            reason: "Session cleared by admin".into(),
+        })
+        .await;
+        Ok(
+            json!({ "message": format!("Cleared {} session tokens, closed {closed} connections", revoked.len()) }),
+        )
     }
 
     /// `POST /api/admin/regenerate-hmac`: a given hex key or 256 random bits.
@@ -554,10 +693,13 @@ impl AdminService {
         let invites = &self.service.seams.invites;
         let message = match hmac_secret {
             Some(hex_key) => {
-                let key = InviteKey::from_hex(hex_key).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let key = InviteKey::from_hex(hex_key)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 let bits = key.bits();
                 invites.rotate(key);
-                format!("HMAC secret updated ({bits}-bit). All old redemption codes are now invalid.")
+                format!(
+                    "HMAC secret updated ({bits}-bit). All old redemption codes are now invalid."
+                )
             }
             None => {
                 invites.rotate(InviteKey::random());
@@ -605,7 +747,11 @@ mod tests {
         let ip: IpAddr = "1.2.3.4".parse().unwrap();
         let period = Duration::from_secs(300);
         for i in 0..9 {
-            assert!(!l.record_failure(ip, f64::from(i), 10, period).await.unwrap());
+            assert!(
+                !l.record_failure(ip, f64::from(i), 10, period)
+                    .await
+                    .unwrap()
+            );
         }
         assert!(l.record_failure(ip, 9.0, 10, period).await.unwrap());
         assert_eq!(l.locked_for(ip, 10.0).await.unwrap(), Some(299.0));
@@ -613,10 +759,16 @@ mod tests {
         // Counters decay: 9 failures, a long pause, 9 more do not lock.
         let other: IpAddr = "5.6.7.8".parse().unwrap();
         for i in 0..9 {
-            l.record_failure(other, f64::from(i), 10, period).await.unwrap();
+            l.record_failure(other, f64::from(i), 10, period)
+                .await
+                .unwrap();
         }
         for i in 0..9 {
-            assert!(!l.record_failure(other, 1000.0 + f64::from(i), 10, period).await.unwrap());
+            assert!(
+                !l.record_failure(other, 1000.0 + f64::from(i), 10, period)
+                    .await
+                    .unwrap()
+            );
         }
         l.clear(other).await.unwrap();
         assert!(!l.record_failure(other, 2000.0, 10, period).await.unwrap());
@@ -627,7 +779,9 @@ mod tests {
         let l = MemoryAdminLockout::new();
         for i in 0..(LOCKOUT_TABLE_LIMIT as u32 + 50) {
             let ip = IpAddr::from(i.to_be_bytes());
-            l.record_failure(ip, 0.0, 10, Duration::from_secs(300)).await.unwrap();
+            l.record_failure(ip, 0.0, 10, Duration::from_secs(300))
+                .await
+                .unwrap();
         }
         assert!(l.table.lock().unwrap().len() <= LOCKOUT_TABLE_LIMIT);
     }

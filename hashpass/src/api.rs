@@ -57,7 +57,11 @@ pub const ADMIN_WS_PATH: &str = "/api/admin/ws";
 /// Method, path (relative to where HashPass is mounted) and endpoint of every HTTP route.
 pub const ENDPOINTS: &[(Method, &str, Endpoint)] = &[
     (Method::GET, "/api/health", Endpoint::Health),
-    (Method::GET, "/api/turnstile/config", Endpoint::TurnstileConfig),
+    (
+        Method::GET,
+        "/api/turnstile/config",
+        Endpoint::TurnstileConfig,
+    ),
     (Method::GET, "/api/dev/trace", Endpoint::DevTrace),
     (Method::POST, "/api/puzzle", Endpoint::Puzzle),
     (Method::POST, "/api/verify", Endpoint::Verify),
@@ -67,26 +71,65 @@ pub const ENDPOINTS: &[(Method, &str, Endpoint)] = &[
     (Method::GET, "/api/admin/miners", Endpoint::AdminMiners),
     (Method::GET, "/api/admin/sessions", Endpoint::AdminSessions),
     (Method::GET, "/api/admin/logs", Endpoint::AdminLogs),
-    (Method::GET, "/api/admin/logs/stats", Endpoint::AdminLogStats),
+    (
+        Method::GET,
+        "/api/admin/logs/stats",
+        Endpoint::AdminLogStats,
+    ),
     (Method::GET, "/api/admin/applogs", Endpoint::AdminAppLogs),
-    (Method::POST, "/api/admin/difficulty", Endpoint::AdminDifficulty),
-    (Method::POST, "/api/admin/target-time", Endpoint::AdminTargetTime),
+    (
+        Method::POST,
+        "/api/admin/difficulty",
+        Endpoint::AdminDifficulty,
+    ),
+    (
+        Method::POST,
+        "/api/admin/target-time",
+        Endpoint::AdminTargetTime,
+    ),
     (Method::POST, "/api/admin/argon2", Endpoint::AdminArgon2),
-    (Method::POST, "/api/admin/worker-count", Endpoint::AdminWorkerCount),
-    (Method::POST, "/api/admin/max-nonce-speed", Endpoint::AdminMaxNonceSpeed),
-    (Method::POST, "/api/admin/reset-puzzle", Endpoint::AdminResetPuzzle),
+    (
+        Method::POST,
+        "/api/admin/worker-count",
+        Endpoint::AdminWorkerCount,
+    ),
+    (
+        Method::POST,
+        "/api/admin/max-nonce-speed",
+        Endpoint::AdminMaxNonceSpeed,
+    ),
+    (
+        Method::POST,
+        "/api/admin/reset-puzzle",
+        Endpoint::AdminResetPuzzle,
+    ),
     (Method::POST, "/api/admin/kick-all", Endpoint::AdminKickAll),
     (Method::POST, "/api/admin/kick", Endpoint::AdminKick),
     (Method::POST, "/api/admin/unban", Endpoint::AdminUnban),
-    (Method::GET, "/api/admin/blacklist", Endpoint::AdminBlacklist),
-    (Method::POST, "/api/admin/clear-sessions", Endpoint::AdminClearSessions),
-    (Method::POST, "/api/admin/regenerate-hmac", Endpoint::AdminRegenerateHmac),
+    (
+        Method::GET,
+        "/api/admin/blacklist",
+        Endpoint::AdminBlacklist,
+    ),
+    (
+        Method::POST,
+        "/api/admin/clear-sessions",
+        Endpoint::AdminClearSessions,
+    ),
+    (
+        Method::POST,
+        "/api/admin/regenerate-hmac",
+        Endpoint::AdminRegenerateHmac,
+    ),
 ];
 
 impl Endpoint {
     /// Whether the User-Agent filter applies (B3: public `/api/*` except health and trace).
     pub fn ua_filtered(self) -> bool {
-        !matches!(self, Endpoint::Health | Endpoint::DevTrace | Endpoint::Metrics) && !self.is_admin()
+        !matches!(
+            self,
+            Endpoint::Health | Endpoint::DevTrace | Endpoint::Metrics
+        ) && !self.is_admin()
     }
 
     /// Whether the admin token guards it.
@@ -129,7 +172,10 @@ pub struct ApiResponse {
 impl ApiResponse {
     /// 200 with a JSON body.
     pub fn ok(value: Value) -> Self {
-        Self { status: StatusCode::OK, body: ApiBody::Json(value) }
+        Self {
+            status: StatusCode::OK,
+            body: ApiBody::Json(value),
+        }
     }
 
     /// The body as bytes and its content type.
@@ -143,20 +189,48 @@ impl ApiResponse {
 
 impl From<ApiError> for ApiResponse {
     fn from(e: ApiError) -> Self {
-        Self { status: e.status, body: ApiBody::Json(e.body) }
+        Self {
+            status: e.status,
+            body: ApiBody::Json(e.body),
+        }
     }
 }
 
 /// Substrings (case-insensitive) that mark a scripted client (B3).
 const BLOCKED_AGENTS: &[&str] = &[
-    "curl", "wget", "python-requests", "python-httpx", "python-urllib", "httpx", "go-http-client", "java/",
-    "apache-httpclient", "postmanruntime", "insomnia", "httpie", "node-fetch", "axios", "undici", "got/",
-    "superagent", "scrapy", "mechanize", "aiohttp", "bot", "crawler", "spider", "headless",
+    "curl",
+    "wget",
+    "python-requests",
+    "python-httpx",
+    "python-urllib",
+    "httpx",
+    "go-http-client",
+    "java/",
+    "apache-httpclient",
+    "postmanruntime",
+    "insomnia",
+    "httpie",
+    "node-fetch",
+    "axios",
+    "undici",
+    "got/",
+    "superagent",
+    "scrapy",
+    "mechanize",
+    "aiohttp",
+    "bot",
+    "crawler",
+    "spider",
+    "headless",
 ];
 
 /// B3's verdict on a User-Agent header: present, not a known script, starting with `Mozilla/5.0`.
 pub fn user_agent_allowed(user_agent: Option<&HeaderValue>) -> bool {
-    let Some(ua) = user_agent.and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty()) else {
+    let Some(ua) = user_agent
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
         return false;
     };
     let lower = ua.to_ascii_lowercase();
@@ -171,13 +245,24 @@ pub fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     if !trusted(peer) {
         return peer;
     }
-    let Some(value) = headers.get(config.client_ip_header.as_str()).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(config.client_ip_header.as_str())
+        .and_then(|v| v.to_str().ok())
+    else {
         return peer;
     };
     let parse = |s: &str| s.trim().parse::<IpAddr>().ok().map(canonical_ip);
-    if config.client_ip_header.eq_ignore_ascii_case("x-forwarded-for") {
+    if config
+        .client_ip_header
+        .eq_ignore_ascii_case("x-forwarded-for")
+    {
         let hops: Vec<IpAddr> = value.split(',').filter_map(parse).collect();
-        hops.iter().rev().find(|ip| !trusted(**ip)).or(hops.first()).copied().unwrap_or(peer)
+        hops.iter()
+            .rev()
+            .find(|ip| !trusted(**ip))
+            .or(hops.first())
+            .copied()
+            .unwrap_or(peer)
     } else {
         parse(value).unwrap_or(peer)
     }
@@ -185,14 +270,25 @@ pub fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
 
 /// The query string as decoded pairs.
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect()
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn query_param<'q>(pairs: &'q [(String, String)], name: &str) -> Option<&'q str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
-fn query_number(pairs: &[(String, String)], name: &str, default: u32, lo: u32, hi: u32) -> Result<u32, ApiError> {
+fn query_number(
+    pairs: &[(String, String)],
+    name: &str,
+    default: u32,
+    lo: u32,
+    hi: u32,
+) -> Result<u32, ApiError> {
     match query_param(pairs, name) {
         None => Ok(default),
         Some(v) => v
@@ -200,7 +296,9 @@ fn query_number(pairs: &[(String, String)], name: &str, default: u32, lo: u32, h
             .parse::<u32>()
             .ok()
             .filter(|n| (lo..=hi).contains(n))
-            .ok_or_else(|| ApiError::unprocessable(format!("{name} must be an integer between {lo} and {hi}"))),
+            .ok_or_else(|| {
+                ApiError::unprocessable(format!("{name} must be an integer between {lo} and {hi}"))
+            }),
     }
 }
 
@@ -212,11 +310,15 @@ struct IpBody {
 
 fn parse_ip(body: &[u8]) -> Result<IpAddr, ApiError> {
     let body: IpBody = request::admin_body(body)?;
-    let text = body.ip.ok_or_else(|| ApiError::unprocessable("ip is required"))?;
+    let text = body
+        .ip
+        .ok_or_else(|| ApiError::unprocessable("ip is required"))?;
     text.trim()
         .parse::<IpAddr>()
         .map(canonical_ip)
-        .map_err(|_| ApiError::unprocessable(format!("{text:?} is not a valid IPv4 or IPv6 address")))
+        .map_err(|_| {
+            ApiError::unprocessable(format!("{text:?} is not a valid IPv4 or IPv6 address"))
+        })
 }
 
 impl HashPass {
@@ -246,9 +348,16 @@ impl HashPass {
         ApiError::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into()
     }
 
-    async fn dispatch(&self, endpoint: Endpoint, req: ApiRequest<'_>) -> Result<ApiResponse, ApiError> {
+    async fn dispatch(
+        &self,
+        endpoint: Endpoint,
+        req: ApiRequest<'_>,
+    ) -> Result<ApiResponse, ApiError> {
         let config = &self.service.config;
-        if endpoint.ua_filtered() && config.ua_filter && !user_agent_allowed(req.headers.get(USER_AGENT)) {
+        if endpoint.ua_filtered()
+            && config.ua_filter
+            && !user_agent_allowed(req.headers.get(USER_AGENT))
+        {
             tracing::warn!(peer = %req.peer, ?endpoint, "request refused by the User-Agent filter");
             return Err(ApiError::ua_refused());
         }
@@ -259,7 +368,10 @@ impl HashPass {
         let authorization = req.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
         if endpoint.is_admin() {
             self.admin.authenticate(ip, authorization).await?;
-            return self.admin_endpoint(endpoint, ip, req).await.map(ApiResponse::ok);
+            return self
+                .admin_endpoint(endpoint, ip, req)
+                .await
+                .map(ApiResponse::ok);
         }
         let service = &self.service;
         let response = match endpoint {
@@ -271,19 +383,31 @@ impl HashPass {
                 let captcha = &service.seams.captcha;
                 json!({ "siteKey": captcha.site_key(), "testMode": captcha.test_mode() })
             }
-            Endpoint::DevTrace => return self.dev_trace(ip).map(|t| ApiResponse { status: StatusCode::OK, body: ApiBody::Text(t) }),
+            Endpoint::DevTrace => {
+                return self.dev_trace(ip).map(|t| ApiResponse {
+                    status: StatusCode::OK,
+                    body: ApiBody::Text(t),
+                });
+            }
             Endpoint::Metrics => {
                 if !config.metrics_public {
                     self.admin.authenticate(ip, authorization).await?;
                 }
-                return Ok(ApiResponse { status: StatusCode::OK, body: ApiBody::Text(self.admin.metrics_text().await?) });
+                return Ok(ApiResponse {
+                    status: StatusCode::OK,
+                    body: ApiBody::Text(self.admin.metrics_text().await?),
+                });
             }
             Endpoint::Puzzle | Endpoint::Verify | Endpoint::Submit => {
                 // A syntax error is reported before authentication; field errors after it.
                 let body = request::parse_json(req.body)?;
                 let session = service.authenticate(ip, authorization).await?;
                 match endpoint {
-                    Endpoint::Puzzle => service.puzzle(&session, &request::puzzle_request(body.as_ref())?).await?,
+                    Endpoint::Puzzle => {
+                        service
+                            .puzzle(&session, &request::puzzle_request(body.as_ref())?)
+                            .await?
+                    }
                     Endpoint::Verify => {
                         let solution = request::solution(body.as_ref())?;
                         json!({ "invite_code": service.verify(ip, &session, &solution).await?.invite_code })
@@ -312,10 +436,16 @@ impl HashPass {
         ))
     }
 
-    async fn admin_endpoint(&self, endpoint: Endpoint, ip: IpAddr, req: ApiRequest<'_>) -> Result<Value, ApiError> {
+    async fn admin_endpoint(
+        &self,
+        endpoint: Endpoint,
+        ip: IpAddr,
+        req: ApiRequest<'_>,
+    ) -> Result<Value, ApiError> {
         let admin = &self.admin;
         let pairs = query_pairs(req.query);
-        let text = |name: &str, default: &str| query_param(&pairs, name).unwrap_or(default).to_string();
+        let text =
+            |name: &str, default: &str| query_param(&pairs, name).unwrap_or(default).to_string();
         tracing::debug!(%ip, ?endpoint, "admin request");
         match endpoint {
             Endpoint::AdminStatus => admin.status().await,
@@ -341,8 +471,12 @@ impl HashPass {
                 };
                 admin.app_logs(&query).await
             }
-            Endpoint::AdminDifficulty => admin.set_difficulty(&request::admin_body(req.body)?).await,
-            Endpoint::AdminTargetTime => admin.set_target_time(&request::admin_body(req.body)?).await,
+            Endpoint::AdminDifficulty => {
+                admin.set_difficulty(&request::admin_body(req.body)?).await
+            }
+            Endpoint::AdminTargetTime => {
+                admin.set_target_time(&request::admin_body(req.body)?).await
+            }
             Endpoint::AdminArgon2 => admin.set_argon2(&request::admin_body(req.body)?).await,
             Endpoint::AdminWorkerCount => {
                 #[derive(Default, serde::Deserialize)]
@@ -350,7 +484,12 @@ impl HashPass {
                     worker_count: Option<i64>,
                 }
                 let body: Body = request::admin_body(req.body)?;
-                admin.set_worker_count(body.worker_count.ok_or_else(|| ApiError::unprocessable("worker_count is required"))?).await
+                admin
+                    .set_worker_count(
+                        body.worker_count
+                            .ok_or_else(|| ApiError::unprocessable("worker_count is required"))?,
+                    )
+                    .await
             }
             Endpoint::AdminMaxNonceSpeed => {
                 #[derive(Default, serde::Deserialize)]
@@ -358,7 +497,13 @@ impl HashPass {
                     max_nonce_speed: Option<f64>,
                 }
                 let body: Body = request::admin_body(req.body)?;
-                admin.set_max_nonce_speed(body.max_nonce_speed.ok_or_else(|| ApiError::unprocessable("max_nonce_speed is required"))?).await
+                admin
+                    .set_max_nonce_speed(
+                        body.max_nonce_speed.ok_or_else(|| {
+                            ApiError::unprocessable("max_nonce_speed is required")
+                        })?,
+                    )
+                    .await
             }
             Endpoint::AdminResetPuzzle => admin.reset_puzzle().await,
             Endpoint::AdminKickAll => admin.kick_all().await,
@@ -380,33 +525,53 @@ impl HashPass {
 
     /// Admits a player WebSocket before the upgrade (B6.1): `Err` is an HTTP 403 (or 503) to
     /// answer instead of upgrading.
-    pub async fn admit_player(&self, peer: IpAddr, headers: &HeaderMap, query: Option<&str>) -> Result<crate::service::PlayerAdmission, ApiError> {
+    pub async fn admit_player(
+        &self,
+        peer: IpAddr,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<crate::service::PlayerAdmission, ApiError> {
         let config = &self.service.config;
         let ip = client_ip(config, peer, headers);
         let ua_ok = !config.ua_filter || user_agent_allowed(headers.get(USER_AGENT));
         let pairs = query_pairs(query);
-        self.service.admit_player(ip, query_param(&pairs, "token"), ua_ok).await
+        self.service
+            .admit_player(ip, query_param(&pairs, "token"), ua_ok)
+            .await
     }
 
     /// Runs an admitted player socket to its end (see [`crate::ws::run_player`]).
     pub async fn run_player<S, E>(&self, admission: crate::service::PlayerAdmission, socket: S)
     where
-        S: futures_util::Stream<Item = Result<crate::ws::WsIncoming, E>> + futures_util::Sink<crate::ws::WsOutgoing> + Unpin + Send,
+        S: futures_util::Stream<Item = Result<crate::ws::WsIncoming, E>>
+            + futures_util::Sink<crate::ws::WsOutgoing>
+            + Unpin
+            + Send,
     {
         crate::ws::run_player(Arc::clone(&self.service), admission, socket).await
     }
 
     /// Checks the admin WebSocket's `?token=` before the upgrade (B14.1 with A4's counting).
-    pub async fn admit_admin(&self, peer: IpAddr, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+    pub async fn admit_admin(
+        &self,
+        peer: IpAddr,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<(), ApiError> {
         let ip = client_ip(&self.service.config, peer, headers);
         let pairs = query_pairs(query);
-        self.admin.authenticate_socket(ip, query_param(&pairs, "token")).await
+        self.admin
+            .authenticate_socket(ip, query_param(&pairs, "token"))
+            .await
     }
 
     /// Runs an admitted admin socket to its end (see [`crate::ws::run_admin`]).
     pub async fn run_admin<S, E>(&self, socket: S)
     where
-        S: futures_util::Stream<Item = Result<crate::ws::WsIncoming, E>> + futures_util::Sink<crate::ws::WsOutgoing> + Unpin + Send,
+        S: futures_util::Stream<Item = Result<crate::ws::WsIncoming, E>>
+            + futures_util::Sink<crate::ws::WsOutgoing>
+            + Unpin
+            + Send,
     {
         crate::ws::run_admin(Arc::clone(&self.service), Arc::clone(&self.admin), socket).await
     }
@@ -414,7 +579,13 @@ impl HashPass {
     /// Headers every HTTP response carries (B2, with A9's strict CSP; Turnstile's origin is
     /// allowed only when the captcha provider names one).
     pub fn security_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
-        let extra = self.service.seams.captcha.script_origin().map(|o| format!(" {o}")).unwrap_or_default();
+        let extra = self
+            .service
+            .seams
+            .captcha
+            .script_origin()
+            .map(|o| format!(" {o}"))
+            .unwrap_or_default();
         let csp = format!(
             "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{extra}; style-src 'self'; img-src 'self' data:; \
              connect-src 'self'; worker-src 'self'; frame-src 'self'{extra}; frame-ancestors 'none'; object-src 'none'; \
@@ -425,11 +596,19 @@ impl HashPass {
             ("x-content-type-options", "nosniff".into()),
             ("x-frame-options", "DENY".into()),
             ("referrer-policy", "strict-origin-when-cross-origin".into()),
-            ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()".into()),
+            (
+                "permissions-policy",
+                "camera=(), microphone=(), geolocation=(), payment=()".into(),
+            ),
             ("cross-origin-opener-policy", "same-origin".into()),
         ]
         .into_iter()
-        .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::from_str(&value).ok()?)))
+        .filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::from_str(&value).ok()?,
+            ))
+        })
         .collect()
     }
 }
@@ -441,14 +620,18 @@ mod tests {
     #[test]
     fn ua_filter() {
         let ok = |s: &str| user_agent_allowed(Some(&HeaderValue::from_str(s).unwrap()));
-        assert!(ok("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120"));
+        assert!(ok(
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120"
+        ));
         assert!(!ok("curl/8.0"));
         assert!(!ok("Mozilla/5.0 (compatible; Googlebot/2.1)"));
         assert!(!ok("Mozilla/5.0 HeadlessChrome/120"));
         assert!(!ok("Opera/9.80"));
         assert!(!ok("   "));
         assert!(!user_agent_allowed(None));
-        assert!(!user_agent_allowed(Some(&HeaderValue::from_bytes(b"Mozilla/5.0 \xff").unwrap())));
+        assert!(!user_agent_allowed(Some(
+            &HeaderValue::from_bytes(b"Mozilla/5.0 \xff").unwrap()
+        )));
     }
 
     #[test]
@@ -463,7 +646,10 @@ mod tests {
         headers.insert("cf-connecting-ip", HeaderValue::from_static("junk"));
         assert_eq!(client_ip(&config, peer, &headers), peer);
         config.client_ip_header = "X-Forwarded-For".into();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("1.1.1.1, 2.2.2.2, 127.0.0.5"));
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 2.2.2.2, 127.0.0.5"),
+        );
         assert_eq!(client_ip(&config, peer, &headers).to_string(), "2.2.2.2");
     }
 

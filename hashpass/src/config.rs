@@ -266,7 +266,11 @@ impl Config {
     /// Reads every setting through `lookup` (a variable name → its value), starting from the
     /// defaults. Empty values count as unset. Unknown variables are ignored.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let mut c = Config::default();
         fn parse<T: FromStr>(name: &str, value: String) -> Result<T, ConfigError>
         where
@@ -288,7 +292,7 @@ impl Config {
         c.admin_token = get("ADMIN_TOKEN");
         c.hmac_secret = get("HASHPASS_HMAC_SECRET");
         if let Some(hex_key) = &c.hmac_secret {
-            hex::decode(hex_key).map(|_| ()).map_err(|e| ConfigError {
+            crate::invite::InviteKey::from_hex(hex_key).map_err(|e| ConfigError {
                 name: "HASHPASS_HMAC_SECRET".into(),
                 message: e.to_string(),
             })?;
@@ -371,7 +375,10 @@ impl Config {
             .validate()
             .map_err(|m| err("HASHPASS_ARGON2_*", m))?;
         if !(1..=64).contains(&self.min_difficulty) || !(1..=64).contains(&self.max_difficulty) {
-            return Err(err("HASHPASS_MIN/MAX_DIFFICULTY", "bounds must lie in 1..64".into()));
+            return Err(err(
+                "HASHPASS_MIN/MAX_DIFFICULTY",
+                "bounds must lie in 1..64".into(),
+            ));
         }
         if self.min_difficulty > self.max_difficulty {
             return Err(err(
@@ -392,7 +399,10 @@ impl Config {
             return Err(err("HASHPASS_WORKER_COUNT", "must lie in 1..32".into()));
         }
         if !(self.max_nonce_speed.is_finite() && self.max_nonce_speed >= 0.0) {
-            return Err(err("HASHPASS_MAX_NONCE_SPEED", "must be a finite number >= 0".into()));
+            return Err(err(
+                "HASHPASS_MAX_NONCE_SPEED",
+                "must be a finite number >= 0".into(),
+            ));
         }
         if !self.turnstile_test_mode
             && (self.turnstile_site_key.is_none() || self.turnstile_secret_key.is_none())
@@ -418,11 +428,15 @@ impl IpNet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical_ip(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -469,8 +483,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -493,24 +509,38 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.admin_token.as_deref(), Some("secret"));
-        assert_eq!((c.port, c.difficulty, c.min_difficulty, c.max_difficulty), (9000, 3, 1, 6));
+        assert_eq!(
+            (c.port, c.difficulty, c.min_difficulty, c.max_difficulty),
+            (9000, 3, 1, 6)
+        );
         assert_eq!((c.target_time, c.target_timeout), (60, 300));
         assert_eq!(c.argon2, Argon2Params::new(3, 1024, 1));
         assert_eq!(c.worker_count, 4);
         assert!(c.turnstile_test_mode && !c.ua_filter);
         assert_eq!(c.trusted_proxies.len(), 2);
-        assert_eq!((c.submit_limit, c.submit_window), (8, Duration::from_secs(5)));
+        assert_eq!(
+            (c.submit_limit, c.submit_window),
+            (8, Duration::from_secs(5))
+        );
     }
 
     #[test]
     fn bad_values_name_the_variable() {
         let e = env(&[("TURNSTILE_TEST_MODE", "true"), ("PORT", "eighty")]).unwrap_err();
         assert_eq!(e.name, "PORT");
-        let e = env(&[("TURNSTILE_TEST_MODE", "true"), ("HASHPASS_HMAC_SECRET", "zz")]).unwrap_err();
+        let e = env(&[
+            ("TURNSTILE_TEST_MODE", "true"),
+            ("HASHPASS_HMAC_SECRET", "zz"),
+        ])
+        .unwrap_err();
         assert_eq!(e.name, "HASHPASS_HMAC_SECRET");
         let e = env(&[]).unwrap_err();
         assert_eq!(e.name, "TURNSTILE_SITE_KEY");
-        let e = env(&[("TURNSTILE_TEST_MODE", "true"), ("HASHPASS_TRUSTED_PROXIES", "1.2.3.4/40")]).unwrap_err();
+        let e = env(&[
+            ("TURNSTILE_TEST_MODE", "true"),
+            ("HASHPASS_TRUSTED_PROXIES", "1.2.3.4/40"),
+        ])
+        .unwrap_err();
         assert_eq!(e.name, "HASHPASS_TRUSTED_PROXIES");
     }
 

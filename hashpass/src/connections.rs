@@ -37,7 +37,8 @@ impl ConnectionRegistry {
 
     /// Reserves a player slot regardless of the limit (a reconnect replacing its own socket).
     pub fn reserve_unlimited(self: &Arc<Self>, ip: IpAddr) -> PlayerSlot {
-        self.reserve(ip, 0).expect("an unlimited reservation always succeeds")
+        self.reserve(ip, 0)
+            .expect("an unlimited reservation always succeeds")
     }
 
     /// Counts an admin socket for as long as the returned guard lives.
@@ -79,7 +80,11 @@ impl PlayerSlot {
 
 impl Drop for PlayerSlot {
     fn drop(&mut self) {
-        let mut per_ip = self.registry.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let mut per_ip = self
+            .registry
+            .per_ip
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(count) = per_ip.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {

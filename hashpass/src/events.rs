@@ -124,12 +124,22 @@ mod tests {
         let mut b = bus.subscribe();
         let msg: Arc<str> = Arc::from("x");
         for _ in 0..3 {
-            bus.publish(Event::Broadcast { message: msg.clone(), is_reset: true, published_at: 0.0 })
-                .await
-                .unwrap();
+            bus.publish(Event::Broadcast {
+                message: msg.clone(),
+                is_reset: true,
+                published_at: 0.0,
+            })
+            .await
+            .unwrap();
         }
-        assert!(matches!(a.recv().await, Err(broadcast::error::RecvError::Lagged(1))));
+        assert!(matches!(
+            a.recv().await,
+            Err(broadcast::error::RecvError::Lagged(1))
+        ));
         assert!(a.recv().await.is_ok());
-        assert!(matches!(b.recv().await, Err(broadcast::error::RecvError::Lagged(1))));
+        assert!(matches!(
+            b.recv().await,
+            Err(broadcast::error::RecvError::Lagged(1))
+        ));
     }
 }

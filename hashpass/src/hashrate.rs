@@ -56,7 +56,14 @@ pub struct NetworkHashrate {
 #[async_trait]
 pub trait HashrateStore: Send + Sync + 'static {
     /// Records a connection's report (replacing its previous one, keeping its first-seen time).
-    async fn report(&self, connection: ConnectionId, ip: IpAddr, rate: f64, overspeed: bool, now: f64) -> Result<(), StoreError>;
+    async fn report(
+        &self,
+        connection: ConnectionId,
+        ip: IpAddr,
+        rate: f64,
+        overspeed: bool,
+        now: f64,
+    ) -> Result<(), StoreError>;
     /// Forgets a connection (disconnect).
     async fn remove(&self, connection: ConnectionId) -> Result<(), StoreError>;
     /// Reports no older than `stale` at `now`.
@@ -98,7 +105,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[async_trait]
 impl HashrateStore for MemoryHashrateStore {
-    async fn report(&self, connection: ConnectionId, ip: IpAddr, rate: f64, overspeed: bool, now: f64) -> Result<(), StoreError> {
+    async fn report(
+        &self,
+        connection: ConnectionId,
+        ip: IpAddr,
+        rate: f64,
+        overspeed: bool,
+        now: f64,
+    ) -> Result<(), StoreError> {
         let mut reports = lock(&self.reports);
         let first_seen = reports.get(&connection).map_or(now, |r| r.first_seen);
         reports.insert(
@@ -159,7 +173,14 @@ mod tests {
         assert_eq!(validate_rate(&json!(12.5)), Some(12.5));
         assert_eq!(validate_rate(&json!(0)), Some(0.0));
         assert_eq!(validate_rate(&json!(1e9)), Some(1e9));
-        for bad in [json!(-1), json!(1e10), json!(true), json!("5"), json!(null), json!([1])] {
+        for bad in [
+            json!(-1),
+            json!(1e10),
+            json!(true),
+            json!("5"),
+            json!(null),
+            json!([1]),
+        ] {
             assert_eq!(validate_rate(&bad), None, "{bad}");
         }
         // 1e400 does not parse as a finite f64 in JSON; serde_json yields an error, not inf.
@@ -181,9 +202,22 @@ mod tests {
         let one = fresh.iter().find(|r| r.connection == 1).unwrap();
         assert_eq!(one.first_seen, 100.0);
         store.remove(1).await.unwrap();
-        assert_eq!(store.fresh(106.0, Duration::from_secs(10)).await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .fresh(106.0, Duration::from_secs(10))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         for i in 0..60 {
-            store.push_chart(ChartPoint { timestamp: f64::from(i), value: 1.0 }).await.unwrap();
+            store
+                .push_chart(ChartPoint {
+                    timestamp: f64::from(i),
+                    value: 1.0,
+                })
+                .await
+                .unwrap();
         }
         let chart = store.chart().await.unwrap();
         assert_eq!((chart.len(), chart[0].timestamp), (50, 10.0));

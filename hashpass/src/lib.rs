@@ -1,5 +1,53 @@
-//! HashPass core (crate docs are completed below).
+//! # HashPass
+//!
+//! Invite codes handed out through a fair race: every visitor's browser works on the same
+//! memory-hard puzzle (Argon2d), the first valid solution wins an invite code, and the puzzle
+//! resets at once for everyone. This crate is the framework-free core: the rules of the game,
+//! the wire protocol and every pluggable seam. `hashpass-axum` and `hashpass-poem` mount it into
+//! a web application.
+//!
+//! ## The seams
+//! Each is a trait held as `Arc<dyn …>`, with an in-memory default:
+//! [`PuzzleStore`](puzzle_store::PuzzleStore) (the single-winner compare-and-swap),
+//! [`SessionStore`](session::SessionStore), [`Verifier`](verify::Verifier) (Argon2d under a
+//! memory budget), [`CaptchaProvider`](captcha::CaptchaProvider),
+//! [`WebhookSink`](webhook::WebhookSink), [`EventBus`](events::EventBus),
+//! [`BanList`](bans::BanList), [`AuditLog`](audit::AuditLog),
+//! [`HashrateStore`](hashrate::HashrateStore), [`AdminLockout`](admin::AdminLockout) and the
+//! [`Clock`](clock::Clock).
+//!
+//! ## Example
+//! Build an instance, then let a host site check a code offline with the same key:
+//! ```
+//! use hashpass::{Config, HashPass};
+//! use hashpass::invite::{InviteCodes, InviteKey};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = "5f1e9c0a4b7d2e8f3a6c1b9d0e7f2a4c";
+//! let config = Config::default()
+//!     .with_turnstile_test_mode(true)
+//!     .with_hmac_secret(Some(key.to_string()));
+//! let hashpass = HashPass::builder(config).build().await?;
+//!
+//! // What a winner receives...
+//! let code = hashpass.invites().issue().code;
+//! // ...and what the host site's sign-up checks, holding only the key.
+//! let host = InviteCodes::new(InviteKey::from_hex(key)?);
+//! assert!(host.verify(&code).is_ok());
+//! assert!(host.verify("HASHPASS-NOT-A-REAL-CODE").is_err());
+//! # Ok(())
+//! # }
+//! ```
 
+use std::sync::Arc;
+
+pub mod admin;
+pub mod api;
+pub mod applog;
+pub mod audit;
+pub mod bans;
+pub mod captcha;
 pub mod clock;
 pub mod config;
 pub mod connections;
@@ -7,10 +55,291 @@ pub mod difficulty;
 pub mod error;
 pub mod events;
 pub mod hashrate;
+pub mod invite;
 pub mod metrics;
 pub mod puzzle;
 pub mod puzzle_store;
+pub mod request;
+pub mod service;
 pub mod session;
-pub mod verify;
-pub mod wire;
+#[cfg(test)]
+mod test_http;
 mod util;
+pub mod verify;
+pub mod webhook;
+pub mod wire;
+pub mod ws;
+
+pub use api::{ApiBody, ApiRequest, ApiResponse, Endpoint};
+pub use config::Config;
+pub use error::{ApiError, StoreError};
+pub use service::{PuzzleService, Seams};
+
+use admin::{AdminLockout, AdminService, MemoryAdminLockout};
+use audit::{AuditLog, FileAuditLog, MemoryAuditLog};
+use bans::{BanList, FileBanList, MemoryBanList};
+use captcha::{CaptchaProvider, TestCaptcha, TurnstileCaptcha};
+use clock::{SharedClock, SystemClock};
+use events::{EventBus, MemoryEventBus};
+use hashrate::{HashrateStore, MemoryHashrateStore};
+use invite::{InviteCodes, InviteKey};
+use puzzle_store::{MemoryPuzzleStore, PuzzleStore};
+use service::BackgroundJobs;
+use session::{MemorySessionStore, SessionStore};
+use verify::{Argon2Verifier, Verifier};
+use webhook::{HttpWebhook, NoWebhook, WebhookSink};
+
+/// One HashPass instance: the game and its admin, ready to be mounted by an adapter.
+/// Cloning is cheap and shares the instance.
+#[derive(Clone, Debug)]
+pub struct HashPass {
+    service: Arc<PuzzleService>,
+    admin: Arc<AdminService>,
+}
+
+/// Why an instance could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A setting is invalid.
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    /// A store could not be reached.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file-backed store could not be opened.
+    #[error("could not open {what}: {message}")]
+    Files {
+        /// Which store.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+impl HashPass {
+    /// A builder with in-memory defaults for every seam.
+    pub fn builder(config: Config) -> HashPassBuilder {
+        HashPassBuilder {
+            config,
+            clock: None,
+            puzzles: None,
+            sessions: None,
+            verifier: None,
+            invites: None,
+            captcha: None,
+            webhook: None,
+            events: None,
+            bans: None,
+            audit: None,
+            hashrate: None,
+            lockout: None,
+            files: false,
+        }
+    }
+
+    /// The game.
+    pub fn service(&self) -> &Arc<PuzzleService> {
+        &self.service
+    }
+
+    /// The admin operations.
+    pub fn admin(&self) -> &Arc<AdminService> {
+        &self.admin
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.service.config
+    }
+
+    /// The invite codes (issue, verify, rotate).
+    pub fn invites(&self) -> &Arc<InviteCodes> {
+        &self.service.seams.invites
+    }
+
+    /// Starts the periodic jobs (timeouts, rewards, hashrate, clean-up); they stop when the
+    /// returned handle is dropped.
+    pub fn spawn_jobs(&self) -> BackgroundJobs {
+        self.service.spawn_jobs()
+    }
+}
+
+/// Builds a [`HashPass`]; every seam not set gets its in-memory default.
+#[must_use]
+pub struct HashPassBuilder {
+    config: Config,
+    clock: Option<SharedClock>,
+    puzzles: Option<Arc<dyn PuzzleStore>>,
+    sessions: Option<Arc<dyn SessionStore>>,
+    verifier: Option<Arc<dyn Verifier>>,
+    invites: Option<Arc<InviteCodes>>,
+    captcha: Option<Arc<dyn CaptchaProvider>>,
+    webhook: Option<Arc<dyn WebhookSink>>,
+    events: Option<Arc<dyn EventBus>>,
+    bans: Option<Arc<dyn BanList>>,
+    audit: Option<Arc<dyn AuditLog>>,
+    hashrate: Option<Arc<dyn HashrateStore>>,
+    lockout: Option<Arc<dyn AdminLockout>>,
+    files: bool,
+}
+
+macro_rules! seam_setters {
+    ($($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
+        impl HashPassBuilder {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$field = Some(value);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+seam_setters! {
+    /// Uses this clock (a fake one in tests).
+    clock: clock: SharedClock;
+    /// Uses this puzzle store.
+    puzzle_store: puzzles: Arc<dyn PuzzleStore>;
+    /// Uses this session store.
+    session_store: sessions: Arc<dyn SessionStore>;
+    /// Uses this verifier.
+    verifier: verifier: Arc<dyn Verifier>;
+    /// Uses these invite codes.
+    invite_codes: invites: Arc<InviteCodes>;
+    /// Uses this captcha provider.
+    captcha: captcha: Arc<dyn CaptchaProvider>;
+    /// Uses this webhook sink.
+    webhook: webhook: Arc<dyn WebhookSink>;
+    /// Uses this event bus.
+    event_bus: events: Arc<dyn EventBus>;
+    /// Uses this ban list.
+    ban_list: bans: Arc<dyn BanList>;
+    /// Uses this audit log.
+    audit_log: audit: Arc<dyn AuditLog>;
+    /// Uses this hashrate store.
+    hashrate_store: hashrate: Arc<dyn HashrateStore>;
+    /// Uses this admin lockout table.
+    admin_lockout: lockout: Arc<dyn AdminLockout>;
+}
+
+impl HashPassBuilder {
+    /// Keeps the audit log (`verify.jsonl`) and the blacklist (`blacklist.json`) as files in
+    /// the configured data directory instead of memory.
+    pub fn persist_to_data_dir(mut self) -> Self {
+        self.files = true;
+        self
+    }
+
+    /// Validates the configuration, fills the unset seams with defaults, and initialises the
+    /// puzzle state (or joins the one a shared store already holds).
+    pub async fn build(self) -> Result<HashPass, BuildError> {
+        let config = self.config;
+        config.validate()?;
+        let clock: SharedClock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let invites = match self.invites {
+            Some(invites) => invites,
+            None => {
+                let key = match &config.hmac_secret {
+                    Some(hex_key) => {
+                        InviteKey::from_hex(hex_key).map_err(|e| config::ConfigError {
+                            name: "HASHPASS_HMAC_SECRET".into(),
+                            message: e.to_string(),
+                        })?
+                    }
+                    None => InviteKey::random(),
+                };
+                Arc::new(
+                    InviteCodes::new(key)
+                        .with_ttl(config.invite_ttl)
+                        .with_clock(Arc::clone(&clock)),
+                )
+            }
+        };
+        let captcha: Arc<dyn CaptchaProvider> = match self.captcha {
+            Some(c) => c,
+            None if config.turnstile_test_mode => Arc::new(TestCaptcha),
+            None => {
+                let (site, secret) = (
+                    config.turnstile_site_key.clone().unwrap_or_default(),
+                    config.turnstile_secret_key.clone().unwrap_or_default(),
+                );
+                let mut turnstile = TurnstileCaptcha::new(site, secret);
+                if let Some(url) = &config.turnstile_siteverify_url {
+                    turnstile = turnstile.with_siteverify_url(url.clone());
+                }
+                Arc::new(turnstile)
+            }
+        };
+        let webhook: Arc<dyn WebhookSink> = match (self.webhook, &config.webhook_url) {
+            (Some(w), _) => w,
+            (None, Some(url)) => {
+                let mut hook = HttpWebhook::new(url.clone());
+                if let Some(token) = &config.webhook_token {
+                    hook = hook.with_token(token.clone());
+                }
+                if let Some(secret) = &config.webhook_secret {
+                    hook = hook.with_secret(secret.clone());
+                }
+                Arc::new(hook)
+            }
+            (None, None) => Arc::new(NoWebhook),
+        };
+        let files_err = |what: &'static str| {
+            move |e: &dyn std::fmt::Display| BuildError::Files {
+                what,
+                message: e.to_string(),
+            }
+        };
+        let bans: Arc<dyn BanList> = match self.bans {
+            Some(b) => b,
+            None if self.files => Arc::new(
+                FileBanList::open(&config.data_dir).map_err(|e| files_err("blacklist.json")(&e))?,
+            ),
+            None => Arc::new(MemoryBanList::default()),
+        };
+        let audit: Arc<dyn AuditLog> = match self.audit {
+            Some(a) => a,
+            None if self.files => Arc::new(
+                FileAuditLog::open(&config.data_dir)
+                    .map_err(|e| files_err("verify.jsonl")(&e))?
+                    .with_clock(Arc::clone(&clock)),
+            ),
+            None => Arc::new(MemoryAuditLog::default()),
+        };
+        let seams = Seams {
+            clock,
+            puzzles: self
+                .puzzles
+                .unwrap_or_else(|| Arc::new(MemoryPuzzleStore::new())),
+            sessions: self
+                .sessions
+                .unwrap_or_else(|| Arc::new(MemorySessionStore::new())),
+            verifier: self.verifier.unwrap_or_else(|| {
+                Arc::new(Argon2Verifier::new(
+                    config.verify_memory_budget_mb,
+                    config.verify_queue,
+                ))
+            }),
+            invites,
+            captcha,
+            webhook,
+            events: self
+                .events
+                .unwrap_or_else(|| Arc::new(MemoryEventBus::new())),
+            bans,
+            audit,
+            hashrate: self
+                .hashrate
+                .unwrap_or_else(|| Arc::new(MemoryHashrateStore::new())),
+        };
+        let lockout = self
+            .lockout
+            .unwrap_or_else(|| Arc::new(MemoryAdminLockout::new()));
+        let service = Arc::new(PuzzleService::new(config, seams));
+        service.initialise().await?;
+        let admin = Arc::new(AdminService::new(Arc::clone(&service), lockout));
+        Ok(HashPass { service, admin })
+    }
+}

@@ -7,7 +7,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds (seconds) of the latency histograms' buckets.
-const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// How a verification ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +81,11 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
         }
         let count = self.count();
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
@@ -157,27 +163,98 @@ impl Metrics {
     pub fn render(&self, gauges: Gauges) -> String {
         let mut out = String::with_capacity(4096);
         let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
         };
-        counter(&mut out, "hashpass_puzzles_solved_total", "Puzzles won by a valid solution.", self.puzzles_solved());
-        counter(&mut out, "hashpass_puzzles_timed_out_total", "Puzzles reset by the timeout.", self.puzzles_timed_out.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP hashpass_verifications_total Solutions judged, by outcome.\n# TYPE hashpass_verifications_total counter");
+        counter(
+            &mut out,
+            "hashpass_puzzles_solved_total",
+            "Puzzles won by a valid solution.",
+            self.puzzles_solved(),
+        );
+        counter(
+            &mut out,
+            "hashpass_puzzles_timed_out_total",
+            "Puzzles reset by the timeout.",
+            self.puzzles_timed_out.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP hashpass_verifications_total Solutions judged, by outcome.\n# TYPE hashpass_verifications_total counter"
+        );
         for outcome in Outcome::ALL {
-            let _ = writeln!(out, "hashpass_verifications_total{{outcome=\"{}\"}} {}", outcome.label(), self.verifications(outcome));
+            let _ = writeln!(
+                out,
+                "hashpass_verifications_total{{outcome=\"{}\"}} {}",
+                outcome.label(),
+                self.verifications(outcome)
+            );
         }
-        self.verification_seconds.render(&mut out, "hashpass_verification_seconds", "Argon2 recomputation time per verification.");
-        self.verification_queue_seconds.render(&mut out, "hashpass_verification_queue_seconds", "Time a verification waited for memory.");
-        self.broadcast_lag_seconds.render(&mut out, "hashpass_broadcast_lag_seconds", "Delay from a puzzle reset to its delivery to a socket.");
-        counter(&mut out, "hashpass_sockets_closed_slow_total", "Sockets closed because they did not keep up.", self.sockets_closed_slow.load(Ordering::Relaxed));
+        self.verification_seconds.render(
+            &mut out,
+            "hashpass_verification_seconds",
+            "Argon2 recomputation time per verification.",
+        );
+        self.verification_queue_seconds.render(
+            &mut out,
+            "hashpass_verification_queue_seconds",
+            "Time a verification waited for memory.",
+        );
+        self.broadcast_lag_seconds.render(
+            &mut out,
+            "hashpass_broadcast_lag_seconds",
+            "Delay from a puzzle reset to its delivery to a socket.",
+        );
+        counter(
+            &mut out,
+            "hashpass_sockets_closed_slow_total",
+            "Sockets closed because they did not keep up.",
+            self.sockets_closed_slow.load(Ordering::Relaxed),
+        );
         let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         };
-        gauge(&mut out, "hashpass_sessions", "Stored session tokens.", gauges.sessions as f64);
-        gauge(&mut out, "hashpass_player_sockets", "Open player WebSockets on this instance.", gauges.player_sockets as f64);
-        gauge(&mut out, "hashpass_admin_sockets", "Open admin WebSockets on this instance.", gauges.admin_sockets as f64);
-        gauge(&mut out, "hashpass_verification_queue", "Verifications waiting for memory.", gauges.verify_queue as f64);
-        gauge(&mut out, "hashpass_difficulty", "Current difficulty in leading zero bits.", f64::from(gauges.difficulty));
-        gauge(&mut out, "hashpass_network_hashrate", "Reported network hashrate (H/s).", gauges.network_hashrate);
+        gauge(
+            &mut out,
+            "hashpass_sessions",
+            "Stored session tokens.",
+            gauges.sessions as f64,
+        );
+        gauge(
+            &mut out,
+            "hashpass_player_sockets",
+            "Open player WebSockets on this instance.",
+            gauges.player_sockets as f64,
+        );
+        gauge(
+            &mut out,
+            "hashpass_admin_sockets",
+            "Open admin WebSockets on this instance.",
+            gauges.admin_sockets as f64,
+        );
+        gauge(
+            &mut out,
+            "hashpass_verification_queue",
+            "Verifications waiting for memory.",
+            gauges.verify_queue as f64,
+        );
+        gauge(
+            &mut out,
+            "hashpass_difficulty",
+            "Current difficulty in leading zero bits.",
+            f64::from(gauges.difficulty),
+        );
+        gauge(
+            &mut out,
+            "hashpass_network_hashrate",
+            "Reported network hashrate (H/s).",
+            gauges.network_hashrate,
+        );
         out
     }
 }
@@ -192,7 +269,10 @@ mod tests {
         m.solved();
         m.verification(Outcome::Mismatch);
         m.verification_seconds.observe(0.2);
-        let text = m.render(Gauges { sessions: 2, ..Gauges::default() });
+        let text = m.render(Gauges {
+            sessions: 2,
+            ..Gauges::default()
+        });
         assert!(text.contains("hashpass_puzzles_solved_total 1"));
         assert!(text.contains("hashpass_verifications_total{outcome=\"mismatch\"} 1"));
         assert!(text.contains("hashpass_verification_seconds_bucket{le=\"0.25\"} 1"));

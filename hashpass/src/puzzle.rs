@@ -221,7 +221,10 @@ mod tests {
     fn seeds_are_fresh_hex() {
         let a = new_seed();
         assert_eq!(a.len(), SEED_HEX_LEN);
-        assert!(a.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_ne!(a, new_seed());
     }
 

@@ -173,11 +173,20 @@ pub trait PuzzleStore: Send + Sync + 'static {
     async fn init(&self, state: PuzzleState) -> Result<PuzzleState, StoreError>;
     /// Replaces the state with `next` iff the stored version is `expected_version`.
     /// `next.version` must be `expected_version + 1`. Returns whether it swapped.
-    async fn compare_and_swap(&self, expected_version: u64, next: PuzzleState) -> Result<bool, StoreError>;
+    async fn compare_and_swap(
+        &self,
+        expected_version: u64,
+        next: PuzzleState,
+    ) -> Result<bool, StoreError>;
 
     /// Marks `miner` as mining the puzzle `seed` (a different seed than the record's starts a
     /// fresh record: a reset clears the accounting).
-    async fn mining_start(&self, seed: &str, miner: ConnectionId, now: f64) -> Result<(), StoreError>;
+    async fn mining_start(
+        &self,
+        seed: &str,
+        miner: ConnectionId,
+        now: f64,
+    ) -> Result<(), StoreError>;
     /// Marks `miner` as no longer mining (stop or disconnect).
     async fn mining_stop(&self, miner: ConnectionId, now: f64) -> Result<(), StoreError>;
     /// Mining time accumulated for `seed` up to `now` (zero for any other seed).
@@ -245,7 +254,11 @@ impl PuzzleStore for MemoryPuzzleStore {
         Ok(lock(&self.state).get_or_insert(state).clone())
     }
 
-    async fn compare_and_swap(&self, expected_version: u64, next: PuzzleState) -> Result<bool, StoreError> {
+    async fn compare_and_swap(
+        &self,
+        expected_version: u64,
+        next: PuzzleState,
+    ) -> Result<bool, StoreError> {
         let mut current = lock(&self.state);
         match current.as_ref() {
             Some(s) if s.version == expected_version => {
@@ -256,7 +269,12 @@ impl PuzzleStore for MemoryPuzzleStore {
         }
     }
 
-    async fn mining_start(&self, seed: &str, miner: ConnectionId, now: f64) -> Result<(), StoreError> {
+    async fn mining_start(
+        &self,
+        seed: &str,
+        miner: ConnectionId,
+        now: f64,
+    ) -> Result<(), StoreError> {
         let mut m = lock(&self.mining);
         if m.seed != seed {
             *m = MiningRecord {
@@ -368,8 +386,18 @@ mod tests {
         let store = MemoryPuzzleStore::new();
         let s = store.init(state("a")).await.unwrap();
         assert_eq!(store.init(state("b")).await.unwrap().seed, "a");
-        assert!(store.compare_and_swap(0, s.reset("b".into(), 1.0)).await.unwrap());
-        assert!(!store.compare_and_swap(0, s.reset("c".into(), 1.0)).await.unwrap());
+        assert!(
+            store
+                .compare_and_swap(0, s.reset("b".into(), 1.0))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .compare_and_swap(0, s.reset("c".into(), 1.0))
+                .await
+                .unwrap()
+        );
         assert_eq!(store.load().await.unwrap().unwrap().seed, "b");
     }
 
@@ -407,7 +435,10 @@ mod tests {
     #[tokio::test]
     async fn reward_window_ranks_and_admits_one_per_ip() {
         let store = MemoryPuzzleStore::new();
-        assert_eq!(store.reward_offer("s", "a", None, 0.0).await.unwrap(), RewardOffer::NoWindow);
+        assert_eq!(
+            store.reward_offer("s", "a", None, 0.0).await.unwrap(),
+            RewardOffer::NoWindow
+        );
         store
             .reward_open(RewardWindow {
                 seed: "s".into(),
@@ -420,13 +451,43 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(store.reward_offer("x", "a", None, 1.0).await.unwrap(), RewardOffer::SeedMismatch);
-        assert_eq!(store.reward_offer("s", "a", Some(entry("a", 3, 9)), 1.0).await.unwrap(), RewardOffer::Accepted);
-        assert_eq!(store.reward_offer("s", "a", Some(entry("a", 9, 9)), 1.0).await.unwrap(), RewardOffer::AlreadySubmitted);
-        store.reward_offer("s", "b", Some(entry("b", 5, 50)), 2.0).await.unwrap();
-        store.reward_offer("s", "c", Some(entry("c", 5, 40)), 2.0).await.unwrap();
-        store.reward_offer("s", "d", Some(entry("d", 4, 1)), 2.0).await.unwrap();
-        assert_eq!(store.reward_offer("s", "e", Some(entry("e", 20, 1)), 10.0).await.unwrap(), RewardOffer::NoWindow);
+        assert_eq!(
+            store.reward_offer("x", "a", None, 1.0).await.unwrap(),
+            RewardOffer::SeedMismatch
+        );
+        assert_eq!(
+            store
+                .reward_offer("s", "a", Some(entry("a", 3, 9)), 1.0)
+                .await
+                .unwrap(),
+            RewardOffer::Accepted
+        );
+        assert_eq!(
+            store
+                .reward_offer("s", "a", Some(entry("a", 9, 9)), 1.0)
+                .await
+                .unwrap(),
+            RewardOffer::AlreadySubmitted
+        );
+        store
+            .reward_offer("s", "b", Some(entry("b", 5, 50)), 2.0)
+            .await
+            .unwrap();
+        store
+            .reward_offer("s", "c", Some(entry("c", 5, 40)), 2.0)
+            .await
+            .unwrap();
+        store
+            .reward_offer("s", "d", Some(entry("d", 4, 1)), 2.0)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .reward_offer("s", "e", Some(entry("e", 20, 1)), 10.0)
+                .await
+                .unwrap(),
+            RewardOffer::NoWindow
+        );
         assert!(store.reward_take("x").await.unwrap().is_none());
         let w = store.reward_take("s").await.unwrap().unwrap();
         assert_eq!(w.best.unwrap().ip, "c");

@@ -16,7 +16,9 @@ pub fn parse_json(body: &[u8]) -> Result<Option<Value>, ApiError> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(value) => Ok(Some(value)),
-        Err(e) if e.to_string().contains("recursion limit") => Err(ApiError::bad_request("There was an error parsing the body")),
+        Err(e) if e.to_string().contains("recursion limit") => {
+            Err(ApiError::bad_request("There was an error parsing the body"))
+        }
         Err(e) => Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             body: json!({ "detail": [{
@@ -36,7 +38,13 @@ struct Fields<'a> {
     errors: Vec<Value>,
 }
 
-fn error(kind: &str, field: &str, msg: impl Into<String>, input: &Value, ctx: Option<Value>) -> Value {
+fn error(
+    kind: &str,
+    field: &str,
+    msg: impl Into<String>,
+    input: &Value,
+    ctx: Option<Value>,
+) -> Value {
     let mut e = json!({ "type": kind, "loc": ["body", field], "msg": msg.into(), "input": input });
     if let Some(ctx) = ctx {
         e["ctx"] = ctx;
@@ -48,8 +56,13 @@ impl<'a> Fields<'a> {
     /// The body must be a JSON object.
     fn of(body: Option<&'a Value>) -> Result<Self, ApiError> {
         match body {
-            None => Err(unprocessable(vec![json!({ "type": "missing", "loc": ["body"], "msg": "Field required", "input": null })])),
-            Some(Value::Object(object)) => Ok(Self { object, errors: Vec::new() }),
+            None => Err(unprocessable(vec![
+                json!({ "type": "missing", "loc": ["body"], "msg": "Field required", "input": null }),
+            ])),
+            Some(Value::Object(object)) => Ok(Self {
+                object,
+                errors: Vec::new(),
+            }),
             Some(other) => Err(unprocessable(vec![json!({
                 "type": "model_attributes_type",
                 "loc": ["body"],
@@ -62,7 +75,13 @@ impl<'a> Fields<'a> {
     fn get(&mut self, field: &str) -> Option<&'a Value> {
         let value = self.object.get(field);
         if value.is_none() {
-            self.errors.push(error("missing", field, "Field required", &Value::Object(self.object.clone()), None));
+            self.errors.push(error(
+                "missing",
+                field,
+                "Field required",
+                &Value::Object(self.object.clone()),
+                None,
+            ));
         }
         value
     }
@@ -70,7 +89,13 @@ impl<'a> Fields<'a> {
     fn string(&mut self, field: &str, max_len: usize) -> Option<&'a str> {
         let value = self.get(field)?;
         let Some(text) = value.as_str() else {
-            self.errors.push(error("string_type", field, "Input should be a valid string", value, None));
+            self.errors.push(error(
+                "string_type",
+                field,
+                "Input should be a valid string",
+                value,
+                None,
+            ));
             return None;
         };
         if text.chars().count() > max_len {
@@ -89,32 +114,68 @@ impl<'a> Fields<'a> {
     /// An integer in `lo..=hi`, accepting pydantic's lax forms: `5`, `5.0`, `"5"`.
     fn integer(&mut self, field: &str, lo: u64, hi: u64) -> Option<u64> {
         let value = self.get(field)?;
-        let parsed: Option<f64> = match value {
-            Value::Number(n) => n.as_u64().map(|v| v as f64).or_else(|| n.as_i64().map(|v| v as f64)).or_else(|| n.as_f64()),
-            Value::String(s) => s.trim().parse::<i128>().ok().map(|v| v as f64),
+        // Integers stay exact (i128); floats must have no fraction.
+        let parsed: Option<Result<i128, f64>> = match value {
+            Value::Number(n) => n
+                .as_u64()
+                .map(|v| Ok(i128::from(v)))
+                .or_else(|| n.as_i64().map(|v| Ok(i128::from(v))))
+                .or_else(|| n.as_f64().map(Err)),
+            Value::String(s) => s.trim().parse::<i128>().ok().map(Ok),
             _ => None,
         };
         let Some(number) = parsed else {
             let (kind, msg) = match value {
-                Value::String(_) => ("int_parsing", "Input should be a valid integer, unable to parse string as an integer"),
+                Value::String(_) => (
+                    "int_parsing",
+                    "Input should be a valid integer, unable to parse string as an integer",
+                ),
                 _ => ("int_type", "Input should be a valid integer"),
             };
             self.errors.push(error(kind, field, msg, value, None));
             return None;
         };
-        if number.fract() != 0.0 {
-            self.errors.push(error("int_from_float", field, "Input should be a valid integer, got a number with a fractional part", value, None));
+        let number = match number {
+            Ok(integer) => integer,
+            Err(float) if float.fract() == 0.0 && float.abs() < 1e30 => float as i128,
+            Err(float) if float.fract() == 0.0 => {
+                if float > 0.0 {
+                    i128::MAX
+                } else {
+                    i128::MIN
+                }
+            }
+            Err(_) => {
+                self.errors.push(error(
+                    "int_from_float",
+                    field,
+                    "Input should be a valid integer, got a number with a fractional part",
+                    value,
+                    None,
+                ));
+                return None;
+            }
+        };
+        if number < i128::from(lo) {
+            self.errors.push(error(
+                "greater_than_equal",
+                field,
+                format!("Input should be greater than or equal to {lo}"),
+                value,
+                Some(json!({ "ge": lo })),
+            ));
             return None;
         }
-        if number < lo as f64 {
-            self.errors.push(error("greater_than_equal", field, format!("Input should be greater than or equal to {lo}"), value, Some(json!({ "ge": lo }))));
+        if number > i128::from(hi) {
+            self.errors.push(error(
+                "less_than_equal",
+                field,
+                format!("Input should be less than or equal to {hi}"),
+                value,
+                Some(json!({ "le": hi })),
+            ));
             return None;
         }
-        if number > hi as f64 {
-            self.errors.push(error("less_than_equal", field, format!("Input should be less than or equal to {hi}"), value, Some(json!({ "le": hi }))));
-            return None;
-        }
-        // Exact for every integer up to 2^53, the largest bound used.
         Some(number as u64)
     }
 
@@ -170,7 +231,13 @@ fn solution_fields(f: &mut Fields<'_>) -> Option<Solution> {
     let hash = f.string("hash", 256).and_then(|h| {
         let parsed = puzzle::parse_hash(h);
         if parsed.is_none() {
-            f.errors.push(error("value_error", "hash", "Value error, hash must be 64 hexadecimal characters", &Value::from(h), None));
+            f.errors.push(error(
+                "value_error",
+                "hash",
+                "Value error, hash must be 64 hexadecimal characters",
+                &Value::from(h),
+                None,
+            ));
         }
         parsed
     });
@@ -194,11 +261,20 @@ pub fn submission(body: Option<&Value>) -> Result<(Solution, u32), ApiError> {
 
 /// An admin body: empty means all fields absent; anything unreadable is a 422 naming the problem.
 pub fn admin_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    match parse_json(body).map_err(|e| if e.status == StatusCode::BAD_REQUEST { e } else { ApiError::unprocessable("Request body is not valid JSON") })? {
+    match parse_json(body).map_err(|e| {
+        if e.status == StatusCode::BAD_REQUEST {
+            e
+        } else {
+            ApiError::unprocessable("Request body is not valid JSON")
+        }
+    })? {
         None => Ok(T::default()),
         Some(Value::Null) => Ok(T::default()),
-        Some(value @ Value::Object(_)) => serde_json::from_value(value).map_err(|e| ApiError::unprocessable(format!("Invalid request body: {e}"))),
-        Some(_) => Err(ApiError::unprocessable("Request body must be a JSON object")),
+        Some(value @ Value::Object(_)) => serde_json::from_value(value)
+            .map_err(|e| ApiError::unprocessable(format!("Invalid request body: {e}"))),
+        Some(_) => Err(ApiError::unprocessable(
+            "Request body must be a JSON object",
+        )),
     }
 }
 
@@ -222,18 +298,31 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_422_and_deep_nesting_400() {
-        assert_eq!(parse_json(b"{nope").unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            parse_json(b"{nope").unwrap_err().status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
         let deep = "[".repeat(10_000);
-        assert_eq!(parse_json(deep.as_bytes()).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            parse_json(deep.as_bytes()).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(parse_json(b"  ").unwrap(), None);
-        assert_eq!(parse_json(&[0xff, 0xfe]).unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            parse_json(&[0xff, 0xfe]).unwrap_err().status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
 
     #[test]
     fn a_valid_solution_parses_with_lax_nonces() {
         let s = solution(body(valid()).as_ref()).unwrap();
         assert_eq!(s.nonce, 42);
-        for (nonce, expected) in [(json!("5"), 5), (json!(5.0), 5), (json!(9007199254740992u64), MAX_NONCE)] {
+        for (nonce, expected) in [
+            (json!("5"), 5),
+            (json!(5.0), 5),
+            (json!(9007199254740992u64), MAX_NONCE),
+        ] {
             let mut v = valid();
             v["nonce"] = nonce;
             assert_eq!(solution(body(v).as_ref()).unwrap().nonce, expected);
@@ -265,8 +354,14 @@ mod tests {
         }
         let err = solution(body(json!({})).as_ref()).unwrap_err();
         assert_eq!(err.body["detail"].as_array().unwrap().len(), 5);
-        assert_eq!(solution(None).unwrap_err().body["detail"][0]["type"], "missing");
-        assert_eq!(solution(body(json!([1])).as_ref()).unwrap_err().body["detail"][0]["type"], "model_attributes_type");
+        assert_eq!(
+            solution(None).unwrap_err().body["detail"][0]["type"],
+            "missing"
+        );
+        assert_eq!(
+            solution(body(json!([1])).as_ref()).unwrap_err().body["detail"][0]["type"],
+            "model_attributes_type"
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ use crate::hashrate::{self, HashrateStore, NetworkHashrate};
 use crate::invite::InviteCodes;
 use crate::metrics::{Metrics, Outcome};
 use crate::puzzle::{self, PuzzleHash, leading_zero_bits};
-use crate::puzzle_store::{ChartPoint, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow};
+use crate::puzzle_store::{
+    ChartPoint, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow,
+};
 use crate::session::{ConnectionId, Session, SessionStore, new_connection_id, preview};
 use crate::util::{local_timestamp, round_dp};
 use crate::verify::{Verifier, VerifyError};
@@ -142,7 +144,9 @@ pub struct PuzzleService {
 
 impl std::fmt::Debug for PuzzleService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PuzzleService").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("PuzzleService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -182,7 +186,9 @@ impl PuzzleService {
             Ok(times) => times.into_iter().for_each(|t| {
                 difficulty.fold_sample(t);
             }),
-            Err(e) => tracing::warn!(error = %e, "could not read recent solve times from the audit log"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read recent solve times from the audit log")
+            }
         }
         let state = PuzzleState {
             version: 0,
@@ -239,14 +245,20 @@ impl PuzzleService {
             Ok(true) => Err(ApiError::forbidden("Access denied")),
             Err(e) => {
                 tracing::error!(error = %e, "ban list unavailable");
-                Err(ApiError::unavailable("Service temporarily unavailable, retry"))
+                Err(ApiError::unavailable(
+                    "Service temporarily unavailable, retry",
+                ))
             }
         }
     }
 
     /// The session-token ladder of B7.3 as amended by A2: 401 missing / malformed header,
     /// 403 banned, 401 unknown, 403 bound to another IP (not revoked), 401 revoked or expired.
-    pub async fn authenticate(&self, ip: IpAddr, authorization: Option<&[u8]>) -> Result<Session, ApiError> {
+    pub async fn authenticate(
+        &self,
+        ip: IpAddr,
+        authorization: Option<&[u8]>,
+    ) -> Result<Session, ApiError> {
         let token = match bearer(authorization) {
             Ok(token) => token,
             Err("missing") => return Err(ApiError::unauthorized("Missing Authorization header")),
@@ -270,8 +282,16 @@ impl PuzzleService {
     }
 
     /// `POST /api/puzzle`: binds the session to `visitor_id` (first call) and returns the puzzle.
-    pub async fn puzzle(&self, session: &Session, visitor_id: &str) -> Result<serde_json::Value, ApiError> {
-        let bound = self.seams.sessions.bind_visitor(&session.token, visitor_id).await?;
+    pub async fn puzzle(
+        &self,
+        session: &Session,
+        visitor_id: &str,
+    ) -> Result<serde_json::Value, ApiError> {
+        let bound = self
+            .seams
+            .sessions
+            .bind_visitor(&session.token, visitor_id)
+            .await?;
         if bound.as_deref() != Some(visitor_id) {
             return Err(ApiError::forbidden("Device fingerprint mismatch"));
         }
@@ -290,12 +310,27 @@ impl PuzzleService {
     }
 
     /// Trace IP and device binding (B4.5 steps 4–5).
-    fn check_identity(&self, ip: IpAddr, session: &Session, solution: &Solution) -> Result<(), ApiError> {
+    fn check_identity(
+        &self,
+        ip: IpAddr,
+        session: &Session,
+        solution: &Solution,
+    ) -> Result<(), ApiError> {
         let traced = puzzle::trace_ip(&solution.trace_data);
-        if traced.and_then(|t| t.parse::<IpAddr>().ok()).map(crate::config::canonical_ip) != Some(ip) {
-            return Err(ApiError::forbidden("Identity mismatch: TraceData IP doesn't match request IP"));
+        if traced
+            .and_then(|t| t.parse::<IpAddr>().ok())
+            .map(crate::config::canonical_ip)
+            != Some(ip)
+        {
+            return Err(ApiError::forbidden(
+                "Identity mismatch: TraceData IP doesn't match request IP",
+            ));
         }
-        if session.visitor_id.as_deref().is_some_and(|v| v != solution.visitor_id) {
+        if session
+            .visitor_id
+            .as_deref()
+            .is_some_and(|v| v != solution.visitor_id)
+        {
             return Err(ApiError::forbidden("Device fingerprint mismatch"));
         }
         Ok(())
@@ -320,18 +355,37 @@ impl PuzzleService {
     }
 
     /// Recomputes a solution's hash under `params` and compares it in constant time.
-    async fn recompute(&self, params: puzzle::Argon2Params, seed: &str, ip: IpAddr, solution: &Solution) -> Result<(), ApiError> {
+    async fn recompute(
+        &self,
+        params: puzzle::Argon2Params,
+        seed: &str,
+        ip: IpAddr,
+        solution: &Solution,
+    ) -> Result<(), ApiError> {
         let salt = puzzle::salt(seed, &solution.visitor_id, &ip.to_string());
-        let computed = match self.seams.verifier.compute(params, &puzzle::password(solution.nonce), &salt).await {
+        let computed = match self
+            .seams
+            .verifier
+            .compute(params, &puzzle::password(solution.nonce), &salt)
+            .await
+        {
             Ok(c) => c,
             Err(VerifyError::Busy) => {
                 self.metrics.verification(Outcome::Busy);
                 return Err(ApiError::unavailable("Server busy, retry"));
             }
-            Err(e) => return Err(ApiError::bad_request(format!("Hash verification failed: {e}"))),
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "Hash verification failed: {e}"
+                )));
+            }
         };
-        self.metrics.verification_seconds.observe(computed.hashed_for.as_secs_f64());
-        self.metrics.verification_queue_seconds.observe(computed.queued_for.as_secs_f64());
+        self.metrics
+            .verification_seconds
+            .observe(computed.hashed_for.as_secs_f64());
+        self.metrics
+            .verification_queue_seconds
+            .observe(computed.queued_for.as_secs_f64());
         if bool::from(computed.hash.ct_eq(&solution.hash)) {
             Ok(())
         } else {
@@ -341,7 +395,12 @@ impl PuzzleService {
     }
 
     /// `POST /api/verify` after authentication and field validation.
-    pub async fn verify(&self, ip: IpAddr, session: &Session, solution: &Solution) -> Result<Win, ApiError> {
+    pub async fn verify(
+        &self,
+        ip: IpAddr,
+        session: &Session,
+        solution: &Solution,
+    ) -> Result<Win, ApiError> {
         let result = self.verify_inner(ip, session, solution).await;
         if let Err(e) = &result {
             if e.status.as_u16() != 503 && e.message() != Some("Hash mismatch") {
@@ -351,7 +410,12 @@ impl PuzzleService {
         result
     }
 
-    async fn verify_inner(&self, ip: IpAddr, session: &Session, solution: &Solution) -> Result<Win, ApiError> {
+    async fn verify_inner(
+        &self,
+        ip: IpAddr,
+        session: &Session,
+        solution: &Solution,
+    ) -> Result<Win, ApiError> {
         self.check_identity(ip, session, solution)?;
         let state = self.state().await?;
         let stale = || ApiError::conflict("Puzzle already solved by someone else");
@@ -366,8 +430,10 @@ impl PuzzleService {
             )));
         }
         self.rate_limit(session)?;
-        self.flag_speed(&state, ip, solution.nonce, self.now() - state.started_at).await;
-        self.recompute(state.params, &state.seed, ip, solution).await?;
+        self.flag_speed(&state, ip, solution.nonce, self.now() - state.started_at)
+            .await;
+        self.recompute(state.params, &state.seed, ip, solution)
+            .await?;
 
         // The claim: one compare-and-swap per attempt; retried only while the seed is unchanged
         // (an unrelated settings change bumped the version).
@@ -379,11 +445,21 @@ impl PuzzleService {
             }
             let now = self.now();
             let mining = self.seams.puzzles.mining_time(&state.seed, now).await?;
-            let solve_time = if mining.seconds > 0.0 { mining.seconds } else { now - state.started_at }.max(MIN_SOLVE_TIME);
+            let solve_time = if mining.seconds > 0.0 {
+                mining.seconds
+            } else {
+                now - state.started_at
+            }
+            .max(MIN_SOLVE_TIME);
             let mut next = state.reset(puzzle::new_seed(), now);
             let adjustment = next.difficulty.adjust(solve_time, state.target_time as f64);
             next.record_solve(solve_time, now);
-            if self.seams.puzzles.compare_and_swap(state.version, next.clone()).await? {
+            if self
+                .seams
+                .puzzles
+                .compare_and_swap(state.version, next.clone())
+                .await?
+            {
                 break (state, next, adjustment, solve_time);
             }
         };
@@ -457,7 +533,13 @@ impl PuzzleService {
 
     /// `POST /api/submit`: a best hash for the timed-out puzzle, verified on arrival (A6).
     /// Returns the status text (`submitted` or `already_submitted`).
-    pub async fn submit(&self, ip: IpAddr, session: &Session, solution: &Solution, leading_zeros: u32) -> Result<&'static str, ApiError> {
+    pub async fn submit(
+        &self,
+        ip: IpAddr,
+        session: &Session,
+        solution: &Solution,
+        leading_zeros: u32,
+    ) -> Result<&'static str, ApiError> {
         self.check_identity(ip, session, solution)?;
         if leading_zeros < 1 {
             return Err(ApiError::bad_request("Leading zeros must be >= 1"));
@@ -465,15 +547,26 @@ impl PuzzleService {
         let ip_text = ip.to_string();
         let offer = |o: RewardOffer| match o {
             RewardOffer::NoWindow => Err(ApiError::conflict("No active timeout collection window")),
-            RewardOffer::SeedMismatch => Err(ApiError::conflict("Seed does not match timed-out puzzle")),
+            RewardOffer::SeedMismatch => {
+                Err(ApiError::conflict("Seed does not match timed-out puzzle"))
+            }
             RewardOffer::AlreadySubmitted => Ok("already_submitted"),
             RewardOffer::Accepted => Ok("submitted"),
         };
-        let check = self.seams.puzzles.reward_offer(&solution.submitted_seed, &ip_text, None, self.now()).await?;
+        let check = self
+            .seams
+            .puzzles
+            .reward_offer(&solution.submitted_seed, &ip_text, None, self.now())
+            .await?;
         if offer(check)? == "already_submitted" {
             return Ok("already_submitted");
         }
-        let window = self.seams.puzzles.reward_window().await?.ok_or_else(|| ApiError::conflict("No active timeout collection window"))?;
+        let window = self
+            .seams
+            .puzzles
+            .reward_window()
+            .await?
+            .ok_or_else(|| ApiError::conflict("No active timeout collection window"))?;
         let found = leading_zero_bits(&solution.hash);
         if found < leading_zeros {
             return Err(ApiError::bad_request(format!(
@@ -481,7 +574,8 @@ impl PuzzleService {
             )));
         }
         self.rate_limit(session)?;
-        self.recompute(window.params, &window.seed, ip, solution).await?;
+        self.recompute(window.params, &window.seed, ip, solution)
+            .await?;
         let entry = RewardEntry {
             visitor_id: solution.visitor_id.clone(),
             nonce: solution.nonce,
@@ -491,7 +585,11 @@ impl PuzzleService {
             trace_data: solution.trace_data.clone(),
             session_token: session.token.clone(),
         };
-        let recorded = self.seams.puzzles.reward_offer(&solution.submitted_seed, &ip_text, Some(entry), self.now()).await?;
+        let recorded = self
+            .seams
+            .puzzles
+            .reward_offer(&solution.submitted_seed, &ip_text, Some(entry), self.now())
+            .await?;
         if recorded == RewardOffer::Accepted {
             self.metrics.verification(Outcome::RewardEntry);
         }
@@ -513,7 +611,12 @@ impl PuzzleService {
         let sample = state.target_timeout as f64;
         next.difficulty.adjust(sample, state.target_time as f64);
         next.last_solve_time = Some(sample);
-        if !self.seams.puzzles.compare_and_swap(state.version, next.clone()).await? {
+        if !self
+            .seams
+            .puzzles
+            .compare_and_swap(state.version, next.clone())
+            .await?
+        {
             return Ok(false);
         }
         self.metrics.timed_out();
@@ -577,7 +680,11 @@ impl PuzzleService {
     /// NETWORK_HASHRATE (every 5 s).
     pub async fn aggregate_hashrate(&self) -> Result<NetworkHashrate, StoreError> {
         let now = self.now();
-        let fresh = self.seams.hashrate.fresh(now, self.config.hashrate_stale).await?;
+        let fresh = self
+            .seams
+            .hashrate
+            .fresh(now, self.config.hashrate_stale)
+            .await?;
         let network = hashrate::network_hashrate(&fresh);
         self.seams
             .hashrate
@@ -587,7 +694,8 @@ impl PuzzleService {
             })
             .await?;
         self.publish(Event::Broadcast {
-            message: wire::network_hashrate(network.total_hashrate, network.active_miners, now).into(),
+            message: wire::network_hashrate(network.total_hashrate, network.active_miners, now)
+                .into(),
             is_reset: false,
             published_at: now,
         })
@@ -599,22 +707,28 @@ impl PuzzleService {
     pub async fn cleanup(&self) -> Result<usize, StoreError> {
         let now = self.now();
         self.limiter.forget_idle(now);
-        self.seams.sessions.cleanup(now, self.config.session_grace).await
+        self.seams
+            .sessions
+            .cleanup(now, self.config.session_grace)
+            .await
     }
 
     /// Runs the periodic jobs until the returned handle is dropped or aborted:
     /// timeout check and reward award every second, hashrate every 5 s, cleanup every 60 s.
     pub fn spawn_jobs(self: &Arc<Self>) -> BackgroundJobs {
-        let every = |period: Duration, service: Arc<Self>, job: fn(Arc<Self>) -> futures_util::future::BoxFuture<'static, ()>| {
-            tokio::spawn(async move {
-                let mut interval = tokio::time::interval(period);
-                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    interval.tick().await;
-                    job(Arc::clone(&service)).await;
-                }
-            })
-        };
+        let every =
+            |period: Duration,
+             service: Arc<Self>,
+             job: fn(Arc<Self>) -> futures_util::future::BoxFuture<'static, ()>| {
+                tokio::spawn(async move {
+                    let mut interval = tokio::time::interval(period);
+                    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        interval.tick().await;
+                        job(Arc::clone(&service)).await;
+                    }
+                })
+            };
         let tasks = vec![
             every(Duration::from_secs(1), Arc::clone(self), |s| {
                 Box::pin(async move {
@@ -648,11 +762,18 @@ impl PuzzleService {
 
     /// Admits a player socket (B6.1 with A2/A3): refusals are errors to answer with HTTP 403
     /// before the upgrade. `user_agent_ok` is the UA filter's verdict.
-    pub async fn admit_player(&self, ip: IpAddr, token: Option<&str>, user_agent_ok: bool) -> Result<PlayerAdmission, ApiError> {
+    pub async fn admit_player(
+        &self,
+        ip: IpAddr,
+        token: Option<&str>,
+        user_agent_ok: bool,
+    ) -> Result<PlayerAdmission, ApiError> {
         if !user_agent_ok {
             return Err(ApiError::forbidden("Access denied"));
         }
-        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| ApiError::forbidden("Missing token in query parameter"))?;
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::forbidden("Missing token in query parameter"))?;
         self.ensure_not_banned(ip).await?;
         if let Some(session) = self.seams.sessions.get(token).await? {
             if session.is_live(self.now(), self.config.session_grace) {

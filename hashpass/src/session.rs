@@ -87,12 +87,25 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Looks a session up by token.
     async fn get(&self, token: &str) -> Result<Option<Session>, StoreError>;
     /// Binds `visitor_id` unless one is bound already; returns the bound id (`None`: no session).
-    async fn bind_visitor(&self, token: &str, visitor_id: &str) -> Result<Option<String>, StoreError>;
+    async fn bind_visitor(
+        &self,
+        token: &str,
+        visitor_id: &str,
+    ) -> Result<Option<String>, StoreError>;
     /// Attaches a connection (reconnect): clears `disconnected_at` and returns the connection it
     /// replaces, if any. `Ok(None)` also when the session does not exist.
-    async fn attach(&self, token: &str, connection: ConnectionId) -> Result<Option<ConnectionId>, StoreError>;
+    async fn attach(
+        &self,
+        token: &str,
+        connection: ConnectionId,
+    ) -> Result<Option<ConnectionId>, StoreError>;
     /// Detaches `connection` if it is still the attached one, marking the session disconnected.
-    async fn detach(&self, token: &str, connection: ConnectionId, now: f64) -> Result<(), StoreError>;
+    async fn detach(
+        &self,
+        token: &str,
+        connection: ConnectionId,
+        now: f64,
+    ) -> Result<(), StoreError>;
     /// Revokes every session of `ip`; returns the sessions revoked now.
     async fn revoke_ip(&self, ip: IpAddr) -> Result<Vec<Session>, StoreError>;
     /// Revokes every session; returns the sessions revoked now.
@@ -133,7 +146,11 @@ impl SessionStore for MemorySessionStore {
         Ok(self.with(|m| m.get(token).cloned()))
     }
 
-    async fn bind_visitor(&self, token: &str, visitor_id: &str) -> Result<Option<String>, StoreError> {
+    async fn bind_visitor(
+        &self,
+        token: &str,
+        visitor_id: &str,
+    ) -> Result<Option<String>, StoreError> {
         Ok(self.with(|m| {
             m.get_mut(token).map(|s| {
                 s.visitor_id
@@ -143,7 +160,11 @@ impl SessionStore for MemorySessionStore {
         }))
     }
 
-    async fn attach(&self, token: &str, connection: ConnectionId) -> Result<Option<ConnectionId>, StoreError> {
+    async fn attach(
+        &self,
+        token: &str,
+        connection: ConnectionId,
+    ) -> Result<Option<ConnectionId>, StoreError> {
         Ok(self.with(|m| {
             m.get_mut(token).and_then(|s| {
                 s.disconnected_at = None;
@@ -152,9 +173,17 @@ impl SessionStore for MemorySessionStore {
         }))
     }
 
-    async fn detach(&self, token: &str, connection: ConnectionId, now: f64) -> Result<(), StoreError> {
+    async fn detach(
+        &self,
+        token: &str,
+        connection: ConnectionId,
+        now: f64,
+    ) -> Result<(), StoreError> {
         self.with(|m| {
-            if let Some(s) = m.get_mut(token).filter(|s| s.connection == Some(connection)) {
+            if let Some(s) = m
+                .get_mut(token)
+                .filter(|s| s.connection == Some(connection))
+            {
                 s.connection = None;
                 s.disconnected_at = Some(now);
             }
@@ -216,7 +245,10 @@ mod tests {
     fn tokens_look_like_the_originals() {
         let t = new_session_token();
         assert_eq!(t.len(), 43);
-        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(preview("abcdefghijk"), "abcdefgh...");
         assert_eq!(preview("ab"), "ab...");
     }
@@ -226,16 +258,40 @@ mod tests {
         let clock = FakeClock::default();
         let store = MemorySessionStore::new();
         let grace = Duration::from_secs(300);
-        store.insert(Session::new("t".into(), ip("1.1.1.1"), clock.now(), 1)).await.unwrap();
+        store
+            .insert(Session::new("t".into(), ip("1.1.1.1"), clock.now(), 1))
+            .await
+            .unwrap();
         clock.advance_secs(10_000.0);
         // Connected: no absolute lifetime.
-        assert!(store.get("t").await.unwrap().unwrap().is_live(clock.now(), grace));
+        assert!(
+            store
+                .get("t")
+                .await
+                .unwrap()
+                .unwrap()
+                .is_live(clock.now(), grace)
+        );
         store.detach("t", 1, clock.now()).await.unwrap();
         clock.advance_secs(300.0);
-        assert!(store.get("t").await.unwrap().unwrap().is_live(clock.now(), grace));
+        assert!(
+            store
+                .get("t")
+                .await
+                .unwrap()
+                .unwrap()
+                .is_live(clock.now(), grace)
+        );
         assert_eq!(store.cleanup(clock.now(), grace).await.unwrap(), 0);
         clock.advance_secs(0.5);
-        assert!(!store.get("t").await.unwrap().unwrap().is_live(clock.now(), grace));
+        assert!(
+            !store
+                .get("t")
+                .await
+                .unwrap()
+                .unwrap()
+                .is_live(clock.now(), grace)
+        );
         assert_eq!(store.cleanup(clock.now(), grace).await.unwrap(), 1);
         assert!(store.get("t").await.unwrap().is_none());
     }
@@ -245,12 +301,22 @@ mod tests {
         let clock = FakeClock::default();
         let store = MemorySessionStore::new();
         let grace = Duration::from_secs(300);
-        store.insert(Session::new("t".into(), ip("1.1.1.1"), clock.now(), 1)).await.unwrap();
+        store
+            .insert(Session::new("t".into(), ip("1.1.1.1"), clock.now(), 1))
+            .await
+            .unwrap();
         store.detach("t", 1, clock.now()).await.unwrap();
         clock.advance_secs(299.0);
         assert_eq!(store.attach("t", 2).await.unwrap(), None);
         clock.advance_secs(3600.0);
-        assert!(store.get("t").await.unwrap().unwrap().is_live(clock.now(), grace));
+        assert!(
+            store
+                .get("t")
+                .await
+                .unwrap()
+                .unwrap()
+                .is_live(clock.now(), grace)
+        );
         // A stale detach of the old connection does not disconnect the new one.
         store.detach("t", 1, clock.now()).await.unwrap();
         assert_eq!(store.get("t").await.unwrap().unwrap().connection, Some(2));
@@ -261,9 +327,18 @@ mod tests {
     #[tokio::test]
     async fn visitor_binding_is_first_come() {
         let store = MemorySessionStore::new();
-        store.insert(Session::new("t".into(), ip("1.1.1.1"), 0.0, 1)).await.unwrap();
-        assert_eq!(store.bind_visitor("t", "a").await.unwrap().as_deref(), Some("a"));
-        assert_eq!(store.bind_visitor("t", "b").await.unwrap().as_deref(), Some("a"));
+        store
+            .insert(Session::new("t".into(), ip("1.1.1.1"), 0.0, 1))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.bind_visitor("t", "a").await.unwrap().as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            store.bind_visitor("t", "b").await.unwrap().as_deref(),
+            Some("a")
+        );
         assert_eq!(store.bind_visitor("nope", "b").await.unwrap(), None);
     }
 
@@ -271,13 +346,26 @@ mod tests {
     async fn revocation_by_ip_and_all() {
         let store = MemorySessionStore::new();
         for (t, a) in [("a", "1.1.1.1"), ("b", "1.1.1.1"), ("c", "2.2.2.2")] {
-            store.insert(Session::new(t.into(), ip(a), 0.0, 1)).await.unwrap();
+            store
+                .insert(Session::new(t.into(), ip(a), 0.0, 1))
+                .await
+                .unwrap();
         }
         assert_eq!(store.revoke_ip(ip("1.1.1.1")).await.unwrap().len(), 2);
         assert_eq!(store.revoke_ip(ip("1.1.1.1")).await.unwrap().len(), 0);
-        assert!(!store.get("a").await.unwrap().unwrap().is_live(0.0, Duration::from_secs(300)));
+        assert!(
+            !store
+                .get("a")
+                .await
+                .unwrap()
+                .unwrap()
+                .is_live(0.0, Duration::from_secs(300))
+        );
         assert_eq!(store.revoke_all().await.unwrap().len(), 1);
         assert_eq!(store.count().await.unwrap(), 3);
-        assert_eq!(store.cleanup(0.0, Duration::from_secs(300)).await.unwrap(), 3);
+        assert_eq!(
+            store.cleanup(0.0, Duration::from_secs(300)).await.unwrap(),
+            3
+        );
     }
 }

@@ -13,13 +13,19 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 /// Writes `contents` to `path` atomically: a temp file beside it, fsync, rename, fsync the directory.
 /// A crash leaves either the old file or the new one, never a torn mix.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "state".into());
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", hex::encode(random_bytes::<6>())));
+    let tmp = dir.join(format!(
+        ".{file_name}.{}.tmp",
+        hex::encode(random_bytes::<6>())
+    ));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(contents)?;
@@ -43,14 +49,19 @@ pub(crate) fn round_dp(value: f64, dp: i32) -> f64 {
     (value * factor).round() / factor
 }
 
-/// Local ISO-8601 time without zone and with microseconds (`2026-11-22T15:30:26.123456`),
-/// the audit log's timestamp format. Falls back to UTC when the local offset is unknown.
-pub(crate) fn local_timestamp(unix_seconds: f64) -> String {
+/// The local date and time of a Unix timestamp (UTC when the local offset is unknown).
+pub(crate) fn local_datetime(unix_seconds: f64) -> time::OffsetDateTime {
     let nanos = (unix_seconds * 1e9) as i128;
     let utc = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let offset = time::UtcOffset::local_offset_at(utc).unwrap_or(time::UtcOffset::UTC);
-    let t = utc.to_offset(offset);
+    utc.to_offset(offset)
+}
+
+/// Local ISO-8601 time without zone and with microseconds (`2026-11-22T15:30:26.123456`),
+/// the audit log's timestamp format.
+pub(crate) fn local_timestamp(unix_seconds: f64) -> String {
+    let t = local_datetime(unix_seconds);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
         t.year(),

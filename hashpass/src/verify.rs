@@ -58,7 +58,11 @@ pub trait Verifier: Send + Sync + 'static {
 }
 
 /// Computes an Argon2d hash synchronously with a fresh allocation (reference path, benchmarks).
-pub fn argon2d(params: Argon2Params, password: &[u8], salt: &[u8]) -> Result<PuzzleHash, VerifyError> {
+pub fn argon2d(
+    params: Argon2Params,
+    password: &[u8],
+    salt: &[u8],
+) -> Result<PuzzleHash, VerifyError> {
     let argon = argon2_context(params)?;
     let mut out = [0u8; HASH_LEN];
     argon
@@ -231,7 +235,12 @@ impl Verifier for Argon2Verifier {
             let result = match buffers {
                 Some(pool) => {
                     let mut memory = pool.take(blocks);
-                    let r = argon.hash_password_into_with_memory(&password, &salt, &mut out, &mut memory[..]);
+                    let r = argon.hash_password_into_with_memory(
+                        &password,
+                        &salt,
+                        &mut out,
+                        &mut memory[..],
+                    );
                     pool.give_back(memory);
                     r
                 }
@@ -267,7 +276,10 @@ mod tests {
         let params = Argon2Params::new(1, 1024, 1);
         let fresh = argon2d(params, b"123456", KAT_SALT.as_bytes()).unwrap();
         for _ in 0..3 {
-            let pooled = verifier.compute(params, b"123456", KAT_SALT.as_bytes()).await.unwrap();
+            let pooled = verifier
+                .compute(params, b"123456", KAT_SALT.as_bytes())
+                .await
+                .unwrap();
             assert_eq!(pooled.hash, fresh);
         }
         assert_eq!(verifier.started(), 3);
@@ -283,12 +295,16 @@ mod tests {
         for i in 0..6u32 {
             let v = Arc::clone(&verifier);
             tasks.push(tokio::spawn(async move {
-                v.compute(params, i.to_string().as_bytes(), KAT_SALT.as_bytes()).await
+                v.compute(params, i.to_string().as_bytes(), KAT_SALT.as_bytes())
+                    .await
             }));
         }
         let results: Vec<_> = futures_join(tasks).await;
         assert!(results.iter().any(|r| r.is_ok()));
-        assert!(results.iter().any(|r| *r == Err(VerifyError::Busy)), "{results:?}");
+        assert!(
+            results.iter().any(|r| *r == Err(VerifyError::Busy)),
+            "{results:?}"
+        );
     }
 
     async fn futures_join(
@@ -304,9 +320,13 @@ mod tests {
     #[tokio::test]
     async fn bad_parameters_are_an_argon2_error() {
         let verifier = Argon2Verifier::new(64, 8);
-        let err = verifier.compute(Argon2Params::new(1, 1, 1), b"1", KAT_SALT.as_bytes()).await;
+        let err = verifier
+            .compute(Argon2Params::new(1, 1, 1), b"1", KAT_SALT.as_bytes())
+            .await;
         assert!(matches!(err, Err(VerifyError::Argon2(_))));
-        let err = verifier.compute(Argon2Params::new(1, 1024, 1), b"1", b"short").await;
+        let err = verifier
+            .compute(Argon2Params::new(1, 1024, 1), b"1", b"short")
+            .await;
         assert!(matches!(err, Err(VerifyError::Argon2(_))));
     }
 }

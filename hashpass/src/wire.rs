@@ -5,8 +5,8 @@
 use std::io;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 use serde_json::ser::Formatter;
+use serde_json::{Value, json};
 
 use crate::util::round_dp;
 
@@ -14,11 +14,19 @@ use crate::util::round_dp;
 struct PythonFormatter;
 
 impl Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
 
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
 
@@ -114,12 +122,16 @@ mod tests {
             to_python_json(&json!({"a": [1, 2], "b": {"c": null}})),
             r#"{"a": [1, 2], "b": {"c": null}}"#
         );
-        assert_eq!(session_token("t"), r#"{"type":"SESSION_TOKEN","token":"t"}"#);
+        assert_eq!(
+            session_token("t"),
+            r#"{"type":"SESSION_TOKEN","token":"t"}"#
+        );
     }
 
     #[test]
     fn reset_message_fields() {
-        let m: Value = serde_json::from_str(&puzzle_reset("ab", 7, Some(1.234), None, 5.5, true)).unwrap();
+        let m: Value =
+            serde_json::from_str(&puzzle_reset("ab", 7, Some(1.234), None, 5.5, true)).unwrap();
         assert_eq!(m["type"], "PUZZLE_RESET");
         assert_eq!(m["solve_time"], 1.23);
         assert_eq!(m["average_solve_time"], Value::Null);
@@ -130,6 +142,9 @@ mod tests {
     #[test]
     fn status_update_starts_with_type() {
         let s = status_update(json!({"difficulty": 3}), 12.345);
-        assert_eq!(s, r#"{"type":"STATUS_UPDATE","difficulty":3,"total_hashrate":12.35}"#);
+        assert_eq!(
+            s,
+            r#"{"type":"STATUS_UPDATE","difficulty":3,"total_hashrate":12.35}"#
+        );
     }
 }

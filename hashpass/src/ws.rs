@@ -110,7 +110,11 @@ fn react(event: Event, me: &PlayerIdentity) -> Reaction {
         Event::ToSession { token, message } if token == me.token => Reaction::Send(message),
         Event::CloseIp { ip, code, reason } if ip == me.ip => Reaction::Close(code, reason),
         Event::CloseAll { code, reason } => Reaction::Close(code, reason),
-        Event::CloseConnection { connection, code, reason } if connection == me.connection => Reaction::Close(code, reason),
+        Event::CloseConnection {
+            connection,
+            code,
+            reason,
+        } if connection == me.connection => Reaction::Close(code, reason),
         _ => Reaction::Nothing,
     }
 }
@@ -126,15 +130,26 @@ async fn send<S>(socket: &mut S, frame: WsOutgoing, timeout: Duration) -> bool
 where
     S: Sink<WsOutgoing> + Unpin,
 {
-    matches!(tokio::time::timeout(timeout, socket.send(frame)).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(timeout, socket.send(frame)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Drives an admitted player socket until it closes; cleans up after it.
-pub async fn run_player<S, E>(service: Arc<PuzzleService>, admission: PlayerAdmission, mut socket: S)
-where
+pub async fn run_player<S, E>(
+    service: Arc<PuzzleService>,
+    admission: PlayerAdmission,
+    mut socket: S,
+) where
     S: Stream<Item = Result<WsIncoming, E>> + Sink<WsOutgoing> + Unpin + Send,
 {
-    let PlayerAdmission { ip, connection, reconnect_token, slot } = admission;
+    let PlayerAdmission {
+        ip,
+        connection,
+        reconnect_token,
+        slot,
+    } = admission;
     let seams = &service.seams;
     let timeout = service.config.ws_send_timeout;
     // Subscribe before anything else, so no reset published from here on is missed.
@@ -155,7 +170,15 @@ where
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "session store unavailable at reconnect");
-                    let _ = send(&mut socket, WsOutgoing::Close { code: 1011, reason: "Service unavailable".into() }, timeout).await;
+                    let _ = send(
+                        &mut socket,
+                        WsOutgoing::Close {
+                            code: 1011,
+                            reason: "Service unavailable".into(),
+                        },
+                        timeout,
+                    )
+                    .await;
                     return;
                 }
             }
@@ -167,18 +190,36 @@ where
             let session = Session::new(token.clone(), ip, service.now(), connection);
             if let Err(e) = seams.sessions.insert(session).await {
                 tracing::error!(error = %e, "session store unavailable at connect");
-                let _ = send(&mut socket, WsOutgoing::Close { code: 1011, reason: "Service unavailable".into() }, timeout).await;
+                let _ = send(
+                    &mut socket,
+                    WsOutgoing::Close {
+                        code: 1011,
+                        reason: "Service unavailable".into(),
+                    },
+                    timeout,
+                )
+                .await;
                 return;
             }
             tracing::info!(%ip, token = %preview(&token), "player connected");
-            if !send(&mut socket, WsOutgoing::Text(wire::session_token(&token).into()), timeout).await {
+            if !send(
+                &mut socket,
+                WsOutgoing::Text(wire::session_token(&token).into()),
+                timeout,
+            )
+            .await
+            {
                 cleanup(&service, connection, &token).await;
                 return;
             }
             token
         }
     };
-    let me = PlayerIdentity { ip, connection, token };
+    let me = PlayerIdentity {
+        ip,
+        connection,
+        token,
+    };
 
     loop {
         tokio::select! {
@@ -314,9 +355,18 @@ mod tests {
     #[test]
     fn player_messages() {
         assert_eq!(parse_player_message("ping"), PlayerMessage::Ping);
-        assert_eq!(parse_player_message(r#"{"type":"ping"}"#), PlayerMessage::Ping);
-        assert_eq!(parse_player_message(r#"{"type":"mining_start"}"#), PlayerMessage::MiningStart);
-        assert_eq!(parse_player_message(r#"{"type":"mining_stop"}"#), PlayerMessage::MiningStop);
+        assert_eq!(
+            parse_player_message(r#"{"type":"ping"}"#),
+            PlayerMessage::Ping
+        );
+        assert_eq!(
+            parse_player_message(r#"{"type":"mining_start"}"#),
+            PlayerMessage::MiningStart
+        );
+        assert_eq!(
+            parse_player_message(r#"{"type":"mining_stop"}"#),
+            PlayerMessage::MiningStop
+        );
         assert_eq!(
             parse_player_message(r#"{"type":"hashrate","payload":{"rate":2.5,"timestamp":1}}"#),
             PlayerMessage::Hashrate(2.5)
@@ -333,31 +383,83 @@ mod tests {
             r#"{"type":42}"#,
             "\u{0}\u{fffd}",
         ] {
-            assert_eq!(parse_player_message(ignored), PlayerMessage::Ignored, "{ignored}");
+            assert_eq!(
+                parse_player_message(ignored),
+                PlayerMessage::Ignored,
+                "{ignored}"
+            );
         }
     }
 
     #[test]
     fn size_limit_counts_characters() {
-        assert_eq!(parse_player_message(&"a".repeat(4097)), PlayerMessage::TooLarge);
-        assert_eq!(parse_player_message(&"a".repeat(4096)), PlayerMessage::Ignored);
+        assert_eq!(
+            parse_player_message(&"a".repeat(4097)),
+            PlayerMessage::TooLarge
+        );
+        assert_eq!(
+            parse_player_message(&"a".repeat(4096)),
+            PlayerMessage::Ignored
+        );
         // 4096 three-byte characters are within the limit.
-        assert_eq!(parse_player_message(&"é".repeat(4096)), PlayerMessage::Ignored);
-        assert_eq!(parse_player_message(&"é".repeat(4097)), PlayerMessage::TooLarge);
+        assert_eq!(
+            parse_player_message(&"é".repeat(4096)),
+            PlayerMessage::Ignored
+        );
+        assert_eq!(
+            parse_player_message(&"é".repeat(4097)),
+            PlayerMessage::TooLarge
+        );
     }
 
     #[test]
     fn events_reach_the_right_sockets() {
-        let me = PlayerIdentity { ip: "1.1.1.1".parse().unwrap(), connection: 7, token: "t".into() };
+        let me = PlayerIdentity {
+            ip: "1.1.1.1".parse().unwrap(),
+            connection: 7,
+            token: "t".into(),
+        };
         let msg: Arc<str> = Arc::from("m");
-        assert_eq!(react(Event::ToSession { token: "u".into(), message: msg.clone() }, &me), Reaction::Nothing);
-        assert_eq!(react(Event::ToSession { token: "t".into(), message: msg.clone() }, &me), Reaction::Send(msg));
         assert_eq!(
-            react(Event::CloseIp { ip: "2.2.2.2".parse().unwrap(), code: 1000, reason: "x".into() }, &me),
+            react(
+                Event::ToSession {
+                    token: "u".into(),
+                    message: msg.clone()
+                },
+                &me
+            ),
             Reaction::Nothing
         );
         assert_eq!(
-            react(Event::CloseConnection { connection: 7, code: 1008, reason: "r".into() }, &me),
+            react(
+                Event::ToSession {
+                    token: "t".into(),
+                    message: msg.clone()
+                },
+                &me
+            ),
+            Reaction::Send(msg)
+        );
+        assert_eq!(
+            react(
+                Event::CloseIp {
+                    ip: "2.2.2.2".parse().unwrap(),
+                    code: 1000,
+                    reason: "x".into()
+                },
+                &me
+            ),
+            Reaction::Nothing
+        );
+        assert_eq!(
+            react(
+                Event::CloseConnection {
+                    connection: 7,
+                    code: 1008,
+                    reason: "r".into()
+                },
+                &me
+            ),
             Reaction::Close(1008, "r".into())
         );
     }

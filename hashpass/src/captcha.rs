@@ -1,0 +1,219 @@
+//! The captcha checked when a player first connects (PROTOCOL.md B13 + A3): Cloudflare
+//! Turnstile in production (siteverify URL configurable, so tests point it at a local stub),
+//! and a fully offline provider for test mode.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+/// Cloudflare's always-pass test site key, published in test mode (B4.2).
+pub const TEST_SITE_KEY: &str = "1x00000000000000000000AA";
+/// Cloudflare's siteverify endpoint.
+pub const TURNSTILE_SITEVERIFY_URL: &str =
+    "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+/// Where the Turnstile widget script comes from (allowed by the CSP only when Turnstile is on).
+pub const TURNSTILE_ORIGIN: &str = "https://challenges.cloudflare.com";
+
+/// A refused captcha; the text is what the original reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CaptchaError(pub String);
+
+/// Checks captcha tokens.
+#[async_trait]
+pub trait CaptchaProvider: Send + Sync + 'static {
+    /// Accepts or refuses `token` from `remote_ip`.
+    async fn verify(&self, token: &str, remote_ip: IpAddr) -> Result<(), CaptchaError>;
+    /// The public site key the browser widget needs.
+    fn site_key(&self) -> &str;
+    /// Whether this is the offline test provider.
+    fn test_mode(&self) -> bool;
+    /// The origin the widget script loads from, for the CSP (`None`: no external script).
+    fn script_origin(&self) -> Option<&str>;
+}
+
+/// Test mode (A3): offline, any non-empty token passes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TestCaptcha;
+
+#[async_trait]
+impl CaptchaProvider for TestCaptcha {
+    async fn verify(&self, token: &str, _remote_ip: IpAddr) -> Result<(), CaptchaError> {
+        if token.is_empty() {
+            Err(CaptchaError(
+                "Turnstile verification failed: missing-input-response".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn site_key(&self) -> &str {
+        TEST_SITE_KEY
+    }
+
+    fn test_mode(&self) -> bool {
+        true
+    }
+
+    fn script_origin(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Cloudflare Turnstile over HTTPS (rustls).
+pub struct TurnstileCaptcha {
+    site_key: String,
+    secret_key: String,
+    siteverify_url: String,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for TurnstileCaptcha {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnstileCaptcha")
+            .field("site_key", &self.site_key)
+            .field("siteverify_url", &self.siteverify_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TurnstileCaptcha {
+    /// Turnstile with these keys, posting to Cloudflare's siteverify with a 10 s timeout.
+    pub fn new(site_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        Self {
+            site_key: site_key.into(),
+            secret_key: secret_key.into(),
+            siteverify_url: TURNSTILE_SITEVERIFY_URL.into(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Posts to another siteverify URL (a local stub in tests).
+    pub fn with_siteverify_url(mut self, url: impl Into<String>) -> Self {
+        self.siteverify_url = url.into();
+        self
+    }
+}
+
+#[async_trait]
+impl CaptchaProvider for TurnstileCaptcha {
+    async fn verify(&self, token: &str, remote_ip: IpAddr) -> Result<(), CaptchaError> {
+        if token.is_empty() {
+            return Err(CaptchaError(
+                "Turnstile verification failed: missing-input-response".into(),
+            ));
+        }
+        let body = json!({ "secret": self.secret_key, "response": token, "remoteip": remote_ip.to_string() });
+        let response = self
+            .client
+            .post(&self.siteverify_url)
+            .json(&body)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| CaptchaError(format!("Turnstile API error: {e}")))?;
+        let answer: Value = response
+            .json()
+            .await
+            .map_err(|e| CaptchaError(format!("Turnstile verification error: {e}")))?;
+        if answer.get("success") == Some(&Value::Bool(true)) {
+            return Ok(());
+        }
+        let codes: Vec<&str> = answer
+            .get("error-codes")
+            .and_then(Value::as_array)
+            .map(|codes| codes.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        Err(CaptchaError(format!(
+            "Turnstile verification failed: {}",
+            codes.join(", ")
+        )))
+    }
+
+    fn site_key(&self) -> &str {
+        &self.site_key
+    }
+
+    fn test_mode(&self) -> bool {
+        false
+    }
+
+    fn script_origin(&self) -> Option<&str> {
+        Some(TURNSTILE_ORIGIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_http::{dead_url, stub};
+
+    fn ip() -> IpAddr {
+        "203.0.113.7".parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn test_mode_is_offline() {
+        assert!(TestCaptcha.verify("anything", ip()).await.is_ok());
+        assert!(TestCaptcha.verify("", ip()).await.is_err());
+        assert_eq!(TestCaptcha.site_key(), TEST_SITE_KEY);
+        assert!(TestCaptcha.test_mode() && TestCaptcha.script_origin().is_none());
+    }
+
+    #[tokio::test]
+    async fn turnstile_against_a_local_stub() {
+        let server = stub(vec![
+            (200, r#"{"success": true}"#),
+            (200, r#"{"success": false, "error-codes": ["invalid-input-response", "timeout-or-duplicate"]}"#),
+            (200, "not json"),
+            (500, r#"{"success": true}"#),
+        ])
+        .await;
+        let t = TurnstileCaptcha::new("site", "s3cret").with_siteverify_url(&server.url);
+        assert!(t.verify("tok", ip()).await.is_ok());
+        let sent: Value = serde_json::from_slice(&server.requests.lock().unwrap()[0].body).unwrap();
+        assert_eq!(
+            sent,
+            json!({"secret": "s3cret", "response": "tok", "remoteip": "203.0.113.7"})
+        );
+        assert_eq!(
+            t.verify("tok", ip()).await.unwrap_err().0,
+            "Turnstile verification failed: invalid-input-response, timeout-or-duplicate"
+        );
+        assert!(
+            t.verify("tok", ip())
+                .await
+                .unwrap_err()
+                .0
+                .starts_with("Turnstile verification error: ")
+        );
+        assert!(
+            t.verify("tok", ip())
+                .await
+                .unwrap_err()
+                .0
+                .starts_with("Turnstile API error: ")
+        );
+        assert!(!format!("{t:?}").contains("s3cret"));
+        assert_eq!(t.script_origin(), Some(TURNSTILE_ORIGIN));
+    }
+
+    #[tokio::test]
+    async fn unreachable_siteverify_is_an_api_error() {
+        let t = TurnstileCaptcha::new("site", "secret").with_siteverify_url(dead_url().await);
+        assert!(
+            t.verify("tok", ip())
+                .await
+                .unwrap_err()
+                .0
+                .starts_with("Turnstile API error: ")
+        );
+        assert!(t.verify("", ip()).await.is_err());
+    }
+}

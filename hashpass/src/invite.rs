@@ -1,0 +1,429 @@
+//! Invite codes (PROTOCOL.md A5): HMAC-SHA256-authenticated tokens a host site holding the key
+//! verifies offline.
+//!
+//! Layout (23 bytes): version `1`, an 8-byte random id (the handle for single-use redemption),
+//! the issue time as 4 big-endian bytes of Unix seconds, and the first 10 bytes (80 bits) of
+//! HMAC-SHA256 over the preceding 13. Text form: `HASHPASS-` and the bytes in Crockford base32,
+//! in dash-separated groups (`HASHPASS-XXXX-XXXX-…-XXXXX`, 54 characters). Input is read
+//! case-insensitively with Crockford's aliases (`O`→`0`, `I`/`L`→`1`) and any grouping.
+
+use std::sync::{Arc, RwLock};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::util::random_bytes;
+
+const PREFIX: &str = "HASHPASS-";
+const VERSION: u8 = 1;
+const ID_LEN: usize = 8;
+const SIGNED_LEN: usize = 1 + ID_LEN + 4;
+const TAG_LEN: usize = 10;
+const CODE_LEN: usize = SIGNED_LEN + TAG_LEN;
+/// Base32 characters of a code body: ceil(23 · 8 / 5).
+const BODY_CHARS: usize = (CODE_LEN * 8).div_ceil(5);
+/// Longest text accepted before decoding is even tried.
+const MAX_INPUT: usize = 128;
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// The invite key: at least 128 bits. Its `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct InviteKey(Vec<u8>);
+
+impl std::fmt::Debug for InviteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InviteKey({} bits)", self.bits())
+    }
+}
+
+/// Why a key was refused (texts as the original's admin endpoint, B14).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InviteKeyError {
+    /// Not hexadecimal.
+    #[error("Invalid hex string")]
+    InvalidHex,
+    /// Fewer than 128 bits.
+    #[error("HMAC secret must be at least 128-bit (32 hex chars)")]
+    TooShort,
+}
+
+impl InviteKey {
+    /// A key from hex text (at least 32 hex characters).
+    pub fn from_hex(hex_key: &str) -> Result<Self, InviteKeyError> {
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| InviteKeyError::InvalidHex)?;
+        if bytes.len() < 16 {
+            return Err(InviteKeyError::TooShort);
+        }
+        Ok(Self(bytes))
+    }
+
+    /// 32 random bytes.
+    pub fn random() -> Self {
+        Self(random_bytes::<32>().to_vec())
+    }
+
+    /// Key length in bits.
+    pub fn bits(&self) -> usize {
+        self.0.len() * 8
+    }
+
+    fn tag(&self, signed: &[u8]) -> [u8; TAG_LEN] {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts keys of any length");
+        mac.update(signed);
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&full[..TAG_LEN]);
+        tag
+    }
+}
+
+/// Why a code was refused. Each message tells the user what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InviteError {
+    /// Not a HashPass code at all.
+    #[error("This is not a HashPass invite code: check that you copied all of it")]
+    Malformed,
+    /// Altered, or issued under another key.
+    #[error("This invite code is not valid: it was altered or issued under an older key")]
+    BadSignature,
+    /// Older than the configured lifetime.
+    #[error("This invite code has expired: win a new one")]
+    Expired,
+}
+
+impl InviteError {
+    /// A short machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InviteError::Malformed => "malformed",
+            InviteError::BadSignature => "bad_signature",
+            InviteError::Expired => "expired",
+        }
+    }
+}
+
+/// A freshly issued code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedInvite {
+    /// The text form.
+    pub code: String,
+    /// The random id, hex.
+    pub id: String,
+    /// Issue time (Unix seconds).
+    pub issued_at: u64,
+}
+
+/// What a valid code says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedInvite {
+    /// The random id, hex: the key for single-use redemption.
+    pub id: String,
+    /// Issue time (Unix seconds).
+    pub issued_at: u64,
+    /// When it stops being valid, if it expires.
+    pub expires_at: Option<u64>,
+}
+
+/// Issues and verifies invite codes under a rotatable key.
+pub struct InviteCodes {
+    key: RwLock<InviteKey>,
+    ttl: Option<u64>,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for InviteCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InviteCodes")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InviteCodes {
+    /// Codes under `key`, never expiring, on the system clock.
+    pub fn new(key: InviteKey) -> Self {
+        Self {
+            key: RwLock::new(key),
+            ttl: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Codes expire `secs` seconds after issue (0 = never).
+    pub fn with_ttl(mut self, secs: u64) -> Self {
+        self.ttl = (secs > 0).then_some(secs);
+        self
+    }
+
+    /// Uses `clock` for issue times and expiry.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn key(&self) -> InviteKey {
+        self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the key: every earlier code stops verifying.
+    pub fn rotate(&self, key: InviteKey) {
+        *self.key.write().unwrap_or_else(|e| e.into_inner()) = key;
+    }
+
+    /// Bits of the current key.
+    pub fn key_bits(&self) -> usize {
+        self.key().bits()
+    }
+
+    /// Issues a new code.
+    pub fn issue(&self) -> IssuedInvite {
+        let id = random_bytes::<ID_LEN>();
+        let issued_at = self.clock.now().max(0.0) as u64;
+        let mut bytes = [0u8; CODE_LEN];
+        bytes[0] = VERSION;
+        bytes[1..1 + ID_LEN].copy_from_slice(&id);
+        bytes[1 + ID_LEN..SIGNED_LEN]
+            .copy_from_slice(&(issued_at.min(u64::from(u32::MAX)) as u32).to_be_bytes());
+        let tag = self.key().tag(&bytes[..SIGNED_LEN]);
+        bytes[SIGNED_LEN..].copy_from_slice(&tag);
+        IssuedInvite {
+            code: format_code(&bytes),
+            id: hex::encode(id),
+            issued_at,
+        }
+    }
+
+    /// Checks a code: well-formed, authentic under the current key, not expired.
+    pub fn verify(&self, code: &str) -> Result<VerifiedInvite, InviteError> {
+        let bytes = parse_code(code).ok_or(InviteError::Malformed)?;
+        if bytes[0] != VERSION {
+            return Err(InviteError::Malformed);
+        }
+        let expected = self.key().tag(&bytes[..SIGNED_LEN]);
+        if !bool::from(expected.ct_eq(&bytes[SIGNED_LEN..])) {
+            return Err(InviteError::BadSignature);
+        }
+        let mut time = [0u8; 4];
+        time.copy_from_slice(&bytes[1 + ID_LEN..SIGNED_LEN]);
+        let issued_at = u64::from(u32::from_be_bytes(time));
+        let expires_at = self.ttl.map(|ttl| issued_at + ttl);
+        if expires_at.is_some_and(|at| self.clock.now() > at as f64) {
+            return Err(InviteError::Expired);
+        }
+        Ok(VerifiedInvite {
+            id: hex::encode(&bytes[1..1 + ID_LEN]),
+            issued_at,
+            expires_at,
+        })
+    }
+}
+
+fn format_code(bytes: &[u8; CODE_LEN]) -> String {
+    let body = base32_encode(bytes);
+    // Groups of four, the last taking up to five (8 × 4 + 5 for 37 characters).
+    let mut rest = body.as_str();
+    let mut groups = Vec::new();
+    while rest.len() > 5 {
+        let (group, tail) = rest.split_at(4);
+        groups.push(group);
+        rest = tail;
+    }
+    groups.push(rest);
+    format!("{PREFIX}{}", groups.join("-"))
+}
+
+fn parse_code(code: &str) -> Option<[u8; CODE_LEN]> {
+    let code = code.trim();
+    if code.len() > MAX_INPUT || !code.is_ascii() {
+        return None;
+    }
+    let head = code.get(..PREFIX.len())?;
+    if !head.eq_ignore_ascii_case(PREFIX) {
+        return None;
+    }
+    let body: Vec<u8> = code[PREFIX.len()..]
+        .bytes()
+        .filter(|b| *b != b'-')
+        .collect();
+    if body.len() != BODY_CHARS {
+        return None;
+    }
+    let decoded = base32_decode(&body)?;
+    decoded.try_into().ok()
+}
+
+fn base32_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &byte in bytes {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+fn base32_value(c: u8) -> Option<u32> {
+    let c = match c.to_ascii_uppercase() {
+        b'O' => b'0',
+        b'I' | b'L' => b'1',
+        other => other,
+    };
+    ALPHABET.iter().position(|a| *a == c).map(|p| p as u32)
+}
+
+fn base32_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &c in text {
+        buffer = (buffer << 5) | base32_value(c)?;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    // The padding bits of the last character must be zero: one text per code.
+    (buffer == 0).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use proptest::prelude::*;
+
+    fn codes() -> InviteCodes {
+        InviteCodes::new(InviteKey::from_hex("000102030405060708090a0b0c0d0e0f").unwrap())
+    }
+
+    #[test]
+    fn round_trip_and_text_form() {
+        let c = codes();
+        let issued = c.issue();
+        assert!(issued.code.starts_with(PREFIX));
+        assert!(issued.code.len() <= 56, "{}", issued.code);
+        let groups: Vec<&str> = issued.code[PREFIX.len()..].split('-').collect();
+        assert!(
+            groups.iter().all(|g| (4..=5).contains(&g.len())),
+            "{groups:?}"
+        );
+        let verified = c.verify(&issued.code).unwrap();
+        assert_eq!(
+            (verified.id, verified.issued_at),
+            (issued.id, issued.issued_at)
+        );
+        assert_eq!(verified.expires_at, None);
+    }
+
+    #[test]
+    fn lenient_input() {
+        let c = codes();
+        let code = c.issue().code;
+        assert!(c.verify(&code.to_lowercase()).is_ok());
+        assert!(c.verify(&format!("  {code} ")).is_ok());
+        let regrouped = format!("{PREFIX}{}", code[PREFIX.len()..].replace('-', ""));
+        assert!(c.verify(&regrouped).is_ok());
+        let aliased = code.replacen('0', "O", 1).replacen('1', "l", 1);
+        assert!(c.verify(&aliased).is_ok());
+    }
+
+    #[test]
+    fn every_single_character_tamper_fails() {
+        let c = codes();
+        let code = c.issue().code;
+        for (i, ch) in code.char_indices().skip(PREFIX.len()) {
+            if ch == '-' {
+                continue;
+            }
+            for replacement in ALPHABET.iter().map(|b| *b as char) {
+                if replacement == ch || (ch == '0' && replacement == 'O') {
+                    continue;
+                }
+                let mut tampered = code.clone();
+                tampered.replace_range(i..i + 1, &replacement.to_string());
+                assert!(c.verify(&tampered).is_err(), "{tampered}");
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        let c = codes();
+        let code = c.issue().code;
+        for bad in [
+            "",
+            "HASHPASS-",
+            "hashpass",
+            &code[..code.len() - 1],
+            &format!("{code}A"),
+            &code.replace("HASHPASS-", "HASHPAS-"),
+            "HASHPASS-ÄÄÄÄ-ÄÄÄÄ",
+            &"X".repeat(10_000),
+            "HASHPASS-UUUU-UUUU-UUUU-UUUU-UUUU-UUUU-UUUU-UUUU-UUUUU",
+        ] {
+            assert_eq!(c.verify(bad).unwrap_err(), InviteError::Malformed, "{bad}");
+        }
+    }
+
+    #[test]
+    fn rotation_invalidates() {
+        let c = codes();
+        let code = c.issue().code;
+        c.rotate(InviteKey::random());
+        assert_eq!(c.verify(&code).unwrap_err(), InviteError::BadSignature);
+        assert!(c.verify(&c.issue().code).is_ok());
+        assert_eq!(c.key_bits(), 256);
+    }
+
+    #[test]
+    fn expiry_with_a_fake_clock() {
+        let clock = FakeClock::new(1_000_000.0);
+        let c = codes().with_ttl(3600).with_clock(Arc::new(clock.clone()));
+        let code = c.issue().code;
+        clock.advance_secs(3600.0);
+        assert_eq!(c.verify(&code).unwrap().expires_at, Some(1_003_600));
+        clock.advance_secs(1.0);
+        assert_eq!(c.verify(&code).unwrap_err(), InviteError::Expired);
+        let forever = codes().with_ttl(0).with_clock(Arc::new(clock.clone()));
+        let code = forever.issue().code;
+        clock.advance_secs(1e9);
+        assert!(forever.verify(&code).is_ok());
+    }
+
+    #[test]
+    fn keys() {
+        assert_eq!(
+            InviteKey::from_hex("zz").unwrap_err().to_string(),
+            "Invalid hex string"
+        );
+        assert_eq!(
+            InviteKey::from_hex("00112233").unwrap_err().to_string(),
+            "HMAC secret must be at least 128-bit (32 hex chars)"
+        );
+        assert!(!format!("{:?}", InviteKey::from_hex(&"ab".repeat(16)).unwrap()).contains("ab"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_verifies(text in ".{0,80}") {
+            prop_assert!(codes().verify(&text).is_err());
+        }
+
+        #[test]
+        fn arbitrary_bodies_never_verify(body in "[0-9A-Za-z-]{30,50}") {
+            let code = format!("HASHPASS-{body}");
+            prop_assert!(codes().verify(&code).is_err());
+        }
+    }
+}

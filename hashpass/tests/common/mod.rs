@@ -1,0 +1,88 @@
+//! Helpers shared by the core's integration tests: an instance on a fake clock with tiny Argon2
+//! parameters, sessions for distinct IPs, and a brute-force solver.
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hashpass::clock::FakeClock;
+use hashpass::puzzle::{self, Argon2Params, PuzzleHash, leading_zero_bits};
+use hashpass::service::Solution;
+use hashpass::session::{Session, new_connection_id, new_session_token};
+use hashpass::verify::argon2d;
+use hashpass::{Config, HashPass};
+
+/// Tiny but real Argon2d parameters: 8 KiB, one pass.
+pub const TINY: Argon2Params = Argon2Params::new(1, 8, 1);
+
+/// A test configuration: offline captcha, tiny parameters, difficulty 1, no rate limit.
+pub fn config() -> Config {
+    Config::default()
+        .with_turnstile_test_mode(true)
+        .with_argon2(TINY)
+        .with_difficulty(1u32)
+        .with_min_difficulty(1u32)
+        .with_max_difficulty(64u32)
+        .with_submit_limit(0u32)
+        .with_admin_token(Some("admin-secret".to_string()))
+}
+
+/// An instance on a fake clock.
+pub async fn instance(config: Config) -> (HashPass, FakeClock) {
+    let clock = FakeClock::default();
+    let hp = HashPass::builder(config)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .await
+        .expect("instance builds");
+    (hp, clock)
+}
+
+/// A distinct client IP per index.
+pub fn ip(i: usize) -> IpAddr {
+    IpAddr::from([10, 0, (i / 250) as u8, (i % 250 + 1) as u8])
+}
+
+/// Creates a connected session for `ip` directly in the store.
+pub async fn session(hp: &HashPass, ip: IpAddr) -> Session {
+    let s = Session::new(
+        new_session_token(),
+        ip,
+        hp.service().seams().clock.now(),
+        new_connection_id(),
+    );
+    hp.service()
+        .seams()
+        .sessions
+        .insert(s.clone())
+        .await
+        .unwrap();
+    s
+}
+
+/// Finds the smallest nonce ≥ `from` whose hash has at least `zeros` leading zero bits.
+pub fn solve(
+    params: Argon2Params,
+    seed: &str,
+    visitor: &str,
+    ip: IpAddr,
+    zeros: u32,
+    from: u64,
+) -> (u64, PuzzleHash) {
+    let salt = puzzle::salt(seed, visitor, &ip.to_string());
+    (from..)
+        .map(|n| (n, argon2d(params, &puzzle::password(n), &salt).unwrap()))
+        .find(|(_, h)| leading_zero_bits(h) >= zeros)
+        .unwrap()
+}
+
+/// A solution for the current puzzle.
+pub fn solution(seed: &str, visitor: &str, ip: IpAddr, nonce: u64, hash: PuzzleHash) -> Solution {
+    Solution {
+        visitor_id: visitor.to_string(),
+        nonce,
+        submitted_seed: seed.to_string(),
+        trace_data: format!("fl=0f0\nip={ip}\nts=1"),
+        hash,
+    }
+}
