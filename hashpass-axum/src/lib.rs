@@ -178,34 +178,32 @@ fn frames(
         .with(|frame| future::ready(Ok::<_, axum::Error>(outgoing(frame))))
 }
 
-fn upgrade_required(
-    upgrade: Result<WebSocketUpgrade, impl std::fmt::Display>,
-) -> Result<WebSocketUpgrade, Response> {
-    upgrade.map_err(|e| {
-        respond(ApiError::bad_request(format!("WebSocket upgrade expected: {e}")).into())
-    })
+type Upgrade = Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>;
+
+fn not_an_upgrade(rejection: impl std::fmt::Display) -> Response {
+    respond(ApiError::bad_request(format!("WebSocket upgrade expected: {rejection}")).into())
 }
 
 async fn player_socket(
     State(hp): State<HashPass>,
     peer: Peer,
     parts: Parts,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    upgrade: Upgrade,
 ) -> Response {
-    let admission = match hp
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return not_an_upgrade(rejection),
+    };
+    match hp
         .admit_player(peer.0, &parts.headers, parts.uri.query())
         .await
     {
-        Ok(admission) => admission,
-        Err(refusal) => return respond(refusal.into()),
-    };
-    match upgrade_required(upgrade) {
-        Ok(upgrade) => upgrade
+        Ok(admission) => upgrade
             .max_message_size(MAX_FRAME_BYTES)
             .max_frame_size(MAX_FRAME_BYTES)
             .on_upgrade(move |socket| async move { hp.run_player(admission, frames(socket)).await })
             .into_response(),
-        Err(response) => response,
+        Err(refusal) => respond(refusal.into()),
     }
 }
 
@@ -213,19 +211,20 @@ async fn admin_socket(
     State(hp): State<HashPass>,
     peer: Peer,
     parts: Parts,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    upgrade: Upgrade,
 ) -> Response {
-    if let Err(refusal) = hp
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return not_an_upgrade(rejection),
+    };
+    match hp
         .admit_admin(peer.0, &parts.headers, parts.uri.query())
         .await
     {
-        return respond(refusal.into());
-    }
-    match upgrade_required(upgrade) {
-        Ok(upgrade) => upgrade
+        Ok(()) => upgrade
             .max_message_size(MAX_FRAME_BYTES)
             .on_upgrade(move |socket| async move { hp.run_admin(frames(socket)).await })
             .into_response(),
-        Err(response) => response,
+        Err(refusal) => respond(refusal.into()),
     }
 }

@@ -495,12 +495,15 @@ impl AuditLog for FileAuditLog {
     }
 }
 
+/// Records of the current file, then `(name, records)` of each archive, newest first.
+type MemoryFiles = (Vec<Value>, Vec<(String, Vec<Value>)>);
+
 /// The audit log in memory (same rotation, paging and statistics).
 pub struct MemoryAuditLog {
     rotation: usize,
     clock: SharedClock,
     /// The current records, then archives newest first.
-    files: Mutex<(Vec<Value>, Vec<(String, Vec<Value>)>)>,
+    files: Mutex<MemoryFiles>,
 }
 
 impl Default for MemoryAuditLog {
@@ -546,11 +549,11 @@ impl MemoryAuditLog {
         self
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut (Vec<Value>, Vec<(String, Vec<Value>)>)) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut MemoryFiles) -> R) -> R {
         f(&mut self.files.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn names(files: &(Vec<Value>, Vec<(String, Vec<Value>)>)) -> Vec<String> {
+    fn names(files: &MemoryFiles) -> Vec<String> {
         std::iter::once(CURRENT_FILE.to_string())
             .chain(files.1.iter().map(|(n, _)| n.clone()))
             .collect()

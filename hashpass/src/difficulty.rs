@@ -127,15 +127,9 @@ pub fn round_half_even(value: f64) -> u32 {
     let value = value.max(0.0);
     let floor = value.floor();
     let diff = value - floor;
-    let rounded = if diff > 0.5 {
-        floor + 1.0
-    } else if diff < 0.5 {
-        floor
-    } else if floor % 2.0 == 0.0 {
-        floor
-    } else {
-        floor + 1.0
-    };
+    // Up when past the half, or exactly at it from an odd floor.
+    let up = diff > 0.5 || (diff == 0.5 && floor % 2.0 != 0.0);
+    let rounded = if up { floor + 1.0 } else { floor };
     rounded.min(f64::from(u32::MAX)) as u32
 }
 

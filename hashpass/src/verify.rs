@@ -301,10 +301,7 @@ mod tests {
         }
         let results: Vec<_> = futures_join(tasks).await;
         assert!(results.iter().any(|r| r.is_ok()));
-        assert!(
-            results.iter().any(|r| *r == Err(VerifyError::Busy)),
-            "{results:?}"
-        );
+        assert!(results.contains(&Err(VerifyError::Busy)), "{results:?}");
     }
 
     async fn futures_join(
