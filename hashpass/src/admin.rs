@@ -720,7 +720,7 @@ impl AdminService {
             sessions: s.seams.sessions.count().await?,
             player_sockets: s.connections.players(),
             admin_sockets: s.connections.admins(),
-            verify_queue: 0,
+            verify_queue: s.seams.verifier.queued(),
             difficulty: state.difficulty.difficulty,
             network_hashrate: hashrate::network_hashrate(&fresh).total_hashrate,
         }))

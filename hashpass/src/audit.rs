@@ -219,8 +219,8 @@ fn unknown_file(query: &LogQuery, files: Vec<String>) -> LogPage {
     }
 }
 
-/// Whether `name` is an archive name: `verify_YYYYMMDD_HHMMSS_mmm.jsonl` (possibly with a
-/// `-N` uniqueness suffix before the extension).
+/// Whether `name` is an archive name: `verify_YYYYMMDD_HHMMSS_mmm.jsonl`, or with a
+/// `_NNN` uniqueness suffix when two rotations fall in the same millisecond.
 fn is_archive_name(name: &str) -> bool {
     let Some(stem) = name
         .strip_prefix("verify_")
@@ -228,15 +228,12 @@ fn is_archive_name(name: &str) -> bool {
     else {
         return false;
     };
-    let (stamp, suffix) = stem.split_once('-').unwrap_or((stem, "0"));
-    let parts: Vec<&str> = stamp.split('_').collect();
-    parts.len() == 3
-        && [8, 6, 3]
+    let parts: Vec<&str> = stem.split('_').collect();
+    (parts.len() == 3 || parts.len() == 4)
+        && [8, 6, 3, 3]
             .iter()
             .zip(&parts)
             .all(|(len, p)| p.len() == *len && p.bytes().all(|b| b.is_ascii_digit()))
-        && !suffix.is_empty()
-        && suffix.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn archive_name(unix_seconds: f64) -> String {
@@ -524,13 +521,13 @@ impl std::fmt::Debug for MemoryAuditLog {
     }
 }
 
-/// `name` made unique among `taken` by a `-N` suffix.
+/// `name` made unique among `taken` by a `_NNN` suffix, which sorts after the plain name.
 fn unique_archive_name(name: String, taken: impl Fn(&str) -> bool) -> String {
     let base = name.trim_end_matches(".jsonl").to_string();
     let mut candidate = name;
     let mut n = 1;
     while taken(&candidate) {
-        candidate = format!("{base}-{n}.jsonl");
+        candidate = format!("{base}_{n:03}.jsonl");
         n += 1;
     }
     candidate
@@ -811,7 +808,14 @@ mod tests {
     #[test]
     fn archive_names() {
         assert!(is_archive_name("verify_20261122_153026_123.jsonl"));
-        assert!(is_archive_name("verify_20261122_153026_123-2.jsonl"));
+        assert!(is_archive_name("verify_20261122_153026_123_002.jsonl"));
+        assert!(!is_archive_name("verify_20261122_153026_123-2.jsonl"));
+        assert!(
+            unique_archive_name("verify_20261122_153026_123.jsonl".into(), |n| !n
+                .contains("_00"))
+            .as_str()
+                > "verify_20261122_153026_123.jsonl"
+        );
         assert!(!is_archive_name("verify_2026_153026_123.jsonl"));
         assert!(!is_archive_name("verify_20261122_153026_123.json"));
         assert!(!is_archive_name("../verify_20261122_153026_123.jsonl"));

@@ -71,6 +71,8 @@ pub struct Config {
     pub submit_window: Duration,
     /// `HASHPASS_INVITE_TTL`: seconds an invite code stays valid; 0 = forever.
     pub invite_ttl: u64,
+    /// `HASHPASS_AUDIT_ROTATION`: audit records per file before rotation (1000).
+    pub audit_rotation: usize,
     /// `HASHPASS_METRICS_PUBLIC`: serve `/api/metrics` without the admin token.
     pub metrics_public: bool,
     /// `HASHPASS_UA_FILTER`: refuse scripted clients on the public API (B3).
@@ -153,6 +155,7 @@ impl Default for Config {
             submit_limit: 4,
             submit_window: Duration::from_secs(10),
             invite_ttl: 0,
+            audit_rotation: 1000,
             metrics_public: false,
             ua_filter: true,
             max_body_bytes: 16 * 1024,
@@ -233,6 +236,8 @@ with! {
     with_submit_window: submit_window: Duration,
     /// Sets the invite TTL in seconds (0 = forever).
     with_invite_ttl: invite_ttl: u64,
+    /// Sets the audit records per file before rotation.
+    with_audit_rotation: audit_rotation: usize,
     /// Serves metrics without the admin token.
     with_metrics_public: metrics_public: bool,
     /// Switches the User-Agent filter.
@@ -358,6 +363,7 @@ impl Config {
             c.submit_window = Duration::from_secs_f64(secs);
         }
         num!("HASHPASS_INVITE_TTL" => c.invite_ttl);
+        num!("HASHPASS_AUDIT_ROTATION" => c.audit_rotation);
         c.metrics_public = flag("HASHPASS_METRICS_PUBLIC").unwrap_or(false);
         c.ua_filter = flag("HASHPASS_UA_FILTER").unwrap_or(true);
         num!("HASHPASS_MAX_BODY_BYTES" => c.max_body_bytes);

@@ -304,9 +304,14 @@ impl HashPassBuilder {
             None if self.files => Arc::new(
                 FileAuditLog::open(&config.data_dir)
                     .map_err(|e| files_err("verify.jsonl")(&e))?
+                    .with_rotation(config.audit_rotation)
                     .with_clock(Arc::clone(&clock)),
             ),
-            None => Arc::new(MemoryAuditLog::default()),
+            None => Arc::new(
+                MemoryAuditLog::default()
+                    .with_rotation(config.audit_rotation)
+                    .with_clock(Arc::clone(&clock)),
+            ),
         };
         let seams = Seams {
             clock,

@@ -35,8 +35,9 @@ use crate::verify::{Verifier, VerifyError};
 use crate::webhook::{WebhookEvent, WebhookSink};
 use crate::wire;
 
-/// A solve time is never reported as 0 (A6).
-const MIN_SOLVE_TIME: f64 = 0.001;
+/// A solve time is never reported as 0 (A6): at least 0.01 s, the smallest value the wire's
+/// two decimals show.
+const MIN_SOLVE_TIME: f64 = 0.01;
 
 /// The pluggable parts a service runs on.
 #[derive(Clone)]

@@ -55,6 +55,11 @@ pub trait Verifier: Send + Sync + 'static {
         password: &[u8],
         salt: &[u8],
     ) -> Result<Computed, VerifyError>;
+
+    /// Verifications waiting for a slot right now (for the metrics).
+    fn queued(&self) -> usize {
+        0
+    }
 }
 
 /// Computes an Argon2d hash synchronously with a fresh allocation (reference path, benchmarks).
@@ -197,6 +202,10 @@ impl Drop for WaitingGuard<'_> {
 
 #[async_trait]
 impl Verifier for Argon2Verifier {
+    fn queued(&self) -> usize {
+        self.waiting()
+    }
+
     async fn compute(
         &self,
         params: Argon2Params,

@@ -1,1 +1,55 @@
-//! Test harness for the workspace-level HashPass suites.
+//! The conformance harness: start a real HashPass server (any adapter) on 127.0.0.1, talk to it
+//! over HTTP and WebSocket from distinct 127.x.y.z source addresses (Linux routes all of 127/8
+//! to loopback), and check the wire contract of PROTOCOL.md.
+//!
+//! Every case in [`cases`] takes the adapter's serve function, and [`conformance_suite!`]
+//! instantiates the whole list for one adapter, so each adapter runs the very same cases.
+
+pub mod adapters;
+pub mod cases;
+pub mod client;
+pub mod server;
+
+pub use client::{Http, Player, solve_for};
+pub use server::{Serve, TestServer, test_config};
+
+/// Instantiates every conformance case as a `#[tokio::test]` for one adapter.
+///
+/// ```ignore
+/// hashpass_tests::conformance_suite!(hashpass_tests::adapters::axum);
+/// ```
+#[macro_export]
+macro_rules! conformance_suite {
+    ($serve:path) => {
+        $crate::conformance_suite!(@cases $serve;
+            full_round,
+            concurrent_solvers_one_winner_per_round,
+            reconnect_within_grace,
+            session_ladder,
+            public_errors,
+            bad_input_never_5xx,
+            oversize_and_binary_frames,
+            admin_endpoints,
+            admin_validation,
+            admin_lockout,
+            admin_socket,
+            kick_closes_idle_sockets,
+            kick_all_and_clear_sessions,
+            timeout_reset_and_reward,
+            webhook_delivery,
+            audit_log_written_and_rotated,
+            blacklist_survives_restart,
+            slow_reader_does_not_delay_others,
+            ua_filter_and_headers,
+            metrics_endpoint,
+        );
+    };
+    (@cases $serve:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::cases::$case($serve).await;
+            }
+        )*
+    };
+}

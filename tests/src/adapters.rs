@@ -1,0 +1,27 @@
+//! How each adapter serves a HashPass instance on a listener until told to stop.
+
+use std::net::SocketAddr;
+
+use futures_util::future::BoxFuture;
+use hashpass::HashPass;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The axum adapter, mounted as the example server mounts it (API + pages).
+pub fn axum(
+    hashpass: HashPass,
+    listener: TcpListener,
+    stop: oneshot::Receiver<()>,
+) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let app = hashpass_examples::standalone_app(hashpass, &hashpass_examples::static_dir());
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.await;
+        })
+        .await;
+    })
+}

@@ -1,0 +1,1447 @@
+//! The conformance cases. Each starts its own server with the adapter under test and checks one
+//! part of PROTOCOL.md over real HTTP and WebSocket on 127.0.0.1.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::client::{
+    Frame, Http, Player, client_ip, expect_close, expect_type, next_frame, open_ws,
+};
+use crate::server::{ADMIN_TOKEN, Serve, TestServer};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn healthy(server: &TestServer) {
+    let health = Http::new(server, client_ip(999)).get("/api/health").await;
+    assert_eq!(health.status, 200, "server unhealthy: {}", health.text);
+}
+
+/// Captcha → SESSION_TOKEN → puzzle → solve → invite code → PUZZLE_RESET everywhere → 409 late.
+pub async fn full_round(serve: Serve) {
+    let server = TestServer::with(serve, "full-round", |c| c).await;
+    let mut winner = Player::connect(&server, client_ip(1)).await;
+    let mut late = Player::connect(&server, client_ip(2)).await;
+    let mut watcher = Player::connect(&server, client_ip(3)).await;
+    for p in [&winner, &late] {
+        let puzzle = p.puzzle().await;
+        assert_eq!(puzzle.status, 200, "{}", puzzle.text);
+    }
+    let puzzle = winner.puzzle().await.json();
+    for field in [
+        "seed",
+        "difficulty",
+        "memory_cost",
+        "time_cost",
+        "parallelism",
+        "worker_count",
+        "puzzle_start_time",
+    ] {
+        assert!(!puzzle[field].is_null(), "puzzle lacks {field}: {puzzle}");
+    }
+    assert!(puzzle.get("last_solve_time").is_some() && puzzle.get("average_solve_time").is_some());
+    let trace = winner.trace().await;
+    assert!(
+        trace.lines().any(|l| l == format!("ip={}", client_ip(1))),
+        "{trace}"
+    );
+
+    let win_body = winner.solution(&puzzle).await;
+    let late_body = late.solution(&puzzle).await;
+    let won = winner.verify(&win_body).await;
+    assert_eq!(won.status, 200, "{}", won.text);
+    let code = won.json()["invite_code"].as_str().unwrap().to_string();
+    assert!(server.hashpass.invites().verify(&code).is_ok());
+
+    for p in [&mut winner, &mut late, &mut watcher] {
+        let reset = expect_type(&mut p.ws, "PUZZLE_RESET", WAIT).await;
+        assert_ne!(reset["seed"], puzzle["seed"]);
+        assert_eq!(reset["is_timeout"], false);
+        assert!(reset["solve_time"].as_f64().unwrap() > 0.0);
+    }
+    let lost = late.verify(&late_body).await;
+    assert_eq!(
+        (lost.status, lost.detail().as_str()),
+        (409, "Puzzle already solved by someone else")
+    );
+    let again = winner.verify(&win_body).await;
+    assert_eq!(again.status, 409);
+    // Ping → PONG with the online count.
+    watcher.send("ping").await;
+    let pong = expect_type(&mut watcher.ws, "PONG", WAIT).await;
+    assert_eq!(pong["online"], 3);
+}
+
+/// Many solvers on distinct IPs, several rounds: exactly one winner each.
+pub async fn concurrent_solvers_one_winner_per_round(serve: Serve) {
+    let server = TestServer::with(serve, "concurrent", |c| c).await;
+    let mut players = Vec::new();
+    for i in 0..12 {
+        players.push(Player::connect(&server, client_ip(10 + i)).await);
+    }
+    for round in 0..5 {
+        let puzzle = players[0].puzzle().await.json();
+        let mut bodies = Vec::new();
+        for p in &players {
+            assert_eq!(p.puzzle().await.status, 200);
+            bodies.push(p.solution(&puzzle).await);
+        }
+        let answers =
+            futures_util::future::join_all(players.iter().zip(&bodies).map(|(p, b)| p.verify(b)))
+                .await;
+        let winners = answers.iter().filter(|a| a.status == 200).count();
+        assert_eq!(
+            winners,
+            1,
+            "round {round}: {:?}",
+            answers.iter().map(|a| a.status).collect::<Vec<_>>()
+        );
+        assert!(answers.iter().all(|a| a.status == 200 || a.status == 409));
+        for p in &mut players {
+            expect_type(&mut p.ws, "PUZZLE_RESET", WAIT).await;
+        }
+    }
+}
+
+/// A dropped socket reconnects with its session token within the grace period (no new token),
+/// a reconnect replaces the session's old socket, and another IP cannot use the token.
+pub async fn reconnect_within_grace(serve: Serve) {
+    let server = TestServer::with(serve, "reconnect", |c| c).await;
+    let ip = client_ip(1);
+    let mut player = Player::connect(&server, ip).await;
+    player.ws.close(None).await.ok();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.clock.advance_secs(299.0);
+    assert_eq!(
+        player.puzzle().await.status,
+        200,
+        "usable while disconnected within grace"
+    );
+    let mut again = open_ws(&server, ip, &format!("/api/ws?token={}", player.token))
+        .await
+        .expect("reconnect accepted");
+    again.send(Message::Text("ping".into())).await.unwrap();
+    // No new SESSION_TOKEN: the first message is the PONG.
+    assert_eq!(expect_type(&mut again, "PONG", WAIT).await["type"], "PONG");
+    // A second reconnect replaces this socket.
+    let mut third = open_ws(&server, ip, &format!("/api/ws?token={}", player.token))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        expect_close(&mut again, WAIT).await,
+        (1008, "Replaced by new connection".into())
+    );
+    // The token from another IP: refused, not revoked.
+    assert_eq!(
+        open_ws(
+            &server,
+            client_ip(2),
+            &format!("/api/ws?token={}", player.token)
+        )
+        .await
+        .err(),
+        Some(403)
+    );
+    third
+        .send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
+    expect_type(&mut third, "PONG", WAIT).await;
+    // After the grace period a disconnected token is dead.
+    third.close(None).await.ok();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.clock.advance_secs(301.0);
+    let gone = player.puzzle().await;
+    assert_eq!(
+        (gone.status, gone.detail().as_str()),
+        (401, "Invalid or expired session token")
+    );
+}
+
+/// B7.3 with A2: every rung of the ladder.
+pub async fn session_ladder(serve: Serve) {
+    let server = TestServer::with(serve, "ladder", |c| c).await;
+    let player = Player::connect(&server, client_ip(1)).await;
+    let http = &player.http;
+    let body = json!({ "visitorId": player.visitor });
+    let cases = [
+        (None, 401, "Missing Authorization header"),
+        (
+            Some("Token abc"),
+            401,
+            "Invalid Authorization header format (expected 'Bearer <token>')",
+        ),
+        (Some("Bearer nope"), 401, "Invalid or expired session token"),
+    ];
+    for path in ["/api/puzzle", "/api/verify", "/api/submit"] {
+        for (authorization, status, detail) in cases {
+            let mut h = vec![("content-type", "application/json")];
+            if let Some(value) = authorization {
+                h.push(("authorization", value));
+            }
+            let a = http.send("POST", path, &h, body.to_string()).await;
+            assert_eq!((a.status, a.detail().as_str()), (status, detail), "{path}");
+        }
+    }
+    let other = Http::new(&server, client_ip(2));
+    let a = other.post("/api/puzzle", &body, Some(&player.token)).await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (403, "Session token is bound to another IP")
+    );
+    assert_eq!(
+        player.puzzle().await.status,
+        200,
+        "not revoked by the foreign use"
+    );
+    let a = http
+        .post(
+            "/api/puzzle",
+            &json!({ "visitorId": "someone_else" }),
+            Some(&player.token),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (403, "Device fingerprint mismatch")
+    );
+    let admin = Http::new(&server, client_ip(50));
+    assert_eq!(
+        admin
+            .admin_post(
+                "/api/admin/kick",
+                &json!({ "ip": client_ip(1).to_string() })
+            )
+            .await
+            .status,
+        200
+    );
+    let a = player.puzzle().await;
+    assert_eq!((a.status, a.detail().as_str()), (403, "Access denied"));
+    assert_eq!(
+        admin
+            .admin_post(
+                "/api/admin/unban",
+                &json!({ "ip": client_ip(1).to_string() })
+            )
+            .await
+            .status,
+        200
+    );
+    let a = player.puzzle().await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (401, "Invalid or expired session token"),
+        "kick revoked it"
+    );
+}
+
+/// B4: the statuses and details of verify and submit, and method/path errors.
+pub async fn public_errors(serve: Serve) {
+    let server = TestServer::with(serve, "errors", |c| {
+        c.with_max_difficulty(64u32).with_difficulty(2u32)
+    })
+    .await;
+    let player = Player::connect(&server, client_ip(1)).await;
+    let puzzle = player.puzzle().await.json();
+    let good = player.solution(&puzzle).await;
+    let with = |field: &str, value: Value| {
+        let mut b = good.clone();
+        b[field] = value;
+        b
+    };
+    let a = player
+        .verify(&with("traceData", json!("ip=10.9.9.9")))
+        .await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (
+            403,
+            "Identity mismatch: TraceData IP doesn't match request IP"
+        )
+    );
+    let a = player.verify(&with("visitorId", json!("intruder"))).await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (403, "Device fingerprint mismatch")
+    );
+    let a = player
+        .verify(&with(
+            "submittedSeed",
+            json!("ffffffffffffffffffffffffffffffff"),
+        ))
+        .await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (409, "Puzzle already solved by someone else")
+    );
+    let a = player.verify(&with("hash", json!("f".repeat(64)))).await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.detail().starts_with(
+            "Hash does not meet difficulty requirement (2 leading zero bits, found 0)"
+        ),
+        "{}",
+        a.text
+    );
+    let mut wrong = good["hash"].as_str().unwrap().to_string();
+    wrong.replace_range(63..64, if wrong.ends_with('0') { "1" } else { "0" });
+    let a = player.verify(&with("hash", json!(wrong))).await;
+    assert_eq!((a.status, a.detail().as_str()), (400, "Hash mismatch"));
+    // Submit outside a timeout window.
+    let mut submit = good.clone();
+    submit["leadingZeros"] = json!(2);
+    let a = player
+        .http
+        .post("/api/submit", &submit, Some(&player.token))
+        .await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (409, "No active timeout collection window")
+    );
+    submit["leadingZeros"] = json!(0);
+    let a = player
+        .http
+        .post("/api/submit", &submit, Some(&player.token))
+        .await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (400, "Leading zeros must be >= 1")
+    );
+    // Method and path.
+    let a = player.http.get("/api/puzzle").await;
+    assert_eq!((a.status, a.detail().as_str()), (405, "Method Not Allowed"));
+    let a = player.http.get("/api/nothing-here").await;
+    assert_eq!((a.status, a.detail().as_str()), (404, "Not Found"));
+    // The turnstile config in test mode.
+    let config = player.http.get("/api/turnstile/config").await.json();
+    assert_eq!(
+        config,
+        json!({ "siteKey": "1x00000000000000000000AA", "testMode": true })
+    );
+    // The health check.
+    let health = player.http.get("/api/health").await.json();
+    assert_eq!(health["status"], "ok");
+    assert!(health["current_seed"].as_str().unwrap().ends_with("..."));
+    // The correct solution still wins after all that.
+    assert_eq!(player.verify(&good).await.status, 200);
+}
+
+/// Malformed, mistyped, oversize and junk bodies: 4xx JSON, never 5xx; the server stays healthy.
+pub async fn bad_input_never_5xx(serve: Serve) {
+    let server = TestServer::with(serve, "bad-input", |c| c).await;
+    let player = Player::connect(&server, client_ip(1)).await;
+    let auth = format!("Bearer {}", player.token);
+    let deep = "[".repeat(10_000);
+    // Over the 16 KiB limit, small enough to sit in socket buffers (no reset race).
+    let huge = format!("{{\"visitorId\": \"{}\"}}", "a".repeat(20_000));
+    let bodies: Vec<(String, u16)> = vec![
+        ("{not json".into(), 422),
+        ("".into(), 422),
+        ("[]".into(), 422),
+        ("null".into(), 422),
+        ("\"text\"".into(), 422),
+        (r#"{"visitorId": 5}"#.into(), 422),
+        (r#"{"visitorId": "a|b"}"#.into(), 422),
+        (r#"{"visitorId": "\u0000\ud800"}"#.into(), 422),
+        ("\u{feff}{}".into(), 422),
+        (deep, 400),
+        (huge, 413),
+    ];
+    for (body, expected) in &bodies {
+        let a = player
+            .http
+            .send(
+                "POST",
+                "/api/puzzle",
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            *expected,
+            "{} → {}",
+            &body[..body.len().min(40)],
+            a.text
+        );
+        assert!(a.json().is_object(), "JSON error body: {}", a.text);
+    }
+    let junk_verify = [
+        json!({ "visitorId": player.visitor, "nonce": -1, "submittedSeed": "a", "traceData": "", "hash": "" }),
+        json!({ "visitorId": player.visitor, "nonce": 9007199254740993u64, "submittedSeed": "a", "traceData": "", "hash": "" }),
+        json!({ "visitorId": player.visitor, "nonce": 1e308, "submittedSeed": "a", "traceData": "", "hash": "" }),
+        json!({ "visitorId": player.visitor, "nonce": "12x", "submittedSeed": "a", "traceData": "", "hash": "" }),
+        json!({ "visitorId": player.visitor, "nonce": 1.5, "submittedSeed": "a", "traceData": "", "hash": "" }),
+        json!({ "visitorId": player.visitor, "nonce": [1], "submittedSeed": {}, "traceData": 7, "hash": null }),
+        json!({ "visitorId": "😀", "nonce": 1, "submittedSeed": "é".repeat(200), "traceData": "x".repeat(3000), "hash": "Z".repeat(64) }),
+    ];
+    for body in &junk_verify {
+        let a = player.verify(body).await;
+        assert_eq!(a.status, 422, "{body} → {}", a.text);
+        assert!(a.json()["detail"].is_array());
+    }
+    let huge_nonce = player
+        .http
+        .send(
+            "POST",
+            "/api/verify",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            r#"{"nonce": 123456789012345678901234567890}"#,
+        )
+        .await;
+    assert_eq!(huge_nonce.status, 422);
+    // Admin bodies too.
+    let admin = Http::new(&server, client_ip(50));
+    let admin_auth = format!("Bearer {ADMIN_TOKEN}");
+    for (path, body) in [
+        ("/api/admin/difficulty", "{oops"),
+        ("/api/admin/difficulty", r#"{"difficulty": "high"}"#),
+        ("/api/admin/argon2", r#"{"memory_cost": -5}"#),
+        ("/api/admin/kick", r#"{"ip": "not-an-ip"}"#),
+        ("/api/admin/kick", "[]"),
+        (
+            "/api/admin/max-nonce-speed",
+            r#"{"max_nonce_speed": "fast"}"#,
+        ),
+        ("/api/admin/worker-count", r#"{"worker_count": 1e99}"#),
+    ] {
+        let a = admin
+            .send(
+                "POST",
+                path,
+                &[
+                    ("authorization", &admin_auth),
+                    ("content-type", "application/json"),
+                ],
+                body,
+            )
+            .await;
+        assert!(
+            (400..500).contains(&a.status),
+            "{path} {body} → {} {}",
+            a.status,
+            a.text
+        );
+        assert!(a.json().is_object());
+    }
+    let a = admin
+        .send(
+            "GET",
+            "/api/admin/logs?page=0&per_page=9999",
+            &[("authorization", &admin_auth)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(a.status, 422);
+    healthy(&server).await;
+}
+
+/// WebSocket junk: ignored; oversize text closes with 1009 after an ERROR; binary ignored.
+pub async fn oversize_and_binary_frames(serve: Serve) {
+    let server = TestServer::with(serve, "frames", |c| c).await;
+    let mut player = Player::connect(&server, client_ip(1)).await;
+    for junk in [
+        "{".to_string(),
+        "[1,2,3]".into(),
+        r#"{"type":"hashrate","payload":"not an object"}"#.into(),
+        r#"{"type":"hashrate","payload":{"rate":"NaN"}}"#.into(),
+        r#"{"type":"hashrate","payload":{"rate":1e999}}"#.into(),
+        r#"{"type":"hashrate","payload":{"rate":-5}}"#.into(),
+        r#"{"type":"nonsense"}"#.into(),
+        "\u{0}\u{1}".into(),
+    ] {
+        player.send(&junk).await;
+    }
+    player
+        .ws
+        .send(Message::Binary(vec![0u8, 159, 146, 150].into()))
+        .await
+        .unwrap();
+    player.send("ping").await;
+    expect_type(&mut player.ws, "PONG", WAIT).await;
+    player.send(&"x".repeat(4097)).await;
+    let error = expect_type(&mut player.ws, "ERROR", WAIT).await;
+    assert_eq!(error["detail"], "Message too large");
+    assert_eq!(
+        expect_close(&mut player.ws, WAIT).await,
+        (1009, "Message too large".into())
+    );
+    // Over the framework's frame limit: the connection ends, the server lives.
+    let mut other = Player::connect(&server, client_ip(2)).await;
+    let _ = other
+        .ws
+        .send(Message::Text("y".repeat(200_000).into()))
+        .await;
+    let _ = next_frame(&mut other.ws, WAIT).await;
+    healthy(&server).await;
+}
+
+/// Every admin endpoint of B14 answers as documented.
+pub async fn admin_endpoints(serve: Serve) {
+    let server = TestServer::with(serve, "admin", |c| c.with_max_difficulty(32u32)).await;
+    let mut player = Player::connect(&server, client_ip(1)).await;
+    player.puzzle().await;
+    player.send(r#"{"type":"mining_start"}"#).await;
+    player
+        .send(r#"{"type":"hashrate","payload":{"rate":12.345,"timestamp":1}}"#)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let admin = Http::new(&server, client_ip(50));
+
+    let status = admin.admin_get("/api/admin/status").await;
+    assert_eq!(status.status, 200);
+    let s = status.json();
+    for field in [
+        "difficulty",
+        "difficulty_float",
+        "min_difficulty",
+        "max_difficulty",
+        "target_time",
+        "target_timeout",
+        "ema_solve_time",
+        "current_seed",
+        "puzzle_start_time",
+        "mining_time",
+        "is_mining_active",
+        "last_solve_time",
+        "solve_history",
+        "average_solve_time",
+        "active_miners",
+        "active_connections",
+        "session_count",
+        "argon2_time_cost",
+        "argon2_memory_cost",
+        "argon2_parallelism",
+        "worker_count",
+        "max_nonce_speed",
+        "banned_ips_count",
+        "hashrate_chart_history",
+        "solve_time_chart_history",
+    ] {
+        assert!(s.get(field).is_some(), "status lacks {field}");
+    }
+    assert_eq!(
+        (
+            s["is_mining_active"].as_bool(),
+            s["active_connections"].as_u64(),
+            s["session_count"].as_u64()
+        ),
+        (Some(true), Some(1), Some(1))
+    );
+    let miners = admin.admin_get("/api/admin/miners").await.json();
+    assert_eq!(miners[0]["ip"], client_ip(1).to_string());
+    assert_eq!(miners[0]["hashrate"], 12.35);
+    assert_eq!(miners[0]["overspeed"], false);
+    let sessions = admin.admin_get("/api/admin/sessions").await.json();
+    assert_eq!(
+        sessions[0]["token_preview"],
+        format!("{}...", &player.token[..8])
+    );
+    assert_eq!(sessions[0]["is_connected"], true);
+    assert!(
+        !sessions.to_string().contains(&player.token),
+        "full tokens never leave the server"
+    );
+
+    let d = admin
+        .admin_post(
+            "/api/admin/difficulty",
+            &json!({ "difficulty": 3, "max_difficulty": 20 }),
+        )
+        .await
+        .json();
+    assert_eq!(
+        (d["difficulty"].as_u64(), d["max_difficulty"].as_u64()),
+        (Some(3), Some(20))
+    );
+    assert!(d["new_seed"].as_str().unwrap().ends_with("..."));
+    let reset = expect_type(&mut player.ws, "PUZZLE_RESET", WAIT).await;
+    assert_eq!(reset["difficulty"], 3);
+    let t = admin
+        .admin_post(
+            "/api/admin/target-time",
+            &json!({ "target_time": 30, "target_timeout": 90 }),
+        )
+        .await
+        .json();
+    assert_eq!(
+        (t["target_time"].as_u64(), t["target_timeout"].as_u64()),
+        (Some(30), Some(90))
+    );
+    expect_type(&mut player.ws, "PUZZLE_RESET", WAIT).await;
+    let a = admin
+        .admin_post(
+            "/api/admin/argon2",
+            &json!({ "time_cost": 2, "memory_cost": 16, "parallelism": 2 }),
+        )
+        .await
+        .json();
+    assert_eq!(
+        (
+            a["time_cost"].as_u64(),
+            a["memory_cost"].as_u64(),
+            a["parallelism"].as_u64()
+        ),
+        (Some(2), Some(16), Some(2))
+    );
+    expect_type(&mut player.ws, "PUZZLE_RESET", WAIT).await;
+    let p = player.puzzle().await.json();
+    assert_eq!(
+        (p["memory_cost"].as_u64(), p["parallelism"].as_u64()),
+        (Some(16), Some(2))
+    );
+    let w = admin
+        .admin_post("/api/admin/worker-count", &json!({ "worker_count": 4 }))
+        .await
+        .json();
+    assert_eq!(w["worker_count"], 4);
+    expect_type(&mut player.ws, "PUZZLE_RESET", WAIT).await;
+    let m = admin
+        .admin_post(
+            "/api/admin/max-nonce-speed",
+            &json!({ "max_nonce_speed": 5.5 }),
+        )
+        .await
+        .json();
+    assert_eq!(m, json!({ "max_nonce_speed": 5.5 }));
+    let m = admin
+        .admin_post(
+            "/api/admin/max-nonce-speed",
+            &json!({ "max_nonce_speed": 0 }),
+        )
+        .await
+        .json();
+    assert_eq!(
+        m,
+        json!({ "max_nonce_speed": 0, "message": "Speed limit disabled" })
+    );
+    let r = admin
+        .admin_post("/api/admin/reset-puzzle", &json!({}))
+        .await
+        .json();
+    assert_eq!(r["message"], "Puzzle reset");
+    expect_type(&mut player.ws, "PUZZLE_RESET", WAIT).await;
+
+    // Win once so the logs have a record.
+    let puzzle = player.puzzle().await.json();
+    let body = player.solution(&puzzle).await;
+    assert_eq!(player.verify(&body).await.status, 200);
+    let logs = admin.admin_get("/api/admin/logs").await.json();
+    assert_eq!(
+        (
+            logs["total"].as_u64(),
+            logs["page"].as_u64(),
+            logs["pages"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    assert_eq!(logs["files"][0], "verify.jsonl");
+    assert_eq!(logs["records"][0]["visitor_id"], player.visitor.as_str());
+    let search = admin
+        .admin_get("/api/admin/logs?search=nobody-has-this&per_page=5")
+        .await
+        .json();
+    assert_eq!(search["total"], 0);
+    let unknown = admin
+        .admin_get("/api/admin/logs?file=nope.jsonl")
+        .await
+        .json();
+    assert_eq!(
+        (unknown["total"].as_u64(), unknown["pages"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let stats = admin.admin_get("/api/admin/logs/stats").await.json();
+    assert_eq!(
+        (
+            stats["total_codes"].as_u64(),
+            stats["unique_visitors"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let applogs = admin.admin_get("/api/admin/applogs").await;
+    assert_eq!(applogs.status, 200);
+    assert!(applogs.json()["lines"].is_array());
+
+    let k = admin
+        .admin_post("/api/admin/kick", &json!({ "ip": "203.0.113.9" }))
+        .await
+        .json();
+    assert_eq!(
+        k["message"],
+        "Banned and kicked 0 connections, revoked 0 sessions for IP 203.0.113.9"
+    );
+    assert_eq!(
+        admin.admin_get("/api/admin/blacklist").await.json(),
+        json!(["203.0.113.9"])
+    );
+    let u = admin
+        .admin_post("/api/admin/unban", &json!({ "ip": "203.0.113.9" }))
+        .await
+        .json();
+    assert_eq!(u["message"], "Unbanned IP 203.0.113.9");
+    let u = admin
+        .admin_post("/api/admin/unban", &json!({ "ip": "203.0.113.9" }))
+        .await
+        .json();
+    assert_eq!(u["message"], "IP 203.0.113.9 was not in blacklist");
+
+    let old_code = body.to_string();
+    let h = admin
+        .admin_post("/api/admin/regenerate-hmac", &json!({}))
+        .await
+        .json();
+    assert_eq!(
+        h["message"],
+        "HMAC secret regenerated (256-bit random). All old redemption codes are now invalid."
+    );
+    let h = admin
+        .admin_post(
+            "/api/admin/regenerate-hmac",
+            &json!({ "hmac_secret": "00112233445566778899aabbccddeeff" }),
+        )
+        .await
+        .json();
+    assert_eq!(
+        h["message"],
+        "HMAC secret updated (128-bit). All old redemption codes are now invalid."
+    );
+    let bad = admin
+        .admin_post(
+            "/api/admin/regenerate-hmac",
+            &json!({ "hmac_secret": "xyz" }),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.detail().as_str()),
+        (400, "Invalid hex string")
+    );
+    let short = admin
+        .admin_post(
+            "/api/admin/regenerate-hmac",
+            &json!({ "hmac_secret": "0011" }),
+        )
+        .await;
+    assert_eq!(
+        (short.status, short.detail().as_str()),
+        (400, "HMAC secret must be at least 128-bit (32 hex chars)")
+    );
+    let code = logs["records"][0]["invite_code"].as_str().unwrap();
+    assert!(
+        server.hashpass.invites().verify(code).is_err(),
+        "rotation invalidates {old_code}"
+    );
+}
+
+/// A4: parameter endpoints validate the whole body and change nothing on error (422).
+pub async fn admin_validation(serve: Serve) {
+    let server = TestServer::with(serve, "admin-validation", |c| {
+        c.with_max_difficulty(20u32).with_difficulty(5u32)
+    })
+    .await;
+    let admin = Http::new(&server, client_ip(50));
+    let before = admin.admin_get("/api/admin/status").await.json();
+    for (path, body) in [
+        ("/api/admin/difficulty", json!({ "difficulty": 0 })),
+        ("/api/admin/difficulty", json!({ "difficulty": 65 })),
+        (
+            "/api/admin/difficulty",
+            json!({ "min_difficulty": 10, "difficulty": 3 }),
+        ),
+        (
+            "/api/admin/difficulty",
+            json!({ "min_difficulty": 15, "max_difficulty": 10 }),
+        ),
+        ("/api/admin/target-time", json!({ "target_time": 0 })),
+        ("/api/admin/target-time", json!({ "target_time": 500 })),
+        (
+            "/api/admin/target-time",
+            json!({ "target_time": 60, "target_timeout": 60 }),
+        ),
+        ("/api/admin/argon2", json!({ "time_cost": 17 })),
+        ("/api/admin/argon2", json!({ "memory_cost": 1048577 })),
+        (
+            "/api/admin/argon2",
+            json!({ "parallelism": 4, "memory_cost": 16 }),
+        ),
+        ("/api/admin/argon2", json!({ "parallelism": 0 })),
+        ("/api/admin/worker-count", json!({ "worker_count": 33 })),
+        ("/api/admin/worker-count", json!({ "worker_count": 0 })),
+        ("/api/admin/worker-count", json!({})),
+        (
+            "/api/admin/max-nonce-speed",
+            json!({ "max_nonce_speed": -1 }),
+        ),
+        ("/api/admin/kick", json!({ "ip": "300.1.1.1" })),
+        ("/api/admin/unban", json!({})),
+    ] {
+        let a = admin.admin_post(path, &body).await;
+        assert_eq!(a.status, 422, "{path} {body} → {}", a.text);
+        assert!(a.json()["detail"].is_string(), "{}", a.text);
+    }
+    let after = admin.admin_get("/api/admin/status").await.json();
+    for field in [
+        "difficulty",
+        "min_difficulty",
+        "max_difficulty",
+        "target_time",
+        "target_timeout",
+        "argon2_time_cost",
+        "argon2_memory_cost",
+        "argon2_parallelism",
+        "worker_count",
+        "max_nonce_speed",
+        "current_seed",
+    ] {
+        assert_eq!(
+            before[field], after[field],
+            "{field} changed by a refused request"
+        );
+    }
+    // Changing the bounds clamps the current difficulty.
+    let d = admin
+        .admin_post("/api/admin/difficulty", &json!({ "min_difficulty": 8 }))
+        .await
+        .json();
+    assert_eq!(
+        (d["difficulty"].as_u64(), d["min_difficulty"].as_u64()),
+        (Some(8), Some(8))
+    );
+}
+
+/// The admin ladder and lockout (HTTP and WebSocket count together).
+pub async fn admin_lockout(serve: Serve) {
+    let server = TestServer::with(serve, "lockout", |c| c).await;
+    let admin = Http::new(&server, client_ip(50));
+    let a = admin
+        .send("GET", "/api/admin/status", &[], Vec::new())
+        .await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (401, "Missing Authorization header")
+    );
+    let a = admin
+        .send(
+            "GET",
+            "/api/admin/status",
+            &[("authorization", "Basic x")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (
+            401,
+            "Invalid Authorization format (expected 'Bearer <token>')"
+        )
+    );
+    let a = admin
+        .send(
+            "GET",
+            "/api/admin/status",
+            &[("authorization", "Bearer wr\u{f6}ng")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (403, "Invalid admin token")
+    );
+    // Eight more wrong HTTP attempts, then the tenth failure over the admin socket locks out.
+    for _ in 0..8 {
+        assert_eq!(
+            admin
+                .send(
+                    "GET",
+                    "/api/admin/status",
+                    &[("authorization", "Bearer wrong")],
+                    Vec::new()
+                )
+                .await
+                .status,
+            403
+        );
+    }
+    assert!(
+        open_ws(&server, client_ip(50), "/api/admin/ws?token=wrong")
+            .await
+            .is_err()
+    );
+    let a = admin.admin_get("/api/admin/status").await;
+    assert_eq!(
+        a.status, 429,
+        "locked even with the right token: {}",
+        a.text
+    );
+    assert!(
+        a.detail()
+            .starts_with("Too many failed attempts. Try again in "),
+        "{}",
+        a.text
+    );
+    // Another IP is unaffected; the lockout decays.
+    assert_eq!(
+        Http::new(&server, client_ip(51))
+            .admin_get("/api/admin/status")
+            .await
+            .status,
+        200
+    );
+    server.clock.advance_secs(301.0);
+    assert_eq!(admin.admin_get("/api/admin/status").await.status, 200);
+    // Without ADMIN_TOKEN the admin API is closed.
+    let closed = TestServer::with(serve, "no-admin", |c| c.with_admin_token(None)).await;
+    let a = Http::new(&closed, client_ip(50))
+        .admin_get("/api/admin/status")
+        .await;
+    assert_eq!(
+        (a.status, a.detail().as_str()),
+        (401, "ADMIN_TOKEN not configured")
+    );
+    assert_eq!(
+        open_ws(
+            &closed,
+            client_ip(50),
+            &format!("/api/admin/ws?token={ADMIN_TOKEN}")
+        )
+        .await
+        .err(),
+        Some(403)
+    );
+}
+
+/// The admin socket pushes STATUS_UPDATE with the snapshot and the network hashrate.
+pub async fn admin_socket(serve: Serve) {
+    let server = TestServer::with(serve, "admin-ws", |c| c).await;
+    assert_eq!(
+        open_ws(&server, client_ip(50), "/api/admin/ws").await.err(),
+        Some(403)
+    );
+    let mut ws = open_ws(
+        &server,
+        client_ip(50),
+        &format!("/api/admin/ws?token={ADMIN_TOKEN}"),
+    )
+    .await
+    .expect("admin socket");
+    let update = expect_type(&mut ws, "STATUS_UPDATE", WAIT).await;
+    assert!(update.get("total_hashrate").is_some() && update.get("current_seed").is_some());
+    let next = expect_type(&mut ws, "STATUS_UPDATE", WAIT).await;
+    assert_eq!(next["type"], "STATUS_UPDATE");
+}
+
+/// Kick bans the IP and closes all its sockets, idle ones included (A4).
+pub async fn kick_closes_idle_sockets(serve: Serve) {
+    let server = TestServer::with(serve, "kick", |c| c.with_max_connections_per_ip(0u32)).await;
+    let ip = client_ip(1);
+    let mut idle = Player::connect(&server, ip).await;
+    let mut second = Player::connect(&server, ip).await;
+    let mut bystander = Player::connect(&server, client_ip(2)).await;
+    let admin = Http::new(&server, client_ip(50));
+    let k = admin
+        .admin_post("/api/admin/kick", &json!({ "ip": ip.to_string() }))
+        .await
+        .json();
+    assert_eq!(
+        k["message"],
+        format!("Banned and kicked 2 connections, revoked 2 sessions for IP {ip}")
+    );
+    assert_eq!(
+        expect_close(&mut idle.ws, WAIT).await,
+        (1000, "Kicked by admin".into())
+    );
+    assert_eq!(
+        expect_close(&mut second.ws, WAIT).await,
+        (1000, "Kicked by admin".into())
+    );
+    assert_eq!(
+        open_ws(&server, ip, "/api/ws?token=captcha").await.err(),
+        Some(403),
+        "banned"
+    );
+    bystander.send("ping").await;
+    expect_type(&mut bystander.ws, "PONG", WAIT).await;
+}
+
+/// kick-all closes everyone without a PUZZLE_RESET; clear-sessions revokes every token.
+pub async fn kick_all_and_clear_sessions(serve: Serve) {
+    let server = TestServer::with(serve, "kick-all", |c| c).await;
+    let mut a = Player::connect(&server, client_ip(1)).await;
+    let mut b = Player::connect(&server, client_ip(2)).await;
+    let admin = Http::new(&server, client_ip(50));
+    let r = admin
+        .admin_post("/api/admin/kick-all", &json!({}))
+        .await
+        .json();
+    assert_eq!(
+        r["message"].as_str().unwrap(),
+        "Kicked 2 connections, revoked 2 sessions, and reset puzzle"
+    );
+    for p in [&mut a, &mut b] {
+        // Closed with 1000, and no PUZZLE_RESET before it (periodic NETWORK_HASHRATE may come).
+        loop {
+            match next_frame(&mut p.ws, WAIT).await {
+                Frame::Json(v) if v["type"] == "NETWORK_HASHRATE" => continue,
+                frame => {
+                    assert_eq!(frame, Frame::Closed(1000, "Kicked by admin".into()));
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(a.puzzle().await.status, 401);
+    let mut c = Player::connect(&server, client_ip(3)).await;
+    let r = admin
+        .admin_post("/api/admin/clear-sessions", &json!({}))
+        .await
+        .json();
+    assert_eq!(
+        r["message"],
+        "Cleared 1 session tokens, closed 1 connections"
+    );
+    assert_eq!(
+        expect_close(&mut c.ws, WAIT).await,
+        (1000, "Session cleared by admin".into())
+    );
+    assert_eq!(c.puzzle().await.status, 401);
+}
+
+/// Mining time reaching the timeout resets with is_timeout; the best verified submission in the
+/// window gets TIMEOUT_INVITE_CODE on its socket.
+pub async fn timeout_reset_and_reward(serve: Serve) {
+    let server = TestServer::with(serve, "timeout", |c| {
+        c.with_max_difficulty(8u32)
+            .with_difficulty(8u32)
+            .with_target_time(60u64)
+            .with_target_timeout(120u64)
+    })
+    .await;
+    let mut miner = Player::connect(&server, client_ip(1)).await;
+    let mut other = Player::connect(&server, client_ip(2)).await;
+    let puzzle = miner.puzzle().await.json();
+    other.puzzle().await;
+    miner.send(r#"{"type":"mining_start"}"#).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.clock.advance_secs(121.0);
+    let reset = expect_type(&mut miner.ws, "PUZZLE_RESET", Duration::from_secs(5)).await;
+    assert_eq!(reset["is_timeout"], true);
+    assert_eq!(reset["solve_time"], 120.0);
+    expect_type(&mut other.ws, "PUZZLE_RESET", WAIT).await;
+    // Both submit their best hash for the timed-out seed; the miner's is better.
+    let seed = puzzle["seed"].as_str().unwrap();
+    let params = hashpass::puzzle::Argon2Params::new(1, 8, 1);
+    let (n_other, h_other) =
+        crate::client::solve_for(params, seed, &other.visitor, other.http.ip, 1);
+    let other_zeros = hashpass::puzzle::leading_zero_bits(&hex::decode(&h_other).unwrap());
+    let (n_best, h_best) =
+        crate::client::solve_for(params, seed, &miner.visitor, miner.http.ip, other_zeros + 1);
+    let submit = |p: &Player, nonce: u64, hash: &str, zeros: u32, trace: String| json!({ "visitorId": p.visitor, "nonce": nonce, "submittedSeed": seed, "traceData": trace, "hash": hash, "leadingZeros": zeros });
+    let a = other
+        .http
+        .post(
+            "/api/submit",
+            &submit(&other, n_other, &h_other, 1, other.trace().await),
+            Some(&other.token),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json()),
+        (200, json!({ "status": "submitted" }))
+    );
+    let a = other
+        .http
+        .post(
+            "/api/submit",
+            &submit(&other, n_other, &h_other, 1, other.trace().await),
+            Some(&other.token),
+        )
+        .await;
+    assert_eq!(a.json(), json!({ "status": "already_submitted" }));
+    let a = miner
+        .http
+        .post(
+            "/api/submit",
+            &submit(
+                &miner,
+                n_best,
+                &h_best,
+                other_zeros + 1,
+                miner.trace().await,
+            ),
+            Some(&miner.token),
+        )
+        .await;
+    assert_eq!(a.json(), json!({ "status": "submitted" }));
+    server.clock.advance_secs(11.0);
+    let reward = expect_type(&mut miner.ws, "TIMEOUT_INVITE_CODE", Duration::from_secs(5)).await;
+    assert!(
+        server
+            .hashpass
+            .invites()
+            .verify(reward["invite_code"].as_str().unwrap())
+            .is_ok()
+    );
+    assert!(reward["leading_zeros"].as_u64().unwrap() > u64::from(other_zeros));
+    assert!(matches!(
+        next_frame(&mut other.ws, Duration::from_millis(1500)).await,
+        Frame::Silent | Frame::Json(_)
+    ));
+    let admin = Http::new(&server, client_ip(50));
+    let logs = admin.admin_get("/api/admin/logs").await.json();
+    assert_eq!(logs["records"][0]["adjustment_reason"], "timeout_reward");
+    assert_eq!(logs["records"][0]["invite_code"], reward["invite_code"]);
+}
+
+/// A local receiver gets the webhook, signed, after a first failure.
+pub async fn webhook_delivery(serve: Serve) {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&received);
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            n += 1;
+            let mut buf = vec![0u8; 16384];
+            let mut text = String::new();
+            // Read until the body (Content-Length) is complete.
+            loop {
+                let read = stream.read(&mut buf).await.unwrap_or(0);
+                if read == 0 {
+                    break;
+                }
+                text.push_str(&String::from_utf8_lossy(&buf[..read]));
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break;
+                    }
+                }
+            }
+            log.lock().unwrap().push(text);
+            let status = if n == 1 {
+                "500 Internal Server Error"
+            } else {
+                "204 No Content"
+            };
+            let _ = stream
+                .write_all(
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await;
+        }
+    });
+    let server = TestServer::with(serve, "webhook", |c| {
+        c.with_webhook_url(Some(url.clone()))
+            .with_webhook_token(Some("hook-token".to_string()))
+            .with_webhook_secret(Some("hook-secret".to_string()))
+    })
+    .await;
+    let player = Player::connect(&server, client_ip(1)).await;
+    let puzzle = player.puzzle().await.json();
+    let body = player.solution(&puzzle).await;
+    let code = player.verify(&body).await.json()["invite_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // First attempt fails, the retry after 1 s succeeds.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while received.lock().unwrap().len() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let requests = received.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "one failure, one retry");
+    let request = &requests[1];
+    let (head, body) = request.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("authorization: bearer hook-token"));
+    assert!(head.contains("content-type: application/json"));
+    let expected =
+        hashpass::webhook::signature(b"hook-secret", body.as_bytes()).to_ascii_lowercase();
+    assert!(
+        head.contains(&format!("x-hashpass-signature: {expected}")),
+        "{head}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(body).unwrap(),
+        json!({ "visitor_id": player.visitor, "invite_code": code })
+    );
+}
+
+/// Each win is in verify.jsonl at once; the file rotates at the configured size.
+pub async fn audit_log_written_and_rotated(serve: Serve) {
+    let server = TestServer::with(serve, "audit", |c| c.with_audit_rotation(2usize)).await;
+    let player = Player::connect(&server, client_ip(1)).await;
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let puzzle = player.puzzle().await.json();
+        let body = player.solution(&puzzle).await;
+        let answer = player.verify(&body).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        codes.push(answer.json()["invite_code"].as_str().unwrap().to_string());
+        // Acknowledged means written.
+        let current = std::fs::read_to_string(server.dir.join("data/verify.jsonl")).unwrap();
+        assert!(current.contains(codes.last().unwrap().as_str()));
+    }
+    let admin = Http::new(&server, client_ip(50));
+    let logs = admin.admin_get("/api/admin/logs").await.json();
+    let files: Vec<String> = logs["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files[1].starts_with("verify_") && files[1].ends_with(".jsonl"));
+    let archived = admin
+        .admin_get(&format!("/api/admin/logs?file={}", files[2]))
+        .await
+        .json();
+    assert_eq!(archived["total"], 2);
+    assert_eq!(archived["records"][0]["invite_code"], codes[1].as_str());
+    let stats = admin.admin_get("/api/admin/logs/stats").await.json();
+    assert_eq!(stats["total_codes"], 5);
+    let seen: HashSet<String> = std::fs::read_dir(server.dir.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(seen.iter().all(|n| !n.ends_with(".tmp")), "{seen:?}");
+}
+
+/// A ban written before a restart still holds after it.
+pub async fn blacklist_survives_restart(serve: Serve) {
+    let dir = crate::server::temp_dir("blacklist");
+    let config = crate::server::test_config(&dir);
+    let server = TestServer::start(serve, config.clone(), dir.clone()).await;
+    let admin = Http::new(&server, client_ip(50));
+    admin
+        .admin_post(
+            "/api/admin/kick",
+            &json!({ "ip": client_ip(7).to_string() }),
+        )
+        .await;
+    admin
+        .admin_post("/api/admin/kick", &json!({ "ip": "2001:db8::7" }))
+        .await;
+    server.shutdown().await;
+    let restarted = TestServer::start(serve, config, dir).await;
+    let list = Http::new(&restarted, client_ip(50))
+        .admin_get("/api/admin/blacklist")
+        .await
+        .json();
+    assert_eq!(list, json!([client_ip(7).to_string(), "2001:db8::7"]));
+    assert_eq!(
+        open_ws(&restarted, client_ip(7), "/api/ws?token=captcha")
+            .await
+            .err(),
+        Some(403)
+    );
+}
+
+/// A client that stops reading is dropped; the others get their resets promptly.
+pub async fn slow_reader_does_not_delay_others(serve: Serve) {
+    let server = TestServer::with(serve, "slow", |c| {
+        c.with_ws_send_timeout(Duration::from_millis(500))
+    })
+    .await;
+    // The slow client never reads; it keeps a socket open with a full receive window.
+    let mut slow = Player::connect(&server, client_ip(1)).await;
+    let mut fast = Player::connect(&server, client_ip(2)).await;
+    let admin = Http::new(&server, client_ip(50));
+    // Enough resets to fill the slow socket's buffers many times over.
+    for _ in 0..300 {
+        admin
+            .admin_post("/api/admin/reset-puzzle", &json!({}))
+            .await;
+    }
+    let started = tokio::time::Instant::now();
+    let mut seen = 0;
+    while seen < 300 {
+        match next_frame(&mut fast.ws, Duration::from_secs(10)).await {
+            Frame::Json(v) if v["type"] == "PUZZLE_RESET" => seen += 1,
+            Frame::Json(_) => {}
+            other => panic!("the fast client lost its socket: {other:?}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    fast.send("ping").await;
+    expect_type(&mut fast.ws, "PONG", WAIT).await;
+    // The slow one is eventually cut off (or still open with everything buffered), never the server.
+    let _ = next_frame(&mut slow.ws, Duration::from_millis(10)).await;
+    healthy(&server).await;
+}
+
+/// B3's filter on the public API (not on health, trace or admin) and B2's headers everywhere.
+pub async fn ua_filter_and_headers(serve: Serve) {
+    let server = TestServer::with(serve, "ua", |c| c).await;
+    let http = Http::new(&server, client_ip(1));
+    for ua in [
+        "curl/8.5.0",
+        "python-requests/2.31",
+        "Mozilla/5.0 (compatible; bingbot/2.0)",
+        "Opera/9.80",
+        "",
+    ] {
+        let a = http
+            .send(
+                "GET",
+                "/api/turnstile/config",
+                &[("user-agent", ua)],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.json()),
+            (404, json!({ "error": "Not found" })),
+            "{ua}"
+        );
+        let a = http
+            .send("GET", "/api/unknown", &[("user-agent", ua)], Vec::new())
+            .await;
+        assert_eq!(
+            a.json(),
+            json!({ "error": "Not found" }),
+            "before routing: {ua}"
+        );
+    }
+    let a = http
+        .send(
+            "GET",
+            "/api/health",
+            &[("user-agent", "curl/8")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    let a = http
+        .send(
+            "GET",
+            "/api/admin/status",
+            &[
+                ("user-agent", "curl/8"),
+                ("authorization", &format!("Bearer {ADMIN_TOKEN}")),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    let a = http
+        .send(
+            "GET",
+            "/api/dev/trace",
+            &[("user-agent", "curl/8")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert!(
+        a.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    for path in ["/api/health", "/", "/admin", "/api/nothing"] {
+        let a = http.get(path).await;
+        let csp = a
+            .headers
+            .get("content-security-policy")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        assert!(
+            csp.contains("script-src 'self' 'wasm-unsafe-eval'"),
+            "{path}: {csp}"
+        );
+        assert!(
+            !csp.contains("challenges.cloudflare.com"),
+            "no Turnstile origin in test mode"
+        );
+        assert_eq!(a.headers["x-frame-options"], "DENY");
+        assert_eq!(a.headers["x-content-type-options"], "nosniff");
+        assert_eq!(
+            a.headers["referrer-policy"],
+            "strict-origin-when-cross-origin"
+        );
+        assert_eq!(a.headers["cross-origin-opener-policy"], "same-origin");
+        assert!(a.headers.contains_key("permissions-policy"));
+    }
+    assert_eq!(http.get("/").await.status, 200);
+    assert_eq!(http.get("/admin").await.status, 200);
+    // Production captcha: the trace is off, the CSP admits Turnstile, the site key is published.
+    let mut prod_config = None;
+    let prod = TestServer::with(serve, "ua-prod", |mut c| {
+        c.turnstile_site_key = Some("site-key-123".into());
+        c.turnstile_secret_key = Some("secret-key-456".into());
+        c.turnstile_siteverify_url = Some("http://127.0.0.1:9/siteverify".into());
+        prod_config = Some(c.clone());
+        c.with_turnstile_test_mode(false)
+    })
+    .await;
+    let http = Http::new(&prod, client_ip(1));
+    assert_eq!(http.get("/api/dev/trace").await.status, 404);
+    assert_eq!(
+        http.get("/api/turnstile/config").await.json(),
+        json!({ "siteKey": "site-key-123", "testMode": false })
+    );
+    let csp = http.get("/").await.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("https://challenges.cloudflare.com"), "{csp}");
+    // The captcha is checked (and here refused: the siteverify URL is dead) before any socket opens.
+    assert_eq!(
+        open_ws(&prod, client_ip(1), "/api/ws?token=some-turnstile-token")
+            .await
+            .err(),
+        Some(403)
+    );
+    assert!(prod_config.is_some());
+}
+
+/// `/api/metrics`: admin-only by default, Prometheus text.
+pub async fn metrics_endpoint(serve: Serve) {
+    let server = TestServer::with(serve, "metrics", |c| c).await;
+    let http = Http::new(&server, client_ip(1));
+    assert_eq!(http.get("/api/metrics").await.status, 401);
+    let player = Player::connect(&server, client_ip(2)).await;
+    let puzzle = player.puzzle().await.json();
+    let body = player.solution(&puzzle).await;
+    assert_eq!(player.verify(&body).await.status, 200);
+    let m = http.admin_get("/api/metrics").await;
+    assert_eq!(m.status, 200);
+    for needle in [
+        "hashpass_puzzles_solved_total 1",
+        "hashpass_verifications_total{outcome=\"win\"} 1",
+        "hashpass_verification_seconds_count 1",
+        "hashpass_player_sockets 1",
+        "hashpass_sessions 1",
+    ] {
+        assert!(m.text.contains(needle), "missing {needle} in\n{}", m.text);
+    }
+    let public = TestServer::with(serve, "metrics-public", |c| c.with_metrics_public(true)).await;
+    assert_eq!(
+        Http::new(&public, client_ip(1))
+            .get("/api/metrics")
+            .await
+            .status,
+        200
+    );
+}

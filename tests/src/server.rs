@@ -1,0 +1,129 @@
+//! A real server on 127.0.0.1 for one test.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use hashpass::clock::FakeClock;
+use hashpass::puzzle::Argon2Params;
+use hashpass::service::BackgroundJobs;
+use hashpass::{Config, HashPass};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// An adapter's serve function: serve `HashPass` on the listener until the receiver fires.
+pub type Serve = fn(HashPass, TcpListener, oneshot::Receiver<()>) -> BoxFuture<'static, ()>;
+
+/// The admin token of test servers.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A test configuration: offline captcha, tiny Argon2 (8 KiB, t=1), difficulty 1, data and
+/// logs in `dir`.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    Config::default()
+        .with_turnstile_test_mode(true)
+        .with_admin_token(Some(ADMIN_TOKEN.to_string()))
+        .with_argon2(Argon2Params::new(1, 8, 1))
+        .with_difficulty(1u32)
+        .with_min_difficulty(1u32)
+        .with_max_difficulty(1u32)
+        .with_data_dir(dir.join("data"))
+        .with_log_dir(dir.join("log"))
+        .with_submit_limit(0u32)
+}
+
+/// A fresh directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let unique = format!(
+        "hashpass-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    );
+    let dir = std::env::temp_dir().join(unique);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A running server; stops (gracefully) when dropped.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The instance (for white-box assertions).
+    pub hashpass: HashPass,
+    /// Its clock.
+    pub clock: FakeClock,
+    /// Its working directory (data and logs).
+    pub dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _jobs: BackgroundJobs,
+}
+
+impl TestServer {
+    /// Starts `serve` with `config` on a free port, file-backed in `dir`.
+    pub async fn start(serve: Serve, config: Config, dir: PathBuf) -> Self {
+        let clock = FakeClock::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
+        );
+        let hashpass = HashPass::builder(config)
+            .clock(Arc::new(clock.clone()))
+            .persist_to_data_dir()
+            .build()
+            .await
+            .expect("test server builds");
+        let jobs = hashpass.spawn_jobs();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(serve(hashpass.clone(), listener, stopped));
+        Self {
+            addr,
+            hashpass,
+            clock,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+            _jobs: jobs,
+        }
+    }
+
+    /// Starts a server with [`test_config`] adjusted by `adjust`.
+    pub async fn with(serve: Serve, name: &str, adjust: impl FnOnce(Config) -> Config) -> Self {
+        let dir = temp_dir(name);
+        Self::start(serve, adjust(test_config(&dir)), dir).await
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the server and waits until it has.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
