@@ -26,7 +26,10 @@ pub fn init_logging(config: &Config) -> Result<WorkerGuard, Box<dyn std::error::
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn,tower_http=warn")));
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+        )
         .with(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)
@@ -39,6 +42,7 @@ pub fn init_logging(config: &Config) -> Result<WorkerGuard, Box<dyn std::error::
 /// Where the browser files live: `HASHPASS_STATIC_DIR`, else `static/` beside the workspace.
 pub fn static_dir() -> PathBuf {
     std::env::var_os("HASHPASS_STATIC_DIR")
+        .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../static"))
 }

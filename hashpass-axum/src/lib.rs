@@ -42,43 +42,78 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 /// Largest WebSocket frame read from a client: large enough that the core sees (and answers)
 /// an oversize message, small enough to bound memory.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Initial read buffer per socket (grows for a larger frame): idle sockets stay small.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Unsent bytes a socket may hold before sends fail and the core closes it as too slow.
+const MAX_UNSENT_BYTES: usize = 256 * 1024;
 
-/// Every HashPass route (public, admin, both WebSockets) with the security headers.
+/// The per-socket limits every HashPass socket gets.
+fn limits(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_UNSENT_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+}
+
+/// Every HashPass route — public, admin, both WebSockets — plus the JSON 404 for unknown
+/// `/api/...` paths, with the security headers.
 pub fn router(hashpass: HashPass) -> Router {
-    let mut router = Router::new();
-    for (method, path, endpoint) in ENDPOINTS {
+    let unknown = |State(hp): State<HashPass>, peer: Peer, req: Request| async move {
+        let (parts, _) = req.into_parts();
+        respond(hp.unknown_api_path(api_request(peer.0, &parts, &[])))
+    };
+    let fallback = secured(
+        hashpass.clone(),
+        Router::new().route("/api/{*rest}", any(unknown)),
+    );
+    public_router(hashpass.clone())
+        .merge(admin_router(hashpass))
+        .merge(fallback)
+}
+
+/// The public routes: health, captcha config, trace, puzzle, verify, submit, metrics and the
+/// player WebSocket.
+pub fn public_router(hashpass: HashPass) -> Router {
+    endpoints(
+        hashpass,
+        false,
+        Router::new().route(PLAYER_WS_PATH, get(player_socket)),
+    )
+}
+
+/// The admin routes (`/api/admin/...`) and the admin WebSocket.
+pub fn admin_router(hashpass: HashPass) -> Router {
+    endpoints(
+        hashpass,
+        true,
+        Router::new().route(ADMIN_WS_PATH, get(admin_socket)),
+    )
+}
+
+/// Adds the HTTP endpoints of one side (admin or not) to `router`, then the security headers.
+fn endpoints(hashpass: HashPass, admin: bool, mut router: Router<HashPass>) -> Router {
+    for (method, path, endpoint) in ENDPOINTS.iter().filter(|(_, _, e)| e.is_admin() == admin) {
         let filter = MethodFilter::try_from(method.clone())
             .expect("the endpoint table uses standard methods");
         let endpoint = *endpoint;
-        router = router.route(
-            path,
-            on(
-                filter,
-                move |State(hp): State<HashPass>, peer: Peer, req: Request| {
-                    handle(hp, endpoint, peer, req)
-                },
-            )
-            .fallback(
-                |State(hp): State<HashPass>, peer: Peer, req: Request| async move {
-                    let (parts, _) = req.into_parts();
-                    respond(hp.method_not_allowed(api_request(peer.0, &parts, &[])))
-                },
-            ),
-        );
+        let answer = move |State(hp): State<HashPass>, peer: Peer, req: Request| {
+            handle(hp, endpoint, peer, req)
+        };
+        let wrong_method = |State(hp): State<HashPass>, peer: Peer, req: Request| async move {
+            let (parts, _) = req.into_parts();
+            respond(hp.method_not_allowed(api_request(peer.0, &parts, &[])))
+        };
+        router = router.route(path, on(filter, answer).fallback(wrong_method));
     }
+    secured(hashpass, router)
+}
+
+/// Adds the security headers (B2, A9) to every response of `router` and binds its state.
+fn secured(hashpass: HashPass, router: Router<HashPass>) -> Router {
     let headers = hashpass.security_headers();
     router
-        .route(PLAYER_WS_PATH, get(player_socket))
-        .route(ADMIN_WS_PATH, get(admin_socket))
-        .route(
-            "/api/{*rest}",
-            any(
-                |State(hp): State<HashPass>, peer: Peer, req: Request| async move {
-                    let (parts, _) = req.into_parts();
-                    respond(hp.unknown_api_path(api_request(peer.0, &parts, &[])))
-                },
-            ),
-        )
         .layer(axum::middleware::map_response(
             move |mut response: Response| {
                 let headers = headers.clone();
@@ -198,9 +233,7 @@ async fn player_socket(
         .admit_player(peer.0, &parts.headers, parts.uri.query())
         .await
     {
-        Ok(admission) => upgrade
-            .max_message_size(MAX_FRAME_BYTES)
-            .max_frame_size(MAX_FRAME_BYTES)
+        Ok(admission) => limits(upgrade)
             .on_upgrade(move |socket| async move { hp.run_player(admission, frames(socket)).await })
             .into_response(),
         Err(refusal) => respond(refusal.into()),
@@ -221,8 +254,7 @@ async fn admin_socket(
         .admit_admin(peer.0, &parts.headers, parts.uri.query())
         .await
     {
-        Ok(()) => upgrade
-            .max_message_size(MAX_FRAME_BYTES)
+        Ok(()) => limits(upgrade)
             .on_upgrade(move |socket| async move { hp.run_admin(frames(socket)).await })
             .into_response(),
         Err(refusal) => respond(refusal.into()),

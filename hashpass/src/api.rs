@@ -432,11 +432,11 @@ impl HashPass {
         Ok(ApiResponse::ok(response))
     }
 
-    /// `/api/dev/trace`: served only in test mode or with `HASHPASS_DEV_TRACE` (A2); reports
+    /// `/api/dev/trace`: served only with the offline captcha or `HASHPASS_DEV_TRACE` (A2); reports
     /// the effective IP.
     fn dev_trace(&self, ip: IpAddr) -> Result<String, ApiError> {
         let config = &self.service.config;
-        if !(config.turnstile_test_mode || config.dev_trace) {
+        if !(config.captcha_offline() || config.dev_trace) {
             return Err(ApiError::not_found("Not Found"));
         }
         Ok(format!(

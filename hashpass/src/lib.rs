@@ -259,7 +259,12 @@ impl HashPassBuilder {
         };
         let captcha: Arc<dyn CaptchaProvider> = match self.captcha {
             Some(c) => c,
-            None if config.turnstile_test_mode => Arc::new(TestCaptcha),
+            None if config.captcha_offline() => {
+                if !config.turnstile_test_mode {
+                    tracing::warn!("no Turnstile keys configured: using the offline test captcha");
+                }
+                Arc::new(TestCaptcha)
+            }
             None => {
                 let (site, secret) = (
                     config.turnstile_site_key.clone().unwrap_or_default(),

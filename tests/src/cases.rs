@@ -1257,36 +1257,36 @@ pub async fn blacklist_survives_restart(serve: Serve) {
     );
 }
 
-/// A client that stops reading is dropped; the others get their resets promptly.
+/// A client that stops reading does not hold up the others: they get every reset promptly.
+/// (That the server closes a socket whose sends stall is tested in the core, `ws::tests`.)
 pub async fn slow_reader_does_not_delay_others(serve: Serve) {
+    const RESETS: usize = 300;
     let server = TestServer::with(serve, "slow", |c| {
-        c.with_ws_send_timeout(Duration::from_millis(500))
+        c.with_ws_send_timeout(Duration::from_millis(300))
     })
     .await;
-    // The slow client never reads; it keeps a socket open with a full receive window.
-    let mut slow = Player::connect(&server, client_ip(1)).await;
+    let _slow = Player::connect(&server, client_ip(1)).await; // never read from again
     let mut fast = Player::connect(&server, client_ip(2)).await;
     let admin = Http::new(&server, client_ip(50));
-    // Enough resets to fill the slow socket's buffers many times over.
-    for _ in 0..300 {
-        admin
-            .admin_post("/api/admin/reset-puzzle", &json!({}))
-            .await;
+    for _ in 0..RESETS {
+        assert_eq!(
+            admin
+                .admin_post("/api/admin/reset-puzzle", &json!({}))
+                .await
+                .status,
+            200
+        );
     }
-    let started = tokio::time::Instant::now();
     let mut seen = 0;
-    while seen < 300 {
+    while seen < RESETS {
         match next_frame(&mut fast.ws, Duration::from_secs(10)).await {
             Frame::Json(v) if v["type"] == "PUZZLE_RESET" => seen += 1,
             Frame::Json(_) => {}
-            other => panic!("the fast client lost its socket: {other:?}"),
+            other => panic!("the fast client lost its socket after {seen} resets: {other:?}"),
         }
     }
-    assert!(started.elapsed() < Duration::from_secs(10));
     fast.send("ping").await;
     expect_type(&mut fast.ws, "PONG", WAIT).await;
-    // The slow one is eventually cut off (or still open with everything buffered), never the server.
-    let _ = next_frame(&mut slow.ws, Duration::from_millis(10)).await;
     healthy(&server).await;
 }
 
@@ -1368,7 +1368,9 @@ pub async fn ua_filter_and_headers(serve: Serve) {
             .unwrap_or_default();
         assert!(
             csp.contains("script-src 'self' 'wasm-unsafe-eval'"),
-            "{path}: {csp}"
+            "{path}: {} {csp} {:?}",
+            a.status,
+            a.headers
         );
         assert!(
             !csp.contains("challenges.cloudflare.com"),

@@ -133,7 +133,20 @@ impl Http {
 
 /// Opens a WebSocket to `path` (with query) from `ip`. `Err(status)` when the handshake is refused.
 pub async fn open_ws(server: &TestServer, ip: IpAddr, path_and_query: &str) -> Result<Ws, u16> {
+    open_ws_with(server, ip, path_and_query, None).await
+}
+
+/// [`open_ws`] with a chosen TCP receive buffer (a small one makes a slow reader).
+pub async fn open_ws_with(
+    server: &TestServer,
+    ip: IpAddr,
+    path_and_query: &str,
+    receive_buffer: Option<u32>,
+) -> Result<Ws, u16> {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    if let Some(size) = receive_buffer {
+        socket.set_recv_buffer_size(size).expect("receive buffer");
+    }
     socket
         .bind(SocketAddr::new(ip, 0))
         .expect("bind client address");

@@ -1,0 +1,464 @@
+//! Load tool: measures a running HashPass server on 127.0.0.1.
+//!
+//! Run with (server started with the offline captcha, tiny Argon2 and difficulty 1 for the
+//! socket scenarios, see the README's "Measuring" section):
+//! `cargo run --release --bin hashpass-bench -- --base http://127.0.0.1:8000 [scenario...]`
+//!
+//! Scenarios: `health`, `puzzle` (requests/s), `fanout` (winning verify → PUZZLE_RESET delay at
+//! `--sockets` counts, plus server memory per idle socket with `--pid`), `flood` (an honest
+//! verify's latency with and without 8 sessions flooding wrong hashes). Every loop is bounded.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use hashpass::puzzle::{self, Argon2Params, leading_zero_bits};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) hashpass-bench";
+
+struct Options {
+    base: String,
+    addr: SocketAddr,
+    seconds: u64,
+    concurrency: usize,
+    sockets: Vec<usize>,
+    rounds: usize,
+    pid: Option<u32>,
+    scenarios: Vec<String>,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        base: "http://127.0.0.1:8000".into(),
+        addr: "127.0.0.1:8000".parse().unwrap(),
+        seconds: 5,
+        concurrency: 32,
+        sockets: vec![1000, 5000],
+        rounds: 20,
+        pid: None,
+        scenarios: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--base" => o.base = value()?,
+            "--seconds" => o.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
+            "--concurrency" => o.concurrency = value()?.parse().map_err(|e| format!("--concurrency: {e}"))?,
+            "--sockets" => {
+                o.sockets = value()?.split(',').map(|s| s.trim().parse().map_err(|e| format!("--sockets: {e}"))).collect::<Result<_, _>>()?
+            }
+            "--rounds" => o.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
+            "--pid" => o.pid = Some(value()?.parse().map_err(|e| format!("--pid: {e}"))?),
+            "-h" | "--help" => return Err("usage: hashpass-bench --base URL [--seconds N] [--concurrency N] [--sockets 1000,5000] [--rounds N] [--pid PID] [health|puzzle|fanout|flood]...".into()),
+            other if !other.starts_with('-') => o.scenarios.push(other.to_string()),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    let host = o.base.trim_start_matches("http://").trim_end_matches('/');
+    o.addr = host
+        .parse()
+        .map_err(|e| format!("--base must be http://IP:PORT on this machine: {e}"))?;
+    if !o.addr.ip().is_loopback() {
+        return Err("the load tool only targets loopback addresses".into());
+    }
+    if o.scenarios.is_empty() {
+        o.scenarios = ["health", "puzzle", "fanout", "flood"]
+            .map(String::from)
+            .to_vec();
+    }
+    Ok(o)
+}
+
+/// The `n`-th client address: 127.1.x.y, distinct per socket (Linux routes 127/8 to loopback).
+fn client_ip(n: usize) -> IpAddr {
+    IpAddr::from([
+        127,
+        1 + (n / 62_500) as u8,
+        ((n / 250) % 250) as u8,
+        (n % 250 + 1) as u8,
+    ])
+}
+
+fn http(ip: IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip)
+        .user_agent(UA)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_socket(o: &Options, ip: IpAddr, token: &str) -> Result<Ws, String> {
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket
+        .bind(SocketAddr::new(ip, 0))
+        .map_err(|e| e.to_string())?;
+    let stream = socket.connect(o.addr).await.map_err(|e| e.to_string())?;
+    let mut request = format!("ws://{}/api/ws?token={token}", o.addr)
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    request
+        .headers_mut()
+        .insert("user-agent", UA.parse().expect("header"));
+    let (ws, _) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
+/// Connects and returns the socket with its session token.
+async fn session(o: &Options, ip: IpAddr) -> Result<(Ws, String), String> {
+    let mut ws = open_socket(o, ip, "bench-captcha-token").await?;
+    while let Some(Ok(msg)) = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .map_err(|_| "no SESSION_TOKEN")?
+    {
+        if let Message::Text(text) = msg {
+            let v: Value = serde_json::from_str(&text).unwrap_or_default();
+            if v["type"] == "SESSION_TOKEN" {
+                return Ok((ws, v["token"].as_str().unwrap_or_default().to_string()));
+            }
+        }
+    }
+    Err("socket closed before SESSION_TOKEN".into())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
+}
+
+async fn rate(
+    o: &Options,
+    label: &str,
+    make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    client: reqwest::Client,
+) {
+    let make = Arc::new(make);
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let mut workers = Vec::new();
+    for _ in 0..o.concurrency {
+        let (make, done, failed, client) =
+            (make.clone(), done.clone(), failed.clone(), client.clone());
+        workers.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                match make(&client).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    let ok = done.load(Ordering::Relaxed);
+    println!(
+        "{label}: {:.0} requests/s ({ok} ok, {} failed, {} connections, {} s)",
+        ok as f64 / o.seconds as f64,
+        failed.load(Ordering::Relaxed),
+        o.concurrency,
+        o.seconds
+    );
+}
+
+fn solve(params: Argon2Params, seed: &str, visitor: &str, ip: IpAddr, zeros: u32) -> (u64, String) {
+    let salt = puzzle::salt(seed, visitor, &ip.to_string());
+    (0u64..)
+        .map(|n| {
+            (
+                n,
+                hashpass::verify::argon2d(params, &puzzle::password(n), &salt).expect("argon2"),
+            )
+        })
+        .find(|(_, h)| leading_zero_bits(h) >= zeros)
+        .map(|(n, h)| (n, hex::encode(h)))
+        .expect("solution")
+}
+
+struct Solver {
+    ip: IpAddr,
+    client: reqwest::Client,
+    token: String,
+    visitor: String,
+    _ws: Ws,
+}
+
+impl Solver {
+    async fn new(o: &Options, n: usize) -> Result<Self, String> {
+        let ip = client_ip(n);
+        let (ws, token) = session(o, ip).await?;
+        Ok(Self {
+            ip,
+            client: http(ip),
+            token,
+            visitor: format!("bench{n}"),
+            _ws: ws,
+        })
+    }
+
+    async fn post(&self, o: &Options, path: &str, body: &Value) -> Result<(u16, Value), String> {
+        let r = self
+            .client
+            .post(format!("{}{path}", o.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or_default()))
+    }
+
+    /// A winning verify body for the current puzzle.
+    async fn winning_body(&self, o: &Options) -> Result<Value, String> {
+        let (_, p) = self
+            .post(o, "/api/puzzle", &json!({ "visitorId": self.visitor }))
+            .await?;
+        let params = Argon2Params::new(
+            p["time_cost"].as_u64().unwrap_or(3) as u32,
+            p["memory_cost"].as_u64().unwrap_or(65536) as u32,
+            p["parallelism"].as_u64().unwrap_or(1) as u32,
+        );
+        let seed = p["seed"].as_str().ok_or("no seed")?.to_string();
+        let (ip, visitor, zeros) = (
+            self.ip,
+            self.visitor.clone(),
+            p["difficulty"].as_u64().unwrap_or(1) as u32,
+        );
+        let (nonce, hash) =
+            tokio::task::spawn_blocking(move || solve(params, &seed, &visitor, ip, zeros))
+                .await
+                .map_err(|e| e.to_string())?;
+        Ok(
+            json!({ "visitorId": self.visitor, "nonce": nonce, "submittedSeed": p["seed"], "traceData": format!("ip={}", self.ip), "hash": hash }),
+        )
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+async fn fanout(o: &Options) -> Result<(), String> {
+    let winner = Solver::new(o, 0).await?;
+    for &count in &o.sockets {
+        let before = o.pid.and_then(rss_kib);
+        let mut sockets = Vec::with_capacity(count);
+        let mut opening = futures_util::stream::iter(1..=count)
+            .map(|n| open_socket(o, client_ip(n), "bench-captcha-token"))
+            .buffer_unordered(64);
+        while let Some(ws) = opening.next().await {
+            sockets.push(ws?);
+        }
+        drop(opening);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let (Some(before), Some(after)) = (before, o.pid.and_then(rss_kib)) {
+            println!(
+                "fanout {count}: server memory {:.1} KiB per idle socket ({before} → {after} KiB RSS)",
+                (after as f64 - before as f64) / count as f64
+            );
+        }
+        // Each socket task reports when it sees the next PUZZLE_RESET.
+        let mut delays = Vec::new();
+        let mut missing = 0usize;
+        for round in 0..o.rounds.clamp(1, 5) {
+            let body = winner.winning_body(o).await?;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let start = Instant::now();
+            let mut readers = Vec::new();
+            for mut ws in sockets.drain(..) {
+                let tx = tx.clone();
+                readers.push(tokio::spawn(async move {
+                    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+                        while let Some(Ok(msg)) = ws.next().await {
+                            if matches!(&msg, Message::Text(t) if t.contains("PUZZLE_RESET")) {
+                                return true;
+                            }
+                        }
+                        false
+                    })
+                    .await
+                    .unwrap_or(false);
+                    let _ = tx.send(seen.then(|| start.elapsed()));
+                    ws
+                }));
+            }
+            drop(tx);
+            let (status, answer) = winner.post(o, "/api/verify", &body).await?;
+            if status != 200 {
+                return Err(format!(
+                    "round {round}: the winning verify answered {status} {answer}"
+                ));
+            }
+            while let Some(seen) = rx.recv().await {
+                match seen {
+                    Some(d) => delays.push(d.as_secs_f64() * 1000.0),
+                    None => missing += 1,
+                }
+            }
+            for r in readers {
+                sockets.push(r.await.map_err(|e| e.to_string())?);
+            }
+        }
+        delays.sort_by(f64::total_cmp);
+        println!(
+            "fanout {count}: verify → PUZZLE_RESET median {:.1} ms, p99 {:.1} ms, max {:.1} ms, missing {missing} ({} deliveries)",
+            percentile(&delays, 0.5),
+            percentile(&delays, 0.99),
+            delays.last().copied().unwrap_or(f64::NAN),
+            delays.len()
+        );
+        for mut ws in sockets {
+            let _ = ws.close(None).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+async fn flood(o: &Options) -> Result<(), String> {
+    // A fresh honest session (its own address) per round, so the per-session rate limit never
+    // throttles the honest side.
+    let next_honest = AtomicU64::new(100_000);
+    let measure = |label: &'static str| {
+        let next_honest = &next_honest;
+        async move {
+            let mut latencies = Vec::new();
+            for _ in 0..o.rounds.clamp(1, 10) {
+                let honest =
+                    Solver::new(o, next_honest.fetch_add(1, Ordering::Relaxed) as usize).await?;
+                let body = honest.winning_body(o).await?;
+                let start = Instant::now();
+                let (status, answer) = honest.post(o, "/api/verify", &body).await?;
+                if status != 200 {
+                    return Err(format!("honest verify answered {status} {answer}"));
+                }
+                latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            latencies.sort_by(f64::total_cmp);
+            println!(
+                "flood: honest verify {label}: median {:.0} ms, p99 {:.0} ms ({} rounds)",
+                percentile(&latencies, 0.5),
+                percentile(&latencies, 0.99),
+                latencies.len()
+            );
+            Ok::<_, String>(())
+        }
+    };
+    measure("alone").await?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let limited = Arc::new(AtomicU64::new(0));
+    let mut flooders = Vec::new();
+    for i in 0..8 {
+        let solver = Solver::new(o, 150_000 + i).await?;
+        let (stop, sent, limited, base) =
+            (stop.clone(), sent.clone(), limited.clone(), o.base.clone());
+        flooders.push(tokio::spawn(async move {
+            for n in 0..100_000u64 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let p: Value = match solver.client.post(format!("{base}/api/puzzle")).bearer_auth(&solver.token).json(&json!({ "visitorId": solver.visitor })).send().await {
+                    Ok(r) => r.json().await.unwrap_or_default(),
+                    Err(_) => continue,
+                };
+                let body = json!({ "visitorId": solver.visitor, "nonce": n, "submittedSeed": p["seed"], "traceData": format!("ip={}", solver.ip), "hash": format!("00{}", "5a".repeat(31)) });
+                if let Ok(r) = solver.client.post(format!("{base}/api/verify")).bearer_auth(&solver.token).json(&body).send().await {
+                    let counter = if r.status().as_u16() == 429 { &limited } else { &sent };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let result = measure("under a flood of 8 sessions").await;
+    stop.store(true, Ordering::Relaxed);
+    for f in flooders {
+        let _ = f.await;
+    }
+    println!(
+        "flood: {} wrong hashes judged, {} refused by the rate limit (429)",
+        sent.load(Ordering::Relaxed),
+        limited.load(Ordering::Relaxed)
+    );
+    result
+}
+
+#[tokio::main]
+async fn main() {
+    let o = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    for scenario in o.scenarios.clone() {
+        let result = match scenario.as_str() {
+            "health" => {
+                let url = format!("{}/api/health", o.base);
+                rate(
+                    &o,
+                    "GET /api/health",
+                    move |c| c.get(&url),
+                    http(client_ip(200_000)),
+                )
+                .await;
+                Ok(())
+            }
+            "puzzle" => match Solver::new(&o, 200_001).await {
+                Ok(s) => {
+                    let (url, token, visitor) = (
+                        format!("{}/api/puzzle", o.base),
+                        s.token.clone(),
+                        s.visitor.clone(),
+                    );
+                    rate(
+                        &o,
+                        "POST /api/puzzle",
+                        move |c| {
+                            c.post(&url)
+                                .bearer_auth(&token)
+                                .json(&json!({ "visitorId": visitor }))
+                        },
+                        s.client.clone(),
+                    )
+                    .await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            "fanout" => fanout(&o).await,
+            "flood" => flood(&o).await,
+            other => Err(format!("unknown scenario {other}")),
+        };
+        if let Err(e) = result {
+            eprintln!("{scenario}: {e}");
+        }
+    }
+}
