@@ -215,8 +215,28 @@ fn frames(
 
 type Upgrade = Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>;
 
-fn not_an_upgrade(rejection: impl std::fmt::Display) -> Response {
-    respond(ApiError::bad_request(format!("WebSocket upgrade expected: {rejection}")).into())
+/// Answers a WebSocket route: 400 if the request is not an upgrade, the core's refusal (403,
+/// 429, 503) if `admit` refuses, else the upgrade with `run` driving the socket.
+async fn upgrade_if_admitted<A, F, R>(upgrade: Upgrade, admit: A, run: R) -> Response
+where
+    A: Future<Output = Result<F, ApiError>>,
+    F: Send + 'static,
+    R: FnOnce(F, WebSocket) -> future::BoxFuture<'static, ()> + Send + 'static,
+{
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return respond(
+                ApiError::bad_request(format!("WebSocket upgrade expected: {rejection}")).into(),
+            );
+        }
+    };
+    match admit.await {
+        Ok(admitted) => limits(upgrade)
+            .on_upgrade(move |socket| run(admitted, socket))
+            .into_response(),
+        Err(refusal) => respond(refusal.into()),
+    }
 }
 
 async fn player_socket(
@@ -225,19 +245,12 @@ async fn player_socket(
     parts: Parts,
     upgrade: Upgrade,
 ) -> Response {
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return not_an_upgrade(rejection),
+    let admit = hp.admit_player(peer.0, &parts.headers, parts.uri.query());
+    let runner = hp.clone();
+    let run = move |admission, socket| -> future::BoxFuture<'static, ()> {
+        Box::pin(async move { runner.run_player(admission, frames(socket)).await })
     };
-    match hp
-        .admit_player(peer.0, &parts.headers, parts.uri.query())
-        .await
-    {
-        Ok(admission) => limits(upgrade)
-            .on_upgrade(move |socket| async move { hp.run_player(admission, frames(socket)).await })
-            .into_response(),
-        Err(refusal) => respond(refusal.into()),
-    }
+    upgrade_if_admitted(upgrade, admit, run).await
 }
 
 async fn admin_socket(
@@ -246,17 +259,10 @@ async fn admin_socket(
     parts: Parts,
     upgrade: Upgrade,
 ) -> Response {
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return not_an_upgrade(rejection),
+    let admit = hp.admit_admin(peer.0, &parts.headers, parts.uri.query());
+    let runner = hp.clone();
+    let run = move |(), socket| -> future::BoxFuture<'static, ()> {
+        Box::pin(async move { runner.run_admin(frames(socket)).await })
     };
-    match hp
-        .admit_admin(peer.0, &parts.headers, parts.uri.query())
-        .await
-    {
-        Ok(()) => limits(upgrade)
-            .on_upgrade(move |socket| async move { hp.run_admin(frames(socket)).await })
-            .into_response(),
-        Err(refusal) => respond(refusal.into()),
-    }
+    upgrade_if_admitted(upgrade, admit, run).await
 }

@@ -155,64 +155,23 @@ pub async fn run_player<S, E>(
     // Subscribe before anything else, so no reset published from here on is missed.
     let mut events = seams.events.subscribe();
 
-    let token = match reconnect_token {
-        Some(token) => {
-            match seams.sessions.attach(&token, connection).await {
-                Ok(Some(previous)) => {
-                    service
-                        .publish(Event::CloseConnection {
-                            connection: previous,
-                            code: CLOSE_POLICY,
-                            reason: "Replaced by new connection".into(),
-                        })
-                        .await;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "session store unavailable at reconnect");
-                    let _ = send(
-                        &mut socket,
-                        WsOutgoing::Close {
-                            code: 1011,
-                            reason: "Service unavailable".into(),
-                        },
-                        timeout,
-                    )
-                    .await;
-                    return;
-                }
-            }
-            tracing::info!(%ip, token = %preview(&token), "player reconnected");
-            token
-        }
-        None => {
-            let token = new_session_token();
-            let session = Session::new(token.clone(), ip, service.now(), connection);
-            if let Err(e) = seams.sessions.insert(session).await {
-                tracing::error!(error = %e, "session store unavailable at connect");
-                let _ = send(
-                    &mut socket,
-                    WsOutgoing::Close {
-                        code: 1011,
-                        reason: "Service unavailable".into(),
-                    },
-                    timeout,
-                )
-                .await;
-                return;
-            }
-            tracing::info!(%ip, token = %preview(&token), "player connected");
-            if !send(
-                &mut socket,
-                WsOutgoing::Text(wire::session_token(&token).into()),
-                timeout,
-            )
-            .await
-            {
+    let token = match attach_session(&service, ip, connection, reconnect_token).await {
+        Ok((token, None)) => token,
+        Ok((token, Some(greeting))) => {
+            if !send(&mut socket, WsOutgoing::Text(greeting.into()), timeout).await {
                 cleanup(&service, connection, &token).await;
                 return;
             }
             token
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "session store unavailable at connect");
+            let close = WsOutgoing::Close {
+                code: 1011,
+                reason: "Service unavailable".into(),
+            };
+            let _ = send(&mut socket, close, timeout).await;
+            return;
         }
     };
     let me = PlayerIdentity {
@@ -301,6 +260,42 @@ pub async fn run_player<S, E>(
     }
     cleanup(&service, connection, &me.token).await;
     drop(slot);
+}
+
+/// Attaches the connection to its session (B6.1 steps 4 and 8): a reconnect replaces the
+/// session's previous socket; a new player gets a session, and the SESSION_TOKEN greeting to send.
+async fn attach_session(
+    service: &PuzzleService,
+    ip: std::net::IpAddr,
+    connection: ConnectionId,
+    reconnect_token: Option<String>,
+) -> Result<(String, Option<String>), crate::error::StoreError> {
+    let sessions = &service.seams.sessions;
+    match reconnect_token {
+        Some(token) => {
+            if let Some(previous) = sessions.attach(&token, connection).await? {
+                let reason = "Replaced by new connection".into();
+                service
+                    .publish(Event::CloseConnection {
+                        connection: previous,
+                        code: CLOSE_POLICY,
+                        reason,
+                    })
+                    .await;
+            }
+            tracing::info!(%ip, token = %preview(&token), "player reconnected");
+            Ok((token, None))
+        }
+        None => {
+            let token = new_session_token();
+            sessions
+                .insert(Session::new(token.clone(), ip, service.now(), connection))
+                .await?;
+            tracing::info!(%ip, token = %preview(&token), "player connected");
+            let greeting = wire::session_token(&token);
+            Ok((token, Some(greeting)))
+        }
+    }
 }
 
 /// B6.4: forget the socket's hashrate and mining, mark its session disconnected.
