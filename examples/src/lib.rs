@@ -75,6 +75,68 @@ pub fn standalone_app(hashpass: HashPass, static_dir: &Path) -> Router {
     hashpass_axum::router(hashpass).merge(pages)
 }
 
+/// The standalone system on poem: the same routes and pages as [`standalone_app`].
+pub fn standalone_poem(
+    hashpass: HashPass,
+    static_dir: &Path,
+) -> impl poem::Endpoint<Output = poem::Response> + use<> {
+    use poem::endpoint::{StaticFileEndpoint, StaticFilesEndpoint};
+    let pages = poem::Route::new()
+        .at("/", StaticFileEndpoint::new(static_dir.join("index.html")))
+        .at(
+            "/admin",
+            StaticFileEndpoint::new(static_dir.join("admin.html")),
+        )
+        .nest("/static", StaticFilesEndpoint::new(static_dir));
+    hashpass_poem::with_security_headers(
+        hashpass.clone(),
+        hashpass_poem::add_routes(&hashpass, pages),
+    )
+}
+
+/// Which web framework serves the standalone system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framework {
+    /// axum (the default).
+    Axum,
+    /// poem.
+    Poem,
+}
+
+impl std::str::FromStr for Framework {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "axum" => Ok(Framework::Axum),
+            "poem" => Ok(Framework::Poem),
+            other => Err(format!("unknown framework {other:?} (use axum or poem)")),
+        }
+    }
+}
+
+/// Serves the standalone system with `framework` on `addr` until SIGINT/SIGTERM.
+pub async fn serve_standalone(
+    framework: Framework,
+    hashpass: HashPass,
+    static_dir: &Path,
+    addr: SocketAddr,
+) -> std::io::Result<()> {
+    match framework {
+        Framework::Axum => serve(standalone_app(hashpass, static_dir), addr).await,
+        Framework::Poem => {
+            tracing::info!(%addr, "HashPass listening (poem)");
+            poem::Server::new(poem::listener::TcpListener::bind(addr))
+                .run_with_graceful_shutdown(
+                    standalone_poem(hashpass, static_dir),
+                    shutdown_signal(),
+                    Some(std::time::Duration::from_secs(10)),
+                )
+                .await
+        }
+    }
+}
+
 /// Serves `app` on `addr` until SIGINT/SIGTERM, then finishes in-flight requests.
 pub async fn serve(app: Router, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;

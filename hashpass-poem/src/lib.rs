@@ -1,1 +1,247 @@
-//! poem adapter for HashPass: mounts the public and admin routes (issue #5).
+//! # hashpass-poem
+//!
+//! Mounts HashPass into a [poem] application: every public and admin HTTP endpoint and both
+//! WebSockets, as one [`Route`] you can nest under any prefix. Glue only — request parts go to
+//! [`hashpass::HashPass`], responses come back — with the same client-IP, error, body-limit and
+//! header behaviour as the axum adapter (both pass the same conformance suite).
+//!
+//! ```no_run
+//! use poem::{Route, Server, get, handler, listener::TcpListener};
+//! use hashpass::{Config, HashPass};
+//!
+//! #[handler]
+//! fn home() -> &'static str { "my site" }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let hashpass = HashPass::builder(Config::from_env()?).build().await?;
+//! let _jobs = hashpass.spawn_jobs();
+//! let app = Route::new().at("/", get(home)).nest("/invite", hashpass_poem::route(hashpass));
+//! Server::new(TcpListener::bind("127.0.0.1:8000")).run(app).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures_util::{SinkExt, StreamExt, future};
+use hashpass::api::{ADMIN_WS_PATH, ENDPOINTS, PLAYER_WS_PATH};
+use hashpass::ws::{WsIncoming, WsOutgoing};
+use hashpass::{ApiError, ApiRequest, ApiResponse, Endpoint, HashPass};
+use poem::endpoint::make;
+use poem::http::header::CONTENT_TYPE;
+use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
+use poem::{EndpointExt, FromRequest, IntoEndpoint, IntoResponse, Request, Response, Route};
+
+/// Largest WebSocket frame read from a client (the core answers oversize messages itself).
+const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Initial read buffer per socket: idle sockets stay small.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Unsent bytes a socket may hold before sends fail and the core closes it as too slow.
+const MAX_UNSENT_BYTES: usize = 256 * 1024;
+
+/// Every HashPass route — public, admin, both WebSockets — plus the JSON 404 for unknown
+/// `/api/...` paths, with the security headers.
+pub fn route(hashpass: HashPass) -> impl poem::Endpoint<Output = Response> {
+    with_security_headers(hashpass.clone(), add_routes(&hashpass, Route::new()))
+}
+
+/// Adds every HashPass route to `route` (no headers added): for an app that serves its own
+/// pages beside HashPass at the same level. Wrap the result with [`with_security_headers`].
+pub fn add_routes(hashpass: &HashPass, route: Route) -> Route {
+    let hp = hashpass.clone();
+    let unknown = make(move |req: Request| {
+        let hp = hp.clone();
+        async move { respond(hp.unknown_api_path(api_request(&req, &[]))) }
+    });
+    endpoints(hashpass, None, route).at("/api/*rest", unknown)
+}
+
+/// The public routes: health, captcha config, trace, puzzle, verify, submit, metrics and the
+/// player WebSocket.
+pub fn public_route(hashpass: HashPass) -> impl poem::Endpoint<Output = Response> {
+    with_security_headers(
+        hashpass.clone(),
+        endpoints(&hashpass, Some(false), Route::new()),
+    )
+}
+
+/// The admin routes (`/api/admin/...`) and the admin WebSocket.
+pub fn admin_route(hashpass: HashPass) -> impl poem::Endpoint<Output = Response> {
+    with_security_headers(
+        hashpass.clone(),
+        endpoints(&hashpass, Some(true), Route::new()),
+    )
+}
+
+/// Adds the HTTP endpoints and WebSockets of one side (`Some(admin)`) or both (`None`).
+fn endpoints(hashpass: &HashPass, admin: Option<bool>, mut route: Route) -> Route {
+    let wanted = |is_admin: bool| admin.is_none_or(|a| a == is_admin);
+    for (method, path, endpoint) in ENDPOINTS.iter().filter(|(_, _, e)| wanted(e.is_admin())) {
+        let (hp, method, endpoint) = (hashpass.clone(), method.clone(), *endpoint);
+        route = route.at(
+            *path,
+            make(move |req: Request| {
+                let (hp, method) = (hp.clone(), method.clone());
+                async move {
+                    if req.method() == method {
+                        handle(hp, endpoint, req).await
+                    } else {
+                        respond(hp.method_not_allowed(api_request(&req, &[])))
+                    }
+                }
+            }),
+        );
+    }
+    if wanted(false) {
+        let hp = hashpass.clone();
+        route = route.at(
+            PLAYER_WS_PATH,
+            make(move |req: Request| player_socket(hp.clone(), req)),
+        );
+    }
+    if wanted(true) {
+        let hp = hashpass.clone();
+        route = route.at(
+            ADMIN_WS_PATH,
+            make(move |req: Request| admin_socket(hp.clone(), req)),
+        );
+    }
+    route
+}
+
+/// Adds the security headers (B2, A9) to every response of `route`.
+pub fn with_security_headers(
+    hashpass: HashPass,
+    route: Route,
+) -> impl poem::Endpoint<Output = Response> {
+    let headers = hashpass.security_headers();
+    route
+        .after(move |result| {
+            let headers = headers.clone();
+            async move {
+                let mut response = match result {
+                    Ok(response) => response,
+                    Err(error) => error.into_response(),
+                };
+                for (name, value) in headers {
+                    response.headers_mut().entry(name).or_insert(value);
+                }
+                Ok(response)
+            }
+        })
+        .map_to_response()
+        .into_endpoint()
+}
+
+/// The TCP peer's IP (unspecified when the listener gives none, e.g. a Unix socket).
+fn peer(req: &Request) -> IpAddr {
+    match req.remote_addr().as_socket_addr() {
+        Some(addr) => addr.ip(),
+        None => {
+            tracing::error!("no TCP peer address: serve HashPass over TCP");
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        }
+    }
+}
+
+fn api_request<'a>(req: &'a Request, body: &'a [u8]) -> ApiRequest<'a> {
+    ApiRequest {
+        peer: peer(req),
+        headers: req.headers(),
+        query: req.uri().query(),
+        body,
+    }
+}
+
+async fn handle(hp: HashPass, endpoint: Endpoint, mut req: Request) -> Response {
+    let limit = hp.config().max_body_bytes;
+    let body = match req.take_body().into_bytes_limit(limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return respond(ApiError::payload_too_large(limit).into()),
+    };
+    respond(hp.handle(endpoint, api_request(&req, &body)).await)
+}
+
+fn respond(response: ApiResponse) -> Response {
+    let (status, content_type, body) = response.into_parts();
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, content_type)
+        .body(body)
+}
+
+fn incoming(message: Message) -> WsIncoming {
+    match message {
+        Message::Text(text) => WsIncoming::Text(text),
+        Message::Binary(_) => WsIncoming::Binary,
+        Message::Ping(_) | Message::Pong(_) => WsIncoming::Control,
+        Message::Close(_) => WsIncoming::Close,
+    }
+}
+
+fn outgoing(frame: WsOutgoing) -> Message {
+    match frame {
+        WsOutgoing::Text(text) => Message::Text(text.to_string()),
+        WsOutgoing::Close { code, reason } => Message::Close(Some((code.into(), reason))),
+    }
+}
+
+/// The socket as the core's frame stream + sink.
+fn frames(
+    socket: WebSocketStream,
+) -> impl futures_util::Stream<Item = Result<WsIncoming, std::io::Error>>
++ futures_util::Sink<WsOutgoing, Error = std::io::Error>
++ Unpin
++ Send {
+    socket
+        .map(|frame| frame.map(incoming))
+        .with(|frame| future::ready(Ok::<_, std::io::Error>(outgoing(frame))))
+}
+
+fn limits() -> WebSocketConfig {
+    let mut config = WebSocketConfig::default();
+    config.read_buffer_size = READ_BUFFER_BYTES;
+    config.write_buffer_size = 0;
+    config.max_write_buffer_size = MAX_UNSENT_BYTES;
+    config.max_message_size = Some(MAX_FRAME_BYTES);
+    config.max_frame_size = Some(MAX_FRAME_BYTES);
+    config
+}
+
+fn not_an_upgrade(rejection: impl std::fmt::Display) -> Response {
+    respond(ApiError::bad_request(format!("WebSocket upgrade expected: {rejection}")).into())
+}
+
+async fn player_socket(hp: HashPass, req: Request) -> Response {
+    let upgrade = match WebSocket::from_request_without_body(&req).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return not_an_upgrade(rejection),
+    };
+    match hp
+        .admit_player(peer(&req), req.headers(), req.uri().query())
+        .await
+    {
+        Ok(admission) => upgrade
+            .config(limits())
+            .on_upgrade(move |socket| async move { hp.run_player(admission, frames(socket)).await })
+            .into_response(),
+        Err(refusal) => respond(refusal.into()),
+    }
+}
+
+async fn admin_socket(hp: HashPass, req: Request) -> Response {
+    let upgrade = match WebSocket::from_request_without_body(&req).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return not_an_upgrade(rejection),
+    };
+    match hp
+        .admit_admin(peer(&req), req.headers(), req.uri().query())
+        .await
+    {
+        Ok(()) => upgrade
+            .config(limits())
+            .on_upgrade(move |socket| async move { hp.run_admin(frames(socket)).await })
+            .into_response(),
+        Err(refusal) => respond(refusal.into()),
+    }
+}

@@ -25,3 +25,24 @@ pub fn axum(
         .await;
     })
 }
+
+/// The poem adapter, mounted as the example server mounts it (API + pages).
+pub fn poem(
+    hashpass: HashPass,
+    listener: TcpListener,
+    stop: oneshot::Receiver<()>,
+) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let app = hashpass_examples::standalone_poem(hashpass, &hashpass_examples::static_dir());
+        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async move {
+                    let _ = stop.await;
+                },
+                Some(std::time::Duration::from_secs(5)),
+            )
+            .await;
+    })
+}

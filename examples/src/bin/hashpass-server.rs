@@ -2,16 +2,41 @@
 //! page and the admin console, on in-memory state with the audit log and blacklist on disk.
 //!
 //! Run with: `cargo run --release --bin hashpass-server` (reads `.env`, then the environment;
-//! see `.env.example`).
+//! see `.env.example`). `--framework poem` (or `HASHPASS_FRAMEWORK=poem`) serves it with poem
+//! instead of axum.
 
 use std::net::SocketAddr;
 
 use hashpass::{Config, HashPass};
+use hashpass_examples::Framework;
+
+/// `--framework NAME` on the command line, else `HASHPASS_FRAMEWORK`, else axum.
+fn framework() -> Result<Framework, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let from_args = match args.as_slice() {
+        [] => None,
+        [flag, name] if flag == "--framework" => Some(name.as_str()),
+        [flag] if flag.starts_with("--framework=") => flag.strip_prefix("--framework="),
+        _ => {
+            return Err(format!(
+                "unknown arguments {args:?} (usage: hashpass-server [--framework axum|poem])"
+            ));
+        }
+    };
+    let from_env = std::env::var("HASHPASS_FRAMEWORK")
+        .ok()
+        .filter(|name| !name.trim().is_empty());
+    from_args
+        .map(str::to_string)
+        .or(from_env)
+        .map_or(Ok(Framework::Axum), |name| name.parse())
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `.env` never overrides the real environment (as python-dotenv in the original).
     let _ = dotenvy::dotenv();
+    let framework = framework()?;
     let config = Config::from_env()?;
     let _log_guard = hashpass_examples::init_logging(&config)?;
     tracing::info!(?config, "starting HashPass");
@@ -21,8 +46,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()
         .await?;
     let _jobs = hashpass.spawn_jobs();
-    let app = hashpass_examples::standalone_app(hashpass, &hashpass_examples::static_dir());
-    hashpass_examples::serve(app, SocketAddr::from(([0, 0, 0, 0], port))).await?;
+    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    hashpass_examples::serve_standalone(
+        framework,
+        hashpass,
+        &hashpass_examples::static_dir(),
+        addr,
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }
