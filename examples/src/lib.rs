@@ -1,9 +1,11 @@
-//! Shared code of the HashPass examples: logging set-up and the standalone server's app.
+//! Shared code of the HashPass examples: logging set-up and the standalone server's app, on
+//! axum or poem.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use axum::Router;
+use axum::response::IntoResponse;
 use axum::routing::get_service;
 use hashpass::{Config, HashPass};
 use tower_http::services::{ServeDir, ServeFile};
@@ -24,12 +26,10 @@ pub fn init_logging(config: &Config) -> Result<WorkerGuard, Box<dyn std::error::
     let level = config.log_level.to_ascii_lowercase();
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn,tower_http=warn")));
+    let stdout_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     tracing_subscriber::registry()
         .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
-        )
+        .with(tracing_subscriber::fmt::layer().with_ansi(stdout_is_terminal))
         .with(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)
@@ -47,20 +47,64 @@ pub fn static_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../static"))
 }
 
+/// The browser libraries, from the npm packages installed in `static/node_modules`, each served
+/// at `/static/vendor/<name>`: (name, path under `node_modules`).
+pub const VENDOR_FILES: &[(&str, &str)] = &[
+    ("hash-wasm.esm.min.js", "hash-wasm/dist/index.esm.min.js"),
+    (
+        "thumbmark.esm.js",
+        "@thumbmarkjs/thumbmarkjs/dist/thumbmark.esm.js",
+    ),
+    ("chart.umd.min.js", "chart.js/dist/chart.umd.min.js"),
+];
+
+/// Checks that the npm packages are installed; the message says how to install them.
+pub fn check_vendor_files(static_dir: &Path) -> Result<(), String> {
+    let missing: Vec<&str> = VENDOR_FILES
+        .iter()
+        .filter(|(_, file)| !static_dir.join("node_modules").join(file).is_file())
+        .map(|(_, file)| *file)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the browser libraries are not installed ({}); run `npm ci --prefix {}` (needs Node.js and npm)",
+        missing.join(", "),
+        static_dir.display()
+    ))
+}
+
+/// Whether a request path points into `node_modules` (served only through `/static/vendor/`).
+fn is_node_modules(path: &str) -> bool {
+    path.split('/').any(|segment| segment == "node_modules")
+}
+
 /// The standalone system: HashPass's routes plus the miner page at `/`, the admin console at
-/// `/admin` and the files under `/static/`.
+/// `/admin`, the files under `/static/` and the browser libraries under `/static/vendor/`.
 pub fn standalone_app(hashpass: HashPass, static_dir: &Path) -> Router {
     let headers = hashpass.security_headers();
-    let pages = Router::new()
-        .route_service(
-            "/",
-            get_service(ServeFile::new(static_dir.join("index.html"))),
-        )
-        .route_service(
-            "/admin",
-            get_service(ServeFile::new(static_dir.join("admin.html"))),
-        )
+    let page = |file: &str| get_service(ServeFile::new(static_dir.join(file)));
+    let mut pages = Router::new()
+        .route_service("/", page("index.html"))
+        .route_service("/admin", page("admin.html"));
+    for (name, file) in VENDOR_FILES {
+        let path = static_dir.join("node_modules").join(file);
+        pages = pages.route_service(
+            &format!("/static/vendor/{name}"),
+            get_service(ServeFile::new(path)),
+        );
+    }
+    let pages = pages
         .nest_service("/static", ServeDir::new(static_dir))
+        .layer(axum::middleware::from_fn(
+            |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                if is_node_modules(request.uri().path()) {
+                    return axum::http::StatusCode::NOT_FOUND.into_response();
+                }
+                next.run(request).await
+            },
+        ))
         .layer(axum::middleware::map_response(
             move |mut response: axum::response::Response| {
                 let headers = headers.clone();
@@ -81,13 +125,29 @@ pub fn standalone_poem(
     static_dir: &Path,
 ) -> impl poem::Endpoint<Output = poem::Response> + use<> {
     use poem::endpoint::{StaticFileEndpoint, StaticFilesEndpoint};
-    let pages = poem::Route::new()
+    let mut pages = poem::Route::new()
         .at("/", StaticFileEndpoint::new(static_dir.join("index.html")))
         .at(
             "/admin",
             StaticFileEndpoint::new(static_dir.join("admin.html")),
-        )
-        .nest("/static", StaticFilesEndpoint::new(static_dir));
+        );
+    for (name, file) in VENDOR_FILES {
+        let path = static_dir.join("node_modules").join(file);
+        pages = pages.at(
+            format!("/static/vendor/{name}"),
+            StaticFileEndpoint::new(path),
+        );
+    }
+    let files = poem::EndpointExt::before(
+        StaticFilesEndpoint::new(static_dir),
+        |request: poem::Request| async move {
+            if is_node_modules(request.uri().path()) {
+                return Err(poem::Error::from_status(poem::http::StatusCode::NOT_FOUND));
+            }
+            Ok(request)
+        },
+    );
+    let pages = pages.nest("/static", files);
     hashpass_poem::with_security_headers(
         hashpass.clone(),
         hashpass_poem::add_routes(&hashpass, pages),

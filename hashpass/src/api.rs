@@ -63,6 +63,9 @@ pub const ENDPOINTS: &[(Method, &str, Endpoint)] = &[
         Endpoint::TurnstileConfig,
     ),
     (Method::GET, "/api/dev/trace", Endpoint::DevTrace),
+    // Cloudflare answers this path at its edge; offline, we answer it, so the browser's first
+    // try succeeds instead of logging a 404 before its fallback.
+    (Method::GET, "/cdn-cgi/trace", Endpoint::DevTrace),
     (Method::POST, "/api/puzzle", Endpoint::Puzzle),
     (Method::POST, "/api/verify", Endpoint::Verify),
     (Method::POST, "/api/submit", Endpoint::Submit),
@@ -669,6 +672,6 @@ mod tests {
         assert!(!Endpoint::AdminKick.ua_filtered());
         assert!(Endpoint::AdminKick.is_admin());
         assert!(!Endpoint::Metrics.is_admin());
-        assert_eq!(ENDPOINTS.len(), 25);
+        assert_eq!(ENDPOINTS.len(), 26);
     }
 }

@@ -1447,3 +1447,64 @@ pub async fn metrics_endpoint(serve: Serve) {
         200
     );
 }
+
+/// Runs one browser end-to-end script (`tests/browser/<script>`) against `server` in headless
+/// Chromium, saving screenshots under `tests/output/<test binary>/`.
+async fn run_browser_script(server: &TestServer, script: &str) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chromium =
+        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/lib/chromium/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is not installed at {chromium}: `apt-get install -y chromium` (the CI script does), or set CHROMIUM"
+    );
+    assert!(
+        root.join("../static/node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci --prefix static`"
+    );
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let suite = binary.split('-').next().unwrap_or("browser").to_string();
+    let out = root.join("output").join(suite);
+    let output = tokio::process::Command::new("node")
+        .arg(root.join("browser").join(script))
+        .args([
+            "--base",
+            &server.url(""),
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--chromium",
+            &chromium,
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .await
+        .expect("node runs (install Node.js)");
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A browser configuration: tiny Argon2, difficulty 3, two workers, several sockets per IP
+/// (every browser context comes from 127.0.0.1).
+fn browser_config(c: hashpass::Config) -> hashpass::Config {
+    c.with_argon2(hashpass::puzzle::Argon2Params::new(1, 64, 1))
+        .with_difficulty(3u32)
+        .with_min_difficulty(3u32)
+        .with_max_difficulty(3u32)
+        .with_worker_count(2u32)
+        .with_max_connections_per_ip(0u32)
+}
+
+/// The miner page in real Chromium: mines, wins a code the audit log holds; a second browser
+/// sees the reset and mines the new puzzle; no console error, failed or foreign request.
+pub async fn browser_miner(serve: Serve) {
+    let server = TestServer::with(serve, "browser-miner", browser_config).await;
+    run_browser_script(&server, "miner.e2e.mjs").await;
+}

@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             slow_reader_does_not_delay_others,
             ua_filter_and_headers,
             metrics_endpoint,
+            browser_miner,
         );
     };
     (@cases $serve:path; $($case:ident),* $(,)?) => {

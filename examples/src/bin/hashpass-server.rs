@@ -46,6 +46,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()
         .await?;
     let _jobs = hashpass.spawn_jobs();
+    let static_dir = hashpass_examples::static_dir();
+    if let Err(message) = hashpass_examples::check_vendor_files(&static_dir) {
+        tracing::error!("{message}: the miner page and the admin console will not work");
+    }
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     hashpass_examples::serve_standalone(
         framework,

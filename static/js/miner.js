@@ -1,0 +1,453 @@
+// The miner page (PROTOCOL.md B5): fingerprint → captcha → socket with a session token →
+// puzzle → trace → Argon2d workers → verify → invite code; restarts on every PUZZLE_RESET.
+import { getFingerprint } from '/static/vendor/thumbmark.esm.js';
+import { initLanguage, setLanguage, t } from '/static/js/i18n.js';
+
+const BASE = document.querySelector('meta[name="hashpass-base"]')?.content || '';
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  visitorId: null,
+  captchaToken: null,
+  sessionToken: sessionStorage.getItem('hashpass.session'),
+  ws: null,
+  wsOpen: false,
+  reconnectDelay: 1000,
+  failedReconnects: 0,
+  puzzle: null,
+  ip: null,
+  workers: [],
+  workerCount: 0,
+  paused: false,
+  mining: false,
+  hashes: 0,
+  windowHashes: 0,
+  windowStart: performance.now(),
+  localRate: 0,
+  best: null,
+  generation: 0,
+};
+
+// ---------- display ----------
+
+function log(key, vars = {}, cls = '') {
+  const item = document.createElement('li');
+  item.textContent = `${new Date().toLocaleTimeString()} ${t(key, vars)}`;
+  if (cls) item.className = cls;
+  const list = $('log');
+  list.append(item);
+  while (list.children.length > 200) list.firstChild.remove();
+  list.scrollTop = list.scrollHeight;
+}
+
+function status(key, vars = {}) {
+  $('status').textContent = t(key, vars);
+}
+
+function setConnection(name) {
+  const el = $('conn-state');
+  el.dataset.state = name;
+  el.dataset.i18n = `state.${name}`;
+  el.textContent = t(`state.${name}`);
+}
+
+function formatRate(rate) {
+  if (!Number.isFinite(rate)) return '–';
+  return rate >= 100 ? `${Math.round(rate)} H/s` : `${rate.toFixed(2)} H/s`;
+}
+
+function formatDuration(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return '–';
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function render() {
+  const p = state.puzzle;
+  if (p) {
+    const expected = 2 ** p.difficulty;
+    $('difficulty').textContent = String(p.difficulty);
+    $('expected').textContent = expected.toLocaleString();
+    $('eta').textContent = state.localRate > 0 ? formatDuration(expected / state.localRate) : '–';
+    $('last-solve').textContent = p.last_solve_time == null ? '–' : formatDuration(p.last_solve_time);
+    $('avg-solve').textContent = p.average_solve_time == null ? '–' : formatDuration(p.average_solve_time);
+    const fraction = Math.min(1, state.hashes / expected);
+    $('progress').style.width = `${(fraction * 100).toFixed(1)}%`;
+  }
+  $('hashes').textContent = state.hashes.toLocaleString();
+  $('local-rate').textContent = state.mining ? formatRate(state.localRate) : '–';
+  $('workers').textContent = state.workerCount ? String(state.workerCount) : '–';
+  $('best').textContent = state.best ? `${state.best.hash.slice(0, 16)}… (${state.best.zeros})` : '–';
+}
+
+// ---------- HTTP ----------
+
+async function api(path, body) {
+  const response = await fetch(`${BASE}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${state.sessionToken}` },
+    body: JSON.stringify(body),
+  });
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  return { status: response.status, data };
+}
+
+function detail(data) {
+  if (!data) return 'no answer';
+  if (typeof data.detail === 'string') return data.detail;
+  if (Array.isArray(data.detail)) return data.detail.map((d) => d.msg).join('; ');
+  return JSON.stringify(data);
+}
+
+async function traceIp() {
+  for (const path of ['/cdn-cgi/trace', `${BASE}/api/dev/trace`]) {
+    try {
+      const response = await fetch(path);
+      if (!response.ok) continue;
+      const text = await response.text();
+      const line = text.split('\n').find((l) => l.startsWith('ip='));
+      if (line) return { ip: line.slice(3).trim(), trace: text };
+    } catch {
+      // try the next source
+    }
+  }
+  throw new Error('no trace source answered');
+}
+
+// ---------- captcha ----------
+
+async function captchaToken() {
+  const response = await fetch(`${BASE}/api/turnstile/config`);
+  if (!response.ok) throw new Error(`the server refused this browser (HTTP ${response.status})`);
+  const config = await response.json();
+  if (config.testMode) {
+    const bytes = crypto.getRandomValues(new Uint8Array(24));
+    return `test-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  }
+  status('status.captcha');
+  await new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = 'https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit';
+    script.onload = resolve;
+    script.onerror = () => reject(new Error('the captcha could not load'));
+    document.head.append(script);
+  });
+  const box = $('captcha');
+  box.classList.remove('hidden');
+  return new Promise((resolve) => {
+    window.turnstile.render(box, {
+      sitekey: config.siteKey,
+      callback: (token) => {
+        box.classList.add('hidden');
+        resolve(token);
+      },
+    });
+  });
+}
+
+// ---------- mining ----------
+
+function stopMining() {
+  state.generation += 1;
+  for (const worker of state.workers) worker.terminate();
+  state.workers = [];
+  if (state.mining) send({ type: 'mining_stop' });
+  state.mining = false;
+  render();
+}
+
+function startMining(count) {
+  stopMining();
+  const p = state.puzzle;
+  if (!p || state.paused || !state.ip) return;
+  const generation = state.generation;
+  state.workerCount = count;
+  state.hashes = 0;
+  state.best = null;
+  state.windowHashes = 0;
+  state.windowStart = performance.now();
+  for (let i = 0; i < count; i += 1) {
+    const worker = new Worker(`${BASE}/static/js/miner-worker.js`, { type: 'module' });
+    worker.onmessage = (event) => onWorkerMessage(generation, event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      onWorkerMessage(generation, { type: 'error', message: event.message || 'worker failed', memory: false });
+    };
+    worker.postMessage({
+      type: 'start',
+      seed: p.seed,
+      visitorId: state.visitorId,
+      ip: state.ip,
+      difficulty: p.difficulty,
+      timeCost: p.time_cost,
+      memoryCost: p.memory_cost,
+      parallelism: p.parallelism,
+      start: i,
+      stride: count,
+    });
+    state.workers.push(worker);
+  }
+  state.mining = true;
+  send({ type: 'mining_start' });
+  status('status.mining', { n: count });
+  render();
+}
+
+function onWorkerMessage(generation, message) {
+  if (generation !== state.generation) return;
+  if (message.type === 'progress') {
+    state.hashes += message.count;
+    state.windowHashes += message.count;
+    if (message.best && (!state.best || message.best.zeros > state.best.zeros)) state.best = message.best;
+    render();
+  } else if (message.type === 'found') {
+    onFound(message);
+  } else if (message.type === 'error') {
+    const fewer = Math.floor(state.workerCount / 2);
+    if (message.memory && fewer >= 1) {
+      log('log.fewerWorkers', { n: state.workerCount, m: fewer }, 'error');
+      startMining(fewer);
+    } else {
+      stopMining();
+      status('status.error', { msg: message.message });
+      log('status.error', { msg: message.message }, 'error');
+    }
+  }
+}
+
+async function onFound(found) {
+  const p = state.puzzle;
+  stopMining();
+  log('log.found', { nonce: found.nonce, zeros: found.zeros });
+  status('status.verifying');
+  const { status: code, data } = await api('/api/verify', {
+    visitorId: state.visitorId,
+    nonce: found.nonce,
+    submittedSeed: found.seed,
+    traceData: state.trace,
+    hash: found.hash,
+  });
+  if (code === 200 && data && data.invite_code) {
+    showInvite(data.invite_code, 'result.title');
+    status('status.won');
+    log('log.won', {}, 'ok');
+  } else if (code === 409) {
+    status('status.lost');
+    log('log.lost', { msg: detail(data) });
+  } else {
+    status('status.error', { msg: detail(data) });
+    log('status.error', { msg: detail(data) }, 'error');
+    if (p === state.puzzle) setTimeout(() => startMining(state.workerCount || 1), 2000);
+  }
+}
+
+function showInvite(code, titleKey) {
+  $('invite-code').textContent = code;
+  $('result-title').dataset.i18n = titleKey;
+  $('result-title').textContent = t(titleKey);
+  $('result').classList.remove('hidden');
+}
+
+async function loadPuzzle() {
+  const { status: code, data } = await api('/api/puzzle', { visitorId: state.visitorId });
+  if (code !== 200) {
+    status('status.error', { msg: detail(data) });
+    log('status.error', { msg: detail(data) }, 'error');
+    if (code === 401) {
+      // The session is gone: start a new one.
+      state.sessionToken = null;
+      sessionStorage.removeItem('hashpass.session');
+      state.ws?.close();
+    }
+    return;
+  }
+  state.puzzle = data;
+  log('log.puzzle', { seed: data.seed.slice(0, 8), d: data.difficulty });
+  if (!state.ip) {
+    const { ip, trace } = await traceIp();
+    state.ip = ip;
+    state.trace = trace;
+  }
+  startMining(state.workerCount || data.worker_count);
+}
+
+async function submitBest(seed, best) {
+  if (!best || best.zeros < 1) return;
+  const { status: code, data } = await api('/api/submit', {
+    visitorId: state.visitorId,
+    nonce: best.nonce,
+    submittedSeed: seed,
+    traceData: state.trace,
+    hash: best.hash,
+    leadingZeros: best.zeros,
+  });
+  log('log.submitted', { msg: code === 200 ? data.status : detail(data) });
+}
+
+async function onReset(message) {
+  const previous = state.puzzle;
+  const best = state.best;
+  stopMining();
+  if (message.is_timeout && previous) {
+    status('status.timeout');
+    await submitBest(previous.seed, best);
+  } else {
+    status('status.reset');
+  }
+  await loadPuzzle();
+}
+
+// ---------- socket ----------
+
+function send(message) {
+  if (state.ws && state.wsOpen) state.ws.send(JSON.stringify(message));
+}
+
+function connect() {
+  const token = state.sessionToken || state.captchaToken;
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${scheme}//${location.host}${BASE}/api/ws?token=${encodeURIComponent(token)}`);
+  state.ws = ws;
+  setConnection(state.failedReconnects ? 'reconnecting' : 'connecting');
+  let ping = null;
+  ws.onopen = () => {
+    state.wsOpen = true;
+    state.failedReconnects = 0;
+    state.reconnectDelay = 1000;
+    setConnection('connected');
+    log('log.connected', {}, 'ok');
+    ws.send('ping');
+    ping = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send('ping'), 10000);
+    if (state.sessionToken && token === state.sessionToken) loadPuzzle();
+  };
+  ws.onmessage = (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    switch (message.type) {
+      case 'SESSION_TOKEN':
+        state.sessionToken = message.token;
+        sessionStorage.setItem('hashpass.session', message.token);
+        log('log.session');
+        loadPuzzle();
+        break;
+      case 'PONG':
+        $('online').textContent = String(message.online);
+        break;
+      case 'PUZZLE_RESET':
+        onReset(message);
+        break;
+      case 'NETWORK_HASHRATE':
+        $('network-rate').textContent = formatRate(message.total_hashrate);
+        break;
+      case 'TIMEOUT_INVITE_CODE':
+        showInvite(message.invite_code, 'result.timeoutTitle');
+        log('log.timeoutCode', { zeros: message.leading_zeros }, 'ok');
+        break;
+      default:
+        break;
+    }
+  };
+  ws.onclose = () => {
+    clearInterval(ping);
+    const wasOpen = state.wsOpen;
+    state.wsOpen = false;
+    stopMining();
+    if (!wasOpen) {
+      state.failedReconnects += 1;
+      // A refused reconnect means the session is gone: fall back to a new captcha.
+      if (state.failedReconnects >= 2 && state.sessionToken) {
+        state.sessionToken = null;
+        sessionStorage.removeItem('hashpass.session');
+      }
+    }
+    setConnection('closed');
+    const seconds = Math.round(state.reconnectDelay / 1000);
+    log('log.reconnect', { s: seconds });
+    setTimeout(async () => {
+      if (!state.sessionToken) state.captchaToken = await captchaToken();
+      connect();
+    }, state.reconnectDelay);
+    state.reconnectDelay = Math.min(state.reconnectDelay * 2, 30000);
+  };
+}
+
+// ---------- start ----------
+
+function hashrateReports() {
+  setInterval(() => {
+    const now = performance.now();
+    const seconds = (now - state.windowStart) / 1000;
+    if (seconds > 0) state.localRate = state.windowHashes / seconds;
+    state.windowHashes = 0;
+    state.windowStart = now;
+    if (state.mining) send({ type: 'hashrate', payload: { rate: state.localRate, timestamp: Date.now() / 1000 } });
+    render();
+  }, 2000);
+}
+
+function initControls() {
+  const lang = $('lang');
+  lang.value = initLanguage();
+  lang.addEventListener('change', () => {
+    setLanguage(lang.value);
+    render();
+  });
+  const theme = $('theme');
+  theme.value = localStorage.getItem('hashpass.theme') || 'system';
+  const applyTheme = () => {
+    if (theme.value === 'system') delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = theme.value;
+  };
+  applyTheme();
+  theme.addEventListener('change', () => {
+    localStorage.setItem('hashpass.theme', theme.value);
+    applyTheme();
+  });
+  $('toggle').addEventListener('click', () => {
+    state.paused = !state.paused;
+    $('toggle').dataset.i18n = state.paused ? 'start' : 'stop';
+    $('toggle').textContent = t(state.paused ? 'start' : 'stop');
+    if (state.paused) {
+      stopMining();
+      status('status.paused');
+    } else {
+      startMining(state.workerCount || state.puzzle?.worker_count || 1);
+    }
+  });
+  $('copy').addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText($('invite-code').textContent);
+      $('copy').textContent = t('result.copied');
+    } catch {
+      log('log.copyFailed', {}, 'error');
+    }
+  });
+}
+
+async function main() {
+  initControls();
+  hashrateReports();
+  try {
+    status('status.fingerprint');
+    const fingerprint = String(await getFingerprint());
+    state.visitorId = fingerprint.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 128) || 'anonymous';
+    status('status.connecting');
+    if (!state.sessionToken) state.captchaToken = await captchaToken();
+    connect();
+  } catch (err) {
+    status('status.error', { msg: err.message || String(err) });
+    log('status.error', { msg: err.message || String(err) }, 'error');
+  }
+}
+
+main();
