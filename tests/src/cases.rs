@@ -1508,3 +1508,10 @@ pub async fn browser_miner(serve: Serve) {
     let server = TestServer::with(serve, "browser-miner", browser_config).await;
     run_browser_script(&server, "miner.e2e.mjs").await;
 }
+
+/// The admin console in real Chromium: login, live cards, a difficulty change and a 422, a
+/// reset, a ban and an unban; no console error, failed or foreign request.
+pub async fn browser_admin(serve: Serve) {
+    let server = TestServer::with(serve, "browser-admin", browser_config).await;
+    run_browser_script(&server, "admin.e2e.mjs").await;
+}

@@ -43,6 +43,7 @@ macro_rules! conformance_suite {
             ua_filter_and_headers,
             metrics_endpoint,
             browser_miner,
+            browser_admin,
         );
     };
     (@cases $serve:path; $($case:ident),* $(,)?) => {
