@@ -1,6 +1,6 @@
 //! One verification's cost through the [`Argon2Verifier`] (buffer pool included) next to a
 //! fresh allocation per hash, at the production parameters (65536 KiB, t=3) and the light ones
-//! (1024 KiB, t=1).
+//! (1024 KiB, t=1), and the browser tests' (64 KiB, t=1).
 //!
 //! Run with: `cargo bench -p hashpass --bench verify`
 
@@ -24,6 +24,8 @@ fn bench(c: &mut Criterion) {
     for (name, params, samples) in [
         ("m65536_t3", Argon2Params::new(3, 65536, 1), 20),
         ("m1024_t1", Argon2Params::new(1, 1024, 1), 100),
+        // The browser end-to-end tests' parameters.
+        ("m64_t1", Argon2Params::new(1, 64, 1), 100),
     ] {
         let mut group = c.benchmark_group(format!("verify_{name}"));
         group
