@@ -237,17 +237,12 @@ fn is_archive_name(name: &str) -> bool {
 }
 
 fn archive_name(unix_seconds: f64) -> String {
-    let t = local_datetime(unix_seconds);
-    format!(
-        "verify_{:04}{:02}{:02}_{:02}{:02}{:02}_{:03}.jsonl",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "verify_[year][month][day]_[hour][minute][second]_[subsecond digits:3].jsonl"
+    );
+    local_datetime(unix_seconds)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 /// Records of a JSONL text; lines that are not JSON objects (a torn tail) are skipped.

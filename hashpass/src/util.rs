@@ -61,15 +61,10 @@ pub(crate) fn local_datetime(unix_seconds: f64) -> time::OffsetDateTime {
 /// Local ISO-8601 time without zone and with microseconds (`2026-11-22T15:30:26.123456`),
 /// the audit log's timestamp format.
 pub(crate) fn local_timestamp(unix_seconds: f64) -> String {
-    let t = local_datetime(unix_seconds);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]"
+    );
+    local_datetime(unix_seconds)
+        .format(FORMAT)
+        .unwrap_or_default()
 }

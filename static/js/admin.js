@@ -1,6 +1,8 @@
 // The admin console: log in with the admin token (kept in sessionStorage), live cards and charts
 // from the admin socket, settings forms, miners, blacklist, invite and application logs, and
 // operations. All dynamic text goes through textContent.
+import { createTranslator, initTheme } from '/static/js/page.js';
+
 const BASE = document.querySelector('meta[name="hashpass-base"]')?.content || '';
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'hashpass.adminToken';
@@ -52,14 +54,7 @@ const TEXT = {
   },
 };
 
-let lang = 'en';
-const t = (key, vars = {}) => (TEXT[lang][key] ?? TEXT.en[key] ?? key).replace(/\{(\w+)\}/g, (_, n) => String(vars[n] ?? ''));
-
-function applyLanguage() {
-  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
-  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
-  for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
-}
+const { t, bind: bindLanguage } = createTranslator(TEXT);
 
 const state = { token: sessionStorage.getItem(TOKEN_KEY), ws: null, wsDelay: 1000, charts: {}, logsPage: 1, appPage: 1, timers: [] };
 
@@ -392,34 +387,14 @@ async function login(token) {
   }
   sessionStorage.setItem(TOKEN_KEY, token);
   $('login-error').textContent = '';
-  showStatus(data);
   showDashboard();
   showStatus(data);
   return true;
 }
 
 function init() {
-  const langSelect = $('lang');
-  const stored = localStorage.getItem('hashpass.lang');
-  lang = stored && TEXT[stored] ? stored : (navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en';
-  langSelect.value = lang;
-  applyLanguage();
-  langSelect.addEventListener('change', () => {
-    lang = langSelect.value;
-    localStorage.setItem('hashpass.lang', lang);
-    applyLanguage();
-  });
-  const theme = $('theme');
-  theme.value = localStorage.getItem('hashpass.theme') || 'system';
-  const applyTheme = () => {
-    if (theme.value === 'system') delete document.documentElement.dataset.theme;
-    else document.documentElement.dataset.theme = theme.value;
-  };
-  applyTheme();
-  theme.addEventListener('change', () => {
-    localStorage.setItem('hashpass.theme', theme.value);
-    applyTheme();
-  });
+  bindLanguage($('lang'));
+  initTheme($('theme'));
   wireSettings();
   $('logout').addEventListener('click', logout);
   $('login-form').addEventListener('submit', async (event) => {

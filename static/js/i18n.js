@@ -1,5 +1,6 @@
-// UI text of the miner page in English and Chinese; the choice is kept in localStorage and
-// defaults to the browser's language.
+// UI text of the miner page in English and Chinese.
+import { createTranslator } from '/static/js/page.js';
+
 const TEXT = {
   en: {
     title: 'HashPass',
@@ -113,33 +114,4 @@ const TEXT = {
   },
 };
 
-let lang = 'en';
-
-/** Picks the language: stored choice, else the browser's. */
-export function initLanguage() {
-  const stored = localStorage.getItem('hashpass.lang');
-  lang = stored && TEXT[stored] ? stored : (navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en';
-  apply();
-  return lang;
-}
-
-/** Switches the language and re-renders every `data-i18n` element. */
-export function setLanguage(next) {
-  if (!TEXT[next]) return;
-  lang = next;
-  localStorage.setItem('hashpass.lang', next);
-  apply();
-}
-
-/** The text for `key` with `{name}` placeholders filled from `vars`. */
-export function t(key, vars = {}) {
-  const text = TEXT[lang][key] ?? TEXT.en[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
-}
-
-function apply() {
-  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
-  for (const el of document.querySelectorAll('[data-i18n]')) {
-    el.textContent = t(el.dataset.i18n);
-  }
-}
+export const { t, bind: bindLanguage } = createTranslator(TEXT);

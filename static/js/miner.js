@@ -1,7 +1,8 @@
 // The miner page (PROTOCOL.md B5): fingerprint → captcha → socket with a session token →
 // puzzle → trace → Argon2d workers → verify → invite code; restarts on every PUZZLE_RESET.
 import { getFingerprint } from '/static/vendor/thumbmark.esm.js';
-import { initLanguage, setLanguage, t } from '/static/js/i18n.js';
+import { bindLanguage, t } from '/static/js/i18n.js';
+import { initTheme } from '/static/js/page.js';
 
 const BASE = document.querySelector('meta[name="hashpass-base"]')?.content || '';
 const $ = (id) => document.getElementById(id);
@@ -396,23 +397,8 @@ function hashrateReports() {
 }
 
 function initControls() {
-  const lang = $('lang');
-  lang.value = initLanguage();
-  lang.addEventListener('change', () => {
-    setLanguage(lang.value);
-    render();
-  });
-  const theme = $('theme');
-  theme.value = localStorage.getItem('hashpass.theme') || 'system';
-  const applyTheme = () => {
-    if (theme.value === 'system') delete document.documentElement.dataset.theme;
-    else document.documentElement.dataset.theme = theme.value;
-  };
-  applyTheme();
-  theme.addEventListener('change', () => {
-    localStorage.setItem('hashpass.theme', theme.value);
-    applyTheme();
-  });
+  bindLanguage($('lang'), render);
+  initTheme($('theme'));
   $('toggle').addEventListener('click', () => {
     state.paused = !state.paused;
     $('toggle').dataset.i18n = state.paused ? 'start' : 'stop';
