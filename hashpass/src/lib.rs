@@ -59,6 +59,8 @@ pub mod invite;
 pub mod metrics;
 pub mod puzzle;
 pub mod puzzle_store;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod request;
 pub mod service;
 pub mod session;

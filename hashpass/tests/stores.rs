@@ -1,0 +1,490 @@
+//! One list of store cases, run against the in-memory stores and (with the `redis` feature)
+//! against Redis, on a real `redis-server` this test starts on a free 127.0.0.1 port.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hashpass::admin::{AdminLockout, MemoryAdminLockout};
+use hashpass::bans::{BanList, MemoryBanList};
+use hashpass::difficulty::DifficultyState;
+use hashpass::events::{Event, EventBus, MemoryEventBus};
+use hashpass::hashrate::{HashrateStore, MemoryHashrateStore};
+use hashpass::puzzle::Argon2Params;
+use hashpass::puzzle_store::{
+    ChartPoint, MemoryPuzzleStore, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow,
+};
+use hashpass::session::{MemorySessionStore, Session, SessionStore};
+
+/// Every store of one backend.
+struct Stores {
+    puzzles: Arc<dyn PuzzleStore>,
+    sessions: Arc<dyn SessionStore>,
+    bans: Arc<dyn BanList>,
+    lockout: Arc<dyn AdminLockout>,
+    hashrate: Arc<dyn HashrateStore>,
+    /// Two buses of the same deployment (two instances).
+    events: (Arc<dyn EventBus>, Arc<dyn EventBus>),
+    /// Keeps the backing server (if any) alive for the case.
+    _server: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+fn state(seed: &str) -> PuzzleState {
+    PuzzleState {
+        version: 0,
+        seed: seed.into(),
+        started_at: 1000.5,
+        difficulty: DifficultyState::new(4, 1, 32),
+        params: Argon2Params::default(),
+        worker_count: 1,
+        target_time: 60,
+        target_timeout: 120,
+        max_nonce_speed: 0.0,
+        last_solve_time: None,
+        solve_history: vec![],
+        solve_time_chart: vec![],
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+async fn puzzle_claim_admits_exactly_one(s: Stores) {
+    let initial = s.puzzles.init(state("a")).await.unwrap();
+    assert_eq!(
+        s.puzzles.init(state("b")).await.unwrap(),
+        initial,
+        "init does not overwrite"
+    );
+    for round in 0..20u64 {
+        let current = s.puzzles.load().await.unwrap().unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let (puzzles, current) = (Arc::clone(&s.puzzles), current.clone());
+            tasks.push(tokio::spawn(async move {
+                puzzles
+                    .compare_and_swap(current.version, current.reset(format!("r{round}-{i}"), 2.0))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await.unwrap());
+        }
+        assert_eq!(winners, 1, "round {round}");
+        assert_eq!(s.puzzles.load().await.unwrap().unwrap().version, round + 1);
+    }
+    // The state survives a round trip unchanged (numbers included).
+    let mut rich = s
+        .puzzles
+        .load()
+        .await
+        .unwrap()
+        .unwrap()
+        .reset("rich".into(), 1_767_225_600.123456);
+    rich.record_solve(12.345678, 1_767_225_601.0);
+    rich.max_nonce_speed = 1e9 + 0.5;
+    let version = rich.version - 1;
+    assert!(
+        s.puzzles
+            .compare_and_swap(version, rich.clone())
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.puzzles.load().await.unwrap().unwrap(), rich);
+}
+
+async fn mining_time_accounting(s: Stores) {
+    let p = &s.puzzles;
+    p.mining_start("s", 1, 100.0).await.unwrap();
+    p.mining_start("s", u64::MAX - 7, 105.0).await.unwrap();
+    p.mining_stop(1, 110.0).await.unwrap();
+    assert!((p.mining_time("s", 112.0).await.unwrap().seconds - 12.0).abs() < 1e-6);
+    p.mining_stop(u64::MAX - 7, 120.0).await.unwrap();
+    assert!((p.mining_time("s", 200.0).await.unwrap().seconds - 20.0).abs() < 1e-6);
+    p.mining_start("s", 3, 200.0).await.unwrap();
+    let t = p.mining_time("s", 205.0).await.unwrap();
+    assert!((t.seconds - 25.0).abs() < 1e-6);
+    assert_eq!(t.active_miners, 1);
+    p.mining_start("t", 3, 210.0).await.unwrap();
+    assert!((p.mining_time("t", 211.0).await.unwrap().seconds - 1.0).abs() < 1e-6);
+    assert_eq!(p.mining_time("s", 211.0).await.unwrap().seconds, 0.0);
+}
+
+fn entry(ip: &str, zeros: u32, nonce: u64) -> RewardEntry {
+    RewardEntry {
+        visitor_id: "v".into(),
+        nonce,
+        hash: "00ff".into(),
+        leading_zeros: zeros,
+        ip: ip.into(),
+        trace_data: "ip=x".into(),
+        session_token: format!("token-{ip}"),
+    }
+}
+
+async fn reward_window_ranks_one_per_ip(s: Stores) {
+    let p = &s.puzzles;
+    assert_eq!(
+        p.reward_offer("s", "a", None, 0.0).await.unwrap(),
+        RewardOffer::NoWindow
+    );
+    p.reward_open(RewardWindow {
+        seed: "s".into(),
+        difficulty: 8,
+        params: Argon2Params::new(1, 8, 1),
+        new_difficulty: 7,
+        closes_at: 10.0,
+        submitted_ips: Default::default(),
+        best: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        p.reward_offer("x", "a", None, 1.0).await.unwrap(),
+        RewardOffer::SeedMismatch
+    );
+    assert_eq!(
+        p.reward_offer("s", "a", Some(entry("a", 3, 9)), 1.0)
+            .await
+            .unwrap(),
+        RewardOffer::Accepted
+    );
+    assert_eq!(
+        p.reward_offer("s", "a", None, 1.0).await.unwrap(),
+        RewardOffer::AlreadySubmitted
+    );
+    p.reward_offer("s", "b", Some(entry("b", 5, 9_007_199_254_740_992)), 2.0)
+        .await
+        .unwrap();
+    p.reward_offer("s", "c", Some(entry("c", 5, 40)), 2.0)
+        .await
+        .unwrap();
+    p.reward_offer("s", "d", Some(entry("d", 4, 1)), 2.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        p.reward_offer("s", "e", Some(entry("e", 20, 1)), 10.0)
+            .await
+            .unwrap(),
+        RewardOffer::NoWindow
+    );
+    let open = p.reward_window().await.unwrap().unwrap();
+    assert_eq!(
+        (open.submitted_ips.len(), open.params),
+        (4, Argon2Params::new(1, 8, 1))
+    );
+    assert!(p.reward_take("x").await.unwrap().is_none());
+    let w = p.reward_take("s").await.unwrap().unwrap();
+    assert_eq!(w.best.unwrap(), entry("c", 5, 40));
+    assert_eq!(w.new_difficulty, 7);
+    assert!(p.reward_window().await.unwrap().is_none());
+    assert!(p.reward_take("s").await.unwrap().is_none(), "taken once");
+}
+
+async fn sessions_lifecycle(s: Stores) {
+    let grace = Duration::from_secs(300);
+    let store = &s.sessions;
+    let connection = u64::MAX - 1;
+    store
+        .insert(Session::new(
+            "t1".into(),
+            ip("1.1.1.1"),
+            1000.25,
+            connection,
+        ))
+        .await
+        .unwrap();
+    store
+        .insert(Session::new("t2".into(), ip("1.1.1.1"), 1001.0, 2))
+        .await
+        .unwrap();
+    store
+        .insert(Session::new("t3".into(), ip("2001:db8::1"), 1002.0, 3))
+        .await
+        .unwrap();
+    let got = store.get("t1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.ip, got.created_at, got.connection),
+        (ip("1.1.1.1"), 1000.25, Some(connection))
+    );
+    assert!(store.get("nope").await.unwrap().is_none());
+    assert_eq!(
+        store.bind_visitor("t1", "alice").await.unwrap().as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        store.bind_visitor("t1", "bob").await.unwrap().as_deref(),
+        Some("alice")
+    );
+    assert_eq!(store.bind_visitor("nope", "bob").await.unwrap(), None);
+    store.detach("t1", 999, 1500.0).await.unwrap();
+    assert_eq!(
+        store.get("t1").await.unwrap().unwrap().connection,
+        Some(connection),
+        "a stale detach is ignored"
+    );
+    store.detach("t1", connection, 1500.0).await.unwrap();
+    let t1 = store.get("t1").await.unwrap().unwrap();
+    assert_eq!((t1.connection, t1.disconnected_at), (None, Some(1500.0)));
+    assert!(t1.is_live(1800.0, grace) && !t1.is_live(1800.5, grace));
+    assert_eq!(store.attach("t1", 7).await.unwrap(), None);
+    assert_eq!(store.attach("t1", 8).await.unwrap(), Some(7));
+    assert_eq!(store.attach("nope", 8).await.unwrap(), None);
+    assert_eq!(
+        store.get("t1").await.unwrap().unwrap().disconnected_at,
+        None
+    );
+    assert_eq!(store.count().await.unwrap(), 3);
+    let mut revoked: Vec<String> = store
+        .revoke_ip(ip("1.1.1.1"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.token)
+        .collect();
+    revoked.sort();
+    assert_eq!(revoked, vec!["t1", "t2"]);
+    assert!(store.revoke_ip(ip("1.1.1.1")).await.unwrap().is_empty());
+    assert_eq!(store.revoke_all().await.unwrap().len(), 1);
+    assert_eq!(store.list().await.unwrap().len(), 3);
+    assert_eq!(store.cleanup(2000.0, grace).await.unwrap(), 3);
+    assert_eq!(store.count().await.unwrap(), 0);
+}
+
+async fn bans_and_lockout(s: Stores) {
+    assert!(s.bans.ban(ip("9.9.9.9")).await.unwrap());
+    assert!(!s.bans.ban(ip("::ffff:9.9.9.9")).await.unwrap());
+    assert!(s.bans.ban(ip("10.0.0.1")).await.unwrap());
+    assert!(s.bans.is_banned(ip("9.9.9.9")).await.unwrap());
+    assert_eq!(s.bans.list().await.unwrap(), vec!["10.0.0.1", "9.9.9.9"]);
+    assert!(s.bans.unban(ip("9.9.9.9")).await.unwrap());
+    assert!(!s.bans.unban(ip("9.9.9.9")).await.unwrap());
+    assert_eq!(s.bans.count().await.unwrap(), 1);
+
+    let l = &s.lockout;
+    let who = ip("5.5.5.5");
+    let period = Duration::from_secs(300);
+    for i in 0..9 {
+        assert!(
+            !l.record_failure(who, 1000.0 + f64::from(i), 10, period)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(l.record_failure(who, 1009.0, 10, period).await.unwrap());
+    assert_eq!(l.locked_for(who, 1010.0).await.unwrap(), Some(299.0));
+    assert_eq!(l.locked_for(who, 1309.5).await.unwrap(), None);
+    l.clear(who).await.unwrap();
+    assert!(!l.record_failure(who, 2000.0, 10, period).await.unwrap());
+}
+
+async fn hashrate_reports(s: Stores) {
+    let h = &s.hashrate;
+    let who = ip("1.2.3.4");
+    h.report(1, who, 10.0, false, 100.0).await.unwrap();
+    h.report(2, who, 5.0, false, 95.0).await.unwrap();
+    h.report(3, who, 1e6, true, 100.0).await.unwrap();
+    h.report(1, who, 12.0, false, 104.0).await.unwrap();
+    let fresh = h.fresh(106.0, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(fresh.len(), 2);
+    let net = hashpass::hashrate::network_hashrate(&fresh);
+    assert_eq!((net.total_hashrate, net.active_miners), (12.0, 1));
+    assert_eq!(
+        fresh.iter().find(|r| r.connection == 1).unwrap().first_seen,
+        100.0
+    );
+    h.remove(1).await.unwrap();
+    assert_eq!(
+        h.fresh(106.0, Duration::from_secs(10)).await.unwrap().len(),
+        1
+    );
+    h.clear().await.unwrap();
+    assert!(
+        h.fresh(106.0, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for i in 0..60 {
+        h.push_chart(ChartPoint {
+            timestamp: f64::from(i),
+            value: 1.5,
+        })
+        .await
+        .unwrap();
+    }
+    let chart = h.chart().await.unwrap();
+    assert_eq!(
+        (chart.len(), chart[0].timestamp, chart[49].timestamp),
+        (50, 10.0, 59.0)
+    );
+}
+
+async fn events_reach_every_instance(s: Stores) {
+    let (a, b) = &s.events;
+    let mut on_a = a.subscribe();
+    let mut on_b = b.subscribe();
+    let event = Event::Broadcast {
+        message: Arc::from("{\"type\": \"PUZZLE_RESET\"}"),
+        is_reset: true,
+        published_at: 1.0,
+    };
+    a.publish(event.clone()).await.unwrap();
+    for rx in [&mut on_a, &mut on_b] {
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("delivered")
+            .unwrap();
+        assert_eq!(got, event);
+    }
+    let close = Event::CloseIp {
+        ip: ip("1.2.3.4"),
+        code: 1000,
+        reason: "Kicked by admin".into(),
+    };
+    b.publish(close.clone()).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), on_a.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        close
+    );
+}
+
+macro_rules! store_cases {
+    ($module:ident, $make:path) => {
+        mod $module {
+            use super::*;
+            store_cases!(@each $make; puzzle_claim_admits_exactly_one, mining_time_accounting,
+                reward_window_ranks_one_per_ip, sessions_lifecycle, bans_and_lockout, hashrate_reports,
+                events_reach_every_instance);
+        }
+    };
+    (@each $make:path; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case($make().await).await;
+            }
+        )*
+    };
+}
+
+async fn memory() -> Stores {
+    let bus: Arc<dyn EventBus> = Arc::new(MemoryEventBus::new());
+    Stores {
+        puzzles: Arc::new(MemoryPuzzleStore::new()),
+        sessions: Arc::new(MemorySessionStore::new()),
+        bans: Arc::new(MemoryBanList::default()),
+        lockout: Arc::new(MemoryAdminLockout::new()),
+        hashrate: Arc::new(MemoryHashrateStore::new()),
+        events: (Arc::clone(&bus), bus),
+        _server: None,
+    }
+}
+
+store_cases!(memory_stores, memory);
+
+#[cfg(feature = "redis")]
+mod redis_backend {
+    use super::*;
+    use hashpass::redis::*;
+
+    pub(super) async fn redis() -> Stores {
+        let server = hashpass_redis_test::server();
+        let prefix = format!(
+            "test-{}:",
+            hex::encode(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+                    .to_be_bytes()
+            )
+        );
+        let backend = RedisBackend::connect(&server.url, prefix)
+            .await
+            .expect("redis reachable");
+        Stores {
+            puzzles: Arc::new(RedisPuzzleStore::new(backend.clone())),
+            sessions: Arc::new(RedisSessionStore::new(backend.clone())),
+            bans: Arc::new(RedisBanList::new(backend.clone())),
+            lockout: Arc::new(RedisAdminLockout::new(backend.clone())),
+            hashrate: Arc::new(RedisHashrateStore::new(backend.clone())),
+            events: (
+                RedisEventBus::new(backend.clone()).await.unwrap(),
+                RedisEventBus::new(backend).await.unwrap(),
+            ),
+            _server: Some(server),
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+store_cases!(redis_stores, redis_backend::redis);
+
+/// A `redis-server` on a free 127.0.0.1 port, shared by the cases running at the same time and
+/// stopped when the last of them ends (so no server outlives the test binary).
+#[cfg(feature = "redis")]
+mod hashpass_redis_test {
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex, Weak};
+
+    pub struct Server {
+        pub url: String,
+        child: Child,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    static SERVER: Mutex<Weak<Server>> = Mutex::new(Weak::new());
+
+    pub fn server() -> Arc<Server> {
+        let mut slot = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(server) = slot.upgrade() {
+            return server;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (apt-get install redis-server; the CI script does)");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        let server = Arc::new(Server {
+            url: format!("redis://127.0.0.1:{port}/"),
+            child,
+        });
+        *slot = Arc::downgrade(&server);
+        server
+    }
+}
