@@ -73,6 +73,10 @@ pub struct Config {
     pub invite_ttl: u64,
     /// `HASHPASS_AUDIT_ROTATION`: audit records per file before rotation (1000).
     pub audit_rotation: usize,
+    /// `REDIS_URL` or `HASHPASS_REDIS_URL`: share state through Redis (several instances).
+    pub redis_url: Option<String>,
+    /// `HASHPASS_REDIS_PREFIX`: prefix of every key, so deployments can share a Redis.
+    pub redis_prefix: String,
     /// `HASHPASS_METRICS_PUBLIC`: serve `/api/metrics` without the admin token.
     pub metrics_public: bool,
     /// `HASHPASS_UA_FILTER`: refuse scripted clients on the public API (B3).
@@ -117,6 +121,8 @@ impl std::fmt::Debug for Config {
             .field("log_dir", &self.log_dir)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("client_ip_header", &self.client_ip_header)
+            .field("redis", &self.redis_url.as_ref().map(|_| "<set>"))
+            .field("redis_prefix", &self.redis_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +162,8 @@ impl Default for Config {
             submit_window: Duration::from_secs(10),
             invite_ttl: 0,
             audit_rotation: 1000,
+            redis_url: None,
+            redis_prefix: "hashpass:".into(),
             metrics_public: false,
             ua_filter: true,
             max_body_bytes: 16 * 1024,
@@ -364,6 +372,10 @@ impl Config {
         }
         num!("HASHPASS_INVITE_TTL" => c.invite_ttl);
         num!("HASHPASS_AUDIT_ROTATION" => c.audit_rotation);
+        c.redis_url = get("HASHPASS_REDIS_URL").or_else(|| get("REDIS_URL"));
+        if let Some(prefix) = get("HASHPASS_REDIS_PREFIX") {
+            c.redis_prefix = prefix;
+        }
         c.metrics_public = flag("HASHPASS_METRICS_PUBLIC").unwrap_or(false);
         c.ua_filter = flag("HASHPASS_UA_FILTER").unwrap_or(true);
         num!("HASHPASS_MAX_BODY_BYTES" => c.max_body_bytes);

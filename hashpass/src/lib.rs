@@ -135,6 +135,7 @@ impl HashPass {
             audit: None,
             hashrate: None,
             lockout: None,
+            lease: None,
             files: false,
         }
     }
@@ -182,6 +183,7 @@ pub struct HashPassBuilder {
     audit: Option<Arc<dyn AuditLog>>,
     hashrate: Option<Arc<dyn HashrateStore>>,
     lockout: Option<Arc<dyn AdminLockout>>,
+    lease: Option<Arc<dyn service::JobLease>>,
     files: bool,
 }
 
@@ -224,9 +226,30 @@ seam_setters! {
     hashrate_store: hashrate: Arc<dyn HashrateStore>;
     /// Uses this admin lockout table.
     admin_lockout: lockout: Arc<dyn AdminLockout>;
+    /// Uses this lease to decide who runs the periodic jobs.
+    job_lease: lease: Arc<dyn service::JobLease>;
 }
 
 impl HashPassBuilder {
+    /// Shares every store that must be shared between instances through Redis: puzzle state,
+    /// sessions, bans, admin lockout, hashrate, events, and the periodic jobs' lease.
+    #[cfg(feature = "redis")]
+    pub async fn redis(self, backend: redis::RedisBackend) -> Result<Self, StoreError> {
+        let events = redis::RedisEventBus::new(backend.clone()).await?;
+        Ok(self
+            .puzzle_store(Arc::new(redis::RedisPuzzleStore::new(backend.clone())))
+            .session_store(Arc::new(redis::RedisSessionStore::new(backend.clone())))
+            .ban_list(Arc::new(redis::RedisBanList::new(backend.clone())))
+            .admin_lockout(Arc::new(redis::RedisAdminLockout::new(backend.clone())))
+            .hashrate_store(Arc::new(redis::RedisHashrateStore::new(backend.clone())))
+            .event_bus(events)
+            .job_lease(Arc::new(redis::RedisLease::new(
+                backend,
+                "jobs",
+                std::time::Duration::from_secs(3),
+            ))))
+    }
+
     /// Keeps the audit log (`verify.jsonl`) and the blacklist (`blacklist.json`) as files in
     /// the configured data directory instead of memory.
     pub fn persist_to_data_dir(mut self) -> Self {
@@ -345,6 +368,9 @@ impl HashPassBuilder {
             hashrate: self
                 .hashrate
                 .unwrap_or_else(|| Arc::new(MemoryHashrateStore::new())),
+            lease: self
+                .lease
+                .unwrap_or_else(|| Arc::new(service::SoleInstance)),
         };
         let lockout = self
             .lockout

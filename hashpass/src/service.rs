@@ -39,6 +39,25 @@ use crate::wire;
 /// two decimals show.
 const MIN_SOLVE_TIME: f64 = 0.01;
 
+/// Who runs the periodic jobs: with several instances exactly one should (timeouts, awards,
+/// aggregation, clean-up), so they hold a lease with expiry.
+#[async_trait::async_trait]
+pub trait JobLease: Send + Sync + 'static {
+    /// Takes or renews the lease; true while this instance holds it.
+    async fn hold(&self) -> Result<bool, StoreError>;
+}
+
+/// The lease of a single instance: always held.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SoleInstance;
+
+#[async_trait::async_trait]
+impl JobLease for SoleInstance {
+    async fn hold(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+}
+
 /// The pluggable parts a service runs on.
 #[derive(Clone)]
 pub struct Seams {
@@ -64,6 +83,8 @@ pub struct Seams {
     pub audit: Arc<dyn AuditLog>,
     /// Hashrate reports.
     pub hashrate: Arc<dyn HashrateStore>,
+    /// Who runs the periodic jobs.
+    pub lease: Arc<dyn JobLease>,
 }
 
 /// A solution as submitted to `/api/verify` or `/api/submit`, after field validation.
@@ -714,8 +735,9 @@ impl PuzzleService {
             .await
     }
 
-    /// Runs the periodic jobs until the returned handle is dropped or aborted:
-    /// timeout check and reward award every second, hashrate every 5 s, cleanup every 60 s.
+    /// Runs the periodic jobs until the returned handle is dropped or aborted: timeout check and
+    /// reward award every second, hashrate every 5 s, cleanup every 60 s — each tick only while
+    /// this instance holds the jobs lease.
     pub fn spawn_jobs(self: &Arc<Self>) -> BackgroundJobs {
         let every =
             |period: Duration,
@@ -726,7 +748,11 @@ impl PuzzleService {
                     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     loop {
                         interval.tick().await;
-                        job(Arc::clone(&service)).await;
+                        match service.seams.lease.hold().await {
+                            Ok(true) => job(Arc::clone(&service)).await,
+                            Ok(false) => {}
+                            Err(e) => tracing::warn!(error = %e, "could not renew the jobs lease"),
+                        }
                     }
                 })
             };

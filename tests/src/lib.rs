@@ -8,6 +8,7 @@
 pub mod adapters;
 pub mod cases;
 pub mod client;
+pub mod redis_server;
 pub mod server;
 
 pub use client::{Http, Player, solve_for};

@@ -67,18 +67,30 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `serve` with `config` on a free port, file-backed in `dir`.
     pub async fn start(serve: Serve, config: Config, dir: PathBuf) -> Self {
+        Self::start_shared(serve, config, dir, None).await
+    }
+
+    /// [`TestServer::start`] with the shared stores in Redis (`backend`), as one of several
+    /// instances of a deployment.
+    pub async fn start_shared(
+        serve: Serve,
+        config: Config,
+        dir: PathBuf,
+        backend: Option<hashpass::redis::RedisBackend>,
+    ) -> Self {
         let clock = FakeClock::new(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_secs_f64(),
         );
-        let hashpass = HashPass::builder(config)
+        let mut builder = HashPass::builder(config)
             .clock(Arc::new(clock.clone()))
-            .persist_to_data_dir()
-            .build()
-            .await
-            .expect("test server builds");
+            .persist_to_data_dir();
+        if let Some(backend) = backend {
+            builder = builder.redis(backend).await.expect("Redis stores");
+        }
+        let hashpass = builder.build().await.expect("test server builds");
         let jobs = hashpass.spawn_jobs();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");

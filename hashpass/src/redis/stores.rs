@@ -860,6 +860,13 @@ pub struct RedisLease {
     ttl: Duration,
 }
 
+#[async_trait]
+impl crate::service::JobLease for RedisLease {
+    async fn hold(&self) -> Result<bool, StoreError> {
+        RedisLease::hold(self).await
+    }
+}
+
 impl RedisLease {
     /// The lease `name` on `backend`, held for `ttl` per renewal, owned by a random id.
     pub fn new(backend: RedisBackend, name: &str, ttl: Duration) -> Self {

@@ -1,5 +1,5 @@
-//! One list of store cases, run against the in-memory stores and (with the `redis` feature)
-//! against Redis, on a real `redis-server` this test starts on a free 127.0.0.1 port.
+//! One list of store cases, run against the in-memory stores and against Redis, on a real
+//! `redis-server` this test starts on a free 127.0.0.1 port.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -389,13 +389,12 @@ async fn memory() -> Stores {
 
 store_cases!(memory_stores, memory);
 
-#[cfg(feature = "redis")]
 mod redis_backend {
     use super::*;
     use hashpass::redis::*;
 
     pub(super) async fn redis() -> Stores {
-        let server = hashpass_redis_test::server();
+        let server = hashpass_tests::redis_server::shared();
         let prefix = format!(
             "test-{}:",
             hex::encode(
@@ -424,67 +423,4 @@ mod redis_backend {
     }
 }
 
-#[cfg(feature = "redis")]
 store_cases!(redis_stores, redis_backend::redis);
-
-/// A `redis-server` on a free 127.0.0.1 port, shared by the cases running at the same time and
-/// stopped when the last of them ends (so no server outlives the test binary).
-#[cfg(feature = "redis")]
-mod hashpass_redis_test {
-    use std::process::{Child, Command, Stdio};
-    use std::sync::{Arc, Mutex, Weak};
-
-    pub struct Server {
-        pub url: String,
-        child: Child,
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    static SERVER: Mutex<Weak<Server>> = Mutex::new(Weak::new());
-
-    pub fn server() -> Arc<Server> {
-        let mut slot = SERVER.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(server) = slot.upgrade() {
-            return server;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (apt-get install redis-server; the CI script does)");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        let server = Arc::new(Server {
-            url: format!("redis://127.0.0.1:{port}/"),
-            child,
-        });
-        *slot = Arc::downgrade(&server);
-        server
-    }
-}

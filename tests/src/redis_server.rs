@@ -1,0 +1,97 @@
+//! A real `redis-server` for tests, started on a free 127.0.0.1 port and stopped when the last
+//! user drops it (so no server outlives the test binary).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+/// A running `redis-server`.
+pub struct RedisServer {
+    /// `redis://127.0.0.1:PORT/`.
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+    child: Mutex<Option<Child>>,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port and waits until it accepts connections.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let server = Self {
+            url: format!("redis://127.0.0.1:{port}/"),
+            port,
+            child: Mutex::new(None),
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts the server again on the same port (after [`RedisServer::stop`]).
+    pub fn restart(&self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (apt-get install redis-server; the CI script does)");
+        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    /// Stops the server (an outage).
+    pub fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+static SHARED: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+
+/// A server shared by the tests running at the same time in this binary.
+pub fn shared() -> Arc<RedisServer> {
+    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(server) = slot.upgrade() {
+        return server;
+    }
+    let server = Arc::new(RedisServer::start());
+    *slot = Arc::downgrade(&server);
+    server
+}
+
+/// A key prefix no other test uses.
+pub fn unique_prefix(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("test-{name}-{}-{nanos}:", std::process::id())
+}
