@@ -1,6 +1,7 @@
 //! A real `redis-server` for tests, started on a free 127.0.0.1 port and stopped when the last
 //! user drops it (so no server outlives the test binary).
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -12,38 +13,63 @@ pub struct RedisServer {
     /// Its port.
     pub port: u16,
     child: Mutex<Option<Child>>,
+    /// Where an append-only file keeps the data across restarts, if persistent.
+    dir: Option<PathBuf>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 impl RedisServer {
-    /// Starts a server on a free port and waits until it accepts connections.
-    pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
+    fn new(dir: Option<PathBuf>) -> Self {
+        let port = free_port();
         let server = Self {
             url: format!("redis://127.0.0.1:{port}/"),
             port,
             child: Mutex::new(None),
+            dir,
         };
         server.restart();
         server
     }
 
+    /// Starts a server (data in memory only) and waits until it accepts connections.
+    pub fn start() -> Self {
+        Self::new(None)
+    }
+
+    /// Starts a server that keeps its data across [`RedisServer::stop`] and
+    /// [`RedisServer::restart`] (append-only file, fsync on every write), as production would.
+    pub fn start_persistent() -> Self {
+        Self::new(Some(crate::server::temp_dir("redis-data")))
+    }
+
     /// Starts the server again on the same port (after [`RedisServer::stop`]).
     pub fn restart(&self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
+        let mut command = Command::new("redis-server");
+        command.args([
+            "--port",
+            &self.port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ]);
+        match &self.dir {
+            Some(dir) => command.arg("--dir").arg(dir).args([
                 "--appendonly",
-                "no",
-            ])
+                "yes",
+                "--appendfsync",
+                "always",
+            ]),
+            None => command.args(["--appendonly", "no"]),
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -61,3 +61,76 @@ async fn two_instances_one_winner_per_round_and_resets_everywhere() {
         }
     }
 }
+
+/// Redis stops mid-run: requests fail cleanly (503 JSON, the server stays up), and once Redis is
+/// back they succeed again without a restart; the win acknowledged before the outage is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_fails_cleanly_and_recovers() {
+    let redis = redis_server::RedisServer::start_persistent();
+    let dir = temp_dir("redis-outage");
+    let backend = RedisBackend::connect(&redis.url, redis_server::unique_prefix("outage"))
+        .await
+        .unwrap();
+    let server = TestServer::start_shared(
+        hashpass_tests::adapters::axum,
+        test_config(&dir),
+        dir,
+        Some(backend),
+    )
+    .await;
+    let mut player = Player::connect(&server, client_ip(1)).await;
+    let puzzle = player.puzzle().await.json();
+    let body = player.solution(&puzzle).await;
+    let won = player.verify(&body).await;
+    assert_eq!(won.status, 200, "{}", won.text);
+    let code = won.json()["invite_code"].as_str().unwrap().to_string();
+    expect_type(&mut player.ws, "PUZZLE_RESET", Duration::from_secs(5)).await;
+
+    redis.stop();
+    for _ in 0..3 {
+        let down = player.puzzle().await;
+        assert_eq!(down.status, 503, "{}", down.text);
+        assert!(down.json()["detail"].is_string(), "{}", down.text);
+        let health = hashpass_tests::client::Http::new(&server, client_ip(2))
+            .get("/api/health")
+            .await;
+        assert_eq!(health.status, 503);
+    }
+    let admin = hashpass_tests::client::Http::new(&server, client_ip(50));
+    assert_eq!(
+        admin
+            .admin_post("/api/admin/reset-puzzle", &serde_json::json!({}))
+            .await
+            .status,
+        503
+    );
+
+    redis.restart();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let back = loop {
+        let answer = player.puzzle().await;
+        if answer.status == 200 || tokio::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        back.status, 200,
+        "the same session works again: {}",
+        back.text
+    );
+    // Play on: a new win after the outage, and both invite codes are in the audit log.
+    let puzzle = back.json();
+    let body = player.solution(&puzzle).await;
+    let again = player.verify(&body).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    let logs = admin.admin_get("/api/admin/logs").await.json();
+    let codes: Vec<&str> = logs["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["invite_code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&code.as_str()), "{codes:?}");
+    assert_eq!(codes.len(), 2);
+}
