@@ -14,15 +14,23 @@ pub mod server;
 pub use client::{Http, Player, solve_for};
 pub use server::{Serve, TestServer, test_config};
 
-/// Instantiates every conformance case as a `#[tokio::test]` for one adapter.
+/// Instantiates every conformance case as a `#[tokio::test]` for one adapter; with `redis:`
+/// the servers keep their shared state in a real `redis-server` instead of memory.
 ///
 /// ```ignore
 /// hashpass_tests::conformance_suite!(hashpass_tests::adapters::axum);
+/// hashpass_tests::conformance_suite!(redis: hashpass_tests::adapters::axum);
 /// ```
 #[macro_export]
 macro_rules! conformance_suite {
+    (redis: $serve:path) => {
+        $crate::conformance_suite!(@all $serve, $crate::server::use_redis_for_shared_state());
+    };
     ($serve:path) => {
-        $crate::conformance_suite!(@cases $serve;
+        $crate::conformance_suite!(@all $serve, ());
+    };
+    (@all $serve:path, $setup:expr) => {
+        $crate::conformance_suite!(@cases $serve, $setup;
             full_round,
             concurrent_solvers_one_winner_per_round,
             reconnect_within_grace,
@@ -47,10 +55,11 @@ macro_rules! conformance_suite {
             browser_admin,
         );
     };
-    (@cases $serve:path; $($case:ident),* $(,)?) => {
+    (@cases $serve:path, $setup:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
+                let () = $setup;
                 $crate::cases::$case($serve).await;
             }
         )*

@@ -62,12 +62,35 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _jobs: BackgroundJobs,
+    _redis: Option<Arc<crate::redis_server::RedisServer>>,
+}
+
+static REDIS_STATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every [`TestServer::start`] in this test binary keep its shared state in Redis.
+pub fn use_redis_for_shared_state() {
+    REDIS_STATE.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
 impl TestServer {
-    /// Starts `serve` with `config` on a free port, file-backed in `dir`.
+    /// Starts `serve` with `config` on a free port, file-backed in `dir` — or, in a test binary
+    /// that called [`use_redis_for_shared_state`], with its shared state in Redis under a prefix
+    /// derived from `dir` (so a restart on the same `dir` finds its state again).
     pub async fn start(serve: Serve, config: Config, dir: PathBuf) -> Self {
-        Self::start_shared(serve, config, dir, None).await
+        if !REDIS_STATE.load(std::sync::atomic::Ordering::SeqCst) {
+            return Self::start_shared(serve, config, dir, None).await;
+        }
+        let redis = crate::redis_server::shared();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let backend = hashpass::redis::RedisBackend::connect(&redis.url, format!("{name}:"))
+            .await
+            .expect("redis reachable");
+        let mut server = Self::start_shared(serve, config, dir, Some(backend)).await;
+        server._redis = Some(redis);
+        server
     }
 
     /// [`TestServer::start`] with the shared stores in Redis (`backend`), as one of several
@@ -104,6 +127,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             _jobs: jobs,
+            _redis: None,
         }
     }
 
