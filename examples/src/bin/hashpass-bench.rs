@@ -29,6 +29,9 @@ struct Options {
     sockets: Vec<usize>,
     rounds: usize,
     pid: Option<u32>,
+    /// Where the fan-out's listening sockets connect (another instance of the deployment);
+    /// the winner always verifies on `addr`.
+    sockets_addr: Option<SocketAddr>,
     scenarios: Vec<String>,
 }
 
@@ -41,6 +44,7 @@ fn options() -> Result<Options, String> {
         sockets: vec![1000, 5000],
         rounds: 20,
         pid: None,
+        sockets_addr: None,
         scenarios: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -55,7 +59,16 @@ fn options() -> Result<Options, String> {
             }
             "--rounds" => o.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
             "--pid" => o.pid = Some(value()?.parse().map_err(|e| format!("--pid: {e}"))?),
-            "-h" | "--help" => return Err("usage: hashpass-bench --base URL [--seconds N] [--concurrency N] [--sockets 1000,5000] [--rounds N] [--pid PID] [health|puzzle|fanout|flood]...".into()),
+            "--sockets-base" => {
+                let base = value()?;
+                let host = base.trim_start_matches("http://").trim_end_matches('/');
+                let addr: SocketAddr = host.parse().map_err(|e| format!("--sockets-base must be http://IP:PORT: {e}"))?;
+                if !addr.ip().is_loopback() {
+                    return Err("the load tool only targets loopback addresses".into());
+                }
+                o.sockets_addr = Some(addr);
+            }
+            "-h" | "--help" => return Err("usage: hashpass-bench --base URL [--seconds N] [--concurrency N] [--sockets 1000,5000] [--rounds N] [--pid PID] [--sockets-base URL] [health|puzzle|fanout|flood|claim]...".into()),
             other if !other.starts_with('-') => o.scenarios.push(other.to_string()),
             other => return Err(format!("unknown option {other}")),
         }
@@ -98,12 +111,16 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open_socket(o: &Options, ip: IpAddr, token: &str) -> Result<Ws, String> {
+    open_socket_to(o.addr, ip, token).await
+}
+
+async fn open_socket_to(addr: SocketAddr, ip: IpAddr, token: &str) -> Result<Ws, String> {
     let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
     socket
         .bind(SocketAddr::new(ip, 0))
         .map_err(|e| e.to_string())?;
-    let stream = socket.connect(o.addr).await.map_err(|e| e.to_string())?;
-    let mut request = format!("ws://{}/api/ws?token={token}", o.addr)
+    let stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
+    let mut request = format!("ws://{addr}/api/ws?token={token}")
         .into_client_request()
         .map_err(|e| e.to_string())?;
     request
@@ -269,7 +286,13 @@ async fn fanout(o: &Options) -> Result<(), String> {
         let before = o.pid.and_then(rss_kib);
         let mut sockets = Vec::with_capacity(count);
         let mut opening = futures_util::stream::iter(1..=count)
-            .map(|n| open_socket(o, client_ip(n), "bench-captcha-token"))
+            .map(|n| {
+                open_socket_to(
+                    o.sockets_addr.unwrap_or(o.addr),
+                    client_ip(n),
+                    "bench-captcha-token",
+                )
+            })
             .buffer_unordered(64);
         while let Some(ws) = opening.next().await {
             sockets.push(ws?);
@@ -337,6 +360,30 @@ async fn fanout(o: &Options) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    Ok(())
+}
+
+/// Latency of a winning verify at the server's parameters (tiny ones make it the claim itself:
+/// checks, one hash, the compare-and-swap, the audit write).
+async fn claim(o: &Options) -> Result<(), String> {
+    let solver = Solver::new(o, 300_000).await?;
+    let mut latencies = Vec::new();
+    for _ in 0..o.rounds.max(1) {
+        let body = solver.winning_body(o).await?;
+        let start = Instant::now();
+        let (status, answer) = solver.post(o, "/api/verify", &body).await?;
+        if status != 200 {
+            return Err(format!("verify answered {status} {answer}"));
+        }
+        latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "claim: winning verify median {:.2} ms, p99 {:.2} ms ({} rounds)",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.len()
+    );
     Ok(())
 }
 
@@ -455,6 +502,7 @@ async fn main() {
             },
             "fanout" => fanout(&o).await,
             "flood" => flood(&o).await,
+            "claim" => claim(&o).await,
             other => Err(format!("unknown scenario {other}")),
         };
         if let Err(e) = result {

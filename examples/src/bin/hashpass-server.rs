@@ -41,23 +41,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _log_guard = hashpass_examples::init_logging(&config)?;
     tracing::info!(?config, "starting HashPass");
     let port = config.port;
-    let hashpass = HashPass::builder(config)
-        .persist_to_data_dir()
-        .build()
-        .await?;
+    let mut builder = HashPass::builder(config.clone()).persist_to_data_dir();
+    if let Some(url) = &config.redis_url {
+        let backend =
+            hashpass::redis::RedisBackend::connect(url, config.redis_prefix.clone()).await?;
+        tracing::info!(prefix = %config.redis_prefix, "sharing state through Redis");
+        builder = builder.redis(backend).await?;
+    }
+    let hashpass = builder.build().await?;
     let _jobs = hashpass.spawn_jobs();
     let static_dir = hashpass_examples::static_dir();
     if let Err(message) = hashpass_examples::check_vendor_files(&static_dir) {
         tracing::error!("{message}: the miner page and the admin console will not work");
     }
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
-    hashpass_examples::serve_standalone(
-        framework,
-        hashpass,
-        &hashpass_examples::static_dir(),
-        addr,
-    )
-    .await?;
+    hashpass_examples::serve_standalone(framework, hashpass, &static_dir, addr).await?;
     tracing::info!("stopped");
     Ok(())
 }
