@@ -185,7 +185,7 @@ fn combine<'a>(parts: impl Iterator<Item = &'a Aggregate>) -> LogStats {
 }
 
 /// A page of `records` (oldest first in the input), newest first in the output.
-fn paginate(records: &[Value], query: &LogQuery, files: Vec<String>) -> LogPage {
+pub(crate) fn paginate(records: &[Value], query: &LogQuery, files: Vec<String>) -> LogPage {
     let needle = query.search.to_lowercase();
     let matching: Vec<&Value> = records
         .iter()
@@ -209,7 +209,7 @@ fn paginate(records: &[Value], query: &LogQuery, files: Vec<String>) -> LogPage 
     }
 }
 
-fn unknown_file(query: &LogQuery, files: Vec<String>) -> LogPage {
+pub(crate) fn unknown_file(query: &LogQuery, files: Vec<String>) -> LogPage {
     LogPage {
         records: Vec::new(),
         total: 0,

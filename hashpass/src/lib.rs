@@ -232,7 +232,8 @@ seam_setters! {
 
 impl HashPassBuilder {
     /// Shares every store that must be shared between instances through Redis: puzzle state,
-    /// sessions, bans, admin lockout, hashrate, events, and the periodic jobs' lease.
+    /// sessions, bans, admin lockout, hashrate, the audit log, events, and the periodic jobs'
+    /// lease.
     #[cfg(feature = "redis")]
     pub async fn redis(self, backend: redis::RedisBackend) -> Result<Self, StoreError> {
         let events = redis::RedisEventBus::new(backend.clone()).await?;
@@ -242,6 +243,7 @@ impl HashPassBuilder {
             .ban_list(Arc::new(redis::RedisBanList::new(backend.clone())))
             .admin_lockout(Arc::new(redis::RedisAdminLockout::new(backend.clone())))
             .hashrate_store(Arc::new(redis::RedisHashrateStore::new(backend.clone())))
+            .audit_log(Arc::new(redis::RedisAuditLog::new(backend.clone())))
             .event_bus(events)
             .job_lease(Arc::new(redis::RedisLease::new(
                 backend,

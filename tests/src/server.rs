@@ -63,6 +63,7 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<()>>,
     _jobs: BackgroundJobs,
     _redis: Option<Arc<crate::redis_server::RedisServer>>,
+    redis_backed: bool,
 }
 
 static REDIS_STATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -110,6 +111,7 @@ impl TestServer {
         let mut builder = HashPass::builder(config)
             .clock(Arc::new(clock.clone()))
             .persist_to_data_dir();
+        let redis_backed = backend.is_some();
         if let Some(backend) = backend {
             builder = builder.redis(backend).await.expect("Redis stores");
         }
@@ -128,6 +130,7 @@ impl TestServer {
             task: Some(task),
             _jobs: jobs,
             _redis: None,
+            redis_backed,
         }
     }
 
@@ -135,6 +138,11 @@ impl TestServer {
     pub async fn with(serve: Serve, name: &str, adjust: impl FnOnce(Config) -> Config) -> Self {
         let dir = temp_dir(name);
         Self::start(serve, adjust(test_config(&dir)), dir).await
+    }
+
+    /// Whether the shared state lives in Redis (audit stream instead of files).
+    pub fn shares_state(&self) -> bool {
+        self.redis_backed
     }
 
     /// `http://127.0.0.1:port`.

@@ -424,3 +424,81 @@ mod redis_backend {
 }
 
 store_cases!(redis_stores, redis_backend::redis);
+
+/// The Redis audit stream: every append visible at once, statistics from counters, an export
+/// to the JSONL file format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_audit_stream_pages_counts_and_exports() {
+    use hashpass::audit::{AuditLog, AuditRecord, LogQuery};
+    let server = hashpass_tests::redis_server::shared();
+    let backend = hashpass::redis::RedisBackend::connect(
+        &server.url,
+        hashpass_tests::redis_server::unique_prefix("audit"),
+    )
+    .await
+    .unwrap();
+    let log = hashpass::redis::RedisAuditLog::new(backend);
+    for i in 0..7u64 {
+        let record = AuditRecord {
+            timestamp: format!("2026-01-01T00:00:0{i}.000000"),
+            invite_code: format!("HASHPASS-{i}"),
+            visitor_id: format!("v{}", i % 3),
+            nonce: i,
+            hash: "00ff".into(),
+            seed: "seed".into(),
+            real_ip: "1.2.3.4".into(),
+            trace_data: "ip=1.2.3.4".into(),
+            difficulty: 4 + (i % 2) as u32,
+            solve_time: Some(i as f64),
+            new_difficulty: 4,
+            adjustment_reason: "EMA".into(),
+        };
+        log.append(&record).await.unwrap();
+    }
+    let page = log
+        .page(&LogQuery {
+            page: 1,
+            per_page: 3,
+            search: String::new(),
+            file: "verify.jsonl".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.total, page.pages, page.records[0]["nonce"].as_u64()),
+        (7, 3, Some(6))
+    );
+    let found = log
+        .page(&LogQuery {
+            page: 1,
+            per_page: 50,
+            search: "hashpass-5".into(),
+            file: "verify.json".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.total, 1);
+    let stats = log.stats().await.unwrap();
+    assert_eq!((stats.total_codes, stats.unique_visitors), (7, 3));
+    assert_eq!(
+        (stats.avg_solve_time, stats.median_solve_time),
+        (Some(3.5), Some(4.0))
+    );
+    assert_eq!(stats.difficulty_distribution.get("4"), Some(&4));
+    assert_eq!(
+        log.recent_solve_times(3).await.unwrap(),
+        vec![4.0, 5.0, 6.0]
+    );
+    let dir = hashpass_tests::server::temp_dir("audit-export");
+    assert_eq!(
+        log.export_jsonl(&dir.join("verify.jsonl")).await.unwrap(),
+        7
+    );
+    let exported = std::fs::read_to_string(dir.join("verify.jsonl")).unwrap();
+    assert_eq!(exported.lines().count(), 7);
+    assert!(
+        exported
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+}

@@ -8,6 +8,7 @@
 //! [`StoreError::Unavailable`] (HTTP 503) and nothing is half-written; the manager reconnects on
 //! its own when Redis returns.
 
+mod audit;
 mod events;
 mod stores;
 
@@ -17,6 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::StoreError;
 
+pub use audit::RedisAuditLog;
 pub use events::RedisEventBus;
 pub use stores::{
     RedisAdminLockout, RedisBanList, RedisHashrateStore, RedisLease, RedisPuzzleStore,
