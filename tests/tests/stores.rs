@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hashpass::admin::{AdminLockout, MemoryAdminLockout};
+use hashpass::audit::{AuditLog, AuditRecord, LogQuery, MemoryAuditLog};
 use hashpass::bans::{BanList, MemoryBanList};
 use hashpass::difficulty::DifficultyState;
 use hashpass::events::{Event, EventBus, MemoryEventBus};
@@ -25,6 +26,7 @@ struct Stores {
     hashrate: Arc<dyn HashrateStore>,
     /// Two buses of the same deployment (two instances).
     events: (Arc<dyn EventBus>, Arc<dyn EventBus>),
+    audit: Arc<dyn AuditLog>,
     /// Keeps the backing server (if any) alive for the case.
     _server: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
@@ -355,13 +357,79 @@ async fn events_reach_every_instance(s: Stores) {
     );
 }
 
+fn record(i: u64) -> AuditRecord {
+    AuditRecord {
+        timestamp: format!("2026-01-01T00:00:0{i}.000000"),
+        invite_code: format!("HASHPASS-{i}"),
+        visitor_id: format!("v{}", i % 3),
+        nonce: i,
+        hash: "00ff".into(),
+        seed: "seed".into(),
+        real_ip: "1.2.3.4".into(),
+        trace_data: "ip=1.2.3.4".into(),
+        difficulty: 4 + (i % 2) as u32,
+        solve_time: Some(i as f64),
+        new_difficulty: 4,
+        adjustment_reason: "EMA".into(),
+    }
+}
+
+async fn audit_pages_and_counts(s: Stores) {
+    for i in 0..7 {
+        s.audit.append(&record(i)).await.unwrap();
+    }
+    let query = |page, per_page, search: &str, file: &str| LogQuery {
+        page,
+        per_page,
+        search: search.into(),
+        file: file.into(),
+    };
+    let page = s
+        .audit
+        .page(&query(1, 3, "", "verify.jsonl"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.total, page.pages, page.records[0]["nonce"].as_u64()),
+        (7, 3, Some(6))
+    );
+    assert_eq!(
+        s.audit
+            .page(&query(1, 50, "hashpass-5", "verify.json"))
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    assert_eq!(
+        s.audit
+            .page(&query(1, 50, "", "nope.jsonl"))
+            .await
+            .unwrap()
+            .pages,
+        0
+    );
+    let stats = s.audit.stats().await.unwrap();
+    assert_eq!((stats.total_codes, stats.unique_visitors), (7, 3));
+    // Solve times 1..6 (0 skipped): mean 3.5, upper median 4.
+    assert_eq!(
+        (stats.avg_solve_time, stats.median_solve_time),
+        (Some(3.5), Some(4.0))
+    );
+    assert_eq!(stats.difficulty_distribution.get("4"), Some(&4));
+    assert_eq!(
+        s.audit.recent_solve_times(3).await.unwrap(),
+        vec![4.0, 5.0, 6.0]
+    );
+}
+
 macro_rules! store_cases {
     ($module:ident, $make:path) => {
         mod $module {
             use super::*;
             store_cases!(@each $make; puzzle_claim_admits_exactly_one, mining_time_accounting,
                 reward_window_ranks_one_per_ip, sessions_lifecycle, bans_and_lockout, hashrate_reports,
-                events_reach_every_instance);
+                events_reach_every_instance, audit_pages_and_counts);
         }
     };
     (@each $make:path; $($case:ident),*) => {
@@ -383,6 +451,7 @@ async fn memory() -> Stores {
         lockout: Arc::new(MemoryAdminLockout::new()),
         hashrate: Arc::new(MemoryHashrateStore::new()),
         events: (Arc::clone(&bus), bus),
+        audit: Arc::new(MemoryAuditLog::default()),
         _server: None,
     }
 }
@@ -416,8 +485,9 @@ mod redis_backend {
             hashrate: Arc::new(RedisHashrateStore::new(backend.clone())),
             events: (
                 RedisEventBus::new(backend.clone()).await.unwrap(),
-                RedisEventBus::new(backend).await.unwrap(),
+                RedisEventBus::new(backend.clone()).await.unwrap(),
             ),
+            audit: Arc::new(RedisAuditLog::new(backend)),
             _server: Some(server),
         }
     }
@@ -425,11 +495,9 @@ mod redis_backend {
 
 store_cases!(redis_stores, redis_backend::redis);
 
-/// The Redis audit stream: every append visible at once, statistics from counters, an export
-/// to the JSONL file format.
+/// The Redis audit stream writes out as the JSONL file format.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_audit_stream_pages_counts_and_exports() {
-    use hashpass::audit::{AuditLog, AuditRecord, LogQuery};
+async fn redis_audit_stream_exports_jsonl() {
     let server = hashpass_tests::redis_server::shared();
     let backend = hashpass::redis::RedisBackend::connect(
         &server.url,
@@ -438,67 +506,21 @@ async fn redis_audit_stream_pages_counts_and_exports() {
     .await
     .unwrap();
     let log = hashpass::redis::RedisAuditLog::new(backend);
-    for i in 0..7u64 {
-        let record = AuditRecord {
-            timestamp: format!("2026-01-01T00:00:0{i}.000000"),
-            invite_code: format!("HASHPASS-{i}"),
-            visitor_id: format!("v{}", i % 3),
-            nonce: i,
-            hash: "00ff".into(),
-            seed: "seed".into(),
-            real_ip: "1.2.3.4".into(),
-            trace_data: "ip=1.2.3.4".into(),
-            difficulty: 4 + (i % 2) as u32,
-            solve_time: Some(i as f64),
-            new_difficulty: 4,
-            adjustment_reason: "EMA".into(),
-        };
-        log.append(&record).await.unwrap();
+    for i in 0..7 {
+        log.append(&record(i)).await.unwrap();
     }
-    let page = log
-        .page(&LogQuery {
-            page: 1,
-            per_page: 3,
-            search: String::new(),
-            file: "verify.jsonl".into(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        (page.total, page.pages, page.records[0]["nonce"].as_u64()),
-        (7, 3, Some(6))
-    );
-    let found = log
-        .page(&LogQuery {
-            page: 1,
-            per_page: 50,
-            search: "hashpass-5".into(),
-            file: "verify.json".into(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(found.total, 1);
-    let stats = log.stats().await.unwrap();
-    assert_eq!((stats.total_codes, stats.unique_visitors), (7, 3));
-    assert_eq!(
-        (stats.avg_solve_time, stats.median_solve_time),
-        (Some(3.5), Some(4.0))
-    );
-    assert_eq!(stats.difficulty_distribution.get("4"), Some(&4));
-    assert_eq!(
-        log.recent_solve_times(3).await.unwrap(),
-        vec![4.0, 5.0, 6.0]
-    );
     let dir = hashpass_tests::server::temp_dir("audit-export");
     assert_eq!(
         log.export_jsonl(&dir.join("verify.jsonl")).await.unwrap(),
         7
     );
     let exported = std::fs::read_to_string(dir.join("verify.jsonl")).unwrap();
-    assert_eq!(exported.lines().count(), 7);
-    assert!(
-        exported
-            .lines()
-            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    let codes: Vec<String> = exported
+        .lines()
+        .map(|l| serde_json::from_str::<AuditRecord>(l).unwrap().invite_code)
+        .collect();
+    assert_eq!(
+        codes,
+        (0..7).map(|i| format!("HASHPASS-{i}")).collect::<Vec<_>>()
     );
 }
