@@ -59,6 +59,7 @@ pub mod invite;
 pub mod metrics;
 pub mod puzzle;
 pub mod puzzle_store;
+pub mod redemption;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod request;

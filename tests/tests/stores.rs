@@ -15,6 +15,7 @@ use hashpass::puzzle::Argon2Params;
 use hashpass::puzzle_store::{
     ChartPoint, MemoryPuzzleStore, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow,
 };
+use hashpass::redemption::{CodeState, MemoryRedemptionStore, RedeemOutcome, RedemptionStore};
 use hashpass::session::{MemorySessionStore, Session, SessionStore};
 
 /// Every store of one backend.
@@ -27,6 +28,7 @@ struct Stores {
     /// Two buses of the same deployment (two instances).
     events: (Arc<dyn EventBus>, Arc<dyn EventBus>),
     audit: Arc<dyn AuditLog>,
+    redemptions: Arc<dyn RedemptionStore>,
     /// Keeps the backing server (if any) alive for the case.
     _server: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
@@ -423,13 +425,64 @@ async fn audit_pages_and_counts(s: Stores) {
     );
 }
 
+async fn a_code_is_redeemed_once(s: Stores) {
+    // 100 concurrent sign-ups with one code: exactly one account gets it.
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = Arc::clone(&s.redemptions);
+        tasks.push(tokio::spawn(async move {
+            store
+                .redeem("code-1", &format!("user-{i}"), 1000.0 + f64::from(i))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        if let RedeemOutcome::Redeemed(r) = task.await.unwrap() {
+            winners.push(r);
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let winner = winners.pop().unwrap();
+    assert_eq!(
+        s.redemptions.state("code-1").await.unwrap(),
+        CodeState::Used(winner.clone())
+    );
+    assert_eq!(
+        s.redemptions
+            .redeem("code-1", "late", 2000.0)
+            .await
+            .unwrap(),
+        RedeemOutcome::AlreadyUsed(winner)
+    );
+    assert_eq!(
+        s.redemptions.state("code-2").await.unwrap(),
+        CodeState::Unused
+    );
+    assert!(s.redemptions.revoke("code-2").await.unwrap());
+    assert!(!s.redemptions.revoke("code-2").await.unwrap());
+    assert!(
+        !s.redemptions.revoke("code-1").await.unwrap(),
+        "a used code stays used"
+    );
+    assert_eq!(
+        s.redemptions
+            .redeem("code-2", "someone", 3000.0)
+            .await
+            .unwrap(),
+        RedeemOutcome::Revoked
+    );
+    assert_eq!(s.redemptions.list().await.unwrap().len(), 2);
+}
+
 macro_rules! store_cases {
     ($module:ident, $make:path) => {
         mod $module {
             use super::*;
             store_cases!(@each $make; puzzle_claim_admits_exactly_one, mining_time_accounting,
                 reward_window_ranks_one_per_ip, sessions_lifecycle, bans_and_lockout, hashrate_reports,
-                events_reach_every_instance, audit_pages_and_counts);
+                events_reach_every_instance, audit_pages_and_counts, a_code_is_redeemed_once);
         }
     };
     (@each $make:path; $($case:ident),*) => {
@@ -452,6 +505,7 @@ async fn memory() -> Stores {
         hashrate: Arc::new(MemoryHashrateStore::new()),
         events: (Arc::clone(&bus), bus),
         audit: Arc::new(MemoryAuditLog::default()),
+        redemptions: Arc::new(MemoryRedemptionStore::new()),
         _server: None,
     }
 }
@@ -487,6 +541,7 @@ mod redis_backend {
                 RedisEventBus::new(backend.clone()).await.unwrap(),
                 RedisEventBus::new(backend.clone()).await.unwrap(),
             ),
+            redemptions: Arc::new(RedisRedemptionStore::new(backend.clone())),
             audit: Arc::new(RedisAuditLog::new(backend)),
             _server: Some(server),
         }

@@ -22,7 +22,7 @@ pub use audit::RedisAuditLog;
 pub use events::RedisEventBus;
 pub use stores::{
     RedisAdminLockout, RedisBanList, RedisHashrateStore, RedisLease, RedisPuzzleStore,
-    RedisSessionStore,
+    RedisRedemptionStore, RedisSessionStore,
 };
 
 /// A Redis connection and the key prefix of one deployment.

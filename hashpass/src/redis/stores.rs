@@ -891,3 +891,104 @@ impl RedisLease {
         Ok(held == 1)
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Redemptions
+
+const REDEEM: &str = r"
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then return current end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return false";
+
+const REVOKE_CODE: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1";
+
+/// [`RedemptionStore`](crate::redemption::RedemptionStore) in Redis: one hash, code id → JSON
+/// state, each change one script (set-if-absent).
+#[derive(Debug, Clone)]
+pub struct RedisRedemptionStore {
+    backend: RedisBackend,
+}
+
+impl RedisRedemptionStore {
+    /// The store on `backend`.
+    pub fn new(backend: RedisBackend) -> Self {
+        Self { backend }
+    }
+}
+
+#[async_trait]
+impl crate::redemption::RedemptionStore for RedisRedemptionStore {
+    async fn redeem(
+        &self,
+        code_id: &str,
+        user_id: &str,
+        now: f64,
+    ) -> Result<crate::redemption::RedeemOutcome, StoreError> {
+        use crate::redemption::{CodeState, RedeemOutcome, Redemption};
+        let redemption = Redemption {
+            code_id: code_id.into(),
+            user_id: user_id.into(),
+            used_at: now,
+        };
+        let json = serde_json::to_string(&CodeState::Used(redemption.clone())).map_err(corrupt)?;
+        let mut conn = self.backend.connection();
+        let earlier: Option<String> = Script::new(REDEEM)
+            .key(self.backend.key("redemptions"))
+            .arg(code_id)
+            .arg(json)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(
+            match earlier
+                .map(|e| serde_json::from_str::<CodeState>(&e))
+                .transpose()
+                .map_err(corrupt)?
+            {
+                None | Some(CodeState::Unused) => RedeemOutcome::Redeemed(redemption),
+                Some(CodeState::Used(earlier)) => RedeemOutcome::AlreadyUsed(earlier),
+                Some(CodeState::Revoked) => RedeemOutcome::Revoked,
+            },
+        )
+    }
+
+    async fn state(&self, code_id: &str) -> Result<crate::redemption::CodeState, StoreError> {
+        let mut conn = self.backend.connection();
+        let state: Option<String> = conn
+            .hget(self.backend.key("redemptions"), code_id)
+            .await
+            .map_err(unavailable)?;
+        state.map_or(Ok(crate::redemption::CodeState::Unused), |s| {
+            serde_json::from_str(&s).map_err(corrupt)
+        })
+    }
+
+    async fn revoke(&self, code_id: &str) -> Result<bool, StoreError> {
+        let json =
+            serde_json::to_string(&crate::redemption::CodeState::Revoked).map_err(corrupt)?;
+        let mut conn = self.backend.connection();
+        let revoked: i64 = Script::new(REVOKE_CODE)
+            .key(self.backend.key("redemptions"))
+            .arg(code_id)
+            .arg(json)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(revoked == 1)
+    }
+
+    async fn list(&self) -> Result<Vec<(String, crate::redemption::CodeState)>, StoreError> {
+        let mut conn = self.backend.connection();
+        let all: HashMap<String, String> = conn
+            .hgetall(self.backend.key("redemptions"))
+            .await
+            .map_err(unavailable)?;
+        all.into_iter()
+            .map(|(k, v)| Ok((k, serde_json::from_str(&v).map_err(corrupt)?)))
+            .collect()
+    }
+}
