@@ -725,10 +725,9 @@ impl PuzzleService {
         Ok(network)
     }
 
-    /// Deletes dead sessions and idle rate-limit entries (every 60 s).
+    /// Deletes dead sessions (every 60 s, on the instance holding the jobs lease).
     pub async fn cleanup(&self) -> Result<usize, StoreError> {
         let now = self.now();
-        self.limiter.forget_idle(now);
         self.seams
             .sessions
             .cleanup(now, self.config.session_grace)
@@ -756,7 +755,7 @@ impl PuzzleService {
                     }
                 })
             };
-        let tasks = vec![
+        let mut tasks = vec![
             every(Duration::from_secs(1), Arc::clone(self), |s| {
                 Box::pin(async move {
                     if let Err(e) = s.check_timeout().await {
@@ -784,6 +783,15 @@ impl PuzzleService {
                 })
             }),
         ];
+        // This instance's own bookkeeping runs everywhere, lease or not.
+        let local = Arc::clone(self);
+        tasks.push(tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                interval.tick().await;
+                local.limiter.forget_idle(local.now());
+            }
+        }));
         BackgroundJobs { tasks }
     }
 
