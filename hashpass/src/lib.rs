@@ -54,6 +54,7 @@ pub mod connections;
 pub mod difficulty;
 pub mod error;
 pub mod events;
+pub mod gate;
 pub mod hashrate;
 pub mod invite;
 pub mod metrics;
