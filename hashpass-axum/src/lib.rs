@@ -266,3 +266,41 @@ async fn admin_socket(
     };
     upgrade_if_admitted(upgrade, admit, run).await
 }
+
+/// The header a host site's sign-up form sends the invite code in.
+pub const INVITE_HEADER: &str = "x-invite-code";
+
+/// An extractor that admits a request only with a valid, unredeemed invite code in the
+/// `X-Invite-Code` header; otherwise it answers the gate's distinct 4xx (malformed 400, bad
+/// signature 403, expired/revoked 410, already used 409) as JSON. The app state must provide an
+/// [`hashpass::gate::InviteGate`] through `FromRef`. It checks; redeem with the gate once the
+/// account exists.
+#[derive(Debug, Clone)]
+pub struct ValidInvite {
+    /// The verified code.
+    pub invite: hashpass::invite::VerifiedInvite,
+    /// The code as sent (to redeem it).
+    pub code: String,
+}
+
+impl<S> FromRequestParts<S> for ValidInvite
+where
+    S: Send + Sync,
+    hashpass::gate::InviteGate: axum::extract::FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let gate = <hashpass::gate::InviteGate as axum::extract::FromRef<S>>::from_ref(state);
+        let code = parts
+            .headers
+            .get(INVITE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        match gate.check(&code).await {
+            Ok(invite) => Ok(ValidInvite { invite, code }),
+            Err(rejection) => Err(respond(ApiError::from(rejection).into())),
+        }
+    }
+}

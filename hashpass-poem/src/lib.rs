@@ -245,3 +245,40 @@ async fn admin_socket(hp: HashPass, req: Request) -> Response {
         Err(refusal) => respond(refusal.into()),
     }
 }
+
+/// The header a host site's sign-up form sends the invite code in.
+pub const INVITE_HEADER: &str = "x-invite-code";
+
+/// An extractor that admits a request only with a valid, unredeemed invite code in the
+/// `X-Invite-Code` header; otherwise it answers the gate's distinct 4xx as JSON. Add the
+/// [`hashpass::gate::InviteGate`] to the route with `.data(gate)`.
+#[derive(Debug, Clone)]
+pub struct ValidInvite {
+    /// The verified code.
+    pub invite: hashpass::invite::VerifiedInvite,
+    /// The code as sent (to redeem it).
+    pub code: String,
+}
+
+impl<'a> FromRequest<'a> for ValidInvite {
+    async fn from_request(req: &'a Request, _body: &mut poem::RequestBody) -> poem::Result<Self> {
+        let Some(gate) = req.data::<hashpass::gate::InviteGate>() else {
+            tracing::error!("ValidInvite needs `.data(InviteGate)` on the route");
+            return Err(poem::Error::from_response(respond(
+                ApiError::unavailable("Invite codes cannot be checked right now").into(),
+            )));
+        };
+        let code = req
+            .headers()
+            .get(INVITE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        match gate.check(&code).await {
+            Ok(invite) => Ok(ValidInvite { invite, code }),
+            Err(rejection) => Err(poem::Error::from_response(respond(
+                ApiError::from(rejection).into(),
+            ))),
+        }
+    }
+}
