@@ -66,6 +66,8 @@ pub mod redis;
 pub mod request;
 pub mod service;
 pub mod session;
+#[cfg(feature = "sql")]
+pub mod sql;
 #[cfg(test)]
 mod test_http;
 mod util;

@@ -579,3 +579,23 @@ async fn redis_audit_stream_exports_jsonl() {
         (0..7).map(|i| format!("HASHPASS-{i}")).collect::<Vec<_>>()
     );
 }
+
+/// The SQL redemption store on an embedded SQLite file: the same redemption case (100
+/// concurrent redemptions of one code → one), and its migrations run once across reconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_redemptions() {
+    let dir = hashpass_tests::server::temp_dir("sqlite");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("redemptions.db").display());
+    let mut stores = memory().await;
+    stores.redemptions = Arc::new(
+        hashpass::sql::SqlRedemptionStore::connect(&url)
+            .await
+            .unwrap(),
+    );
+    a_code_is_redeemed_once(stores).await;
+    // Reconnecting finds the schema and the data.
+    let again = hashpass::sql::SqlRedemptionStore::connect(&url)
+        .await
+        .unwrap();
+    assert_eq!(again.list().await.unwrap().len(), 2);
+}
