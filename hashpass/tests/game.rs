@@ -164,9 +164,17 @@ async fn a_flood_of_wrong_hashes_cannot_starve_an_honest_winner() {
         }));
     }
     // Let the flood fill the queue before the honest solver arrives.
-    while verifier.flood_verifications.load(Ordering::SeqCst) < 20 {
+    // Bounded: at most 30 s for the flood to get going.
+    for _ in 0..6000 {
+        if verifier.flood_verifications.load(Ordering::SeqCst) >= 20 {
+            break;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    assert!(
+        verifier.flood_verifications.load(Ordering::SeqCst) >= 20,
+        "the flood never started"
+    );
     let honest_ip = ip(1);
     let honest = session(&hp, honest_ip).await;
     let (nonce, hash) = solve(params, &state.seed, "honest", honest_ip, 1, 0);
