@@ -2,9 +2,14 @@
 //! daily files `hashpass.log.YYYY-MM-DD` in the log directory, newest line first, with paging,
 //! search and a level filter. Only names from the directory listing are ever opened.
 
+use std::collections::VecDeque;
+use std::io::BufRead;
 use std::path::PathBuf;
 
 use serde::Serialize;
+
+/// Log file names start with this.
+pub const LOG_FILE_PREFIX: &str = "hashpass.log";
 
 /// Which page of which file to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,9 +20,10 @@ pub struct AppLogQuery {
     pub per_page: u32,
     /// Case-insensitive substring.
     pub search: String,
-    /// File name from the listing; unknown → the newest file.
+    /// File name from the listing; unknown or empty → the first listed (the newest).
     pub file: String,
-    /// `""`/`ALL`, or a level such as `INFO`: lines containing ` LEVEL `.
+    /// `""`/`ALL` (any case) for every line, or a level such as `INFO`: lines containing
+    /// ` INFO `.
     pub level: String,
 }
 
@@ -26,11 +32,11 @@ pub struct AppLogQuery {
 pub struct AppLogPage {
     /// The lines.
     pub lines: Vec<String>,
-    /// Matching lines.
+    /// Matching lines in the file.
     pub total: u64,
     /// This page.
     pub page: u32,
-    /// Number of pages (0 when there is no log).
+    /// Number of pages: at least 1, or 0 when there is no log file.
     pub pages: u32,
     /// Log files, name-descending.
     pub files: Vec<String>,
@@ -42,6 +48,28 @@ pub struct AppLogReader {
     dir: PathBuf,
 }
 
+/// Which lines a query keeps.
+struct LineFilter {
+    needle: String,
+    level: Option<String>,
+}
+
+impl LineFilter {
+    fn new(query: &AppLogQuery) -> Self {
+        let level = query.level.trim().to_uppercase();
+        Self {
+            needle: query.search.to_lowercase(),
+            level: (!level.is_empty() && level != "ALL").then(|| format!(" {level} ")),
+        }
+    }
+
+    fn keeps(&self, line: &str) -> bool {
+        !line.trim().is_empty()
+            && self.level.as_ref().is_none_or(|level| line.contains(level))
+            && (self.needle.is_empty() || line.to_lowercase().contains(&self.needle))
+    }
+}
+
 impl AppLogReader {
     /// A reader of `log_dir`.
     pub fn new(log_dir: impl Into<PathBuf>) -> Self {
@@ -50,40 +78,37 @@ impl AppLogReader {
         }
     }
 
-    /// Log files, name-descending (empty when the directory does not exist).
+    /// Log files (regular files named `hashpass.log*`), name-descending; none when the
+    /// directory does not exist.
     pub fn files(&self) -> std::io::Result<Vec<String>> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("hashpass.log"))
-            .collect();
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(LOG_FILE_PREFIX) && entry.file_type()?.is_file() {
+                names.push(name);
+            }
+        }
         names.sort_by(|a, b| b.cmp(a));
         Ok(names)
     }
 
     /// One page of one file.
     pub async fn page(&self, query: &AppLogQuery) -> std::io::Result<AppLogPage> {
-        let reader = self.clone();
-        let query = query.clone();
+        let (reader, query) = (self.clone(), query.clone());
         tokio::task::spawn_blocking(move || reader.page_blocking(&query))
             .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .map_err(std::io::Error::other)?
     }
 
     fn page_blocking(&self, query: &AppLogQuery) -> std::io::Result<AppLogPage> {
         let files = self.files()?;
-        let Some(name) = files
-            .iter()
-            .find(|f| **f == query.file)
-            .or(files.first())
-            .cloned()
-        else {
+        let Some(name) = files.iter().find(|f| **f == query.file).or(files.first()) else {
             return Ok(AppLogPage {
                 lines: Vec::new(),
                 total: 0,
@@ -92,27 +117,28 @@ impl AppLogReader {
                 files,
             });
         };
-        let text = String::from_utf8_lossy(&std::fs::read(self.dir.join(&name))?).into_owned();
-        let needle = query.search.to_lowercase();
-        let level = query.level.trim().to_ascii_uppercase();
-        let level = (!level.is_empty() && level != "ALL").then(|| format!(" {level} "));
-        let matching: Vec<&str> = text
-            .lines()
-            .rev()
-            .filter(|l| !l.trim().is_empty())
-            .filter(|l| level.as_ref().is_none_or(|lv| l.contains(lv.as_str())))
-            .filter(|l| needle.is_empty() || l.to_lowercase().contains(&needle))
-            .collect();
         let per_page = query.per_page.max(1) as usize;
-        let start = (query.page.max(1) as usize - 1).saturating_mul(per_page);
-        let total = matching.len() as u64;
+        let skip = (query.page.max(1) as usize - 1).saturating_mul(per_page);
+        // Streams the file once, keeping only the newest `skip + per_page` matching lines.
+        let keep = skip.saturating_add(per_page);
+        let filter = LineFilter::new(query);
+        let mut newest = VecDeque::new();
+        let mut total = 0u64;
+        let file = std::fs::File::open(self.dir.join(name))?;
+        for line in std::io::BufReader::new(file).split(b'\n') {
+            let line = line?;
+            let line = String::from_utf8_lossy(&line);
+            let line = line.strip_suffix('\r').unwrap_or(&line);
+            if filter.keeps(line) {
+                total += 1;
+                if newest.len() == keep {
+                    newest.pop_front();
+                }
+                newest.push_back(line.to_string());
+            }
+        }
         Ok(AppLogPage {
-            lines: matching
-                .into_iter()
-                .skip(start)
-                .take(per_page)
-                .map(str::to_string)
-                .collect(),
+            lines: newest.into_iter().rev().skip(skip).collect(),
             total,
             page: query.page,
             pages: (total.div_ceil(per_page as u64) as u32).max(1),
@@ -125,6 +151,9 @@ impl AppLogReader {
 mod tests {
     use super::*;
 
+    const TODAY: &str = "hashpass.log.2026-11-22";
+    const YESTERDAY: &str = "hashpass.log.2026-11-21";
+
     fn query(page: u32, per_page: u32, search: &str, file: &str, level: &str) -> AppLogQuery {
         AppLogQuery {
             page,
@@ -135,59 +164,130 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn pages_filters_and_files() {
+    /// A log directory with two days of logs and a file that must never be shown.
+    fn log_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "hashpass-applog-{}",
             hex::encode(crate::util::random_bytes::<6>())
         ));
-        let reader = AppLogReader::new(&dir);
-        let empty = reader.page(&query(1, 10, "", "", "")).await.unwrap();
-        assert_eq!((empty.total, empty.pages, empty.files.len()), (0, 0, 0));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(dir.join("hashpass.log.dir")).unwrap();
         std::fs::write(
-            dir.join("hashpass.log.2026-11-21"),
-            "2026-11-21T10:00:00Z  INFO hashpass: old\n",
+            dir.join(YESTERDAY),
+            "2026-11-21T10:00:00Z  INFO hashpass: yesterday\n",
         )
         .unwrap();
         std::fs::write(
-            dir.join("hashpass.log.2026-11-22"),
-            "2026-11-22T10:00:00Z  INFO hashpass: started\n\n2026-11-22T10:00:01Z  WARN hashpass: Slow client\n2026-11-22T10:00:02Z  INFO hashpass: puzzle solved\n",
+            dir.join(TODAY),
+            b"2026-11-22T10:00:00Z  INFO hashpass: started\n\
+             \n   \n\
+             2026-11-22T10:00:01Z  WARN hashpass: Slow client\r\n\
+             2026-11-22T10:00:02Z ERROR hashpass: INFO lost\n\
+             2026-11-22T10:00:03Z  INFO hashpass: puzzle solved \xff\n\
+             2026-11-22T10:00:04Z  INFO hashpass: torn",
         )
         .unwrap();
-        std::fs::write(dir.join("other.txt"), "secret").unwrap();
-        let page = reader.page(&query(1, 2, "", "nope", "")).await.unwrap();
+        std::fs::write(dir.join("secret.txt"), "secret").unwrap();
+        dir
+    }
+
+    async fn lines(reader: &AppLogReader, query: AppLogQuery) -> (Vec<String>, u64, u32) {
+        let page = reader.page(&query).await.unwrap();
+        (page.lines, page.total, page.pages)
+    }
+
+    fn ends(lines: &[String]) -> Vec<&str> {
+        lines
+            .iter()
+            .map(|l| l.rsplit(": ").next().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn no_directory_no_files() {
+        let reader = AppLogReader::new(std::env::temp_dir().join("hashpass-applog-none"));
+        let page = reader.page(&query(3, 10, "", "", "")).await.unwrap();
         assert_eq!(
-            page.files,
-            vec!["hashpass.log.2026-11-22", "hashpass.log.2026-11-21"]
+            (page.lines.len(), page.total, page.page, page.pages),
+            (0, 0, 3, 0)
         );
-        assert_eq!((page.total, page.pages), (3, 2));
-        assert!(page.lines[0].ends_with("puzzle solved"), "newest first");
-        let warn = reader
-            .page(&query(1, 10, "", "hashpass.log.2026-11-22", "warn"))
-            .await
-            .unwrap();
-        assert_eq!(warn.total, 1);
-        let all = reader
-            .page(&query(1, 10, "", "hashpass.log.2026-11-22", "ALL"))
-            .await
-            .unwrap();
-        assert_eq!(all.total, 3);
-        let search = reader
-            .page(&query(1, 10, "SLOW", "hashpass.log.2026-11-22", ""))
-            .await
-            .unwrap();
-        assert_eq!(search.total, 1);
-        let old = reader
-            .page(&query(1, 10, "", "hashpass.log.2026-11-21", ""))
-            .await
-            .unwrap();
-        assert_eq!(old.lines.len(), 1);
-        let traversal = reader
-            .page(&query(1, 10, "", "../other.txt", ""))
-            .await
-            .unwrap();
-        assert!(traversal.lines.iter().all(|l| !l.contains("secret")));
+        assert!(page.files.is_empty());
+        let empty_dir = log_dir();
+        std::fs::remove_file(empty_dir.join(TODAY)).unwrap();
+        std::fs::remove_file(empty_dir.join(YESTERDAY)).unwrap();
+        let page = AppLogReader::new(&empty_dir)
+            .page(&query(1, 10, "", "", ""))
+            .await;
+        assert_eq!(page.unwrap().pages, 0);
+        std::fs::remove_dir_all(empty_dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn lists_log_files_only_newest_first() {
+        let dir = log_dir();
+        let page = AppLogReader::new(&dir)
+            .page(&query(1, 10, "", "", ""))
+            .await;
+        assert_eq!(page.unwrap().files, vec![TODAY, YESTERDAY]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn newest_first_in_pages_without_blank_lines() {
+        let dir = log_dir();
+        let reader = AppLogReader::new(&dir);
+        let (first, total, pages) = lines(&reader, query(1, 2, "", TODAY, "")).await;
+        assert_eq!(
+            (ends(&first), total, pages),
+            (vec!["torn", "puzzle solved \u{fffd}"], 5, 3)
+        );
+        let (second, ..) = lines(&reader, query(2, 2, "", TODAY, "")).await;
+        assert_eq!(
+            ends(&second),
+            vec!["INFO lost", "Slow client"],
+            "\\r stripped"
+        );
+        let (third, ..) = lines(&reader, query(3, 2, "", TODAY, "")).await;
+        assert_eq!(ends(&third), vec!["started"]);
+        let (beyond, total, _) = lines(&reader, query(4, 2, "", TODAY, "")).await;
+        assert_eq!((beyond.len(), total), (0, 5));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn unknown_files_read_the_newest() {
+        let dir = log_dir();
+        let reader = AppLogReader::new(&dir);
+        for file in [
+            "",
+            "hashpass.log",
+            "../secret.txt",
+            "secret.txt",
+            "hashpass.log.dir",
+        ] {
+            let (lines, total, _) = lines(&reader, query(1, 10, "", file, "")).await;
+            assert_eq!(total, 5, "{file}");
+            assert!(lines.iter().all(|l| !l.contains("secret")));
+        }
+        let (old, ..) = lines(&reader, query(1, 10, "", YESTERDAY, "")).await;
+        assert_eq!(ends(&old), vec!["yesterday"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn filters_by_level_and_search() {
+        let dir = log_dir();
+        let reader = AppLogReader::new(&dir);
+        let (warn, ..) = lines(&reader, query(1, 10, "", TODAY, "warn")).await;
+        assert_eq!(ends(&warn), vec!["Slow client"]);
+        let (info, total, _) = lines(&reader, query(1, 10, "", TODAY, "INFO")).await;
+        assert_eq!(total, 4, "` INFO ` in a message counts too: {info:?}");
+        for all in ["", "ALL", "all"] {
+            assert_eq!(lines(&reader, query(1, 10, "", TODAY, all)).await.1, 5);
+        }
+        let (slow, ..) = lines(&reader, query(1, 10, "sLOW", TODAY, "")).await;
+        assert_eq!(ends(&slow), vec!["Slow client"]);
+        let (both, total, pages) = lines(&reader, query(1, 10, "puzzle", TODAY, "warn")).await;
+        assert_eq!((both.len(), total, pages), (0, 0, 1));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

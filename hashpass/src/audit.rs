@@ -3,7 +3,8 @@
 //! rotated at 1000 records to `verify_<YYYYMMDD_HHMMSS_mmm>.jsonl`.
 //!
 //! Archives never change once written, so their statistics are computed once and cached; the
-//! current file's are kept up to date on append. A torn last line (a crash mid-write) is skipped.
+//! current file's are kept up to date on append. A torn last line (a crash mid-write) is skipped
+//! when reading, and the next record starts on a line of its own.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
@@ -24,10 +25,11 @@ pub const LEGACY_FILE: &str = "verify.json";
 /// Records per file before rotation.
 pub const DEFAULT_ROTATION: usize = 1000;
 
-/// One invite handed out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One invite handed out. Reading tolerates unknown fields and fills missing ones with defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuditRecord {
-    /// Local time, ISO-8601 without zone.
+    /// Local time, ISO-8601 without zone (`2026-11-22T15:30:26.123456`).
     pub timestamp: String,
     /// The invite code (text form).
     pub invite_code: String,
@@ -55,11 +57,11 @@ pub struct AuditRecord {
 
 /// The audit log could not be read or written.
 #[derive(Debug, thiserror::Error)]
-#[error("audit log {path}: {source}")]
+#[error("audit log at {path}: {source}")]
 pub struct AuditError {
-    /// The file involved.
+    /// The file (or store key) involved.
     pub path: PathBuf,
-    /// The I/O error.
+    /// What went wrong.
     #[source]
     pub source: std::io::Error,
 }
@@ -73,7 +75,7 @@ pub struct LogQuery {
     pub per_page: u32,
     /// Case-insensitive substring of a record's JSON.
     pub search: String,
-    /// File name from [`AuditLog::files`] (or `verify.json`).
+    /// File name from [`AuditLog::files`] (or `verify.json`, the current file's old name).
     pub file: String,
 }
 
@@ -86,7 +88,7 @@ pub struct LogPage {
     pub total: u64,
     /// This page.
     pub page: u32,
-    /// Number of pages (0 for an unknown file).
+    /// Number of pages: at least 1, or 0 for an unknown file.
     pub pages: u32,
     /// Every file, current first, then archives newest first.
     pub files: Vec<String>,
@@ -99,11 +101,11 @@ pub struct LogStats {
     pub total_codes: u64,
     /// Distinct visitor ids.
     pub unique_visitors: u64,
-    /// Mean solve time (2 dp), zero and null skipped.
+    /// Mean solve time (2 dp); zero and null skipped.
     pub avg_solve_time: Option<f64>,
-    /// Upper median solve time (2 dp).
+    /// Upper median solve time (2 dp); zero and null skipped.
     pub median_solve_time: Option<f64>,
-    /// Records per difficulty.
+    /// Records per difficulty (zero skipped).
     pub difficulty_distribution: BTreeMap<String, u64>,
 }
 
@@ -118,11 +120,19 @@ pub trait AuditLog: Send + Sync + 'static {
     async fn page(&self, query: &LogQuery) -> Result<LogPage, AuditError>;
     /// Statistics over every file.
     async fn stats(&self) -> Result<LogStats, AuditError>;
-    /// The last ≤`n` positive solve times, oldest first (seeds the difficulty average).
+    /// The solve times (positive ones) of the last ≤`n` such records, oldest first; seeds the
+    /// difficulty average at start-up.
     async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, AuditError>;
 }
 
-/// Sums over a set of records.
+fn positive_solve_time(record: &Value) -> Option<f64> {
+    record
+        .get("solve_time")
+        .and_then(Value::as_f64)
+        .filter(|t| *t > 0.0)
+}
+
+/// The statistics' ingredients for a set of records.
 #[derive(Debug, Clone, Default)]
 struct Aggregate {
     count: u64,
@@ -132,18 +142,18 @@ struct Aggregate {
 }
 
 impl Aggregate {
+    fn of(records: &[Value]) -> Self {
+        let mut aggregate = Self::default();
+        records.iter().for_each(|r| aggregate.add(r));
+        aggregate
+    }
+
     fn add(&mut self, record: &Value) {
         self.count += 1;
-        if let Some(v) = record.get("visitor_id").and_then(Value::as_str) {
-            self.visitors.insert(v.to_string());
+        if let Some(visitor) = record.get("visitor_id").and_then(Value::as_str) {
+            self.visitors.insert(visitor.to_string());
         }
-        if let Some(t) = record
-            .get("solve_time")
-            .and_then(Value::as_f64)
-            .filter(|t| *t > 0.0)
-        {
-            self.solve_times.push(t);
-        }
+        self.solve_times.extend(positive_solve_time(record));
         if let Some(d) = record
             .get("difficulty")
             .and_then(Value::as_u64)
@@ -151,12 +161,6 @@ impl Aggregate {
         {
             *self.difficulties.entry(d).or_default() += 1;
         }
-    }
-
-    fn of(records: &[Value]) -> Self {
-        let mut a = Self::default();
-        records.iter().for_each(|r| a.add(r));
-        a
     }
 }
 
@@ -181,6 +185,15 @@ fn combine<'a>(parts: impl Iterator<Item = &'a Aggregate>) -> LogStats {
             .then(|| round_dp(times.iter().sum::<f64>() / times.len() as f64, 2)),
         median_solve_time: times.get(times.len() / 2).map(|t| round_dp(*t, 2)),
         difficulty_distribution: distribution,
+    }
+}
+
+/// The file a query names, with the original's `verify.json` read as the current file.
+fn requested_file(query: &LogQuery) -> &str {
+    if query.file == LEGACY_FILE {
+        CURRENT_FILE
+    } else {
+        &query.file
     }
 }
 
@@ -209,6 +222,7 @@ pub(crate) fn paginate(records: &[Value], query: &LogQuery, files: Vec<String>) 
     }
 }
 
+/// The answer for a file that does not exist.
 pub(crate) fn unknown_file(query: &LogQuery, files: Vec<String>) -> LogPage {
     LogPage {
         records: Vec::new(),
@@ -219,8 +233,8 @@ pub(crate) fn unknown_file(query: &LogQuery, files: Vec<String>) -> LogPage {
     }
 }
 
-/// Whether `name` is an archive name: `verify_YYYYMMDD_HHMMSS_mmm.jsonl`, or with a
-/// `_NNN` uniqueness suffix when two rotations fall in the same millisecond.
+/// Whether `name` is an archive name: `verify_YYYYMMDD_HHMMSS_mmm.jsonl`, or with a `_NNN`
+/// suffix when two rotations fall in the same millisecond. Nothing else (no path) passes.
 fn is_archive_name(name: &str) -> bool {
     let Some(stem) = name
         .strip_prefix("verify_")
@@ -236,13 +250,27 @@ fn is_archive_name(name: &str) -> bool {
             .all(|(len, p)| p.len() == *len && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The archive name for a rotation at `unix_seconds`, local time.
 fn archive_name(unix_seconds: f64) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+    use time::format_description::BorrowedFormatItem;
+    const FORMAT: &[BorrowedFormatItem<'_>] = time::macros::format_description!(
         "verify_[year][month][day]_[hour][minute][second]_[subsecond digits:3].jsonl"
     );
     local_datetime(unix_seconds)
         .format(FORMAT)
         .unwrap_or_default()
+}
+
+/// `name` made unique among `taken` by a `_NNN` suffix, which sorts after the plain name.
+fn unique_archive_name(name: String, taken: impl Fn(&str) -> bool) -> String {
+    let base = name.trim_end_matches(".jsonl").to_string();
+    let mut candidate = name;
+    let mut n = 1;
+    while taken(&candidate) {
+        candidate = format!("{base}_{n:03}.jsonl");
+        n += 1;
+    }
+    candidate
 }
 
 /// Records of a JSONL text; lines that are not JSON objects (a torn tail) are skipped.
@@ -257,11 +285,53 @@ fn parse_lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The file's bytes; a missing file is empty.
+fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+fn read_records(path: &Path) -> std::io::Result<Vec<Value>> {
+    Ok(parse_lines(&String::from_utf8_lossy(&read_bytes(path)?)))
+}
+
+/// Makes a new or renamed directory entry durable (best effort, as `write_atomic` does).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Runs blocking file I/O on the blocking pool, errors tagged with `path`.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, AuditError> {
+    let error = |source| AuditError {
+        path: path.to_path_buf(),
+        source,
+    };
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| error(std::io::Error::other(e)))?
+        .map_err(error)
+}
+
+/// What is known about the current file once read.
+#[derive(Debug, Default)]
+struct CurrentFile {
+    aggregate: Aggregate,
+    /// The file ends without a newline (a torn write): the next record starts a new line.
+    ends_mid_line: bool,
+}
+
 #[derive(Debug, Default)]
 struct FileState {
-    /// Aggregate and record count of the current file, once read.
-    current: Option<Aggregate>,
-    /// Aggregates of archives, keyed by name, with the size they were computed at.
+    /// The current file, read lazily once, then kept up to date by appends.
+    current: Option<CurrentFile>,
+    /// Each archive's aggregate with the file size it was computed at.
     archives: HashMap<String, (u64, Aggregate)>,
 }
 
@@ -270,9 +340,8 @@ pub struct FileAuditLog {
     dir: PathBuf,
     rotation: usize,
     clock: SharedClock,
-    state: Arc<tokio::sync::Mutex<FileState>>,
-    /// How many times an archive was read from disk (to prove the cache works).
-    archive_reads: Arc<Mutex<u64>>,
+    /// Serialises appends and guards the cached aggregates.
+    state: tokio::sync::Mutex<FileState>,
 }
 
 impl std::fmt::Debug for FileAuditLog {
@@ -280,35 +349,7 @@ impl std::fmt::Debug for FileAuditLog {
         f.debug_struct("FileAuditLog")
             .field("dir", &self.dir)
             .field("rotation", &self.rotation)
-            .finish()
-    }
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
-    move |source| AuditError {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-async fn blocking<T: Send + 'static>(
-    path: &Path,
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, AuditError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| AuditError {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?
-        .map_err(io_err(path))
-}
-
-fn read_records(path: &Path) -> std::io::Result<Vec<Value>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(parse_lines(&String::from_utf8_lossy(&bytes))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e),
+            .finish_non_exhaustive()
     }
 }
 
@@ -316,17 +357,19 @@ impl FileAuditLog {
     /// The log in `dir` (created if missing).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, AuditError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        std::fs::create_dir_all(&dir).map_err(|source| AuditError {
+            path: dir.clone(),
+            source,
+        })?;
         Ok(Self {
             dir,
             rotation: DEFAULT_ROTATION,
             clock: Arc::new(SystemClock),
-            state: Arc::default(),
-            archive_reads: Arc::default(),
+            state: tokio::sync::Mutex::default(),
         })
     }
 
-    /// Rotates after `records` records (default 1000).
+    /// Rotates once the current file holds `records` records (default 1000).
     pub fn with_rotation(mut self, records: usize) -> Self {
         self.rotation = records.max(1);
         self
@@ -338,42 +381,76 @@ impl FileAuditLog {
         self
     }
 
-    fn current_path(&self) -> PathBuf {
-        self.dir.join(CURRENT_FILE)
+    async fn read(&self, name: &str) -> Result<Vec<Value>, AuditError> {
+        let path = self.dir.join(name);
+        blocking(&path.clone(), move || read_records(&path)).await
     }
 
-    async fn archive_names(&self) -> Result<Vec<String>, AuditError> {
+    /// Archive names with their sizes, newest first.
+    async fn archives(&self) -> Result<Vec<(String, u64)>, AuditError> {
         let dir = self.dir.clone();
-        let mut names = blocking(&self.dir, move || {
-            let mut names = Vec::new();
+        let mut archives = blocking(&self.dir, move || {
+            let mut archives = Vec::new();
             for entry in std::fs::read_dir(&dir)? {
-                let name = entry?.file_name().to_string_lossy().into_owned();
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
                 if is_archive_name(&name) {
-                    names.push(name);
+                    archives.push((name, entry.metadata()?.len()));
                 }
             }
-            Ok(names)
+            Ok(archives)
         })
         .await?;
-        names.sort_by(|a, b| b.cmp(a));
-        Ok(names)
+        archives.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(archives)
     }
 
-    async fn current_aggregate<'a>(
+    async fn current<'a>(
         &self,
         state: &'a mut FileState,
-    ) -> Result<&'a mut Aggregate, AuditError> {
+    ) -> Result<&'a mut CurrentFile, AuditError> {
         if state.current.is_none() {
-            let path = self.current_path();
-            let records = blocking(&path.clone(), move || read_records(&path)).await?;
-            state.current = Some(Aggregate::of(&records));
+            let path = self.dir.join(CURRENT_FILE);
+            let bytes = blocking(&path.clone(), move || read_bytes(&path)).await?;
+            state.current = Some(CurrentFile {
+                aggregate: Aggregate::of(&parse_lines(&String::from_utf8_lossy(&bytes))),
+                ends_mid_line: bytes.last().is_some_and(|b| *b != b'\n'),
+            });
         }
-        Ok(state.current.get_or_insert_with(Aggregate::default))
+        Ok(state.current.get_or_insert_default())
     }
 
-    /// Times an archive was read to compute statistics (tests use it to see the cache work).
-    pub fn archive_reads(&self) -> u64 {
-        *self.archive_reads.lock().unwrap_or_else(|e| e.into_inner())
+    /// Renames the current file to a fresh archive name; returns the name and its size.
+    async fn rotate(&self) -> Result<(String, u64), AuditError> {
+        let dir = self.dir.clone();
+        let name = archive_name(self.clock.now());
+        blocking(&self.dir, move || {
+            let name = unique_archive_name(name, |n| dir.join(n).exists());
+            let target = dir.join(&name);
+            std::fs::rename(dir.join(CURRENT_FILE), &target)?;
+            sync_dir(&dir);
+            let size = std::fs::metadata(&target)?.len();
+            Ok((name, size))
+        })
+        .await
+    }
+
+    async fn write_line(&self, line: Vec<u8>) -> Result<(), AuditError> {
+        let (dir, path) = (self.dir.clone(), self.dir.join(CURRENT_FILE));
+        blocking(&path.clone(), move || {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            let new_file = file.metadata()?.len() == 0;
+            file.write_all(&line)?;
+            file.sync_data()?;
+            if new_file {
+                sync_dir(&dir);
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -381,105 +458,86 @@ impl FileAuditLog {
 impl AuditLog for FileAuditLog {
     async fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
         let mut state = self.state.lock().await;
-        let count = self.current_aggregate(&mut state).await?.count;
-        let current = self.current_path();
-        if count as usize >= self.rotation {
-            let name = unique_archive_name(archive_name(self.clock.now()), |n| {
-                self.dir.join(n).exists()
-            });
-            let target = self.dir.join(&name);
-            let (from, to) = (current.clone(), target.clone());
-            blocking(&current, move || std::fs::rename(&from, &to)).await?;
-            let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
-            let archived = state.current.take().unwrap_or_default();
+        if self.current(&mut state).await?.aggregate.count as usize >= self.rotation {
+            let (name, size) = self.rotate().await?;
+            let archived = state.current.take().unwrap_or_default().aggregate;
             state.archives.insert(name, (size, archived));
-            state.current = Some(Aggregate::default());
         }
-        let mut line = serde_json::to_vec(record).expect("an audit record serialises");
+        let current = self.current(&mut state).await?;
+        let mut line = Vec::new();
+        if current.ends_mid_line {
+            line.push(b'\n');
+        }
+        serde_json::to_writer(&mut line, record).expect("an audit record serialises");
         line.push(b'\n');
-        let path = current.clone();
-        blocking(&current, move || {
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
-            file.write_all(&line)?;
-            file.sync_data()
-        })
-        .await?;
-        let value = serde_json::to_value(record).expect("an audit record serialises");
-        self.current_aggregate(&mut state).await?.add(&value);
+        if let Err(e) = self.write_line(line).await {
+            // Part of the line may be on disk: read the file afresh next time.
+            state.current = None;
+            return Err(e);
+        }
+        current.ends_mid_line = false;
+        current
+            .aggregate
+            .add(&serde_json::to_value(record).expect("an audit record serialises"));
         Ok(())
     }
 
     async fn files(&self) -> Result<Vec<String>, AuditError> {
-        let mut files = vec![CURRENT_FILE.to_string()];
-        files.extend(self.archive_names().await?);
-        Ok(files)
+        let archives = self.archives().await?;
+        Ok(std::iter::once(CURRENT_FILE.to_string())
+            .chain(archives.into_iter().map(|(name, _)| name))
+            .collect())
     }
 
     async fn page(&self, query: &LogQuery) -> Result<LogPage, AuditError> {
         let files = self.files().await?;
-        let name = if query.file == LEGACY_FILE {
-            CURRENT_FILE
-        } else {
-            query.file.as_str()
-        };
+        let name = requested_file(query);
         if !files.iter().any(|f| f == name) {
             return Ok(unknown_file(query, files));
         }
-        let path = self.dir.join(name);
-        let records = blocking(&path.clone(), move || read_records(&path)).await?;
-        Ok(paginate(&records, query, files))
+        Ok(paginate(&self.read(name).await?, query, files))
     }
 
     async fn stats(&self) -> Result<LogStats, AuditError> {
-        let names = self.archive_names().await?;
-        let mut state = self.state.lock().await;
-        self.current_aggregate(&mut state).await?;
-        for name in &names {
-            let path = self.dir.join(name);
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if state
-                .archives
-                .get(name)
-                .is_some_and(|(cached, _)| *cached == size)
-            {
-                continue;
-            }
-            let p = path.clone();
-            let records = blocking(&path, move || read_records(&p)).await?;
-            *self.archive_reads.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-            state
-                .archives
-                .insert(name.clone(), (size, Aggregate::of(&records)));
+        let archives = self.archives().await?;
+        let uncached: Vec<(String, u64)> = {
+            let state = self.state.lock().await;
+            archives
+                .iter()
+                .filter(|(name, size)| state.archives.get(name).is_none_or(|(s, _)| s != size))
+                .cloned()
+                .collect()
+        };
+        // Read outside the lock, so a first call over many archives never delays a winner.
+        let mut computed = Vec::with_capacity(uncached.len());
+        for (name, size) in uncached {
+            let aggregate = Aggregate::of(&self.read(&name).await?);
+            computed.push((name, (size, aggregate)));
         }
-        state.archives.retain(|name, _| names.contains(name));
+        let mut state = self.state.lock().await;
+        state.archives.extend(computed);
+        state
+            .archives
+            .retain(|name, _| archives.iter().any(|(a, _)| a == name));
+        self.current(&mut state).await?;
+        let state = &*state;
         Ok(combine(
             state
                 .current
                 .iter()
+                .map(|c| &c.aggregate)
                 .chain(state.archives.values().map(|(_, a)| a)),
         ))
     }
 
     async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, AuditError> {
-        let mut files = vec![CURRENT_FILE.to_string()];
-        files.extend(self.archive_names().await?);
         let mut newest_first = Vec::new();
-        for name in files {
-            let path = self.dir.join(&name);
-            let records = blocking(&path.clone(), move || read_records(&path)).await?;
-            newest_first.extend(
-                records
-                    .iter()
-                    .rev()
-                    .filter_map(|r| r.get("solve_time").and_then(Value::as_f64))
-                    .filter(|t| *t > 0.0),
-            );
+        for name in self.files().await? {
             if newest_first.len() >= n {
                 break;
             }
+            let records = self.read(&name).await?;
+            newest_first.extend(records.iter().rev().filter_map(positive_solve_time));
         }
         newest_first.truncate(n);
         newest_first.reverse();
@@ -487,14 +545,31 @@ impl AuditLog for FileAuditLog {
     }
 }
 
-/// Records of the current file, then `(name, records)` of each archive, newest first.
-type MemoryFiles = (Vec<Value>, Vec<(String, Vec<Value>)>);
+/// The in-memory files: the current records and the archives, newest first.
+#[derive(Debug, Default)]
+struct MemoryFiles {
+    current: Vec<Value>,
+    archives: Vec<(String, Vec<Value>)>,
+}
 
-/// The audit log in memory (same rotation, paging and statistics).
+impl MemoryFiles {
+    fn names(&self) -> Vec<String> {
+        std::iter::once(CURRENT_FILE.to_string())
+            .chain(self.archives.iter().map(|(name, _)| name.clone()))
+            .collect()
+    }
+
+    /// Every file's records, current first, then archives newest first.
+    fn all(&self) -> impl Iterator<Item = &[Value]> {
+        std::iter::once(self.current.as_slice())
+            .chain(self.archives.iter().map(|(_, records)| records.as_slice()))
+    }
+}
+
+/// The audit log in memory, with the same rotation, paging and statistics as the files.
 pub struct MemoryAuditLog {
     rotation: usize,
     clock: SharedClock,
-    /// The current records, then archives newest first.
     files: Mutex<MemoryFiles>,
 }
 
@@ -516,39 +591,21 @@ impl std::fmt::Debug for MemoryAuditLog {
     }
 }
 
-/// `name` made unique among `taken` by a `_NNN` suffix, which sorts after the plain name.
-fn unique_archive_name(name: String, taken: impl Fn(&str) -> bool) -> String {
-    let base = name.trim_end_matches(".jsonl").to_string();
-    let mut candidate = name;
-    let mut n = 1;
-    while taken(&candidate) {
-        candidate = format!("{base}_{n:03}.jsonl");
-        n += 1;
-    }
-    candidate
-}
-
 impl MemoryAuditLog {
+    /// Rotates once the current file holds `records` records (default 1000).
+    pub fn with_rotation(mut self, records: usize) -> Self {
+        self.rotation = records.max(1);
+        self
+    }
+
     /// Uses `clock` for archive names.
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
 
-    /// Rotates after `records` records.
-    pub fn with_rotation(mut self, records: usize) -> Self {
-        self.rotation = records.max(1);
-        self
-    }
-
     fn with<R>(&self, f: impl FnOnce(&mut MemoryFiles) -> R) -> R {
         f(&mut self.files.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    fn names(files: &MemoryFiles) -> Vec<String> {
-        std::iter::once(CURRENT_FILE.to_string())
-            .chain(files.1.iter().map(|(n, _)| n.clone()))
-            .collect()
     }
 }
 
@@ -557,57 +614,55 @@ impl AuditLog for MemoryAuditLog {
     async fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
         let value = serde_json::to_value(record).expect("an audit record serialises");
         let name = archive_name(self.clock.now());
-        self.with(|(current, archives)| {
-            if current.len() >= self.rotation {
-                let unique = unique_archive_name(name, |n| {
-                    archives.iter().any(|(existing, _)| existing == n)
+        self.with(|files| {
+            if files.current.len() >= self.rotation {
+                let name = unique_archive_name(name, |n| {
+                    files.archives.iter().any(|(existing, _)| existing == n)
                 });
-                archives.insert(0, (unique, std::mem::take(current)));
+                let archived = std::mem::take(&mut files.current);
+                files.archives.insert(0, (name, archived));
             }
-            current.push(value);
+            files.current.push(value);
         });
         Ok(())
     }
 
     async fn files(&self) -> Result<Vec<String>, AuditError> {
-        Ok(self.with(|files| Self::names(files)))
+        Ok(self.with(|files| files.names()))
     }
 
     async fn page(&self, query: &LogQuery) -> Result<LogPage, AuditError> {
         Ok(self.with(|files| {
-            let names = Self::names(files);
-            let name = if query.file == LEGACY_FILE {
-                CURRENT_FILE
+            let name = requested_file(query);
+            let records = if name == CURRENT_FILE {
+                Some(&files.current)
             } else {
-                query.file.as_str()
+                files
+                    .archives
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, r)| r)
             };
-            if name == CURRENT_FILE {
-                return paginate(&files.0, query, names);
-            }
-            match files.1.iter().find(|(n, _)| n == name) {
-                Some((_, records)) => paginate(records, query, names),
-                None => unknown_file(query, names),
+            match records {
+                Some(records) => paginate(records, query, files.names()),
+                None => unknown_file(query, files.names()),
             }
         }))
     }
 
     async fn stats(&self) -> Result<LogStats, AuditError> {
-        Ok(self.with(|(current, archives)| {
-            let parts: Vec<Aggregate> = std::iter::once(&*current)
-                .chain(archives.iter().map(|(_, r)| r))
-                .map(|r| Aggregate::of(r))
-                .collect();
+        Ok(self.with(|files| {
+            let parts: Vec<Aggregate> = files.all().map(Aggregate::of).collect();
             combine(parts.iter())
         }))
     }
 
     async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, AuditError> {
-        Ok(self.with(|(current, archives)| {
-            let mut times: Vec<f64> = std::iter::once(&*current)
-                .chain(archives.iter().map(|(_, r)| r))
+        Ok(self.with(|files| {
+            let mut times: Vec<f64> = files
+                .all()
                 .flat_map(|records| records.iter().rev())
-                .filter_map(|r| r.get("solve_time").and_then(Value::as_f64))
-                .filter(|t| *t > 0.0)
+                .filter_map(positive_solve_time)
                 .take(n)
                 .collect();
             times.reverse();
@@ -647,6 +702,13 @@ mod tests {
         }
     }
 
+    fn nonces(page: &LogPage) -> Vec<u64> {
+        page.records
+            .iter()
+            .map(|r| r["nonce"].as_u64().unwrap())
+            .collect()
+    }
+
     fn temp_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "hashpass-audit-{}",
@@ -656,72 +718,117 @@ mod tests {
         dir
     }
 
-    async fn paging_and_stats(log: &dyn AuditLog) {
+    fn fake_clock() -> (FakeClock, SharedClock) {
+        let clock = FakeClock::default();
+        let shared: SharedClock = Arc::new(clock.clone());
+        (clock, shared)
+    }
+
+    /// Seven records: nonce i, visitor v(i%3), solve time i (0 → skipped), difficulty 4 or 5.
+    async fn pages_and_searches(log: &dyn AuditLog) {
         for i in 0..7 {
-            log.append(&record(
+            let r = record(
                 i,
                 &format!("v{}", i % 3),
                 Some(i as f64),
                 4 + (i % 2) as u32,
-            ))
-            .await
-            .unwrap();
+            );
+            log.append(&r).await.unwrap();
         }
-        let page = log.page(&query(1, 3, "", "verify.jsonl")).await.unwrap();
-        assert_eq!((page.total, page.pages, page.records.len()), (7, 3, 3));
-        assert_eq!(page.records[0]["nonce"], 6, "newest first");
-        let last = log.page(&query(3, 3, "", "verify.json")).await.unwrap();
-        assert_eq!(last.records.len(), 1);
-        assert_eq!(last.records[0]["nonce"], 0);
-        let found = log
-            .page(&query(1, 50, "hashpass-5", "verify.jsonl"))
-            .await
-            .unwrap();
-        assert_eq!((found.total, found.pages), (1, 1));
-        let none = log
-            .page(&query(1, 50, "nothing-matches", "verify.jsonl"))
-            .await
-            .unwrap();
-        assert_eq!((none.total, none.pages), (0, 1));
-        let unknown = log.page(&query(1, 50, "", "../etc/passwd")).await.unwrap();
-        assert_eq!(
-            (unknown.total, unknown.pages, unknown.records.len()),
-            (0, 0, 0)
-        );
-        let stats = log.stats().await.unwrap();
-        assert_eq!((stats.total_codes, stats.unique_visitors), (7, 3));
-        // Solve times 1..6 (0 skipped): mean 3.5, upper median 4.
-        assert_eq!(
-            (stats.avg_solve_time, stats.median_solve_time),
-            (Some(3.5), Some(4.0))
-        );
-        assert_eq!(stats.difficulty_distribution.get("4"), Some(&4));
-        assert_eq!(
-            log.recent_solve_times(3).await.unwrap(),
-            vec![4.0, 5.0, 6.0]
-        );
+        let first = log.page(&query(1, 3, "", CURRENT_FILE)).await.unwrap();
+        assert_eq!((first.total, first.page, first.pages), (7, 1, 3));
+        assert_eq!(nonces(&first), vec![6, 5, 4], "newest first");
+        assert_eq!(first.files, vec![CURRENT_FILE]);
+        let last = log.page(&query(3, 3, "", LEGACY_FILE)).await.unwrap();
+        assert_eq!((nonces(&last), last.page, last.pages), (vec![0], 3, 3));
+        let beyond = log.page(&query(9, 3, "", CURRENT_FILE)).await.unwrap();
+        assert_eq!((beyond.records.len(), beyond.total), (0, 7));
+
+        let found = log.page(&query(1, 50, "hashpass-5", CURRENT_FILE)).await;
+        let found = found.unwrap();
+        assert_eq!((nonces(&found), found.pages), (vec![5], 1));
+        let by_visitor = log.page(&query(1, 50, "\"V1\"", CURRENT_FILE)).await;
+        assert_eq!(nonces(&by_visitor.unwrap()), vec![4, 1]);
+        let none = log.page(&query(1, 50, "no-such-thing", CURRENT_FILE)).await;
+        let none = none.unwrap();
+        assert_eq!((none.total, none.pages), (0, 1), "at least one page");
+
+        for file in ["../verify.jsonl", "/etc/passwd", "verify_x.jsonl", ""] {
+            let unknown = log.page(&query(2, 50, "", file)).await.unwrap();
+            assert_eq!(
+                (
+                    unknown.records.len(),
+                    unknown.total,
+                    unknown.page,
+                    unknown.pages
+                ),
+                (0, 0, 2, 0),
+                "{file}"
+            );
+            assert_eq!(unknown.files, vec![CURRENT_FILE]);
+        }
     }
 
     #[tokio::test]
-    async fn memory_log_pages_and_counts() {
-        paging_and_stats(&MemoryAuditLog::default()).await;
+    async fn memory_log_pages_and_searches() {
+        pages_and_searches(&MemoryAuditLog::default()).await;
     }
 
     #[tokio::test]
-    async fn file_log_pages_and_counts() {
+    async fn file_log_pages_and_searches() {
         let dir = temp_dir();
-        paging_and_stats(&FileAuditLog::open(&dir).unwrap()).await;
+        pages_and_searches(&FileAuditLog::open(&dir).unwrap()).await;
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Statistics skip zero and null solve times and zero difficulties; the median is the upper.
+    async fn counts(log: &dyn AuditLog) {
+        let records = [
+            record(1, "a", Some(0.0), 4),
+            record(2, "b", None, 4),
+            record(3, "a", Some(3.0), 0),
+            record(4, "c", Some(1.004), 5),
+            record(5, "a", Some(2.0), 4),
+            record(6, "b", Some(10.0), 12),
+        ];
+        for r in &records {
+            log.append(r).await.unwrap();
+        }
+        let stats = log.stats().await.unwrap();
+        assert_eq!((stats.total_codes, stats.unique_visitors), (6, 3));
+        // Solve times 1.004, 2, 3, 10: mean 4.001 → 4.0; upper median 3.
+        assert_eq!(stats.avg_solve_time, Some(4.0));
+        assert_eq!(stats.median_solve_time, Some(3.0));
+        let expected = [("12", 1), ("4", 3), ("5", 1)].map(|(d, n)| (d.to_string(), n));
+        assert_eq!(stats.difficulty_distribution, BTreeMap::from(expected));
+        assert_eq!(
+            serde_json::to_value(&stats).unwrap()["difficulty_distribution"]["4"],
+            3
+        );
+        assert_eq!(
+            log.recent_solve_times(3).await.unwrap(),
+            vec![1.004, 2.0, 10.0]
+        );
+        assert!(log.recent_solve_times(0).await.unwrap().is_empty());
+    }
+
     #[tokio::test]
-    async fn rotation_archives_and_caches() {
+    async fn memory_log_counts() {
+        counts(&MemoryAuditLog::default()).await;
+        let empty = MemoryAuditLog::default().stats().await.unwrap();
+        assert_eq!((empty.total_codes, empty.avg_solve_time), (0, None));
+        assert_eq!(empty.median_solve_time, None);
+    }
+
+    #[tokio::test]
+    async fn file_log_counts() {
         let dir = temp_dir();
-        let clock = FakeClock::default();
-        let log = FileAuditLog::open(&dir)
-            .unwrap()
-            .with_rotation(3)
-            .with_clock(Arc::new(clock.clone()));
+        counts(&FileAuditLog::open(&dir).unwrap()).await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Eight records at a rotation of 3: archives [0,1,2] and [3,4,5], current [6,7].
+    async fn rotates(log: &dyn AuditLog, clock: &FakeClock) {
         for i in 0..8 {
             clock.advance_secs(1.0);
             log.append(&record(i, "v", Some(1.0 + i as f64), 5))
@@ -731,54 +838,117 @@ mod tests {
         let files = log.files().await.unwrap();
         assert_eq!(files.len(), 3, "{files:?}");
         assert_eq!(files[0], CURRENT_FILE);
-        assert!(files[1] > files[2] && files[1..].iter().all(|f| is_archive_name(f)));
-        let oldest = log.page(&query(1, 10, "", &files[2])).await.unwrap();
+        assert!(files[1] > files[2], "archives newest first: {files:?}");
+        assert!(files[1..].iter().all(|f| is_archive_name(f)));
+        let oldest = log.page(&query(1, 2, "", &files[2])).await.unwrap();
         assert_eq!(
-            oldest
-                .records
-                .iter()
-                .map(|r| r["nonce"].as_u64().unwrap())
-                .collect::<Vec<_>>(),
-            vec![2, 1, 0]
+            (nonces(&oldest), oldest.total, oldest.pages),
+            (vec![2, 1], 3, 2)
         );
-        assert_eq!(
-            log.page(&query(1, 10, "", CURRENT_FILE))
-                .await
-                .unwrap()
-                .total,
-            2
-        );
-        // Statistics span every file; archives are read at most once.
-        assert_eq!(log.stats().await.unwrap().total_codes, 8);
+        assert_eq!(oldest.files, files);
+        let newer = log.page(&query(1, 10, "", &files[1])).await.unwrap();
+        assert_eq!(nonces(&newer), vec![5, 4, 3]);
+        let current = log.page(&query(1, 10, "", LEGACY_FILE)).await.unwrap();
+        assert_eq!(nonces(&current), vec![7, 6]);
         assert_eq!(log.stats().await.unwrap().total_codes, 8);
         assert_eq!(
-            log.archive_reads(),
-            0,
-            "archives rotated by this process are already aggregated"
+            log.recent_solve_times(4).await.unwrap(),
+            vec![5.0, 6.0, 7.0, 8.0],
+            "across a rotation"
         );
-        let reopened = FileAuditLog::open(&dir)
+        assert_eq!(log.recent_solve_times(100).await.unwrap().len(), 8);
+    }
+
+    #[tokio::test]
+    async fn memory_log_rotates() {
+        let (clock, shared) = fake_clock();
+        rotates(
+            &MemoryAuditLog::default()
+                .with_rotation(3)
+                .with_clock(shared),
+            &clock,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn file_log_rotates() {
+        let dir = temp_dir();
+        let (clock, shared) = fake_clock();
+        let log = FileAuditLog::open(&dir)
             .unwrap()
             .with_rotation(3)
-            .with_clock(Arc::new(clock.clone()));
-        assert_eq!(reopened.stats().await.unwrap().total_codes, 8);
-        assert_eq!(reopened.archive_reads(), 2);
-        reopened.stats().await.unwrap();
-        assert_eq!(reopened.archive_reads(), 2, "cached");
-        assert_eq!(
-            reopened.recent_solve_times(5).await.unwrap(),
-            vec![4.0, 5.0, 6.0, 7.0, 8.0]
-        );
-        // Counting continues after a restart: one more record completes the current file's 3...
-        clock.advance_secs(1.0);
-        reopened.append(&record(8, "v", None, 5)).await.unwrap();
-        clock.advance_secs(1.0);
-        reopened.append(&record(9, "v", None, 5)).await.unwrap();
-        assert_eq!(reopened.files().await.unwrap().len(), 4);
+            .with_clock(shared);
+        rotates(&log, &clock).await;
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]
-    async fn a_torn_last_line_is_skipped() {
+    async fn rotations_in_the_same_millisecond_get_distinct_names() {
+        let dir = temp_dir();
+        let (_, shared) = fake_clock();
+        let log = FileAuditLog::open(&dir)
+            .unwrap()
+            .with_rotation(1)
+            .with_clock(shared);
+        for i in 0..4 {
+            log.append(&record(i, "v", Some(1.0), 5)).await.unwrap();
+        }
+        let files = log.files().await.unwrap();
+        assert_eq!(files.len(), 4, "{files:?}");
+        let mut archived = Vec::new();
+        for file in &files[1..] {
+            archived.extend(nonces(&log.page(&query(1, 10, "", file)).await.unwrap()));
+        }
+        assert_eq!(archived, vec![2, 1, 0], "name order is rotation order");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_restart_continues_the_count_and_reads_archives_once() {
+        let dir = temp_dir();
+        let (clock, shared) = fake_clock();
+        let open = || {
+            FileAuditLog::open(&dir)
+                .unwrap()
+                .with_rotation(3)
+                .with_clock(Arc::clone(&shared))
+        };
+        let log = open();
+        for i in 0..5 {
+            clock.advance_secs(1.0);
+            log.append(&record(i, &format!("v{i}"), Some(1.0), 5))
+                .await
+                .unwrap();
+        }
+        drop(log);
+
+        let reopened = open();
+        assert_eq!(reopened.stats().await.unwrap().unique_visitors, 5);
+        // Archives are immutable: an edit that keeps the size is not seen, the cache answers.
+        let archive = dir.join(&reopened.files().await.unwrap()[1]);
+        let text = std::fs::read_to_string(&archive).unwrap();
+        std::fs::write(&archive, text.replace("\"v0\"", "\"v1\"")).unwrap();
+        assert_eq!(reopened.stats().await.unwrap().unique_visitors, 5, "cached");
+        assert_eq!(
+            open().stats().await.unwrap().unique_visitors,
+            4,
+            "fresh read"
+        );
+
+        // The current file holds 2 records: one more fills it, the next one rotates.
+        clock.advance_secs(1.0);
+        reopened.append(&record(5, "v5", None, 5)).await.unwrap();
+        assert_eq!(reopened.files().await.unwrap().len(), 2);
+        clock.advance_secs(1.0);
+        reopened.append(&record(6, "v6", None, 5)).await.unwrap();
+        assert_eq!(reopened.files().await.unwrap().len(), 3);
+        assert_eq!(reopened.stats().await.unwrap().total_codes, 7);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_skipped_and_the_next_record_kept() {
         let dir = temp_dir();
         let log = FileAuditLog::open(&dir).unwrap();
         log.append(&record(1, "v", Some(2.0), 3)).await.unwrap();
@@ -787,33 +957,71 @@ mod tests {
             .open(dir.join(CURRENT_FILE))
             .unwrap();
         file.write_all(b"{\"timestamp\": \"2026-").unwrap();
+
         let reopened = FileAuditLog::open(&dir).unwrap();
-        assert_eq!(
-            reopened
-                .page(&query(1, 10, "", CURRENT_FILE))
-                .await
-                .unwrap()
-                .total,
-            1
-        );
+        let page = reopened
+            .page(&query(1, 10, "", CURRENT_FILE))
+            .await
+            .unwrap();
+        assert_eq!(nonces(&page), vec![1]);
         assert_eq!(reopened.stats().await.unwrap().total_codes, 1);
+        reopened
+            .append(&record(2, "v", Some(3.0), 3))
+            .await
+            .unwrap();
+        let page = reopened
+            .page(&query(1, 10, "", CURRENT_FILE))
+            .await
+            .unwrap();
+        assert_eq!(
+            nonces(&page),
+            vec![2, 1],
+            "the new record is not glued to the torn one"
+        );
+        assert_eq!(reopened.stats().await.unwrap().total_codes, 2);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
-    fn archive_names() {
+    fn records_read_tolerantly() {
+        let r: AuditRecord = serde_json::from_str(
+            r#"{"invite_code": "HASHPASS-1", "solve_time": null, "extra": 1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.invite_code.as_str(), r.nonce, r.solve_time),
+            ("HASHPASS-1", 0, None)
+        );
+        let full = record(3, "v", Some(1.5), 4);
+        let line = serde_json::to_string(&full).unwrap();
+        assert_eq!(serde_json::from_str::<AuditRecord>(&line).unwrap(), full);
+    }
+
+    #[test]
+    fn only_archive_names_pass() {
         assert!(is_archive_name("verify_20261122_153026_123.jsonl"));
         assert!(is_archive_name("verify_20261122_153026_123_002.jsonl"));
-        assert!(!is_archive_name("verify_20261122_153026_123-2.jsonl"));
-        assert!(
-            unique_archive_name("verify_20261122_153026_123.jsonl".into(), |n| !n
-                .contains("_00"))
-            .as_str()
-                > "verify_20261122_153026_123.jsonl"
-        );
-        assert!(!is_archive_name("verify_2026_153026_123.jsonl"));
-        assert!(!is_archive_name("verify_20261122_153026_123.json"));
-        assert!(!is_archive_name("../verify_20261122_153026_123.jsonl"));
         assert!(is_archive_name(&archive_name(1_767_225_600.5)));
+        for bad in [
+            "verify_20261122_153026_123-2.jsonl",
+            "verify_2026_153026_123.jsonl",
+            "verify_20261122_153026_123.json",
+            "verify_20261122_153026.jsonl",
+            "../verify_20261122_153026_123.jsonl",
+            "verify_20261122_153026_123.jsonl/..",
+            "verify.jsonl",
+        ] {
+            assert!(!is_archive_name(bad), "{bad}");
+        }
+        let taken = [
+            "verify_20261122_153026_123.jsonl",
+            "verify_20261122_153026_123_001.jsonl",
+        ];
+        let unique = unique_archive_name(taken[0].into(), |n| taken.contains(&n));
+        assert_eq!(unique, "verify_20261122_153026_123_002.jsonl");
+        assert!(
+            unique.as_str() > taken[1] && taken[1] > taken[0],
+            "sorts after"
+        );
     }
 }

@@ -11,18 +11,21 @@ use async_trait::async_trait;
 use crate::config::canonical_ip;
 use crate::util::write_atomic;
 
-/// The blacklist could not be persisted.
+/// The file's name in the data directory.
+pub const BLACKLIST_FILE: &str = "blacklist.json";
+
+/// The ban list could not be persisted (or reached).
 #[derive(Debug, thiserror::Error)]
 #[error("could not write {path}: {source}")]
 pub struct BanError {
-    /// The file.
+    /// The file (or store key).
     pub path: PathBuf,
-    /// The I/O error.
+    /// What went wrong.
     #[source]
     pub source: std::io::Error,
 }
 
-/// Which IPs are banned.
+/// Which IPs are banned. IPv4-mapped IPv6 addresses count as their IPv4 address.
 #[async_trait]
 pub trait BanList: Send + Sync + 'static {
     /// Whether `ip` is banned.
@@ -37,52 +40,34 @@ pub trait BanList: Send + Sync + 'static {
     async fn count(&self) -> Result<usize, BanError>;
 }
 
-/// The set, kept sorted by the string form (the order the file and the admin list use).
+/// The key of `ip` in the set: its canonical string form.
+fn key(ip: IpAddr) -> String {
+    canonical_ip(ip).to_string()
+}
+
+/// The banned IPs, sorted by string form (the order of the file and of the admin list).
 #[derive(Debug, Default)]
 struct BanSet(RwLock<BTreeSet<String>>);
 
 impl BanSet {
-    fn contains(&self, ip: IpAddr) -> bool {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&canonical_ip(ip).to_string())
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeSet<String>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies a change; if `persist` fails, the change is rolled back.
-    fn change(
-        &self,
-        ip: IpAddr,
-        insert: bool,
-        persist: impl FnOnce(&BTreeSet<String>) -> Result<(), BanError>,
-    ) -> Result<bool, BanError> {
-        let key = canonical_ip(ip).to_string();
-        let mut set = self.0.write().unwrap_or_else(|e| e.into_inner());
-        let changed = if insert {
-            set.insert(key.clone())
-        } else {
-            set.remove(&key)
-        };
-        if changed {
-            if let Err(e) = persist(&set) {
-                if insert {
-                    set.remove(&key);
-                } else {
-                    set.insert(key);
-                }
-                return Err(e);
-            }
-        }
-        Ok(changed)
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeSet<String>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        self.read().contains(&key(ip))
     }
 
     fn list(&self) -> Vec<String> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.read().iter().cloned().collect()
+    }
+
+    fn len(&self) -> usize {
+        self.read().len()
     }
 }
 
@@ -97,11 +82,11 @@ impl BanList for MemoryBanList {
     }
 
     async fn ban(&self, ip: IpAddr) -> Result<bool, BanError> {
-        self.0.change(ip, true, |_| Ok(()))
+        Ok(self.0.write().insert(key(ip)))
     }
 
     async fn unban(&self, ip: IpAddr) -> Result<bool, BanError> {
-        self.0.change(ip, false, |_| Ok(()))
+        Ok(self.0.write().remove(&key(ip)))
     }
 
     async fn list(&self) -> Result<Vec<String>, BanError> {
@@ -109,61 +94,87 @@ impl BanList for MemoryBanList {
     }
 
     async fn count(&self) -> Result<usize, BanError> {
-        Ok(self.0.list().len())
+        Ok(self.0.len())
     }
 }
 
-/// Bans in memory, persisted to `blacklist.json`.
+/// Bans in memory, persisted to `blacklist.json`. A change is visible only once it is on disk,
+/// and a failed write changes nothing.
 #[derive(Debug)]
 pub struct FileBanList {
     path: PathBuf,
     set: BanSet,
+    /// Serialises changes, so each write holds every change acknowledged before it.
+    writer: tokio::sync::Mutex<()>,
+}
+
+/// The IPs of a blacklist file's text; anything else in it is logged and ignored.
+fn parse_blacklist(path: &Path, bytes: &[u8]) -> BTreeSet<String> {
+    let file = path.display();
+    let items = match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Array(items)) => items,
+        Ok(_) => {
+            tracing::warn!(%file, "blacklist is not a JSON array; ignored");
+            return BTreeSet::new();
+        }
+        Err(e) => {
+            tracing::warn!(%file, error = %e, "blacklist is not valid JSON; ignored");
+            return BTreeSet::new();
+        }
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let ip = item.as_str().and_then(|s| s.trim().parse::<IpAddr>().ok());
+            if ip.is_none() {
+                tracing::warn!(%file, entry = %item, "ignoring an invalid blacklist entry");
+            }
+            ip.map(key)
+        })
+        .collect()
 }
 
 impl FileBanList {
-    /// Opens (or starts) `blacklist.json` in `dir`. A file that is not a JSON array of IPs is
-    /// reported in the log and ignored (entry by entry where possible), never a failure.
+    /// Opens (or starts) `blacklist.json` in `dir`, created if missing. A file that is not a
+    /// JSON array of IPs is logged and ignored (entry by entry where possible), never a failure;
+    /// only an unreadable file or directory is.
     pub fn open(dir: impl AsRef<Path>) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir.as_ref())?;
-        let path = dir.as_ref().join("blacklist.json");
-        let mut set = BTreeSet::new();
-        match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                Ok(serde_json::Value::Array(items)) => {
-                    for item in items {
-                        match item.as_str().and_then(|s| s.trim().parse::<IpAddr>().ok()) {
-                            Some(ip) => {
-                                set.insert(canonical_ip(ip).to_string());
-                            }
-                            None => {
-                                tracing::warn!(entry = %item, "ignoring an invalid blacklist entry")
-                            }
-                        }
-                    }
-                }
-                Ok(_) => {
-                    tracing::warn!(path = %path.display(), "blacklist is not a JSON array; ignored")
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "blacklist is not valid JSON; ignored")
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        let path = dir.as_ref().join(BLACKLIST_FILE);
+        let set = match std::fs::read(&path) {
+            Ok(bytes) => parse_blacklist(&path, &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
             Err(e) => return Err(e),
-        }
+        };
         Ok(Self {
             path,
             set: BanSet(RwLock::new(set)),
+            writer: tokio::sync::Mutex::default(),
         })
     }
 
-    fn persist(&self, set: &BTreeSet<String>) -> Result<(), BanError> {
-        let list: Vec<&String> = set.iter().collect();
-        let json = serde_json::to_vec_pretty(&list).expect("a list of strings serialises");
-        write_atomic(&self.path, &json).map_err(|source| BanError {
-            path: self.path.clone(),
-            source,
-        })
+    /// Applies `change` to a copy of the set; if it changed anything, writes the copy and then
+    /// publishes it. Returns whether anything changed.
+    async fn change(
+        &self,
+        change: impl FnOnce(&mut BTreeSet<String>) -> bool,
+    ) -> Result<bool, BanError> {
+        let _writer = self.writer.lock().await;
+        let mut next = self.set.read().clone();
+        if !change(&mut next) {
+            return Ok(false);
+        }
+        let json = serde_json::to_vec_pretty(&next).expect("a set of strings serialises");
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || write_atomic(&path, &json))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            .map_err(|source| BanError {
+                path: self.path.clone(),
+                source,
+            })?;
+        *self.set.write() = next;
+        Ok(true)
     }
 }
 
@@ -174,11 +185,11 @@ impl BanList for FileBanList {
     }
 
     async fn ban(&self, ip: IpAddr) -> Result<bool, BanError> {
-        self.set.change(ip, true, |set| self.persist(set))
+        self.change(|set| set.insert(key(ip))).await
     }
 
     async fn unban(&self, ip: IpAddr) -> Result<bool, BanError> {
-        self.set.change(ip, false, |set| self.persist(set))
+        self.change(|set| set.remove(&key(ip))).await
     }
 
     async fn list(&self) -> Result<Vec<String>, BanError> {
@@ -186,7 +197,7 @@ impl BanList for FileBanList {
     }
 
     async fn count(&self) -> Result<usize, BanError> {
-        Ok(self.set.list().len())
+        Ok(self.set.len())
     }
 }
 
@@ -207,17 +218,41 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[tokio::test]
-    async fn ban_unban_list() {
-        let bans = MemoryBanList::default();
+    async fn bans_and_unbans(bans: &dyn BanList) {
         assert!(bans.ban(ip("9.9.9.9")).await.unwrap());
-        assert!(!bans.ban(ip("9.9.9.9")).await.unwrap());
+        assert!(!bans.ban(ip("9.9.9.9")).await.unwrap(), "already banned");
         assert!(bans.ban(ip("10.0.0.1")).await.unwrap());
+        assert!(
+            !bans.ban(ip("::ffff:10.0.0.1")).await.unwrap(),
+            "mapped = IPv4"
+        );
+        assert!(bans.ban(ip("2001:db8::1")).await.unwrap());
         assert!(bans.is_banned(ip("::ffff:9.9.9.9")).await.unwrap());
-        assert_eq!(bans.list().await.unwrap(), vec!["10.0.0.1", "9.9.9.9"]);
-        assert!(bans.unban(ip("9.9.9.9")).await.unwrap());
-        assert!(!bans.unban(ip("9.9.9.9")).await.unwrap());
-        assert_eq!(bans.count().await.unwrap(), 1);
+        assert!(!bans.is_banned(ip("9.9.9.8")).await.unwrap());
+        assert_eq!(
+            bans.list().await.unwrap(),
+            vec!["10.0.0.1", "2001:db8::1", "9.9.9.9"],
+            "sorted as strings"
+        );
+        assert!(bans.unban(ip("::ffff:9.9.9.9")).await.unwrap());
+        assert!(
+            !bans.unban(ip("9.9.9.9")).await.unwrap(),
+            "not banned any more"
+        );
+        assert!(!bans.is_banned(ip("9.9.9.9")).await.unwrap());
+        assert_eq!(bans.count().await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn memory_list_bans_and_unbans() {
+        bans_and_unbans(&MemoryBanList::default()).await;
+    }
+
+    #[tokio::test]
+    async fn file_list_bans_and_unbans() {
+        let dir = temp_dir("rules");
+        bans_and_unbans(&FileBanList::open(&dir).unwrap()).await;
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]
@@ -225,48 +260,65 @@ mod tests {
         let dir = temp_dir("restart");
         {
             let bans = FileBanList::open(&dir).unwrap();
-            bans.ban(ip("1.2.3.4")).await.unwrap();
-            bans.ban(ip("2001:db8::1")).await.unwrap();
             bans.ban(ip("5.6.7.8")).await.unwrap();
+            bans.ban(ip("2001:db8::1")).await.unwrap();
+            bans.ban(ip("1.2.3.4")).await.unwrap();
             bans.unban(ip("5.6.7.8")).await.unwrap();
         }
-        let text = std::fs::read_to_string(dir.join("blacklist.json")).unwrap();
+        let text = std::fs::read_to_string(dir.join(BLACKLIST_FILE)).unwrap();
         assert_eq!(text, "[\n  \"1.2.3.4\",\n  \"2001:db8::1\"\n]");
         let reopened = FileBanList::open(&dir).unwrap();
         assert!(reopened.is_banned(ip("2001:db8::1")).await.unwrap());
         assert_eq!(reopened.count().await.unwrap(), 2);
-        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        reopened.unban(ip("1.2.3.4")).await.unwrap();
+        reopened.unban(ip("2001:db8::1")).await.unwrap();
+        let text = std::fs::read_to_string(dir.join(BLACKLIST_FILE)).unwrap();
+        assert_eq!(text, "[]");
+        let names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name() != "blacklist.json")
+            .map(|e| e.unwrap().file_name())
             .collect();
-        assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+        assert_eq!(names, vec![BLACKLIST_FILE], "no temp files left");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]
     async fn a_corrupt_file_is_ignored() {
         let dir = temp_dir("corrupt");
-        std::fs::write(dir.join("blacklist.json"), "{not json").unwrap();
+        let file = dir.join(BLACKLIST_FILE);
+        std::fs::write(&file, "{not json").unwrap();
         assert_eq!(FileBanList::open(&dir).unwrap().count().await.unwrap(), 0);
-        std::fs::write(dir.join("blacklist.json"), r#"["1.1.1.1", "nonsense", 7]"#).unwrap();
-        assert_eq!(
-            FileBanList::open(&dir).unwrap().list().await.unwrap(),
-            vec!["1.1.1.1"]
-        );
-        std::fs::write(dir.join("blacklist.json"), r#"{"a": 1}"#).unwrap();
+        std::fs::write(&file, r#"{"1.1.1.1": true}"#).unwrap();
         assert_eq!(FileBanList::open(&dir).unwrap().count().await.unwrap(), 0);
+        std::fs::write(
+            &file,
+            r#"["1.1.1.1", "nonsense", 7, null, " ::ffff:2.2.2.2 "]"#,
+        )
+        .unwrap();
+        let bans = FileBanList::open(&dir).unwrap();
+        assert_eq!(bans.list().await.unwrap(), vec!["1.1.1.1", "2.2.2.2"]);
+        // The next change rewrites the file cleanly.
+        bans.ban(ip("3.3.3.3")).await.unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let saved: Vec<String> = serde_json::from_str(&text).unwrap();
+        assert_eq!(saved, vec!["1.1.1.1", "2.2.2.2", "3.3.3.3"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]
     async fn a_failed_write_changes_nothing() {
-        let dir = temp_dir("readonly");
+        let dir = temp_dir("failing");
         let bans = FileBanList::open(&dir).unwrap();
-        // Make the target path a directory so the rename fails.
-        std::fs::create_dir_all(dir.join("blacklist.json")).unwrap();
-        assert!(bans.ban(ip("1.2.3.4")).await.is_err());
+        bans.ban(ip("1.1.1.1")).await.unwrap();
+        // A directory where the file should be: the rename fails.
+        std::fs::remove_file(dir.join(BLACKLIST_FILE)).unwrap();
+        std::fs::create_dir(dir.join(BLACKLIST_FILE)).unwrap();
+        let error = bans.ban(ip("1.2.3.4")).await.unwrap_err();
+        assert!(error.to_string().contains(BLACKLIST_FILE), "{error}");
         assert!(!bans.is_banned(ip("1.2.3.4")).await.unwrap());
+        assert!(bans.unban(ip("1.1.1.1")).await.is_err());
+        assert!(bans.is_banned(ip("1.1.1.1")).await.unwrap());
+        assert_eq!(bans.list().await.unwrap(), vec!["1.1.1.1"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
