@@ -64,7 +64,7 @@ pub fn router(hashpass: HashPass) -> Router {
         let (parts, _) = req.into_parts();
         respond(hp.unknown_api_path(api_request(peer.0, &parts, &[])))
     };
-    let fallback = secured(
+    let fallback = with_security_headers(
         hashpass.clone(),
         Router::new().route("/api/{*rest}", any(unknown)),
     );
@@ -107,11 +107,12 @@ fn endpoints(hashpass: HashPass, admin: bool, mut router: Router<HashPass>) -> R
         };
         router = router.route(path, on(filter, answer).fallback(wrong_method));
     }
-    secured(hashpass, router)
+    with_security_headers(hashpass, router)
 }
 
-/// Adds the security headers (B2, A9) to every response of `router` and binds its state.
-fn secured(hashpass: HashPass, router: Router<HashPass>) -> Router {
+/// Adds the security headers (B2, A9) to every response of `router` and binds its state: for
+/// an app that serves its own pages beside HashPass and wants them under the same policy.
+pub fn with_security_headers(hashpass: HashPass, router: Router<HashPass>) -> Router {
     let headers = hashpass.security_headers();
     router
         .layer(axum::middleware::map_response(

@@ -186,40 +186,4 @@ mod tests {
         // 1e400 does not parse as a finite f64 in JSON; serde_json yields an error, not inf.
         assert!(serde_json::from_str::<serde_json::Value>("1e400").is_err());
     }
-
-    #[tokio::test]
-    async fn totals_use_fresh_normal_reports() {
-        let store = MemoryHashrateStore::new();
-        let ip: IpAddr = "1.2.3.4".parse().unwrap();
-        store.report(1, ip, 10.0, false, 100.0).await.unwrap();
-        store.report(2, ip, 5.0, false, 95.0).await.unwrap();
-        store.report(3, ip, 1e6, true, 100.0).await.unwrap();
-        store.report(1, ip, 12.0, false, 104.0).await.unwrap();
-        let fresh = store.fresh(106.0, Duration::from_secs(10)).await.unwrap();
-        assert_eq!(fresh.len(), 2); // report 2 is 11 s old
-        let net = network_hashrate(&fresh);
-        assert_eq!((net.total_hashrate, net.active_miners), (12.0, 1));
-        let one = fresh.iter().find(|r| r.connection == 1).unwrap();
-        assert_eq!(one.first_seen, 100.0);
-        store.remove(1).await.unwrap();
-        assert_eq!(
-            store
-                .fresh(106.0, Duration::from_secs(10))
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        for i in 0..60 {
-            store
-                .push_chart(ChartPoint {
-                    timestamp: f64::from(i),
-                    value: 1.0,
-                })
-                .await
-                .unwrap();
-        }
-        let chart = store.chart().await.unwrap();
-        assert_eq!((chart.len(), chart[0].timestamp), (50, 10.0));
-    }
 }

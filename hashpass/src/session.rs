@@ -133,6 +133,19 @@ impl MemorySessionStore {
     fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Session>) -> R) -> R {
         f(&mut self.sessions.lock().unwrap_or_else(|e| e.into_inner()))
     }
+
+    /// Revokes the unrevoked sessions matching `which`; returns them.
+    fn revoke_where(&self, which: impl Fn(&Session) -> bool) -> Vec<Session> {
+        self.with(|m| {
+            m.values_mut()
+                .filter(|s| !s.revoked && which(s))
+                .map(|s| {
+                    s.revoked = true;
+                    s.clone()
+                })
+                .collect()
+        })
+    }
 }
 
 #[async_trait]
@@ -192,27 +205,11 @@ impl SessionStore for MemorySessionStore {
     }
 
     async fn revoke_ip(&self, ip: IpAddr) -> Result<Vec<Session>, StoreError> {
-        Ok(self.with(|m| {
-            m.values_mut()
-                .filter(|s| s.ip == ip && !s.revoked)
-                .map(|s| {
-                    s.revoked = true;
-                    s.clone()
-                })
-                .collect()
-        }))
+        Ok(self.revoke_where(|s| s.ip == ip))
     }
 
     async fn revoke_all(&self) -> Result<Vec<Session>, StoreError> {
-        Ok(self.with(|m| {
-            m.values_mut()
-                .filter(|s| !s.revoked)
-                .map(|s| {
-                    s.revoked = true;
-                    s.clone()
-                })
-                .collect()
-        }))
+        Ok(self.revoke_where(|_| true))
     }
 
     async fn list(&self) -> Result<Vec<Session>, StoreError> {

@@ -76,6 +76,29 @@ pub fn argon2d(
     Ok(out)
 }
 
+/// Finds the smallest nonce ≥ `from` whose hash (for `seed`, `visitor_id`, `ip`) has at least
+/// `zeros` leading zero bits — what a miner does, for tests, load tools and scripted clients.
+/// Errors only if Argon2 refuses the parameters.
+pub fn solve(
+    params: Argon2Params,
+    seed: &str,
+    visitor_id: &str,
+    ip: &str,
+    zeros: u32,
+    from: u64,
+) -> Result<(u64, PuzzleHash), VerifyError> {
+    let salt = crate::puzzle::salt(seed, visitor_id, ip);
+    for nonce in from..=crate::puzzle::MAX_NONCE {
+        let hash = argon2d(params, &crate::puzzle::password(nonce), &salt)?;
+        if crate::puzzle::leading_zero_bits(&hash) >= zeros {
+            return Ok((nonce, hash));
+        }
+    }
+    Err(VerifyError::Argon2(format!(
+        "no nonce up to 2^53 reaches {zeros} leading zero bits"
+    )))
+}
+
 fn argon2_context(params: Argon2Params) -> Result<Argon2<'static>, VerifyError> {
     let params = Params::new(
         params.memory_cost,

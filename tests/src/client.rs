@@ -5,8 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use hashpass::puzzle::{self, Argon2Params, leading_zero_bits};
-use hashpass::verify::argon2d;
+use hashpass::puzzle::Argon2Params;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -232,17 +231,9 @@ pub fn solve_for(
     ip: IpAddr,
     zeros: u32,
 ) -> (u64, String) {
-    let salt = puzzle::salt(seed, visitor, &ip.to_string());
-    (0u64..)
-        .map(|n| {
-            (
-                n,
-                argon2d(params, &puzzle::password(n), &salt).expect("argon2"),
-            )
-        })
-        .find(|(_, h)| leading_zero_bits(h) >= zeros)
-        .map(|(n, h)| (n, hex::encode(h)))
-        .expect("a solution exists")
+    let (nonce, hash) = hashpass::verify::solve(params, seed, visitor, &ip.to_string(), zeros, 0)
+        .expect("a solution");
+    (nonce, hex::encode(hash))
 }
 
 /// A browser: HTTP and a player socket from one address, with its session.

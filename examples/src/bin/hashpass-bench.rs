@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use hashpass::puzzle::{self, Argon2Params, leading_zero_bits};
+use hashpass::puzzle::Argon2Params;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -199,17 +199,9 @@ async fn rate(
 }
 
 fn solve(params: Argon2Params, seed: &str, visitor: &str, ip: IpAddr, zeros: u32) -> (u64, String) {
-    let salt = puzzle::salt(seed, visitor, &ip.to_string());
-    (0u64..)
-        .map(|n| {
-            (
-                n,
-                hashpass::verify::argon2d(params, &puzzle::password(n), &salt).expect("argon2"),
-            )
-        })
-        .find(|(_, h)| leading_zero_bits(h) >= zeros)
-        .map(|(n, h)| (n, hex::encode(h)))
-        .expect("solution")
+    let (nonce, hash) = hashpass::verify::solve(params, seed, visitor, &ip.to_string(), zeros, 0)
+        .expect("solution");
+    (nonce, hex::encode(hash))
 }
 
 struct Solver {

@@ -1,8 +1,10 @@
-//! The Redis stores. Each multi-step change is one Lua script (atomic on the server); numbers
-//! cross as decimal strings, so nothing is rounded on the way.
+//! The Redis stores. Each multi-step change is one Lua script (atomic on the server, hashed once
+//! per process and sent by its SHA after the first load); numbers cross as decimal strings, so
+//! nothing is rounded on the way.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,20 +29,30 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 // ---------------------------------------------------------------------------------------------
 // Puzzle state, mining time, reward window
 
-const INIT: &str = r"
+static INIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('HSETNX', KEYS[1], 'version', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'state', ARGV[2])
 end
-return redis.call('HGET', KEYS[1], 'state')";
+return redis.call('HGET', KEYS[1], 'state')",
+    )
+});
 
-const CAS: &str = r"
+static CAS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('HGET', KEYS[1], 'version') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
   return 1
 end
-return 0";
+return 0",
+    )
+});
 
-const MINING_START: &str = r"
+static MINING_START: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('HGET', KEYS[1], 'seed') ~= ARGV[1] then
   redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('HSET', KEYS[1], 'seed', ARGV[1], 'total', '0')
@@ -48,9 +60,13 @@ end
 if redis.call('SADD', KEYS[2], ARGV[2]) == 1 and redis.call('SCARD', KEYS[2]) == 1 then
   redis.call('HSET', KEYS[1], 'start', ARGV[3])
 end
-return 1";
+return 1",
+    )
+});
 
-const MINING_STOP: &str = r"
+static MINING_STOP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('SREM', KEYS[2], ARGV[1]) == 1 and redis.call('SCARD', KEYS[2]) == 0 then
   local start = redis.call('HGET', KEYS[1], 'start')
   if start then
@@ -61,9 +77,13 @@ if redis.call('SREM', KEYS[2], ARGV[1]) == 1 and redis.call('SCARD', KEYS[2]) ==
     redis.call('HDEL', KEYS[1], 'start')
   end
 end
-return 1";
+return 1",
+    )
+});
 
-const REWARD_OFFER: &str = r"
+static REWARD_OFFER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local seed = redis.call('HGET', KEYS[1], 'seed')
 if not seed then return 'none' end
 if tonumber(redis.call('HGET', KEYS[1], 'closes_at')) <= tonumber(ARGV[3]) then return 'none' end
@@ -83,14 +103,20 @@ end
 if better then
   redis.call('HSET', KEYS[1], 'best_zeros', ARGV[5], 'best_nonce', ARGV[6], 'best', ARGV[4])
 end
-return 'ok'";
+return 'ok'",
+    )
+});
 
-const REWARD_TAKE: &str = r"
+static REWARD_TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('HGET', KEYS[1], 'seed') ~= ARGV[1] then return false end
 local out = { redis.call('HGET', KEYS[1], 'meta'), redis.call('HGET', KEYS[1], 'best') or '' }
 for _, ip in ipairs(redis.call('SMEMBERS', KEYS[2])) do table.insert(out, ip) end
 redis.call('DEL', KEYS[1], KEYS[2])
-return out";
+return out",
+    )
+});
 
 /// [`PuzzleStore`] in Redis: the state as one hash (version + JSON), the claim as a Lua
 /// compare-and-swap on the version.
@@ -144,7 +170,7 @@ impl PuzzleStore for RedisPuzzleStore {
     async fn init(&self, state: PuzzleState) -> Result<PuzzleState, StoreError> {
         let mut conn = self.backend.connection();
         let json = serde_json::to_string(&state).map_err(corrupt)?;
-        let stored: String = Script::new(INIT)
+        let stored: String = INIT
             .key(self.keys().0)
             .arg(state.version.to_string())
             .arg(json)
@@ -161,7 +187,7 @@ impl PuzzleStore for RedisPuzzleStore {
     ) -> Result<bool, StoreError> {
         let mut conn = self.backend.connection();
         let json = serde_json::to_string(&next).map_err(corrupt)?;
-        let swapped: i64 = Script::new(CAS)
+        let swapped: i64 = CAS
             .key(self.keys().0)
             .arg(expected_version.to_string())
             .arg(next.version.to_string())
@@ -180,7 +206,7 @@ impl PuzzleStore for RedisPuzzleStore {
     ) -> Result<(), StoreError> {
         let (_, mining, active, _, _) = self.keys();
         let mut conn = self.backend.connection();
-        Script::new(MINING_START)
+        MINING_START
             .key(mining)
             .key(active)
             .arg(seed)
@@ -195,7 +221,7 @@ impl PuzzleStore for RedisPuzzleStore {
     async fn mining_stop(&self, miner: ConnectionId, now: f64) -> Result<(), StoreError> {
         let (_, mining, active, _, _) = self.keys();
         let mut conn = self.backend.connection();
-        Script::new(MINING_STOP)
+        MINING_STOP
             .key(mining)
             .key(active)
             .arg(miner.to_string())
@@ -293,7 +319,7 @@ impl PuzzleStore for RedisPuzzleStore {
             ),
             None => (String::new(), String::new(), String::new()),
         };
-        let answer: String = Script::new(REWARD_OFFER)
+        let answer: String = REWARD_OFFER
             .key(reward)
             .key(ips)
             .arg(seed)
@@ -316,7 +342,7 @@ impl PuzzleStore for RedisPuzzleStore {
     async fn reward_take(&self, seed: &str) -> Result<Option<RewardWindow>, StoreError> {
         let (_, _, _, reward, ips) = self.keys();
         let mut conn = self.backend.connection();
-        let taken: Option<Vec<String>> = Script::new(REWARD_TAKE)
+        let taken: Option<Vec<String>> = REWARD_TAKE
             .key(reward)
             .key(ips)
             .arg(seed)
@@ -341,26 +367,40 @@ impl PuzzleStore for RedisPuzzleStore {
 // ---------------------------------------------------------------------------------------------
 // Sessions
 
-const BIND_VISITOR: &str = r"
+static BIND_VISITOR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('HSETNX', KEYS[1], 'visitor_id', ARGV[1])
-return redis.call('HGET', KEYS[1], 'visitor_id')";
+return redis.call('HGET', KEYS[1], 'visitor_id')",
+    )
+});
 
-const ATTACH: &str = r"
+static ATTACH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local previous = redis.call('HGET', KEYS[1], 'connection')
 redis.call('HSET', KEYS[1], 'connection', ARGV[1])
 redis.call('HDEL', KEYS[1], 'disconnected_at')
-return previous";
+return previous",
+    )
+});
 
-const DETACH: &str = r"
+static DETACH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('HGET', KEYS[1], 'connection') == ARGV[1] then
   redis.call('HDEL', KEYS[1], 'connection')
   redis.call('HSET', KEYS[1], 'disconnected_at', ARGV[2])
 end
-return 1";
+return 1",
+    )
+});
 
-const REVOKE: &str = r"
+static REVOKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local out = {}
 for _, token in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local key = ARGV[1] .. token
@@ -369,7 +409,9 @@ for _, token in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     table.insert(out, token)
   end
 end
-return out";
+return out",
+    )
+});
 
 /// [`SessionStore`] in Redis: one hash per session, plus sets indexing all tokens and the
 /// tokens of each IP.
@@ -470,7 +512,7 @@ impl SessionStore for RedisSessionStore {
         visitor_id: &str,
     ) -> Result<Option<String>, StoreError> {
         let mut conn = self.backend.connection();
-        Script::new(BIND_VISITOR)
+        BIND_VISITOR
             .key(self.session_key(token))
             .arg(visitor_id)
             .invoke_async(&mut conn)
@@ -484,7 +526,7 @@ impl SessionStore for RedisSessionStore {
         connection: ConnectionId,
     ) -> Result<Option<ConnectionId>, StoreError> {
         let mut conn = self.backend.connection();
-        let previous: Option<String> = Script::new(ATTACH)
+        let previous: Option<String> = ATTACH
             .key(self.session_key(token))
             .arg(connection.to_string())
             .invoke_async(&mut conn)
@@ -500,7 +542,7 @@ impl SessionStore for RedisSessionStore {
         now: f64,
     ) -> Result<(), StoreError> {
         let mut conn = self.backend.connection();
-        Script::new(DETACH)
+        DETACH
             .key(self.session_key(token))
             .arg(connection.to_string())
             .arg(format!("{now:.6}"))
@@ -512,7 +554,7 @@ impl SessionStore for RedisSessionStore {
 
     async fn revoke_ip(&self, ip: IpAddr) -> Result<Vec<Session>, StoreError> {
         let mut conn = self.backend.connection();
-        let tokens: Vec<String> = Script::new(REVOKE)
+        let tokens: Vec<String> = REVOKE
             .key(self.ip_key(ip))
             .arg(self.backend.key("session:"))
             .invoke_async(&mut conn)
@@ -523,7 +565,7 @@ impl SessionStore for RedisSessionStore {
 
     async fn revoke_all(&self) -> Result<Vec<Session>, StoreError> {
         let mut conn = self.backend.connection();
-        let tokens: Vec<String> = Script::new(REVOKE)
+        let tokens: Vec<String> = REVOKE
             .key(self.backend.key("sessions"))
             .arg(self.backend.key("session:"))
             .invoke_async(&mut conn)
@@ -655,7 +697,9 @@ impl BanList for RedisBanList {
     }
 }
 
-const RECORD_FAILURE: &str = r"
+static RECORD_FAILURE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
 local period = tonumber(ARGV[3])
@@ -673,7 +717,9 @@ if count >= max then
   redis.call('HSET', KEYS[1], 'count', '0', 'until', ARGV[4])
   return 1
 end
-return 0";
+return 0",
+    )
+});
 
 /// [`AdminLockout`] in Redis: one expiring hash per IP.
 #[derive(Debug, Clone)]
@@ -712,7 +758,7 @@ impl AdminLockout for RedisAdminLockout {
     ) -> Result<bool, StoreError> {
         let mut conn = self.backend.connection();
         let period = lockout.as_secs_f64();
-        let locked: i64 = Script::new(RECORD_FAILURE)
+        let locked: i64 = RECORD_FAILURE
             .key(self.key(ip))
             .arg(format!("{now:.6}"))
             .arg(max_failures.to_string())
@@ -843,13 +889,17 @@ impl HashrateStore for RedisHashrateStore {
     }
 }
 
-const LEASE: &str = r"
+static LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
-return 0";
+return 0",
+    )
+});
 
 /// A lease with expiry: at most one instance at a time holds it (the periodic jobs' runner).
 #[derive(Debug, Clone)]
@@ -881,7 +931,7 @@ impl RedisLease {
     /// Takes or renews the lease; true while this instance holds it.
     pub async fn hold(&self) -> Result<bool, StoreError> {
         let mut conn = self.backend.connection();
-        let held: i64 = Script::new(LEASE)
+        let held: i64 = LEASE
             .key(&self.name)
             .arg(&self.owner)
             .arg(self.ttl.as_millis().to_string())
@@ -895,16 +945,24 @@ impl RedisLease {
 // ---------------------------------------------------------------------------------------------
 // Redemptions
 
-const REDEEM: &str = r"
+static REDEEM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then return current end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return false";
+return false",
+    )
+});
 
-const REVOKE_CODE: &str = r"
+static REVOKE_CODE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1";
+return 1",
+    )
+});
 
 /// [`RedemptionStore`](crate::redemption::RedemptionStore) in Redis: one hash, code id → JSON
 /// state, each change one script (set-if-absent).
@@ -936,7 +994,7 @@ impl crate::redemption::RedemptionStore for RedisRedemptionStore {
         };
         let json = serde_json::to_string(&CodeState::Used(redemption.clone())).map_err(corrupt)?;
         let mut conn = self.backend.connection();
-        let earlier: Option<String> = Script::new(REDEEM)
+        let earlier: Option<String> = REDEEM
             .key(self.backend.key("redemptions"))
             .arg(code_id)
             .arg(json)
@@ -971,7 +1029,7 @@ impl crate::redemption::RedemptionStore for RedisRedemptionStore {
         let json =
             serde_json::to_string(&crate::redemption::CodeState::Revoked).map_err(corrupt)?;
         let mut conn = self.backend.connection();
-        let revoked: i64 = Script::new(REVOKE_CODE)
+        let revoked: i64 = REVOKE_CODE
             .key(self.backend.key("redemptions"))
             .arg(code_id)
             .arg(json)

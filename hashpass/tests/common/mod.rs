@@ -6,10 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hashpass::clock::FakeClock;
-use hashpass::puzzle::{self, Argon2Params, PuzzleHash, leading_zero_bits};
+use hashpass::puzzle::{Argon2Params, PuzzleHash};
 use hashpass::service::Solution;
 use hashpass::session::{Session, new_connection_id, new_session_token};
-use hashpass::verify::argon2d;
 use hashpass::{Config, HashPass};
 
 /// Tiny but real Argon2d parameters: 8 KiB, one pass.
@@ -69,11 +68,8 @@ pub fn solve(
     zeros: u32,
     from: u64,
 ) -> (u64, PuzzleHash) {
-    let salt = puzzle::salt(seed, visitor, &ip.to_string());
-    (from..)
-        .map(|n| (n, argon2d(params, &puzzle::password(n), &salt).unwrap()))
-        .find(|(_, h)| leading_zero_bits(h) >= zeros)
-        .unwrap()
+    hashpass::verify::solve(params, seed, visitor, &ip.to_string(), zeros, from)
+        .expect("a solution")
 }
 
 /// A solution for the current puzzle.
