@@ -1,5 +1,5 @@
-//! Shared code of the HashPass examples: logging set-up and the standalone server's app, on
-//! axum or poem.
+//! Shared code of the HashPass examples: logging set-up, the standalone server's app on axum or
+//! poem, and the invite-only example site ([`site`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,8 @@ use tower_http::services::{ServeDir, ServeFile};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
+
+pub mod site;
 
 /// Logs to stdout and to a daily-rotated `hashpass.log.YYYY-MM-DD` in `log_dir` (30 kept).
 /// The returned guard flushes the file on drop.
@@ -83,7 +85,6 @@ fn is_node_modules(path: &str) -> bool {
 /// The standalone system: HashPass's routes plus the miner page at `/`, the admin console at
 /// `/admin`, the files under `/static/` and the browser libraries under `/static/vendor/`.
 pub fn standalone_app(hashpass: HashPass, static_dir: &Path) -> Router {
-    let headers = hashpass.security_headers();
     let page = |file: &str| get_service(ServeFile::new(static_dir.join(file)));
     let mut pages = Router::new()
         .route_service("/", page("index.html"))
@@ -104,18 +105,8 @@ pub fn standalone_app(hashpass: HashPass, static_dir: &Path) -> Router {
                 }
                 next.run(request).await
             },
-        ))
-        .layer(axum::middleware::map_response(
-            move |mut response: axum::response::Response| {
-                let headers = headers.clone();
-                async move {
-                    for (name, value) in headers {
-                        response.headers_mut().entry(name).or_insert(value);
-                    }
-                    response
-                }
-            },
         ));
+    let pages = hashpass_axum::with_security_headers(hashpass.clone(), pages.with_state(()));
     hashpass_axum::router(hashpass).merge(pages)
 }
 
@@ -124,8 +115,18 @@ pub fn standalone_poem(
     hashpass: HashPass,
     static_dir: &Path,
 ) -> impl poem::Endpoint<Output = poem::Response> + use<> {
+    standalone_poem_with(hashpass, static_dir, poem::Route::new())
+}
+
+/// [`standalone_poem`] with a host site's own routes (`site`) beside HashPass's, under the same
+/// security headers.
+pub fn standalone_poem_with(
+    hashpass: HashPass,
+    static_dir: &Path,
+    site: poem::Route,
+) -> impl poem::Endpoint<Output = poem::Response> + use<> {
     use poem::endpoint::{StaticFileEndpoint, StaticFilesEndpoint};
-    let mut pages = poem::Route::new()
+    let mut pages = site
         .at("/", StaticFileEndpoint::new(static_dir.join("index.html")))
         .at(
             "/admin",
@@ -184,17 +185,23 @@ pub async fn serve_standalone(
 ) -> std::io::Result<()> {
     match framework {
         Framework::Axum => serve(standalone_app(hashpass, static_dir), addr).await,
-        Framework::Poem => {
-            tracing::info!(%addr, "HashPass listening (poem)");
-            poem::Server::new(poem::listener::TcpListener::bind(addr))
-                .run_with_graceful_shutdown(
-                    standalone_poem(hashpass, static_dir),
-                    shutdown_signal(),
-                    Some(std::time::Duration::from_secs(10)),
-                )
-                .await
-        }
+        Framework::Poem => serve_poem(standalone_poem(hashpass, static_dir), addr).await,
     }
+}
+
+/// Serves a poem `app` on `addr` until SIGINT/SIGTERM, then finishes in-flight requests.
+pub async fn serve_poem(
+    app: impl poem::Endpoint + 'static,
+    addr: SocketAddr,
+) -> std::io::Result<()> {
+    tracing::info!(%addr, "HashPass listening (poem)");
+    poem::Server::new(poem::listener::TcpListener::bind(addr))
+        .run_with_graceful_shutdown(
+            app,
+            shutdown_signal(),
+            Some(std::time::Duration::from_secs(10)),
+        )
+        .await
 }
 
 /// Serves `app` on `addr` until SIGINT/SIGTERM, then finishes in-flight requests.

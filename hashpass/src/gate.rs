@@ -101,6 +101,11 @@ impl InviteGate {
         self
     }
 
+    /// The redemption store behind the gate.
+    pub fn redemptions(&self) -> &Arc<dyn RedemptionStore> {
+        &self.redemptions
+    }
+
     /// Whether `code` may sign up an account now (valid and unredeemed); does not redeem it.
     pub async fn check(&self, code: &str) -> Result<VerifiedInvite, InviteRejection> {
         let invite = self.codes.verify(code)?;

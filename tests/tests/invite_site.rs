@@ -1,0 +1,271 @@
+//! The example invite-only site (`hashpass_examples::site`) over real HTTP, in axum and in poem:
+//! win a code in the race, sign up with it, log in, call `/me`; a code signs up one account, even
+//! when a hundred sign-ups race for it; tokens are refused for a wrong audience, issuer or key and
+//! the second they expire.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use hashpass::HashPass;
+use hashpass_examples::site::{Site, SiteConfig, with_axum, with_poem};
+use hashpass_tests::client::{Answer, client_ip};
+use hashpass_tests::server::temp_dir;
+use hashpass_tests::{Http, Player, Serve, TestServer};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const SECRET: &str = "signing-secret-of-the-test-site-0123456789";
+const ISSUER: &str = "hashpass-invite-site";
+const AUDIENCE: &str = "hashpass-invite-site:accounts";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// The site's settings: the test secret, a fresh SQLite file.
+fn site_config() -> SiteConfig {
+    let mut config = SiteConfig::new(SECRET).expect("secret long enough");
+    let db = temp_dir("invite-site").join("site.db");
+    config.database_url = format!("sqlite://{}?mode=rwc", db.display());
+    config
+}
+
+fn axum_site(
+    hashpass: HashPass,
+    listener: TcpListener,
+    stop: oneshot::Receiver<()>,
+) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let site = Site::open(site_config(), &hashpass)
+            .await
+            .expect("site opens");
+        let app = with_axum::app(site, hashpass, &hashpass_examples::static_dir());
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.await;
+        })
+        .await;
+    })
+}
+
+fn poem_site(
+    hashpass: HashPass,
+    listener: TcpListener,
+    stop: oneshot::Receiver<()>,
+) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let site = Site::open(site_config(), &hashpass)
+            .await
+            .expect("site opens");
+        let app = with_poem::app(site, hashpass, &hashpass_examples::static_dir());
+        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async move {
+                    let _ = stop.await;
+                },
+                Some(Duration::from_secs(5)),
+            )
+            .await;
+    })
+}
+
+async fn sign_up(http: &Http, username: &str, invite_code: &str) -> Answer {
+    let form = json!({ "username": username, "password": PASSWORD, "invite_code": invite_code });
+    http.post("/signup", &form, None).await
+}
+
+async fn log_in(http: &Http, username: &str, password: &str) -> Answer {
+    let form = json!({ "username": username, "password": password });
+    http.post("/login", &form, None).await
+}
+
+async fn me(http: &Http, token: Option<&str>) -> Answer {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("authorization", a)])
+        .unwrap_or_default();
+    http.send("GET", "/me", &headers, Vec::new()).await
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A token signed with `secret` carrying `claims`.
+fn forge(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Asserts a refusal's status and code, returning its message.
+fn refused(answer: &Answer, status: u16, code: &str) -> String {
+    assert_eq!(
+        (answer.status, answer.json()["code"].as_str()),
+        (status, Some(code)),
+        "{}",
+        answer.text
+    );
+    answer.detail()
+}
+
+async fn check_site(serve: Serve) {
+    let server = TestServer::with(serve, "invite-site", |c| c).await;
+    let http = Http::new(&server, client_ip(1));
+
+    // The sign-up page and its script are served.
+    let page = http.get("/join").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("id=\"signup\""), "{}", page.text);
+    assert_eq!(http.get("/join.js").await.status, 200);
+
+    // Win a code in the race.
+    let player = Player::connect(&server, client_ip(1)).await;
+    let puzzle = player.puzzle().await.json();
+    let won = player.verify(&player.solution(&puzzle).await).await;
+    assert_eq!(won.status, 200, "{}", won.text);
+    let code = won.json()["invite_code"].as_str().unwrap().to_string();
+    let invite_id = server.hashpass.invites().verify(&code).unwrap().id;
+
+    // Sign up with it; the same code signs up nobody else.
+    let alice = sign_up(&http, "Alice", &code).await;
+    assert_eq!(alice.status, 201, "{}", alice.text);
+    assert_eq!(alice.json()["username"], "alice");
+    assert_eq!(alice.json()["invite_id"], invite_id.as_str());
+    let again = sign_up(&http, "bob", &code).await;
+    assert!(refused(&again, 409, "already_used").contains("already been used"));
+    let taken = sign_up(&http, "alice", &server.hashpass.invites().issue().code).await;
+    assert!(refused(&taken, 409, "username_taken").contains("choose another"));
+
+    // Log in and see the account.
+    let wrong = log_in(&http, "alice", "not the password").await;
+    let unknown = log_in(&http, "nobody", PASSWORD).await;
+    assert_eq!(
+        refused(&wrong, 401, "bad_credentials"),
+        refused(&unknown, 401, "bad_credentials")
+    );
+    let login = log_in(&http, "alice", PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(login.json()["token_type"], "Bearer");
+    assert_eq!(login.json()["expires_in"], 3600);
+    let token = login.json()["access_token"].as_str().unwrap().to_string();
+    let account = me(&http, Some(&token)).await;
+    assert_eq!(account.status, 200, "{}", account.text);
+    assert_eq!(account.json()["username"], "alice");
+    assert_eq!(account.json()["invite_id"], invite_id.as_str());
+
+    // Tokens: none, forged, foreign, expired by a second (no leeway) are all refused.
+    let none = me(&http, None).await;
+    assert!(refused(&none, 401, "bad_token").contains("Log in first"));
+    assert_eq!(
+        none.headers
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
+    let claims = |iss: &str, aud: &str, exp: u64| json!({ "sub": "alice", "iss": iss, "aud": aud, "iat": now() - 10, "exp": exp });
+    // A token made here with the site's secret and claims is accepted, so each refusal below
+    // is for the one thing changed.
+    let made_here = forge(&claims(ISSUER, AUDIENCE, now() + 600), SECRET);
+    assert_eq!(me(&http, Some(&made_here)).await.status, 200);
+    let other_audience = forge(&claims(ISSUER, "another-service", now() + 600), SECRET);
+    let answer = me(&http, Some(&other_audience)).await;
+    assert!(refused(&answer, 401, "bad_token").contains("another service"));
+    let other_issuer = forge(&claims("someone-else", AUDIENCE, now() + 600), SECRET);
+    let answer = me(&http, Some(&other_issuer)).await;
+    assert!(refused(&answer, 401, "bad_token").contains("issued by someone else"));
+    let expired = forge(&claims(ISSUER, AUDIENCE, now() - 1), SECRET);
+    let answer = me(&http, Some(&expired)).await;
+    assert!(refused(&answer, 401, "bad_token").contains("expired"));
+    let other_key = forge(
+        &claims(ISSUER, AUDIENCE, now() + 600),
+        "some-other-secret-0123456789abcdef0123",
+    );
+    let answer = me(&http, Some(&other_key)).await;
+    assert!(refused(&answer, 401, "bad_token").contains("signature"));
+    let no_expiry = forge(
+        &json!({ "sub": "alice", "iss": ISSUER, "aud": AUDIENCE }),
+        SECRET,
+    );
+    refused(&me(&http, Some(&no_expiry)).await, 401, "bad_token");
+    refused(&me(&http, Some("not.a.token")).await, 401, "bad_token");
+
+    // Bad forms and bad codes: each its own 4xx.
+    let answer = http
+        .send(
+            "POST",
+            "/signup",
+            &[("content-type", "application/json")],
+            "{",
+        )
+        .await;
+    refused(&answer, 422, "bad_form");
+    let fresh = server.hashpass.invites().issue().code;
+    let form = json!({ "username": "bob", "password": "short", "invite_code": fresh });
+    refused(&http.post("/signup", &form, None).await, 422, "bad_form");
+    refused(&sign_up(&http, "b", &fresh).await, 422, "bad_form");
+    refused(
+        &sign_up(&http, "bob", "HASHPASS-nope").await,
+        400,
+        "malformed",
+    );
+    let mut tampered = fresh.clone();
+    let replacement = if &tampered[20..21] == "0" { "1" } else { "0" };
+    tampered.replace_range(20..21, replacement);
+    refused(
+        &sign_up(&http, "bob", &tampered).await,
+        403,
+        "bad_signature",
+    );
+
+    // A hundred sign-ups race for one code: one account.
+    let contested = server.hashpass.invites().issue().code;
+    let answers = futures_util::future::join_all((0..100).map(|i| {
+        let (http, contested) = (http.clone(), contested.clone());
+        async move { sign_up(&http, &format!("racer{i}"), &contested).await }
+    }))
+    .await;
+    let winners: Vec<usize> = (0..100).filter(|i| answers[*i].status == 201).collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
+    for answer in &answers {
+        if answer.status != 201 {
+            refused(answer, 409, "already_used");
+        }
+    }
+    let winner = format!("racer{}", winners[0]);
+    assert_eq!(log_in(&http, &winner, PASSWORD).await.status, 200);
+    // The losers have no account, and their usernames are free again.
+    let loser = format!("racer{}", (winners[0] + 1) % 100);
+    refused(
+        &log_in(&http, &loser, PASSWORD).await,
+        401,
+        "bad_credentials",
+    );
+    let second_try = sign_up(&http, &loser, &fresh).await;
+    assert_eq!(second_try.status, 201, "{}", second_try.text);
+    assert_eq!(log_in(&http, &loser, PASSWORD).await.status, 200);
+
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_site_in_axum() {
+    check_site(axum_site).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_site_in_poem() {
+    check_site(poem_site).await;
+}
