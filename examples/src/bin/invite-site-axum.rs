@@ -16,6 +16,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let site_config = SiteConfig::from_env()?;
     let config = Config::from_env()?;
     let _log_guard = hashpass_examples::init_logging(&config)?;
+    if config.hmac_secret.is_none() {
+        tracing::warn!(
+            "HASHPASS_HMAC_SECRET is not set: codes won now will not verify after a restart"
+        );
+    }
     let hashpass = HashPass::builder(config.clone())
         .persist_to_data_dir()
         .build()
