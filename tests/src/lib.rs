@@ -8,6 +8,7 @@
 pub mod adapters;
 pub mod cases;
 pub mod client;
+pub mod postgres_server;
 pub mod redis_server;
 pub mod server;
 

@@ -22,21 +22,45 @@ const ISSUER: &str = "hashpass-invite-site";
 const AUDIENCE: &str = "hashpass-invite-site:accounts";
 const PASSWORD: &str = "correct horse battery staple";
 
-/// The site's settings: the test secret, a fresh SQLite file.
-fn site_config() -> SiteConfig {
+/// The site's settings: the test secret, and `database_url` or else a fresh SQLite file.
+fn site_config(database_url: Option<String>) -> SiteConfig {
     let mut config = SiteConfig::new(SECRET).expect("secret long enough");
-    let db = temp_dir("invite-site").join("site.db");
-    config.database_url = format!("sqlite://{}?mode=rwc", db.display());
+    config.database_url = database_url.unwrap_or_else(|| {
+        let db = temp_dir("invite-site").join("site.db");
+        format!("sqlite://{}?mode=rwc", db.display())
+    });
     config
 }
+
+/// The Postgres database of [`axum_site_on_postgres`].
+static POSTGRES_DATABASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn axum_site(
     hashpass: HashPass,
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
+    serve_axum_site(None, hashpass, listener, stop)
+}
+
+fn axum_site_on_postgres(
+    hashpass: HashPass,
+    listener: TcpListener,
+    stop: oneshot::Receiver<()>,
+) -> BoxFuture<'static, ()> {
+    let database = POSTGRES_DATABASE.get().cloned();
+    assert!(database.is_some(), "the Postgres test sets the database");
+    serve_axum_site(database, hashpass, listener, stop)
+}
+
+fn serve_axum_site(
+    database_url: Option<String>,
+    hashpass: HashPass,
+    listener: TcpListener,
+    stop: oneshot::Receiver<()>,
+) -> BoxFuture<'static, ()> {
     Box::pin(async move {
-        let site = Site::open(site_config(), &hashpass)
+        let site = Site::open(site_config(database_url), &hashpass)
             .await
             .expect("site opens");
         let app = with_axum::app(site, hashpass, &hashpass_examples::static_dir());
@@ -57,7 +81,7 @@ fn poem_site(
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
-        let site = Site::open(site_config(), &hashpass)
+        let site = Site::open(site_config(None), &hashpass)
             .await
             .expect("site opens");
         let app = with_poem::app(site, hashpass, &hashpass_examples::static_dir());
@@ -268,4 +292,15 @@ async fn invite_site_in_axum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_site_in_poem() {
     check_site(poem_site).await;
+}
+
+/// The same site with its accounts and redemptions on a PostgreSQL server the test starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_site_on_postgres() {
+    let Some(server) = hashpass_tests::postgres_server::shared() else {
+        return;
+    };
+    let database = hashpass_tests::postgres_server::fresh_database(&server, "site").await;
+    POSTGRES_DATABASE.set(database).expect("set once");
+    check_site(axum_site_on_postgres).await;
 }

@@ -580,22 +580,40 @@ async fn redis_audit_stream_exports_jsonl() {
     );
 }
 
-/// The SQL redemption store on an embedded SQLite file: the same redemption case (100
-/// concurrent redemptions of one code → one), and its migrations run once across reconnects.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_redemptions() {
-    let dir = hashpass_tests::server::temp_dir("sqlite");
-    let url = format!("sqlite://{}?mode=rwc", dir.join("redemptions.db").display());
+/// The SQL redemption store at `url`: the same redemption case (100 concurrent redemptions of
+/// one code → one), and its migrations run once across reconnects.
+async fn sql_redemptions(url: &str) {
     let mut stores = memory().await;
     stores.redemptions = Arc::new(
-        hashpass::sql::SqlRedemptionStore::connect(&url)
+        hashpass::sql::SqlRedemptionStore::connect(url)
             .await
             .unwrap(),
     );
     a_code_is_redeemed_once(stores).await;
     // Reconnecting finds the schema and the data.
-    let again = hashpass::sql::SqlRedemptionStore::connect(&url)
+    let again = hashpass::sql::SqlRedemptionStore::connect(url)
         .await
         .unwrap();
     assert_eq!(again.list().await.unwrap().len(), 2);
+}
+
+/// On an embedded SQLite file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_redemptions() {
+    let dir = hashpass_tests::server::temp_dir("sqlite");
+    sql_redemptions(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("redemptions.db").display()
+    ))
+    .await;
+}
+
+/// On a PostgreSQL server the test starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_redemptions() {
+    let Some(server) = hashpass_tests::postgres_server::shared() else {
+        return;
+    };
+    sql_redemptions(&hashpass_tests::postgres_server::fresh_database(&server, "redemptions").await)
+        .await;
 }
