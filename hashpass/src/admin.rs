@@ -16,11 +16,13 @@ use crate::applog::{AppLogQuery, AppLogReader};
 use crate::audit::LogQuery;
 use crate::error::{ApiError, StoreError};
 use crate::events::Event;
+use crate::gate::InviteRejection;
 use crate::hashrate;
-use crate::invite::InviteKey;
+use crate::invite::{InviteKey, code_id};
 use crate::metrics::Gauges;
 use crate::puzzle::{self, Argon2Params};
 use crate::puzzle_store::PuzzleState;
+use crate::redemption::CodeStatus;
 use crate::service::PuzzleService;
 use crate::session::preview;
 use crate::util::round_dp;
@@ -371,14 +373,104 @@ impl AdminService {
 
     /// A page of the audit log.
     pub async fn logs(&self, query: &LogQuery) -> Result<Value, ApiError> {
-        let page = self
+        let mut page = self
             .service
             .seams
             .audit
             .page(query)
             .await
             .map_err(audit_unavailable)?;
+        // Each record also says whether (and by whom) its code was redeemed.
+        let redemptions = &self.service.seams.redemptions;
+        let states = futures_util::future::join_all(page.records.iter().map(|record| async move {
+            let id = record["invite_code"].as_str().and_then(code_id)?;
+            redemptions.status(&id).await.ok()
+        }))
+        .await;
+        for (record, status) in page.records.iter_mut().zip(states) {
+            if let (Some(fields), Some(status)) = (record.as_object_mut(), status) {
+                fields.insert("redemption".into(), code_status_json(&status));
+            }
+        }
         Ok(serde_json::to_value(page).unwrap_or_default())
+    }
+
+    /// `GET /api/admin/invites`: every code redeemed, withdrawn or changed, most recent first.
+    pub async fn invites(&self) -> Result<Value, ApiError> {
+        let codes = self
+            .service
+            .seams
+            .redemptions
+            .list()
+            .await
+            .map_err(redemptions_unavailable)?;
+        Ok(json!({
+            "codes": codes.iter().map(code_status_json).collect::<Vec<_>>(),
+            "total": codes.len(),
+        }))
+    }
+
+    /// `POST /api/admin/invites/status`: where one code stands.
+    pub async fn invite_status(&self, code: &str) -> Result<Value, ApiError> {
+        let invite = self
+            .service
+            .seams
+            .invites
+            .verify(code)
+            .map_err(InviteRejection::from)?;
+        let status = self
+            .service
+            .seams
+            .redemptions
+            .status(&invite.id)
+            .await
+            .map_err(redemptions_unavailable)?;
+        Ok(json!({ "invite": code_status_json(&status) }))
+    }
+
+    /// `POST /api/admin/invites/revoke`: withdraws a code that has uses left.
+    pub async fn revoke_invite(&self, code: &str) -> Result<Value, ApiError> {
+        let seams = &self.service.seams;
+        let invite = seams.invites.verify(code).map_err(InviteRejection::from)?;
+        let revoked = seams
+            .redemptions
+            .revoke(&invite.id, seams.clock.now())
+            .await
+            .map_err(redemptions_unavailable)?;
+        if !revoked {
+            return Err(ApiError::conflict(
+                "This invite code is already used up or withdrawn",
+            ));
+        }
+        tracing::info!(code_id = %invite.id, "admin withdrew an invite code");
+        let status = seams
+            .redemptions
+            .status(&invite.id)
+            .await
+            .map_err(redemptions_unavailable)?;
+        Ok(json!({ "message": "Invite code withdrawn", "invite": code_status_json(&status) }))
+    }
+
+    /// `POST /api/admin/invites/max-uses`: lets a code sign up `max_uses` accounts in all.
+    pub async fn set_invite_max_uses(&self, code: &str, max_uses: i64) -> Result<Value, ApiError> {
+        let seams = &self.service.seams;
+        let invite = seams.invites.verify(code).map_err(InviteRejection::from)?;
+        let max_uses = u32::try_from(max_uses)
+            .ok()
+            .filter(|m| (1..=MAX_INVITE_USES).contains(m))
+            .ok_or_else(|| {
+                ApiError::unprocessable(format!("max_uses must be between 1 and {MAX_INVITE_USES}"))
+            })?;
+        let status = seams
+            .redemptions
+            .set_max_uses(&invite.id, max_uses, seams.clock.now())
+            .await
+            .map_err(redemptions_unavailable)?
+            .ok_or_else(|| {
+                ApiError::unprocessable("max_uses cannot be below the uses already made")
+            })?;
+        tracing::info!(code_id = %invite.id, max_uses, "admin changed an invite code's uses");
+        Ok(json!({ "invite": code_status_json(&status) }))
     }
 
     /// Statistics over every audit file.
@@ -725,6 +817,30 @@ impl AdminService {
             network_hashrate: hashrate::network_hashrate(&fresh).total_hashrate,
         }))
     }
+}
+
+/// The most accounts one code may sign up.
+pub const MAX_INVITE_USES: u32 = 10_000;
+
+/// A code's redemption state as the admin API shows it.
+fn code_status_json(status: &CodeStatus) -> Value {
+    json!({
+        "code_id": status.code_id,
+        "state": status.state(),
+        "max_uses": status.max_uses,
+        "remaining": status.remaining(),
+        "uses": status.uses.iter().map(|u| json!({
+            "user_id": u.user_id,
+            "used_at": u.used_at,
+        })).collect::<Vec<_>>(),
+        "revoked_at": status.revoked_at,
+        "updated_at": status.updated_at,
+    })
+}
+
+fn redemptions_unavailable(e: StoreError) -> ApiError {
+    tracing::error!(error = %e, "redemption store unavailable");
+    ApiError::unavailable("The redemption store is unavailable: try again in a moment")
 }
 
 fn audit_unavailable(e: crate::audit::AuditError) -> ApiError {

@@ -45,6 +45,10 @@ pub enum Endpoint {
     AdminKick,
     AdminUnban,
     AdminBlacklist,
+    AdminInvites,
+    AdminInviteStatus,
+    AdminInviteRevoke,
+    AdminInviteMaxUses,
     AdminClearSessions,
     AdminRegenerateHmac,
 }
@@ -109,6 +113,22 @@ pub const ENDPOINTS: &[(Method, &str, Endpoint)] = &[
     (Method::POST, "/api/admin/kick-all", Endpoint::AdminKickAll),
     (Method::POST, "/api/admin/kick", Endpoint::AdminKick),
     (Method::POST, "/api/admin/unban", Endpoint::AdminUnban),
+    (Method::GET, "/api/admin/invites", Endpoint::AdminInvites),
+    (
+        Method::POST,
+        "/api/admin/invites/status",
+        Endpoint::AdminInviteStatus,
+    ),
+    (
+        Method::POST,
+        "/api/admin/invites/revoke",
+        Endpoint::AdminInviteRevoke,
+    ),
+    (
+        Method::POST,
+        "/api/admin/invites/max-uses",
+        Endpoint::AdminInviteMaxUses,
+    ),
     (
         Method::GET,
         "/api/admin/blacklist",
@@ -522,6 +542,30 @@ impl HashPass {
             Endpoint::AdminKick => admin.kick(parse_ip(req.body)?).await,
             Endpoint::AdminUnban => admin.unban(parse_ip(req.body)?).await,
             Endpoint::AdminBlacklist => admin.blacklist().await,
+            Endpoint::AdminInvites => admin.invites().await,
+            Endpoint::AdminInviteStatus
+            | Endpoint::AdminInviteRevoke
+            | Endpoint::AdminInviteMaxUses => {
+                #[derive(Default, serde::Deserialize)]
+                struct Body {
+                    invite_code: Option<String>,
+                    max_uses: Option<i64>,
+                }
+                let body: Body = request::admin_body(req.body)?;
+                let code = body
+                    .invite_code
+                    .ok_or_else(|| ApiError::unprocessable("invite_code is required"))?;
+                match endpoint {
+                    Endpoint::AdminInviteStatus => admin.invite_status(&code).await,
+                    Endpoint::AdminInviteRevoke => admin.revoke_invite(&code).await,
+                    _ => {
+                        let max_uses = body
+                            .max_uses
+                            .ok_or_else(|| ApiError::unprocessable("max_uses is required"))?;
+                        admin.set_invite_max_uses(&code, max_uses).await
+                    }
+                }
+            }
             Endpoint::AdminClearSessions => admin.clear_sessions().await,
             Endpoint::AdminRegenerateHmac => {
                 #[derive(Default, serde::Deserialize)]

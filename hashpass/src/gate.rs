@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{ApiError, StoreError};
 use crate::invite::{InviteCodes, InviteError, VerifiedInvite};
-use crate::redemption::{CodeState, RedeemOutcome, Redemption, RedemptionStore};
+use crate::redemption::{CodeStatus, RedeemOutcome, Redemption, RedemptionStore};
 
 /// Why an invite code was refused at sign-up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,8 +21,8 @@ pub enum InviteRejection {
     /// Withdrawn by an admin.
     #[error("This invite code was withdrawn: ask for a new one")]
     Revoked,
-    /// Already used by another account.
-    #[error("This invite code has already been used: each code signs up one account")]
+    /// Every use already taken (by default a code signs up one account).
+    #[error("This invite code has already been used up: ask for a new one")]
     AlreadyUsed,
     /// The redemption store is unreachable.
     #[error("Invite codes cannot be checked right now: try again in a moment")]
@@ -109,15 +109,18 @@ impl InviteGate {
     /// Whether `code` may sign up an account now (valid and unredeemed); does not redeem it.
     pub async fn check(&self, code: &str) -> Result<VerifiedInvite, InviteRejection> {
         let invite = self.codes.verify(code)?;
-        match self.redemptions.state(&invite.id).await? {
-            CodeState::Unused => Ok(invite),
-            CodeState::Used(_) => Err(InviteRejection::AlreadyUsed),
-            CodeState::Revoked => Err(InviteRejection::Revoked),
+        let status = self.redemptions.status(&invite.id).await?;
+        if status.revoked_at.is_some() {
+            Err(InviteRejection::Revoked)
+        } else if status.remaining() == 0 {
+            Err(InviteRejection::AlreadyUsed)
+        } else {
+            Ok(invite)
         }
     }
 
     /// Redeems `code` for `user_id`: of any number of concurrent sign-ups with one code, exactly
-    /// one succeeds.
+    /// as many succeed as it has uses left (one, by default).
     pub async fn redeem(&self, code: &str, user_id: &str) -> Result<Redemption, InviteRejection> {
         let invite = self.codes.verify(code)?;
         match self
@@ -126,15 +129,39 @@ impl InviteGate {
             .await?
         {
             RedeemOutcome::Redeemed(redemption) => Ok(redemption),
-            RedeemOutcome::AlreadyUsed(_) => Err(InviteRejection::AlreadyUsed),
+            RedeemOutcome::UsedUp(_) => Err(InviteRejection::AlreadyUsed),
             RedeemOutcome::Revoked => Err(InviteRejection::Revoked),
         }
     }
 
-    /// Withdraws an unused code (admin); false if it was used or already withdrawn.
+    /// Withdraws a code that has uses left (admin); false if it was used up or already
+    /// withdrawn.
     pub async fn revoke(&self, code: &str) -> Result<bool, InviteRejection> {
         let invite = self.codes.verify(code)?;
-        Ok(self.redemptions.revoke(&invite.id).await?)
+        Ok(self
+            .redemptions
+            .revoke(&invite.id, self.clock.now())
+            .await?)
+    }
+
+    /// Where `code` stands: its uses (who, when), how many it allows, whether withdrawn.
+    pub async fn status(&self, code: &str) -> Result<CodeStatus, InviteRejection> {
+        let invite = self.codes.verify(code)?;
+        Ok(self.redemptions.status(&invite.id).await?)
+    }
+
+    /// Lets `code` sign up `max_uses` accounts in all (admin); `None` when `max_uses` is 0 or
+    /// below the uses already made.
+    pub async fn set_max_uses(
+        &self,
+        code: &str,
+        max_uses: u32,
+    ) -> Result<Option<CodeStatus>, InviteRejection> {
+        let invite = self.codes.verify(code)?;
+        Ok(self
+            .redemptions
+            .set_max_uses(&invite.id, max_uses, self.clock.now())
+            .await?)
     }
 }
 

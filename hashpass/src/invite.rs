@@ -221,6 +221,13 @@ impl InviteCodes {
     }
 }
 
+/// The id a well-formed code names, without checking its tag or age: for display only (the
+/// admin's invite log shows the redemption state of codes issued under rotated keys too).
+pub fn code_id(code: &str) -> Option<String> {
+    let bytes = parse_code(code)?;
+    (bytes[0] == VERSION).then(|| hex::encode(&bytes[1..1 + ID_LEN]))
+}
+
 fn format_code(bytes: &[u8; CODE_LEN]) -> String {
     let body = base32_encode(bytes);
     // Groups of four, the last taking up to five (8 × 4 + 5 for 37 characters).

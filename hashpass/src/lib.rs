@@ -140,6 +140,7 @@ impl HashPass {
             hashrate: None,
             lockout: None,
             lease: None,
+            redemptions: None,
             files: false,
         }
     }
@@ -162,6 +163,14 @@ impl HashPass {
     /// The invite codes (issue, verify, rotate).
     pub fn invites(&self) -> &Arc<InviteCodes> {
         &self.service.seams.invites
+    }
+
+    /// The invite gate for a host site's sign-up: these codes, checked against the redemption
+    /// store (see [`HashPassBuilder::redemption_store`]).
+    pub fn gate(&self) -> gate::InviteGate {
+        let seams = &self.service.seams;
+        gate::InviteGate::new(Arc::clone(&seams.invites), Arc::clone(&seams.redemptions))
+            .with_clock(Arc::clone(&seams.clock))
     }
 
     /// Starts the periodic jobs (timeouts, rewards, hashrate, clean-up); they stop when the
@@ -188,6 +197,7 @@ pub struct HashPassBuilder {
     hashrate: Option<Arc<dyn HashrateStore>>,
     lockout: Option<Arc<dyn AdminLockout>>,
     lease: Option<Arc<dyn service::JobLease>>,
+    redemptions: Option<Arc<dyn redemption::RedemptionStore>>,
     files: bool,
 }
 
@@ -232,12 +242,17 @@ seam_setters! {
     admin_lockout: lockout: Arc<dyn AdminLockout>;
     /// Uses this lease to decide who runs the periodic jobs.
     job_lease: lease: Arc<dyn service::JobLease>;
+    /// Uses this redemption store (the host site's record of used codes).
+    redemption_store: redemptions: Arc<dyn redemption::RedemptionStore>;
 }
 
 impl HashPassBuilder {
     /// Shares every store that must be shared between instances through Redis: puzzle state,
-    /// sessions, bans, admin lockout, hashrate, the audit log, events, and the periodic jobs'
-    /// lease.
+    /// sessions, bans, admin lockout, hashrate, the audit log, events, redemptions, and the
+    /// periodic jobs' lease.
+    ///
+    /// Call it before [`HashPassBuilder::redemption_store`] to keep redemptions elsewhere (in SQL,
+    /// say).
     #[cfg(feature = "redis")]
     pub async fn redis(self, backend: redis::RedisBackend) -> Result<Self, StoreError> {
         let events = redis::RedisEventBus::new(backend.clone()).await?;
@@ -248,6 +263,7 @@ impl HashPassBuilder {
             .admin_lockout(Arc::new(redis::RedisAdminLockout::new(backend.clone())))
             .hashrate_store(Arc::new(redis::RedisHashrateStore::new(backend.clone())))
             .audit_log(Arc::new(redis::RedisAuditLog::new(backend.clone())))
+            .redemption_store(Arc::new(redis::RedisRedemptionStore::new(backend.clone())))
             .event_bus(events)
             .job_lease(Arc::new(redis::RedisLease::new(
                 backend,
@@ -377,6 +393,9 @@ impl HashPassBuilder {
             lease: self
                 .lease
                 .unwrap_or_else(|| Arc::new(service::SoleInstance)),
+            redemptions: self
+                .redemptions
+                .unwrap_or_else(|| Arc::new(redemption::MemoryRedemptionStore::new())),
         };
         let lockout = self
             .lockout

@@ -1,6 +1,8 @@
-//! Single-use redemption of invite codes (the host site's side): a code that verifies (see
-//! [`crate::invite::InviteCodes::verify`]) is redeemed at most once, atomically, recording who
-//! used it and when.
+//! Redemption of invite codes (the host site's side): a code that verifies (see
+//! [`crate::invite::InviteCodes::verify`]) signs up at most `max_uses` accounts (one unless an
+//! admin allows more), counted atomically, each use recording who and when; an admin may
+//! withdraw a code that still has uses left — in the manner of Mastodon's and Discourse's invites,
+//! whose expiry our codes carry themselves.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,7 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 
-/// A code's use.
+/// How many accounts a code signs up unless an admin changes it.
+pub const DEFAULT_MAX_USES: u32 = 1;
+
+/// One use of a code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Redemption {
     /// The code's id (from [`crate::invite::VerifiedInvite::id`]).
@@ -23,50 +28,95 @@ pub struct Redemption {
 
 /// Where a code stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum CodeState {
-    /// Never used.
-    Unused,
-    /// Used once, by this account.
-    Used(Redemption),
-    /// Withdrawn by an admin.
-    Revoked,
+pub struct CodeStatus {
+    /// The code's id.
+    pub code_id: String,
+    /// How many accounts it may sign up.
+    pub max_uses: u32,
+    /// Its uses, oldest first (never more than `max_uses`).
+    pub uses: Vec<Redemption>,
+    /// When an admin withdrew it, if they did.
+    pub revoked_at: Option<f64>,
+    /// When it last changed (Unix seconds; 0 for a code never seen).
+    pub updated_at: f64,
+}
+
+impl CodeStatus {
+    /// A code never used, withdrawn or changed.
+    pub fn new(code_id: &str) -> Self {
+        Self {
+            code_id: code_id.to_string(),
+            max_uses: DEFAULT_MAX_USES,
+            uses: Vec::new(),
+            revoked_at: None,
+            updated_at: 0.0,
+        }
+    }
+
+    /// Uses left (0 once revoked).
+    pub fn remaining(&self) -> u32 {
+        if self.revoked_at.is_some() {
+            return 0;
+        }
+        self.max_uses.saturating_sub(self.uses.len() as u32)
+    }
+
+    /// `revoked`, `used` (no uses left), `partly_used` or `unused`.
+    pub fn state(&self) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.uses.len() as u32 >= self.max_uses {
+            "used"
+        } else if self.uses.is_empty() {
+            "unused"
+        } else {
+            "partly_used"
+        }
+    }
 }
 
 /// What an attempt to redeem did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RedeemOutcome {
-    /// This call redeemed the code.
+    /// This call used the code.
     Redeemed(Redemption),
-    /// Someone redeemed it before (the earlier use).
-    AlreadyUsed(Redemption),
-    /// The code was revoked.
+    /// Every use was taken before (the earlier uses).
+    UsedUp(Vec<Redemption>),
+    /// The code was withdrawn.
     Revoked,
 }
 
-/// Single-use redemptions.
+/// Redemptions, counted atomically.
 #[async_trait]
 pub trait RedemptionStore: Send + Sync + 'static {
-    /// Marks `code_id` used by `user_id` at `now` unless it is used or revoked — atomically: of
-    /// any number of concurrent calls for one code, exactly one gets `Redeemed`.
+    /// Records a use of `code_id` by `user_id` at `now` unless it is used up or withdrawn —
+    /// atomically: of any number of concurrent calls, exactly `remaining` get `Redeemed`.
     async fn redeem(
         &self,
         code_id: &str,
         user_id: &str,
         now: f64,
     ) -> Result<RedeemOutcome, StoreError>;
-    /// Where `code_id` stands.
-    async fn state(&self, code_id: &str) -> Result<CodeState, StoreError>;
-    /// Revokes an unused code; false if it was already used or revoked.
-    async fn revoke(&self, code_id: &str) -> Result<bool, StoreError>;
-    /// Every used or revoked code.
-    async fn list(&self) -> Result<Vec<(String, CodeState)>, StoreError>;
+    /// Where `code_id` stands ([`CodeStatus::new`] for a code never seen).
+    async fn status(&self, code_id: &str) -> Result<CodeStatus, StoreError>;
+    /// Withdraws a code that has uses left; false if it was used up or already withdrawn.
+    async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError>;
+    /// Lets `code_id` sign up `max_uses` accounts in all; `None` (nothing changed) when
+    /// `max_uses` is 0 or below the uses already made.
+    async fn set_max_uses(
+        &self,
+        code_id: &str,
+        max_uses: u32,
+        now: f64,
+    ) -> Result<Option<CodeStatus>, StoreError>;
+    /// Every code used, withdrawn or changed, most recently changed first.
+    async fn list(&self) -> Result<Vec<CodeStatus>, StoreError>;
 }
 
 /// Redemptions in this process's memory.
 #[derive(Debug, Default)]
 pub struct MemoryRedemptionStore {
-    codes: Mutex<HashMap<String, CodeState>>,
+    codes: Mutex<HashMap<String, CodeStatus>>,
 }
 
 impl MemoryRedemptionStore {
@@ -75,8 +125,15 @@ impl MemoryRedemptionStore {
         Self::default()
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, CodeState>) -> R) -> R {
-        f(&mut self.codes.lock().unwrap_or_else(|e| e.into_inner()))
+    fn with<R>(&self, code_id: &str, f: impl FnOnce(&mut CodeStatus) -> R) -> R {
+        let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = CodeStatus::new(code_id);
+        let mut status = codes.get(code_id).cloned().unwrap_or_else(|| fresh.clone());
+        let result = f(&mut status);
+        if status != fresh {
+            codes.insert(code_id.to_string(), status);
+        }
+        result
     }
 }
 
@@ -88,36 +145,59 @@ impl RedemptionStore for MemoryRedemptionStore {
         user_id: &str,
         now: f64,
     ) -> Result<RedeemOutcome, StoreError> {
-        Ok(self.with(|codes| match codes.get(code_id) {
-            Some(CodeState::Used(earlier)) => RedeemOutcome::AlreadyUsed(earlier.clone()),
-            Some(CodeState::Revoked) => RedeemOutcome::Revoked,
-            Some(CodeState::Unused) | None => {
-                let redemption = Redemption {
-                    code_id: code_id.into(),
-                    user_id: user_id.into(),
-                    used_at: now,
-                };
-                codes.insert(code_id.into(), CodeState::Used(redemption.clone()));
-                RedeemOutcome::Redeemed(redemption)
+        Ok(self.with(code_id, |status| {
+            if status.revoked_at.is_some() {
+                return RedeemOutcome::Revoked;
             }
+            if status.remaining() == 0 {
+                return RedeemOutcome::UsedUp(status.uses.clone());
+            }
+            let redemption = Redemption {
+                code_id: code_id.into(),
+                user_id: user_id.into(),
+                used_at: now,
+            };
+            status.uses.push(redemption.clone());
+            status.updated_at = now;
+            RedeemOutcome::Redeemed(redemption)
         }))
     }
 
-    async fn state(&self, code_id: &str) -> Result<CodeState, StoreError> {
-        Ok(self.with(|codes| codes.get(code_id).cloned().unwrap_or(CodeState::Unused)))
+    async fn status(&self, code_id: &str) -> Result<CodeStatus, StoreError> {
+        Ok(self.with(code_id, |status| status.clone()))
     }
 
-    async fn revoke(&self, code_id: &str) -> Result<bool, StoreError> {
-        Ok(self.with(|codes| match codes.get(code_id) {
-            Some(CodeState::Used(_) | CodeState::Revoked) => false,
-            _ => {
-                codes.insert(code_id.into(), CodeState::Revoked);
-                true
+    async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError> {
+        Ok(self.with(code_id, |status| {
+            if status.remaining() == 0 {
+                return false;
             }
+            status.revoked_at = Some(now);
+            status.updated_at = now;
+            true
         }))
     }
 
-    async fn list(&self) -> Result<Vec<(String, CodeState)>, StoreError> {
-        Ok(self.with(|codes| codes.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+    async fn set_max_uses(
+        &self,
+        code_id: &str,
+        max_uses: u32,
+        now: f64,
+    ) -> Result<Option<CodeStatus>, StoreError> {
+        Ok(self.with(code_id, |status| {
+            if max_uses == 0 || (max_uses as usize) < status.uses.len() {
+                return None;
+            }
+            status.max_uses = max_uses;
+            status.updated_at = now;
+            Some(status.clone())
+        }))
+    }
+
+    async fn list(&self) -> Result<Vec<CodeStatus>, StoreError> {
+        let codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<CodeStatus> = codes.values().cloned().collect();
+        all.sort_by(|a, b| b.updated_at.total_cmp(&a.updated_at));
+        Ok(all)
     }
 }

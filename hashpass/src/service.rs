@@ -85,6 +85,8 @@ pub struct Seams {
     pub hashrate: Arc<dyn HashrateStore>,
     /// Who runs the periodic jobs.
     pub lease: Arc<dyn JobLease>,
+    /// Which invite codes were used, by whom, when (the host site's side).
+    pub redemptions: Arc<dyn crate::redemption::RedemptionStore>,
 }
 
 /// A solution as submitted to `/api/verify` or `/api/submit`, after field validation.

@@ -1,25 +1,36 @@
 //! [`RedemptionStore`] in SQL through sqlx (behind the `sql` feature): SQLite as the embedded
 //! default (`sqlite://redemptions.db?mode=rwc`), Postgres by URL (`postgres://…`). The schema is
-//! created by numbered migrations recorded in `hashpass_migrations`; redeeming is one
-//! `INSERT … ON CONFLICT DO NOTHING`, so one row — one account — per code, even under races
-//! and across processes.
+//! created by numbered migrations recorded in `hashpass_migrations`. A code's row counts its
+//! uses; a use is one transaction whose conditional `UPDATE … use_count = use_count + 1 WHERE
+//! use_count < max_uses` the database serialises, so no more accounts than allowed, even under
+//! races and across processes.
 
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 use crate::error::StoreError;
-use crate::redemption::{CodeState, RedeemOutcome, Redemption, RedemptionStore};
+use crate::redemption::{CodeStatus, DEFAULT_MAX_USES, RedeemOutcome, Redemption, RedemptionStore};
 
-/// The schema, in order; each runs once.
-const MIGRATIONS: &[(i64, &str)] = &[(
+/// The schema, in order; each migration's statements run once, in one transaction.
+const MIGRATIONS: &[(i64, &[&str])] = &[(
     1,
-    "CREATE TABLE IF NOT EXISTS hashpass_redemptions (
-        code_id TEXT PRIMARY KEY,
-        state TEXT NOT NULL,
-        user_id TEXT,
-        used_at DOUBLE PRECISION
-    )",
+    &[
+        "CREATE TABLE IF NOT EXISTS hashpass_invites (
+            code_id TEXT PRIMARY KEY,
+            max_uses BIGINT NOT NULL,
+            use_count BIGINT NOT NULL,
+            revoked_at DOUBLE PRECISION,
+            updated_at DOUBLE PRECISION NOT NULL
+        )",
+        "CREATE TABLE IF NOT EXISTS hashpass_invite_uses (
+            code_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            user_id TEXT NOT NULL,
+            used_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (code_id, seq)
+        )",
+    ],
 )];
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -51,7 +62,7 @@ impl SqlRedemptionStore {
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
-        for (version, sql) in MIGRATIONS {
+        for (version, statements) in MIGRATIONS {
             let applied = sqlx::query("SELECT version FROM hashpass_migrations WHERE version = $1")
                 .bind(*version)
                 .fetch_optional(&self.pool)
@@ -59,10 +70,12 @@ impl SqlRedemptionStore {
                 .map_err(unavailable)?;
             if applied.is_none() {
                 let mut tx = self.pool.begin().await.map_err(unavailable)?;
-                sqlx::query(*sql)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
+                for statement in *statements {
+                    sqlx::query(*statement)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
                 sqlx::query("INSERT INTO hashpass_migrations (version) VALUES ($1)")
                     .bind(*version)
                     .execute(&mut *tx)
@@ -74,38 +87,60 @@ impl SqlRedemptionStore {
         Ok(())
     }
 
-    async fn load(&self, code_id: &str) -> Result<CodeState, StoreError> {
-        let row = sqlx::query(
-            "SELECT state, user_id, used_at FROM hashpass_redemptions WHERE code_id = $1",
+    /// Makes sure `code_id` has a row (default: one use, none made) inside `tx`.
+    async fn ensure_row(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        code_id: &str,
+        now: f64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO hashpass_invites (code_id, max_uses, use_count, revoked_at, updated_at) \
+             VALUES ($1, $2, 0, NULL, $3) ON CONFLICT (code_id) DO NOTHING",
         )
         .bind(code_id)
-        .fetch_optional(&self.pool)
+        .bind(i64::from(DEFAULT_MAX_USES))
+        .bind(now)
+        .execute(&mut **tx)
         .await
         .map_err(unavailable)?;
-        Ok(match row {
-            None => CodeState::Unused,
-            Some(row) => state_of(code_id, &row)?,
-        })
+        Ok(())
+    }
+
+    async fn uses(&self, code_id: &str) -> Result<Vec<Redemption>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, used_at FROM hashpass_invite_uses WHERE code_id = $1 ORDER BY seq",
+        )
+        .bind(code_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Redemption {
+                    code_id: code_id.to_string(),
+                    user_id: row.try_get("user_id").map_err(unavailable)?,
+                    used_at: row.try_get("used_at").map_err(unavailable)?,
+                })
+            })
+            .collect()
     }
 }
 
-fn state_of(code_id: &str, row: &sqlx::any::AnyRow) -> Result<CodeState, StoreError> {
-    let state: String = row.try_get("state").map_err(unavailable)?;
-    Ok(match state.as_str() {
-        "revoked" => CodeState::Revoked,
-        _ => CodeState::Used(Redemption {
-            code_id: code_id.to_string(),
-            user_id: row
-                .try_get::<Option<String>, _>("user_id")
-                .map_err(unavailable)?
-                .unwrap_or_default(),
-            used_at: row
-                .try_get::<Option<f64>, _>("used_at")
-                .map_err(unavailable)?
-                .unwrap_or_default(),
-        }),
+/// A code's row, without its uses.
+fn status_of(row: &sqlx::any::AnyRow) -> Result<CodeStatus, StoreError> {
+    let code_id: String = row.try_get("code_id").map_err(unavailable)?;
+    let max_uses: i64 = row.try_get("max_uses").map_err(unavailable)?;
+    Ok(CodeStatus {
+        max_uses: u32::try_from(max_uses)
+            .map_err(|_| StoreError::Corrupt(format!("code {code_id}: max_uses {max_uses}")))?,
+        uses: Vec::new(),
+        revoked_at: row.try_get("revoked_at").map_err(unavailable)?,
+        updated_at: row.try_get("updated_at").map_err(unavailable)?,
+        code_id,
     })
 }
+
+const STATUS_COLUMNS: &str = "code_id, max_uses, revoked_at, updated_at";
 
 #[async_trait]
 impl RedemptionStore for SqlRedemptionStore {
@@ -115,60 +150,142 @@ impl RedemptionStore for SqlRedemptionStore {
         user_id: &str,
         now: f64,
     ) -> Result<RedeemOutcome, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO hashpass_redemptions (code_id, state, user_id, used_at) VALUES ($1, 'used', $2, $3) \
-             ON CONFLICT (code_id) DO NOTHING",
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        Self::ensure_row(&mut tx, code_id, now).await?;
+        let counted = sqlx::query(
+            "UPDATE hashpass_invites SET use_count = use_count + 1, updated_at = $2 \
+             WHERE code_id = $1 AND revoked_at IS NULL AND use_count < max_uses \
+             RETURNING use_count",
         )
         .bind(code_id)
-        .bind(user_id)
         .bind(now)
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(unavailable)?;
-        if inserted.rows_affected() == 1 {
-            return Ok(RedeemOutcome::Redeemed(Redemption {
-                code_id: code_id.into(),
-                user_id: user_id.into(),
-                used_at: now,
-            }));
+        let Some(counted) = counted else {
+            tx.rollback().await.map_err(unavailable)?;
+            let status = self.status(code_id).await?;
+            return Ok(if status.revoked_at.is_some() {
+                RedeemOutcome::Revoked
+            } else {
+                RedeemOutcome::UsedUp(status.uses)
+            });
+        };
+        let seq: i64 = counted.try_get("use_count").map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO hashpass_invite_uses (code_id, seq, user_id, used_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(code_id)
+        .bind(seq)
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(RedeemOutcome::Redeemed(Redemption {
+            code_id: code_id.into(),
+            user_id: user_id.into(),
+            used_at: now,
+        }))
+    }
+
+    async fn status(&self, code_id: &str) -> Result<CodeStatus, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {STATUS_COLUMNS} FROM hashpass_invites WHERE code_id = $1"
+        )))
+        .bind(code_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let Some(row) = row else {
+            return Ok(CodeStatus::new(code_id));
+        };
+        let mut status = status_of(&row)?;
+        status.uses = self.uses(code_id).await?;
+        Ok(status)
+    }
+
+    async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        Self::ensure_row(&mut tx, code_id, now).await?;
+        let revoked = sqlx::query(
+            "UPDATE hashpass_invites SET revoked_at = $2, updated_at = $2 \
+             WHERE code_id = $1 AND revoked_at IS NULL AND use_count < max_uses",
+        )
+        .bind(code_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if revoked.rows_affected() == 1 {
+            tx.commit().await.map_err(unavailable)?;
+            Ok(true)
+        } else {
+            tx.rollback().await.map_err(unavailable)?;
+            Ok(false)
         }
-        Ok(match self.load(code_id).await? {
-            CodeState::Used(earlier) => RedeemOutcome::AlreadyUsed(earlier),
-            CodeState::Revoked => RedeemOutcome::Revoked,
-            CodeState::Unused => {
-                return Err(StoreError::Corrupt(format!(
-                    "code {code_id} neither inserted nor present"
-                )));
-            }
-        })
     }
 
-    async fn state(&self, code_id: &str) -> Result<CodeState, StoreError> {
-        self.load(code_id).await
+    async fn set_max_uses(
+        &self,
+        code_id: &str,
+        max_uses: u32,
+        now: f64,
+    ) -> Result<Option<CodeStatus>, StoreError> {
+        if max_uses == 0 {
+            return Ok(None);
+        }
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        Self::ensure_row(&mut tx, code_id, now).await?;
+        let changed = sqlx::query(
+            "UPDATE hashpass_invites SET max_uses = $2, updated_at = $3 \
+             WHERE code_id = $1 AND use_count <= $2",
+        )
+        .bind(code_id)
+        .bind(i64::from(max_uses))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if changed.rows_affected() == 1 {
+            tx.commit().await.map_err(unavailable)?;
+            Ok(Some(self.status(code_id).await?))
+        } else {
+            tx.rollback().await.map_err(unavailable)?;
+            Ok(None)
+        }
     }
 
-    async fn revoke(&self, code_id: &str) -> Result<bool, StoreError> {
-        let inserted = sqlx::query("INSERT INTO hashpass_redemptions (code_id, state) VALUES ($1, 'revoked') ON CONFLICT (code_id) DO NOTHING")
-            .bind(code_id)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(inserted.rows_affected() == 1)
-    }
-
-    async fn list(&self) -> Result<Vec<(String, CodeState)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT code_id, state, user_id, used_at FROM hashpass_redemptions ORDER BY code_id",
+    async fn list(&self) -> Result<Vec<CodeStatus>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {STATUS_COLUMNS} FROM hashpass_invites ORDER BY updated_at DESC"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let mut codes: Vec<CodeStatus> = rows.iter().map(status_of).collect::<Result<_, _>>()?;
+        let uses = sqlx::query(
+            "SELECT code_id, user_id, used_at FROM hashpass_invite_uses ORDER BY code_id, seq",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|row| {
-                let code_id: String = row.try_get("code_id").map_err(unavailable)?;
-                let state = state_of(&code_id, row)?;
-                Ok((code_id, state))
-            })
-            .collect()
+        let mut by_code: std::collections::HashMap<String, Vec<Redemption>> = Default::default();
+        for row in &uses {
+            let redemption = Redemption {
+                code_id: row.try_get("code_id").map_err(unavailable)?,
+                user_id: row.try_get("user_id").map_err(unavailable)?,
+                used_at: row.try_get("used_at").map_err(unavailable)?,
+            };
+            by_code
+                .entry(redemption.code_id.clone())
+                .or_default()
+                .push(redemption);
+        }
+        for code in &mut codes {
+            code.uses = by_code.remove(&code.code_id).unwrap_or_default();
+        }
+        Ok(codes)
     }
 }

@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use hashpass::clock::FakeClock;
 use hashpass::puzzle::Argon2Params;
 use hashpass::service::BackgroundJobs;
-use hashpass::{Config, HashPass};
+use hashpass::{Config, HashPass, HashPassBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -102,6 +102,18 @@ impl TestServer {
         dir: PathBuf,
         backend: Option<hashpass::redis::RedisBackend>,
     ) -> Self {
+        Self::start_custom(serve, config, dir, backend, |builder| builder).await
+    }
+
+    /// [`TestServer::start_shared`] with the builder adjusted by `customise` last (to give it
+    /// a seam of the test's own).
+    pub async fn start_custom(
+        serve: Serve,
+        config: Config,
+        dir: PathBuf,
+        backend: Option<hashpass::redis::RedisBackend>,
+        customise: impl FnOnce(HashPassBuilder) -> HashPassBuilder,
+    ) -> Self {
         let clock = FakeClock::new(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -115,7 +127,10 @@ impl TestServer {
         if let Some(backend) = backend {
             builder = builder.redis(backend).await.expect("Redis stores");
         }
-        let hashpass = builder.build().await.expect("test server builds");
+        let hashpass = customise(builder)
+            .build()
+            .await
+            .expect("test server builds");
         let jobs = hashpass.spawn_jobs();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");

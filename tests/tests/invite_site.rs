@@ -11,7 +11,7 @@ use hashpass::HashPass;
 use hashpass_examples::site::{Site, SiteConfig, with_axum, with_poem};
 use hashpass_tests::client::{Answer, client_ip};
 use hashpass_tests::server::temp_dir;
-use hashpass_tests::{Http, Player, Serve, TestServer};
+use hashpass_tests::{Http, Player, Serve, TestServer, test_config};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -22,45 +22,34 @@ const ISSUER: &str = "hashpass-invite-site";
 const AUDIENCE: &str = "hashpass-invite-site:accounts";
 const PASSWORD: &str = "correct horse battery staple";
 
-/// The site's settings: the test secret, and `database_url` or else a fresh SQLite file.
-fn site_config(database_url: Option<String>) -> SiteConfig {
+/// The site's settings: the test secret and `database_url`.
+fn site_config(database_url: &str) -> SiteConfig {
     let mut config = SiteConfig::new(SECRET).expect("secret long enough");
-    config.database_url = database_url.unwrap_or_else(|| {
-        let db = temp_dir("invite-site").join("site.db");
-        format!("sqlite://{}?mode=rwc", db.display())
-    });
+    config.database_url = database_url.to_string();
     config
 }
 
-/// The Postgres database of [`axum_site_on_postgres`].
-static POSTGRES_DATABASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// Each test server's site database, by the server's data directory (the serve functions get
+/// only the HashPass instance).
+static SITE_DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn database_url(hashpass: &HashPass) -> String {
+    let databases = SITE_DATABASES.lock().unwrap();
+    let (_, url) = databases
+        .iter()
+        .find(|(dir, _)| *dir == hashpass.config().data_dir)
+        .expect("start_site registered the database");
+    url.clone()
+}
 
 fn axum_site(
     hashpass: HashPass,
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
-    serve_axum_site(None, hashpass, listener, stop)
-}
-
-fn axum_site_on_postgres(
-    hashpass: HashPass,
-    listener: TcpListener,
-    stop: oneshot::Receiver<()>,
-) -> BoxFuture<'static, ()> {
-    let database = POSTGRES_DATABASE.get().cloned();
-    assert!(database.is_some(), "the Postgres test sets the database");
-    serve_axum_site(database, hashpass, listener, stop)
-}
-
-fn serve_axum_site(
-    database_url: Option<String>,
-    hashpass: HashPass,
-    listener: TcpListener,
-    stop: oneshot::Receiver<()>,
-) -> BoxFuture<'static, ()> {
     Box::pin(async move {
-        let site = Site::open(site_config(database_url), &hashpass)
+        let site = Site::open(site_config(&database_url(&hashpass)), &hashpass)
             .await
             .expect("site opens");
         let app = with_axum::app(site, hashpass, &hashpass_examples::static_dir());
@@ -81,7 +70,7 @@ fn poem_site(
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
-        let site = Site::open(site_config(None), &hashpass)
+        let site = Site::open(site_config(&database_url(&hashpass)), &hashpass)
             .await
             .expect("site opens");
         let app = with_poem::app(site, hashpass, &hashpass_examples::static_dir());
@@ -96,6 +85,32 @@ fn poem_site(
             )
             .await;
     })
+}
+
+/// A test server of the site: HashPass built with the site's SQL redemption store, as the
+/// site's binaries build it.
+async fn start_site(serve: Serve, postgres: Option<&str>) -> TestServer {
+    let dir = temp_dir("invite-site");
+    let config = test_config(&dir);
+    let url = match postgres {
+        Some(url) => url.to_string(),
+        None => {
+            std::fs::create_dir_all(&config.data_dir).unwrap();
+            format!(
+                "sqlite://{}?mode=rwc",
+                config.data_dir.join("site.db").display()
+            )
+        }
+    };
+    let store = Site::redemption_store(&site_config(&url)).await.unwrap();
+    SITE_DATABASES
+        .lock()
+        .unwrap()
+        .push((config.data_dir.clone(), url));
+    TestServer::start_custom(serve, config, dir, None, move |builder| {
+        builder.redemption_store(store)
+    })
+    .await
 }
 
 async fn sign_up(http: &Http, username: &str, invite_code: &str) -> Answer {
@@ -145,8 +160,8 @@ fn refused(answer: &Answer, status: u16, code: &str) -> String {
     answer.detail()
 }
 
-async fn check_site(serve: Serve) {
-    let server = TestServer::with(serve, "invite-site", |c| c).await;
+async fn check_site(serve: Serve, postgres: Option<&str>) {
+    let server = start_site(serve, postgres).await;
     let http = Http::new(&server, client_ip(1));
 
     // The sign-up page and its script are served.
@@ -226,6 +241,73 @@ async fn check_site(serve: Serve) {
     refused(&me(&http, Some(&no_expiry)).await, 401, "bad_token");
     refused(&me(&http, Some("not.a.token")).await, 401, "bad_token");
 
+    // The admin sees who redeemed which code, in the invite list and in the invite log.
+    let invites = http.admin_get("/api/admin/invites").await;
+    assert_eq!(invites.status, 200, "{}", invites.text);
+    let listed = &invites.json()["codes"][0];
+    assert_eq!(
+        (listed["code_id"].as_str(), listed["state"].as_str()),
+        (Some(invite_id.as_str()), Some("used"))
+    );
+    assert_eq!(listed["uses"][0]["user_id"], "alice");
+    let logs = http.admin_get("/api/admin/logs").await.json();
+    let record = &logs["records"][0];
+    assert_eq!(record["invite_code"], code.as_str());
+    assert_eq!(record["redemption"]["state"], "used");
+    assert_eq!(record["redemption"]["uses"][0]["user_id"], "alice");
+    assert!(record["redemption"]["uses"][0]["used_at"].as_f64().unwrap() > 0.0);
+
+    // The admin withdraws a code: it signs up nobody.
+    let withdrawn = server.hashpass.invites().issue().code;
+    let revoke = json!({ "invite_code": withdrawn });
+    let answer = http.admin_post("/api/admin/invites/revoke", &revoke).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["invite"]["state"], "revoked");
+    let again = http.admin_post("/api/admin/invites/revoke", &revoke).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    let answer = sign_up(&http, "bob", &withdrawn).await;
+    assert!(refused(&answer, 410, "revoked").contains("withdrawn"));
+
+    // The admin lets a code sign up two accounts: two get in, the third is refused.
+    let shared = server.hashpass.invites().issue().code;
+    let widen = json!({ "invite_code": shared, "max_uses": 2 });
+    let answer = http.admin_post("/api/admin/invites/max-uses", &widen).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["invite"]["remaining"], 2);
+    assert_eq!(sign_up(&http, "carol", &shared).await.status, 201);
+    assert_eq!(sign_up(&http, "dave", &shared).await.status, 201);
+    refused(&sign_up(&http, "erin", &shared).await, 409, "already_used");
+    let narrow = json!({ "invite_code": shared, "max_uses": 1 });
+    let answer = http
+        .admin_post("/api/admin/invites/max-uses", &narrow)
+        .await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    let status = http
+        .admin_post(
+            "/api/admin/invites/status",
+            &json!({ "invite_code": shared }),
+        )
+        .await
+        .json();
+    let users: Vec<&str> = status["invite"]["uses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["carol", "dave"]);
+    let bad = json!({ "invite_code": "HASHPASS-nope", "max_uses": 2 });
+    let answer = http.admin_post("/api/admin/invites/max-uses", &bad).await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    let answer = http
+        .admin_post("/api/admin/invites/revoke", &json!({}))
+        .await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    let answer = http
+        .send("GET", "/api/admin/invites", &[], Vec::new())
+        .await;
+    assert_eq!(answer.status, 401, "the invite list needs the admin token");
+
     // Bad forms and bad codes: each its own 4xx.
     let answer = http
         .send(
@@ -286,12 +368,12 @@ async fn check_site(serve: Serve) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_site_in_axum() {
-    check_site(axum_site).await;
+    check_site(axum_site, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_site_in_poem() {
-    check_site(poem_site).await;
+    check_site(poem_site, None).await;
 }
 
 /// The same site with its accounts and redemptions on a PostgreSQL server the test starts.
@@ -301,6 +383,5 @@ async fn invite_site_on_postgres() {
         return;
     };
     let database = hashpass_tests::postgres_server::fresh_database(&server, "site").await;
-    POSTGRES_DATABASE.set(database).expect("set once");
-    check_site(axum_site_on_postgres).await;
+    check_site(axum_site, Some(&database)).await;
 }

@@ -15,7 +15,7 @@ use hashpass::puzzle::Argon2Params;
 use hashpass::puzzle_store::{
     ChartPoint, MemoryPuzzleStore, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow,
 };
-use hashpass::redemption::{CodeState, MemoryRedemptionStore, RedeemOutcome, RedemptionStore};
+use hashpass::redemption::{MemoryRedemptionStore, RedeemOutcome, Redemption, RedemptionStore};
 use hashpass::session::{MemorySessionStore, Session, SessionStore};
 
 /// Every store of one backend.
@@ -426,54 +426,94 @@ async fn audit_pages_and_counts(s: Stores) {
 }
 
 async fn a_code_is_redeemed_once(s: Stores) {
+    let store = &s.redemptions;
     // 100 concurrent sign-ups with one code: exactly one account gets it.
-    let mut tasks = Vec::new();
-    for i in 0..100 {
-        let store = Arc::clone(&s.redemptions);
-        tasks.push(tokio::spawn(async move {
-            store
-                .redeem("code-1", &format!("user-{i}"), 1000.0 + f64::from(i))
-                .await
-                .unwrap()
-        }));
-    }
-    let mut winners = Vec::new();
-    for task in tasks {
-        if let RedeemOutcome::Redeemed(r) = task.await.unwrap() {
-            winners.push(r);
-        }
-    }
+    let race = |code: &'static str| {
+        futures_util::future::join_all((0..100).map(|i| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                store
+                    .redeem(code, &format!("user-{i}"), 1000.0 + f64::from(i))
+                    .await
+                    .unwrap()
+            })
+        }))
+    };
+    let winners: Vec<Redemption> = race("code-1")
+        .await
+        .into_iter()
+        .filter_map(|outcome| match outcome.unwrap() {
+            RedeemOutcome::Redeemed(r) => Some(r),
+            _ => None,
+        })
+        .collect();
     assert_eq!(winners.len(), 1);
-    let winner = winners.pop().unwrap();
+    let status = store.status("code-1").await.unwrap();
     assert_eq!(
-        s.redemptions.state("code-1").await.unwrap(),
-        CodeState::Used(winner.clone())
+        (status.state(), status.max_uses, &status.uses),
+        ("used", 1, &winners)
     );
     assert_eq!(
-        s.redemptions
-            .redeem("code-1", "late", 2000.0)
-            .await
-            .unwrap(),
-        RedeemOutcome::AlreadyUsed(winner)
+        store.redeem("code-1", "late", 2000.0).await.unwrap(),
+        RedeemOutcome::UsedUp(winners.clone())
     );
-    assert_eq!(
-        s.redemptions.state("code-2").await.unwrap(),
-        CodeState::Unused
-    );
-    assert!(s.redemptions.revoke("code-2").await.unwrap());
-    assert!(!s.redemptions.revoke("code-2").await.unwrap());
+    // A code never seen is unused; revoking works once, and not on a used-up code.
+    let fresh = store.status("code-2").await.unwrap();
+    assert_eq!((fresh.state(), fresh.remaining()), ("unused", 1));
+    assert!(store.revoke("code-2", 2500.0).await.unwrap());
+    assert!(!store.revoke("code-2", 2600.0).await.unwrap());
     assert!(
-        !s.redemptions.revoke("code-1").await.unwrap(),
+        !store.revoke("code-1", 2600.0).await.unwrap(),
         "a used code stays used"
     );
     assert_eq!(
-        s.redemptions
-            .redeem("code-2", "someone", 3000.0)
-            .await
-            .unwrap(),
+        store.redeem("code-2", "someone", 3000.0).await.unwrap(),
         RedeemOutcome::Revoked
     );
-    assert_eq!(s.redemptions.list().await.unwrap().len(), 2);
+    assert_eq!(
+        store.status("code-2").await.unwrap().revoked_at,
+        Some(2500.0)
+    );
+    // An admin lets a code sign up three accounts: of 100 racers, three get in, in order.
+    assert_eq!(store.set_max_uses("code-3", 0, 3500.0).await.unwrap(), None);
+    let widened = store.set_max_uses("code-3", 3, 3500.0).await.unwrap();
+    assert_eq!(widened.map(|s| (s.max_uses, s.remaining())), Some((3, 3)));
+    let outcomes = race("code-3").await;
+    let admitted = outcomes
+        .iter()
+        .filter(|o| matches!(o.as_ref().unwrap(), RedeemOutcome::Redeemed(_)))
+        .count();
+    assert_eq!(admitted, 3);
+    let status = store.status("code-3").await.unwrap();
+    assert_eq!((status.state(), status.uses.len()), ("used", 3));
+    assert!(
+        status.uses.windows(2).all(|w| w[0].user_id != w[1].user_id),
+        "{status:?}"
+    );
+    // Not below the uses made; above them the code opens again.
+    assert_eq!(store.set_max_uses("code-3", 2, 4000.0).await.unwrap(), None);
+    let reopened = store
+        .set_max_uses("code-3", 4, 4000.0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((reopened.state(), reopened.remaining()), ("partly_used", 1));
+    // The admin's list: most recently changed first.
+    let listed: Vec<(String, &str)> = store
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| (c.code_id.clone(), c.state()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("code-3".to_string(), "partly_used"),
+            ("code-2".to_string(), "revoked"),
+            ("code-1".to_string(), "used"),
+        ]
+    );
 }
 
 macro_rules! store_cases {
@@ -594,7 +634,7 @@ async fn sql_redemptions(url: &str) {
     let again = hashpass::sql::SqlRedemptionStore::connect(url)
         .await
         .unwrap();
-    assert_eq!(again.list().await.unwrap().len(), 2);
+    assert_eq!(again.list().await.unwrap().len(), 3);
 }
 
 /// On an embedded SQLite file.

@@ -300,20 +300,29 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS site_accounts (
 )";
 
 impl Site {
+    /// The redemption store to build the site's HashPass with: in the site's own database, so
+    /// that accounts and the codes they used live (and are backed up) together.
+    pub async fn redemption_store(
+        config: &SiteConfig,
+    ) -> Result<Arc<SqlRedemptionStore>, Box<dyn std::error::Error>> {
+        Ok(Arc::new(
+            SqlRedemptionStore::connect(&config.database_url).await?,
+        ))
+    }
+
     /// Opens the site's database (creating its tables) next to `hashpass`, whose invite codes
-    /// it accepts.
+    /// and redemption store (see [`Site::redemption_store`]) it uses.
     pub async fn open(
         config: SiteConfig,
         hashpass: &HashPass,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         install_default_drivers();
-        let redemptions = SqlRedemptionStore::connect(&config.database_url).await?;
         let db = AnyPoolOptions::new()
             .max_connections(8)
             .connect(&config.database_url)
             .await?;
         sqlx::query(SCHEMA).execute(&db).await?;
-        let gate = InviteGate::new(Arc::clone(hashpass.invites()), Arc::new(redemptions));
+        let gate = hashpass.gate();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.validate_exp = true;
@@ -502,12 +511,14 @@ impl Site {
         username: &str,
         row: &sqlx::any::AnyRow,
     ) -> Result<bool, SiteError> {
-        use hashpass::redemption::CodeState;
         let invite_id: String = row.try_get("invite_id").map_err(unavailable)?;
-        let redeemed_by_them = matches!(
-            self.inner.gate.redemptions().state(&invite_id).await,
-            Ok(CodeState::Used(r)) if r.user_id == username
-        );
+        let redeemed_by_them = self
+            .inner
+            .gate
+            .redemptions()
+            .status(&invite_id)
+            .await
+            .is_ok_and(|status| status.uses.iter().any(|u| u.user_id == username));
         if redeemed_by_them {
             self.activate(username).await?;
         }

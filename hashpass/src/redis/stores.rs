@@ -945,27 +945,49 @@ impl RedisLease {
 // ---------------------------------------------------------------------------------------------
 // Redemptions
 
+// A code's hash `invite:<id>` holds max_uses, revoked_at and updated_at; its list
+// `invite:<id>:uses` the uses as JSON, oldest first; the sorted set `invites` indexes codes by
+// their last change.
+
 static REDEEM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then return current end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return false",
+if redis.call('HEXISTS', KEYS[1], 'revoked_at') == 1 then return 'revoked' end
+local max = tonumber(redis.call('HGET', KEYS[1], 'max_uses') or ARGV[4])
+if redis.call('LLEN', KEYS[2]) >= max then return 'used' end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'max_uses', max, 'updated_at', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+return 'ok'",
     )
 });
 
 static REVOKE_CODE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('HEXISTS', KEYS[1], 'revoked_at') == 1 then return 0 end
+local max = tonumber(redis.call('HGET', KEYS[1], 'max_uses') or ARGV[3])
+if redis.call('LLEN', KEYS[2]) >= max then return 0 end
+redis.call('HSET', KEYS[1], 'max_uses', max, 'revoked_at', ARGV[1], 'updated_at', ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
 return 1",
     )
 });
 
-/// [`RedemptionStore`](crate::redemption::RedemptionStore) in Redis: one hash, code id → JSON
-/// state, each change one script (set-if-absent).
+static SET_MAX_USES: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local max = tonumber(ARGV[1])
+if max < 1 or redis.call('LLEN', KEYS[2]) > max then return 0 end
+redis.call('HSET', KEYS[1], 'max_uses', max, 'updated_at', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+return 1",
+    )
+});
+
+/// [`RedemptionStore`](crate::redemption::RedemptionStore) in Redis: each use is one Lua
+/// script that checks and counts atomically, so no code signs up more accounts than it allows,
+/// whichever instance the sign-ups reach.
 #[derive(Debug, Clone)]
 pub struct RedisRedemptionStore {
     backend: RedisBackend,
@@ -975,6 +997,15 @@ impl RedisRedemptionStore {
     /// The store on `backend`.
     pub fn new(backend: RedisBackend) -> Self {
         Self { backend }
+    }
+
+    /// The code's hash, its uses list and the index.
+    fn keys(&self, code_id: &str) -> [String; 3] {
+        [
+            self.backend.key(&format!("invite:{code_id}")),
+            self.backend.key(&format!("invite:{code_id}:uses")),
+            self.backend.key("invites"),
+        ]
     }
 }
 
@@ -986,67 +1017,108 @@ impl crate::redemption::RedemptionStore for RedisRedemptionStore {
         user_id: &str,
         now: f64,
     ) -> Result<crate::redemption::RedeemOutcome, StoreError> {
-        use crate::redemption::{CodeState, RedeemOutcome, Redemption};
+        use crate::redemption::{DEFAULT_MAX_USES, RedeemOutcome, Redemption};
         let redemption = Redemption {
             code_id: code_id.into(),
             user_id: user_id.into(),
             used_at: now,
         };
-        let json = serde_json::to_string(&CodeState::Used(redemption.clone())).map_err(corrupt)?;
+        let json = serde_json::to_string(&redemption).map_err(corrupt)?;
         let mut conn = self.backend.connection();
-        let earlier: Option<String> = REDEEM
-            .key(self.backend.key("redemptions"))
-            .arg(code_id)
+        let outcome: String = REDEEM
+            .key(self.keys(code_id).to_vec())
             .arg(json)
+            .arg(now)
+            .arg(code_id)
+            .arg(DEFAULT_MAX_USES)
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        Ok(
-            match earlier
-                .map(|e| serde_json::from_str::<CodeState>(&e))
-                .transpose()
-                .map_err(corrupt)?
-            {
-                None | Some(CodeState::Unused) => RedeemOutcome::Redeemed(redemption),
-                Some(CodeState::Used(earlier)) => RedeemOutcome::AlreadyUsed(earlier),
-                Some(CodeState::Revoked) => RedeemOutcome::Revoked,
-            },
-        )
-    }
-
-    async fn state(&self, code_id: &str) -> Result<crate::redemption::CodeState, StoreError> {
-        let mut conn = self.backend.connection();
-        let state: Option<String> = conn
-            .hget(self.backend.key("redemptions"), code_id)
-            .await
-            .map_err(unavailable)?;
-        state.map_or(Ok(crate::redemption::CodeState::Unused), |s| {
-            serde_json::from_str(&s).map_err(corrupt)
+        Ok(match outcome.as_str() {
+            "ok" => RedeemOutcome::Redeemed(redemption),
+            "revoked" => RedeemOutcome::Revoked,
+            _ => RedeemOutcome::UsedUp(self.status(code_id).await?.uses),
         })
     }
 
-    async fn revoke(&self, code_id: &str) -> Result<bool, StoreError> {
-        let json =
-            serde_json::to_string(&crate::redemption::CodeState::Revoked).map_err(corrupt)?;
+    async fn status(&self, code_id: &str) -> Result<crate::redemption::CodeStatus, StoreError> {
+        use crate::redemption::CodeStatus;
+        let [hash, uses, _] = self.keys(code_id);
+        let mut conn = self.backend.connection();
+        let (fields, uses): (HashMap<String, String>, Vec<String>) = redis::pipe()
+            .atomic()
+            .hgetall(hash)
+            .lrange(uses, 0, -1)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let mut status = CodeStatus::new(code_id);
+        let number = |name: &str| -> Result<Option<f64>, StoreError> {
+            fields
+                .get(name)
+                .map(|v| {
+                    v.parse::<f64>()
+                        .map_err(|e| corrupt(format!("{name}: {e}")))
+                })
+                .transpose()
+        };
+        if let Some(max) = number("max_uses")? {
+            status.max_uses = max as u32;
+        }
+        status.revoked_at = number("revoked_at")?;
+        status.updated_at = number("updated_at")?.unwrap_or(0.0);
+        status.uses = uses
+            .iter()
+            .map(|u| serde_json::from_str(u).map_err(corrupt))
+            .collect::<Result<_, _>>()?;
+        Ok(status)
+    }
+
+    async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError> {
         let mut conn = self.backend.connection();
         let revoked: i64 = REVOKE_CODE
-            .key(self.backend.key("redemptions"))
+            .key(self.keys(code_id).to_vec())
+            .arg(now)
             .arg(code_id)
-            .arg(json)
+            .arg(crate::redemption::DEFAULT_MAX_USES)
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
         Ok(revoked == 1)
     }
 
-    async fn list(&self) -> Result<Vec<(String, crate::redemption::CodeState)>, StoreError> {
+    async fn set_max_uses(
+        &self,
+        code_id: &str,
+        max_uses: u32,
+        now: f64,
+    ) -> Result<Option<crate::redemption::CodeStatus>, StoreError> {
         let mut conn = self.backend.connection();
-        let all: HashMap<String, String> = conn
-            .hgetall(self.backend.key("redemptions"))
+        let changed: i64 = SET_MAX_USES
+            .key(self.keys(code_id).to_vec())
+            .arg(max_uses)
+            .arg(now)
+            .arg(code_id)
+            .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        all.into_iter()
-            .map(|(k, v)| Ok((k, serde_json::from_str(&v).map_err(corrupt)?)))
-            .collect()
+        if changed == 1 {
+            Ok(Some(self.status(code_id).await?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<crate::redemption::CodeStatus>, StoreError> {
+        let mut conn = self.backend.connection();
+        let ids: Vec<String> = conn
+            .zrevrange(self.backend.key("invites"), 0, -1)
+            .await
+            .map_err(unavailable)?;
+        let mut codes = Vec::with_capacity(ids.len());
+        for id in ids {
+            codes.push(self.status(&id).await?);
+        }
+        Ok(codes)
     }
 }
