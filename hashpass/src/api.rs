@@ -716,6 +716,12 @@ mod tests {
         assert!(!Endpoint::AdminKick.ua_filtered());
         assert!(Endpoint::AdminKick.is_admin());
         assert!(!Endpoint::Metrics.is_admin());
-        assert_eq!(ENDPOINTS.len(), 26);
+        for (_, path, endpoint) in ENDPOINTS {
+            assert_eq!(
+                endpoint.is_admin(),
+                path.starts_with("/api/admin/"),
+                "{path}: the admin token guards exactly the admin paths"
+            );
+        }
     }
 }

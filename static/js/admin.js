@@ -30,7 +30,9 @@ const TEXT = {
     't.visitor': 'Visitor', 't.difficulty': 'Difficulty', 't.solve': 'Solve (s)', 't.reason': 'Adjustment', prev: 'Previous',
     next: 'Next', page: 'Page {page} of {pages} ({total})', applogs: 'Application log', 's.total': 'Codes', 's.visitors': 'Visitors',
     's.avg': 'Average solve', 's.median': 'Median solve', 's.distribution': 'By difficulty', yes: 'yes', no: 'no',
-    'err.network': 'The server could not be reached.',
+    'err.network': 'The server could not be reached.', 't.redeemed': 'Redeemed', 'r.unused': 'Unused',
+    'r.partly_used': '{uses} of {max} used', 'r.used': 'Used', 'r.revoked': 'Withdrawn', 'r.by': 'by {who}',
+    withdraw: 'Withdraw', 'confirm.withdraw': 'Withdraw this invite code? Nobody can sign up with it afterwards.',
   },
   zh: {
     title: 'HashPass 管理', language: '语言', theme: '主题', 'theme.system': '跟随系统', 'theme.light': '浅色', 'theme.dark': '深色',
@@ -50,7 +52,9 @@ const TEXT = {
     level: '级别', 't.time': '时间', 't.code': '邀请码', 't.visitor': '访客', 't.difficulty': '难度', 't.solve': '解题（秒）',
     't.reason': '调整', prev: '上一页', next: '下一页', page: '第 {page} / {pages} 页（{total}）', applogs: '应用日志', 's.total': '邀请码数',
     's.visitors': '访客数', 's.avg': '平均解题', 's.median': '解题中位数', 's.distribution': '按难度', yes: '是', no: '否',
-    'err.network': '无法连接服务器。',
+    'err.network': '无法连接服务器。', 't.redeemed': '兑换', 'r.unused': '未使用', 'r.partly_used': '已用 {uses} / {max}',
+    'r.used': '已使用', 'r.revoked': '已撤回', 'r.by': '使用者：{who}', withdraw: '撤回',
+    'confirm.withdraw': '撤回这个邀请码？之后无人能再用它注册。',
   },
 };
 
@@ -255,6 +259,7 @@ async function loadLogs() {
     const row = document.createElement('tr');
     cell(row, r.timestamp);
     cell(row, r.invite_code, 'code');
+    redemptionCell(row, r);
     cell(row, r.visitor_id, 'code');
     cell(row, r.real_ip, 'code');
     cell(row, r.difficulty);
@@ -278,6 +283,26 @@ async function loadLogs() {
       dd.textContent = value == null ? '–' : String(value);
       div.append(dt, dd);
       return div;
+    }));
+  }
+}
+
+// Whether (and by whom, when) a record's code was redeemed, with a button to withdraw it while it
+// still has uses left.
+function redemptionCell(row, record) {
+  const red = record.redemption;
+  const td = cell(row, null, 'redemption');
+  if (!red) return;
+  td.dataset.state = red.state;
+  const label = t(`r.${red.state}`, { uses: red.uses.length, max: red.max_uses });
+  const who = red.uses.map((u) => `${u.user_id} (${new Date(u.used_at * 1000).toLocaleString()})`).join(', ');
+  td.textContent = who ? `${label} ${t('r.by', { who })}` : label;
+  if (red.remaining > 0) {
+    td.append(' ', button(t('withdraw'), async () => {
+      if (!window.confirm(t('confirm.withdraw'))) return;
+      const { status, data } = await api('POST', '/api/admin/invites/revoke', { invite_code: record.invite_code });
+      announce(status === 200 ? data.message : detail(data, status), status === 200 ? 'ok' : 'error');
+      await loadLogs();
     }));
   }
 }
@@ -362,7 +387,7 @@ function showDashboard() {
   loadBlacklist();
   loadLogs();
   loadAppLogs();
-  state.timers.push(setInterval(loadMiners, 5000), setInterval(loadBlacklist, 5000));
+  state.timers.push(setInterval(loadMiners, 5000), setInterval(loadBlacklist, 5000), setInterval(loadLogs, 10000));
 }
 
 function logout() {

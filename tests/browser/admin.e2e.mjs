@@ -1,5 +1,6 @@
 // End-to-end: the admin console. Log in, see the cards update live, change the difficulty (and
-// see the server's 422 for an invalid one), reset the puzzle, ban and unban an IP.
+// see the server's 422 for an invalid one), reset the puzzle, see who redeemed which code and
+// withdraw an unused one, ban and unban an IP.
 //
 // node tests/browser/admin.e2e.mjs --base http://127.0.0.1:PORT --out DIR --admin-token TOKEN [--chromium PATH]
 import { args, launch, watchedContext, screenshots, assertNoProblems, run } from './common.mjs';
@@ -51,6 +52,14 @@ run(async () => {
     const seedMid = await textOf(page, '#card-seed');
     await page.click('[data-op="/api/admin/reset-puzzle"]');
     await page.waitForFunction((before) => document.querySelector('#card-seed').textContent.trim() !== before, seedMid, { timeout: 10000 });
+
+    // The invite log says which code was redeemed, by whom; an unused one can be withdrawn.
+    await page.waitForSelector('#logs td.redemption[data-state="used"]', { timeout: 10000 });
+    const used = await textOf(page, '#logs td.redemption[data-state="used"]');
+    if (!used.includes('alice')) throw new Error(`the redeemed code's row says: ${used}`);
+    await page.click('#logs td.redemption[data-state="unused"] button');
+    await page.waitForSelector('#logs td.redemption[data-state="revoked"]', { timeout: 10000 });
+    if (await page.$('#logs td.redemption[data-state="unused"]')) throw new Error('the withdrawn code still shows as unused');
 
     // Ban, then unban, an IP.
     await page.fill('#ban-ip', '203.0.113.77');

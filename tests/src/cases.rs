@@ -2,6 +2,7 @@
 //! part of PROTOCOL.md over real HTTP and WebSocket on 127.0.0.1.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use futures_util::SinkExt;
@@ -1529,5 +1530,26 @@ pub async fn browser_miner(serve: Serve) {
 /// reset, a ban and an unban; no console error, failed or foreign request.
 pub async fn browser_admin(serve: Serve) {
     let server = TestServer::with(serve, "browser-admin", browser_config).await;
+    // Two codes in the invite log: one redeemed by a host site's account, one not.
+    let redeemed = win_a_code(&server, client_ip(40)).await;
+    server
+        .hashpass
+        .gate()
+        .redeem(&redeemed, "alice")
+        .await
+        .expect("a fresh code redeems");
+    win_a_code(&server, client_ip(41)).await;
     run_browser_script(&server, "admin.e2e.mjs").await;
+}
+
+/// Wins the current puzzle from `ip`; the invite code.
+async fn win_a_code(server: &TestServer, ip: IpAddr) -> String {
+    let player = Player::connect(server, ip).await;
+    let puzzle = player.puzzle().await.json();
+    let answer = player.verify(&player.solution(&puzzle).await).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()["invite_code"]
+        .as_str()
+        .expect("a code")
+        .to_string()
 }

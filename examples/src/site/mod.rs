@@ -346,11 +346,6 @@ impl Site {
         })
     }
 
-    /// The invite gate (to revoke codes, say).
-    pub fn gate(&self) -> &InviteGate {
-        &self.inner.gate
-    }
-
     /// Creates an account with a valid, unused invite code; of any number of concurrent
     /// sign-ups with one code, exactly one creates an account.
     pub async fn sign_up(&self, form: SignUp) -> Result<Account, SiteError> {
