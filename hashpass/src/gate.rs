@@ -15,7 +15,7 @@ use crate::redemption::{CodeStatus, RedeemOutcome, Redemption, RedemptionStore};
 /// Why an invite code was refused at sign-up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InviteRejection {
-    /// Not a code, forged, expired or from a rotated key (see [`InviteError`]).
+    /// Not a code, forged, expired or from a rotated-away key (see [`InviteError`]).
     #[error(transparent)]
     Invalid(#[from] InviteError),
     /// Withdrawn by an admin.
@@ -30,8 +30,8 @@ pub enum InviteRejection {
 }
 
 impl InviteRejection {
-    /// A short machine-readable code (`malformed`, `bad_signature`, `expired`, `revoked`,
-    /// `already_used`, `unavailable`).
+    /// A short machine-readable code (`malformed`, `bad_signature`, `key_rotated`, `expired`,
+    /// `revoked`, `already_used`, `unavailable`).
     pub fn code(&self) -> &'static str {
         match self {
             InviteRejection::Invalid(e) => e.code(),
@@ -41,14 +41,14 @@ impl InviteRejection {
         }
     }
 
-    /// The HTTP status: 400 malformed, 403 bad signature, 410 expired or revoked, 409 used, 503.
+    /// The HTTP status: 400 malformed, 403 bad signature, 410 expired, rotated away or revoked,
+    /// 409 used up, 503 store unreachable.
     pub fn status(&self) -> StatusCode {
         match self {
             InviteRejection::Invalid(InviteError::Malformed) => StatusCode::BAD_REQUEST,
             InviteRejection::Invalid(InviteError::BadSignature) => StatusCode::FORBIDDEN,
-            InviteRejection::Invalid(InviteError::Expired) | InviteRejection::Revoked => {
-                StatusCode::GONE
-            }
+            InviteRejection::Invalid(InviteError::Expired | InviteError::KeyRotated)
+            | InviteRejection::Revoked => StatusCode::GONE,
             InviteRejection::AlreadyUsed => StatusCode::CONFLICT,
             InviteRejection::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -232,6 +232,12 @@ mod tests {
         codes.rotate(InviteKey::random());
         assert_eq!(
             statuses(gate.redeem(&before_rotation, "bob").await.unwrap_err()),
+            (410, "key_rotated")
+        );
+        // A well-formed code this site never issued (another deployment's key).
+        let elsewhere = InviteCodes::new(InviteKey::random()).issue().code;
+        assert_eq!(
+            statuses(gate.redeem(&elsewhere, "bob").await.unwrap_err()),
             (403, "bad_signature")
         );
     }

@@ -86,9 +86,14 @@ pub enum InviteError {
     /// Not a HashPass code at all.
     #[error("This is not a HashPass invite code: check that you copied all of it")]
     Malformed,
-    /// Altered, or issued under another key.
-    #[error("This invite code is not valid: it was altered or issued under an older key")]
+    /// Altered, or not issued under any key this instance knows.
+    #[error("This invite code is not valid: it was altered, or not issued by this site")]
     BadSignature,
+    /// Authentic, but issued under a key an admin has since rotated away.
+    #[error(
+        "This invite code was issued before the invite key changed and no longer works: ask for a new one"
+    )]
+    KeyRotated,
     /// Older than the configured lifetime.
     #[error("This invite code has expired: win a new one")]
     Expired,
@@ -100,6 +105,7 @@ impl InviteError {
         match self {
             InviteError::Malformed => "malformed",
             InviteError::BadSignature => "bad_signature",
+            InviteError::KeyRotated => "key_rotated",
             InviteError::Expired => "expired",
         }
     }
@@ -127,9 +133,18 @@ pub struct VerifiedInvite {
     pub expires_at: Option<u64>,
 }
 
+/// How many rotated-away keys are remembered, to tell their codes apart from forgeries.
+pub const RETIRED_KEYS: usize = 16;
+
+/// The current key and the most recently retired ones, newest first.
+struct Keys {
+    current: InviteKey,
+    retired: std::collections::VecDeque<InviteKey>,
+}
+
 /// Issues and verifies invite codes under a rotatable key.
 pub struct InviteCodes {
-    key: RwLock<InviteKey>,
+    keys: RwLock<Keys>,
     ttl: Option<u64>,
     clock: SharedClock,
 }
@@ -146,7 +161,10 @@ impl InviteCodes {
     /// Codes under `key`, never expiring, on the system clock.
     pub fn new(key: InviteKey) -> Self {
         Self {
-            key: RwLock::new(key),
+            keys: RwLock::new(Keys {
+                current: key,
+                retired: std::collections::VecDeque::new(),
+            }),
             ttl: None,
             clock: Arc::new(SystemClock),
         }
@@ -165,12 +183,20 @@ impl InviteCodes {
     }
 
     fn key(&self) -> InviteKey {
-        self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .current
+            .clone()
     }
 
-    /// Replaces the key: every earlier code stops verifying.
+    /// Replaces the key: every earlier code stops verifying (and is refused as
+    /// [`InviteError::KeyRotated`] while its key is among the last [`RETIRED_KEYS`]).
     pub fn rotate(&self, key: InviteKey) {
-        *self.key.write().unwrap_or_else(|e| e.into_inner()) = key;
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let old = std::mem::replace(&mut keys.current, key);
+        keys.retired.push_front(old);
+        keys.retired.truncate(RETIRED_KEYS);
     }
 
     /// Bits of the current key.
@@ -202,9 +228,17 @@ impl InviteCodes {
         if bytes[0] != VERSION {
             return Err(InviteError::Malformed);
         }
-        let expected = self.key().tag(&bytes[..SIGNED_LEN]);
-        if !bool::from(expected.ct_eq(&bytes[SIGNED_LEN..])) {
-            return Err(InviteError::BadSignature);
+        let authentic_under =
+            |key: &InviteKey| bool::from(key.tag(&bytes[..SIGNED_LEN]).ct_eq(&bytes[SIGNED_LEN..]));
+        {
+            let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+            if !authentic_under(&keys.current) {
+                return Err(if keys.retired.iter().any(authentic_under) {
+                    InviteError::KeyRotated
+                } else {
+                    InviteError::BadSignature
+                });
+            }
         }
         let mut time = [0u8; 4];
         time.copy_from_slice(&bytes[1 + ID_LEN..SIGNED_LEN]);
@@ -388,9 +422,21 @@ mod tests {
         let c = codes();
         let code = c.issue().code;
         c.rotate(InviteKey::random());
-        assert_eq!(c.verify(&code).unwrap_err(), InviteError::BadSignature);
+        assert_eq!(c.verify(&code).unwrap_err(), InviteError::KeyRotated);
         assert!(c.verify(&c.issue().code).is_ok());
         assert_eq!(c.key_bits(), 256);
+        // A tampered old code is a forgery, not a rotated one.
+        let mut tampered = code.clone();
+        let replacement = if &tampered[20..21] == "0" { "1" } else { "0" };
+        tampered.replace_range(20..21, replacement);
+        assert_eq!(c.verify(&tampered).unwrap_err(), InviteError::BadSignature);
+        // Only the last RETIRED_KEYS keys are remembered.
+        for _ in 0..RETIRED_KEYS - 1 {
+            c.rotate(InviteKey::random());
+        }
+        assert_eq!(c.verify(&code).unwrap_err(), InviteError::KeyRotated);
+        c.rotate(InviteKey::random());
+        assert_eq!(c.verify(&code).unwrap_err(), InviteError::BadSignature);
     }
 
     #[test]

@@ -74,6 +74,17 @@ async fn check_site(addr: SocketAddr, codes: &InviteCodes, gate: &InviteGate, cl
     clock.advance_secs(601.0);
     let (status, body) = sign_up(addr, Some(&stale), "bob").await;
     assert_eq!((status, body["code"].as_str()), (410, Some("expired")));
+    // Issued before the key was rotated; and well-formed but issued by another site's key.
+    let before_rotation = codes.issue().code;
+    codes.rotate(InviteKey::random());
+    let (status, body) = sign_up(addr, Some(&before_rotation), "bob").await;
+    assert_eq!((status, body["code"].as_str()), (410, Some("key_rotated")));
+    let elsewhere = InviteCodes::new(InviteKey::random()).issue().code;
+    let (status, body) = sign_up(addr, Some(&elsewhere), "bob").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("bad_signature"))
+    );
     // 100 concurrent sign-ups with one fresh code: one account.
     let fresh = codes.issue().code;
     let answers = futures_util::future::join_all((0..100).map(|i| {

@@ -1,13 +1,18 @@
-//! The example invite-only site (`hashpass_examples::site`) over real HTTP, in axum and in poem:
-//! win a code in the race, sign up with it, log in, call `/me`; a code signs up one account, even
-//! when a hundred sign-ups race for it; tokens are refused for a wrong audience, issuer or key and
-//! the second they expire.
+//! The example invite-only site (`hashpass_examples::site`) over real HTTP, in axum and in poem,
+//! with its accounts in SQLite or PostgreSQL and its redemptions in SQL or Redis: win a code in
+//! the race, sign up with it, log in, call `/me`; a code signs up one account, even when a hundred
+//! sign-ups race for it; every bad code is refused with its own error; the admin sees, withdraws
+//! and widens codes; tokens are refused for a wrong audience, issuer or key and the second they
+//! expire.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
 use hashpass::HashPass;
+use hashpass::invite::{InviteCodes, InviteKey};
+use hashpass::redemption::RedemptionStore;
 use hashpass_examples::site::{Site, SiteConfig, with_axum, with_poem};
 use hashpass_tests::client::{Answer, client_ip};
 use hashpass_tests::server::temp_dir;
@@ -87,12 +92,17 @@ fn poem_site(
     })
 }
 
-/// A test server of the site: HashPass built with the site's SQL redemption store, as the
-/// site's binaries build it.
-async fn start_site(serve: Serve, postgres: Option<&str>) -> TestServer {
+/// A test server of the site: accounts in `database_url` (default: a SQLite file in its data
+/// directory), HashPass built with `redemptions` (default: the site's SQL store in that
+/// database, as the site's binaries build it).
+async fn start_site(
+    serve: Serve,
+    database_url: Option<&str>,
+    redemptions: Option<Arc<dyn RedemptionStore>>,
+) -> TestServer {
     let dir = temp_dir("invite-site");
     let config = test_config(&dir);
-    let url = match postgres {
+    let url = match database_url {
         Some(url) => url.to_string(),
         None => {
             std::fs::create_dir_all(&config.data_dir).unwrap();
@@ -102,7 +112,10 @@ async fn start_site(serve: Serve, postgres: Option<&str>) -> TestServer {
             )
         }
     };
-    let store = Site::redemption_store(&site_config(&url)).await.unwrap();
+    let store = match redemptions {
+        Some(store) => store,
+        None => Site::redemption_store(&site_config(&url)).await.unwrap(),
+    };
     SITE_DATABASES
         .lock()
         .unwrap()
@@ -160,8 +173,7 @@ fn refused(answer: &Answer, status: u16, code: &str) -> String {
     answer.detail()
 }
 
-async fn check_site(serve: Serve, postgres: Option<&str>) {
-    let server = start_site(serve, postgres).await;
+async fn check_site(server: TestServer) {
     let http = Http::new(&server, client_ip(1));
 
     // The sign-up page and its script are served.
@@ -363,17 +375,30 @@ async fn check_site(serve: Serve, postgres: Option<&str>) {
     assert_eq!(second_try.status, 201, "{}", second_try.text);
     assert_eq!(log_in(&http, &loser, PASSWORD).await.status, 200);
 
+    // The admin rotates the invite key: an unused code from before is refused as such, and a
+    // code from another site's key as a forgery.
+    let before_rotation = server.hashpass.invites().issue().code;
+    let rotated = http
+        .admin_post("/api/admin/regenerate-hmac", &json!({}))
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let answer = sign_up(&http, "frank", &before_rotation).await;
+    assert!(refused(&answer, 410, "key_rotated").contains("invite key changed"));
+    let elsewhere = InviteCodes::new(InviteKey::random()).issue().code;
+    let answer = sign_up(&http, "frank", &elsewhere).await;
+    assert!(refused(&answer, 403, "bad_signature").contains("not issued by this site"));
+
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_site_in_axum() {
-    check_site(axum_site, None).await;
+    check_site(start_site(axum_site, None, None).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_site_in_poem() {
-    check_site(poem_site, None).await;
+    check_site(start_site(poem_site, None, None).await).await;
 }
 
 /// The same site with its accounts and redemptions on a PostgreSQL server the test starts.
@@ -383,5 +408,20 @@ async fn invite_site_on_postgres() {
         return;
     };
     let database = hashpass_tests::postgres_server::fresh_database(&server, "site").await;
-    check_site(axum_site, Some(&database)).await;
+    check_site(start_site(axum_site, Some(&database), None).await).await;
+}
+
+/// The same site with its redemptions in Redis (accounts in SQLite), as a deployment of several
+/// HashPass instances would keep them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_site_with_redis_redemptions() {
+    let redis = hashpass_tests::redis_server::shared();
+    let backend = hashpass::redis::RedisBackend::connect(
+        &redis.url,
+        hashpass_tests::redis_server::unique_prefix("site"),
+    )
+    .await
+    .expect("redis reachable");
+    let store = Arc::new(hashpass::redis::RedisRedemptionStore::new(backend));
+    check_site(start_site(poem_site, None, Some(store)).await).await;
 }
