@@ -13,17 +13,8 @@ pub fn axum(
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
-    Box::pin(async move {
-        let app = hashpass_examples::standalone_app(hashpass, &hashpass_examples::static_dir());
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop.await;
-        })
-        .await;
-    })
+    let app = hashpass_examples::standalone_app(hashpass, &hashpass_examples::static_dir());
+    Box::pin(serve_axum(app, listener, stop))
 }
 
 /// The poem adapter, mounted as the example server mounts it (API + pages).
@@ -32,17 +23,36 @@ pub fn poem(
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
-    Box::pin(async move {
-        let app = hashpass_examples::standalone_poem(hashpass, &hashpass_examples::static_dir());
-        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
-        let _ = poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                app,
-                async move {
-                    let _ = stop.await;
-                },
-                Some(std::time::Duration::from_secs(5)),
-            )
-            .await;
+    let app = hashpass_examples::standalone_poem(hashpass, &hashpass_examples::static_dir());
+    Box::pin(serve_poem(app, listener, stop))
+}
+
+/// Serves an axum `app` (with the peer address) on `listener` until `stop` fires.
+pub async fn serve_axum(app: axum::Router, listener: TcpListener, stop: oneshot::Receiver<()>) {
+    let _ = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.await;
     })
+    .await;
+}
+
+/// Serves a poem `app` on `listener` until `stop` fires (in-flight requests get 5 s).
+pub async fn serve_poem(
+    app: impl poem::Endpoint + 'static,
+    listener: TcpListener,
+    stop: oneshot::Receiver<()>,
+) {
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
+    let _ = poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            app,
+            async move {
+                let _ = stop.await;
+            },
+            Some(std::time::Duration::from_secs(5)),
+        )
+        .await;
 }

@@ -5,15 +5,15 @@
 //! and widens codes; tokens are refused for a wrong audience, issuer or key and the second they
 //! expire.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
 use hashpass::HashPass;
 use hashpass::invite::{InviteCodes, InviteKey};
 use hashpass::redemption::RedemptionStore;
 use hashpass_examples::site::{Site, SiteConfig, with_axum, with_poem};
+use hashpass_tests::adapters;
 use hashpass_tests::client::{Answer, client_ip};
 use hashpass_tests::server::temp_dir;
 use hashpass_tests::{Http, Player, Serve, TestServer, test_config};
@@ -48,24 +48,22 @@ fn database_url(hashpass: &HashPass) -> String {
     url.clone()
 }
 
+/// The site around `hashpass`, its accounts in the database `start_site` registered.
+async fn open_site(hashpass: &HashPass) -> Site {
+    Site::open(site_config(&database_url(hashpass)), hashpass)
+        .await
+        .expect("site opens")
+}
+
 fn axum_site(
     hashpass: HashPass,
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
-        let site = Site::open(site_config(&database_url(&hashpass)), &hashpass)
-            .await
-            .expect("site opens");
+        let site = open_site(&hashpass).await;
         let app = with_axum::app(site, hashpass, &hashpass_examples::static_dir());
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop.await;
-        })
-        .await;
+        adapters::serve_axum(app, listener, stop).await;
     })
 }
 
@@ -75,20 +73,9 @@ fn poem_site(
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
-        let site = Site::open(site_config(&database_url(&hashpass)), &hashpass)
-            .await
-            .expect("site opens");
+        let site = open_site(&hashpass).await;
         let app = with_poem::app(site, hashpass, &hashpass_examples::static_dir());
-        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
-        let _ = poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                app,
-                async move {
-                    let _ = stop.await;
-                },
-                Some(Duration::from_secs(5)),
-            )
-            .await;
+        adapters::serve_poem(app, listener, stop).await;
     })
 }
 

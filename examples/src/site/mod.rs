@@ -229,6 +229,18 @@ fn unavailable(e: sqlx::Error) -> SiteError {
     SiteError::Unavailable
 }
 
+/// The site's forms, each posted as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// `POST /signup`: [`SignUp`] → 201 [`Account`].
+    SignUp,
+    /// `POST /login`: [`LogIn`] → 200 [`IssuedToken`].
+    LogIn,
+}
+
+/// A successful answer: status and JSON body.
+pub type Answer = (StatusCode, Value);
+
 /// Parses a JSON body into a form, with a message that says what is wrong.
 pub fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, SiteError> {
     serde_json::from_slice(body)
@@ -344,6 +356,22 @@ impl Site {
                 decoy_hash,
             }),
         })
+    }
+
+    /// Answers a posted `form` (the JSON `body`).
+    pub async fn post(&self, form: Form, body: &[u8]) -> Result<Answer, SiteError> {
+        Ok(match form {
+            Form::SignUp => (
+                StatusCode::CREATED,
+                json!(self.sign_up(parse_form(body)?).await?),
+            ),
+            Form::LogIn => (StatusCode::OK, json!(self.log_in(parse_form(body)?).await?)),
+        })
+    }
+
+    /// Answers `GET /me` with this `Authorization` header.
+    pub async fn get_me(&self, authorization: Option<&str>) -> Result<Answer, SiteError> {
+        Ok((StatusCode::OK, json!(self.me(authorization).await?)))
     }
 
     /// Creates an account with a valid, unused invite code; of any number of concurrent
@@ -529,16 +557,25 @@ impl Site {
         Ok(())
     }
 
-    async fn hashed(&self, password: String) -> Result<String, SiteError> {
+    /// Runs a password hash or check on the blocking pool, at most one per core at a time.
+    async fn on_hashing_pool<R: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, SiteError> {
         let _permit = self
             .inner
             .hashing
             .acquire()
             .await
             .map_err(|_| SiteError::Unavailable)?;
-        tokio::task::spawn_blocking(move || hash_password(password))
+        tokio::task::spawn_blocking(work)
             .await
-            .map_err(|_| SiteError::Unavailable)?
+            .map_err(|_| SiteError::Unavailable)
+    }
+
+    async fn hashed(&self, password: String) -> Result<String, SiteError> {
+        self.on_hashing_pool(move || hash_password(password))
+            .await?
             .map_err(|e| {
                 tracing::error!(error = %e, "password hashing failed");
                 SiteError::Unavailable
@@ -546,23 +583,14 @@ impl Site {
     }
 
     async fn verified(&self, password: String, stored: String) -> Result<bool, SiteError> {
-        let _permit = self
-            .inner
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| SiteError::Unavailable)?;
-        tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&stored)
-                .map(|hash| {
-                    argon2::Argon2::default()
-                        .verify_password(password.as_bytes(), &hash)
-                        .is_ok()
-                })
-                .unwrap_or(false)
+        self.on_hashing_pool(move || {
+            PasswordHash::new(&stored).is_ok_and(|hash| {
+                argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            })
         })
         .await
-        .map_err(|_| SiteError::Unavailable)
     }
 }
 
@@ -571,6 +599,47 @@ fn hash_password(password: String) -> Result<String, argon2::password_hash::Erro
     Ok(argon2::Argon2::default()
         .hash_password(password.as_bytes())?
         .to_string())
+}
+
+/// The site and its HashPass, built from the environment as the `invite-site-*` binaries run
+/// them; the periodic jobs and the log writer live as long as it does.
+pub struct Launch {
+    /// The site.
+    pub site: Site,
+    /// Its HashPass.
+    pub hashpass: HashPass,
+    /// Where to listen (`PORT`).
+    pub addr: std::net::SocketAddr,
+    _jobs: hashpass::service::BackgroundJobs,
+    _log_guard: tracing_appender::non_blocking::WorkerGuard,
+}
+
+/// Reads `.env` and the environment (the `SITE_*` and the usual HashPass settings), starts
+/// logging, and builds HashPass with its redemptions in the site's database, then the site.
+pub async fn launch_from_env() -> Result<Launch, Box<dyn std::error::Error>> {
+    let _ = dotenvy::dotenv();
+    let site_config = SiteConfig::from_env()?;
+    let config = hashpass::Config::from_env()?;
+    let log_guard = crate::init_logging(&config)?;
+    if config.hmac_secret.is_none() {
+        tracing::warn!(
+            "HASHPASS_HMAC_SECRET is not set: codes won now will not verify after a restart"
+        );
+    }
+    let hashpass = HashPass::builder(config.clone())
+        .persist_to_data_dir()
+        .redemption_store(Site::redemption_store(&site_config).await?)
+        .build()
+        .await?;
+    let jobs = hashpass.spawn_jobs();
+    let site = Site::open(site_config, &hashpass).await?;
+    Ok(Launch {
+        site,
+        hashpass,
+        addr: std::net::SocketAddr::from(([0, 0, 0, 0], config.port)),
+        _jobs: jobs,
+        _log_guard: log_guard,
+    })
 }
 
 /// The sign-up page.
