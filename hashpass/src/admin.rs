@@ -16,7 +16,6 @@ use crate::applog::{AppLogQuery, AppLogReader};
 use crate::audit::LogQuery;
 use crate::error::{ApiError, StoreError};
 use crate::events::Event;
-use crate::gate::InviteRejection;
 use crate::hashrate;
 use crate::invite::{InviteKey, code_id};
 use crate::metrics::Gauges;
@@ -412,64 +411,40 @@ impl AdminService {
 
     /// `POST /api/admin/invites/status`: where one code stands.
     pub async fn invite_status(&self, code: &str) -> Result<Value, ApiError> {
-        let invite = self
-            .service
-            .seams
-            .invites
-            .verify(code)
-            .map_err(InviteRejection::from)?;
-        let status = self
-            .service
-            .seams
-            .redemptions
-            .status(&invite.id)
-            .await
-            .map_err(redemptions_unavailable)?;
+        let status = self.service.gate().status(code).await?;
         Ok(json!({ "invite": code_status_json(&status) }))
     }
 
     /// `POST /api/admin/invites/revoke`: withdraws a code that has uses left.
     pub async fn revoke_invite(&self, code: &str) -> Result<Value, ApiError> {
-        let seams = &self.service.seams;
-        let invite = seams.invites.verify(code).map_err(InviteRejection::from)?;
-        let revoked = seams
-            .redemptions
-            .revoke(&invite.id, seams.clock.now())
-            .await
-            .map_err(redemptions_unavailable)?;
-        if !revoked {
+        let gate = self.service.gate();
+        if !gate.revoke(code).await? {
             return Err(ApiError::conflict(
                 "This invite code is already used up or withdrawn",
             ));
         }
-        tracing::info!(code_id = %invite.id, "admin withdrew an invite code");
-        let status = seams
-            .redemptions
-            .status(&invite.id)
-            .await
-            .map_err(redemptions_unavailable)?;
+        let status = gate.status(code).await?;
+        tracing::info!(code_id = %status.code_id, "admin withdrew an invite code");
         Ok(json!({ "message": "Invite code withdrawn", "invite": code_status_json(&status) }))
     }
 
     /// `POST /api/admin/invites/max-uses`: lets a code sign up `max_uses` accounts in all.
     pub async fn set_invite_max_uses(&self, code: &str, max_uses: i64) -> Result<Value, ApiError> {
-        let seams = &self.service.seams;
-        let invite = seams.invites.verify(code).map_err(InviteRejection::from)?;
         let max_uses = u32::try_from(max_uses)
             .ok()
             .filter(|m| (1..=MAX_INVITE_USES).contains(m))
             .ok_or_else(|| {
                 ApiError::unprocessable(format!("max_uses must be between 1 and {MAX_INVITE_USES}"))
             })?;
-        let status = seams
-            .redemptions
-            .set_max_uses(&invite.id, max_uses, seams.clock.now())
-            .await
-            .map_err(redemptions_unavailable)?
+        let status = self
+            .service
+            .gate()
+            .set_max_uses(code, max_uses)
+            .await?
             .ok_or_else(|| {
                 ApiError::unprocessable("max_uses cannot be below the uses already made")
             })?;
-        tracing::info!(code_id = %invite.id, max_uses, "admin changed an invite code's uses");
+        tracing::info!(code_id = %status.code_id, max_uses, "admin changed an invite code's uses");
         Ok(json!({ "invite": code_status_json(&status) }))
     }
 
@@ -782,22 +757,30 @@ impl AdminService {
 
     /// `POST /api/admin/regenerate-hmac`: a given hex key or 256 random bits.
     pub async fn regenerate_hmac(&self, hmac_secret: Option<&str>) -> Result<Value, ApiError> {
-        let invites = &self.service.seams.invites;
-        let message = match hmac_secret {
+        let (key, message) = match hmac_secret {
             Some(hex_key) => {
                 let key = InviteKey::from_hex(hex_key)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let bits = key.bits();
-                invites.rotate(key);
-                format!(
-                    "HMAC secret updated ({bits}-bit). All old redemption codes are now invalid."
-                )
+                let message = format!(
+                    "HMAC secret updated ({}-bit). All old redemption codes are now invalid.",
+                    key.bits()
+                );
+                (key, message)
             }
-            None => {
-                invites.rotate(InviteKey::random());
-                "HMAC secret regenerated (256-bit random). All old redemption codes are now invalid.".to_string()
-            }
+            None => (
+                InviteKey::random(),
+                "HMAC secret regenerated (256-bit random). All old redemption codes are now invalid.".to_string(),
+            ),
         };
+        // Into the shared state first, so that every instance (and any started later) issues
+        // and checks codes under the new key; then here at once, then the others.
+        self.change(false, false, |state| {
+            state.invite_key = Some(key.clone());
+            Ok(())
+        })
+        .await?;
+        self.service.seams.invites.adopt(&key);
+        self.service.publish(Event::InviteKeyRotated).await;
         tracing::info!("admin rotated the invite key");
         Ok(json!({ "message": message }))
     }

@@ -54,6 +54,9 @@ pub enum Event {
         /// Close reason.
         reason: String,
     },
+    /// An admin rotated the invite key: every instance adopts the one in the shared puzzle
+    /// state (the key itself never travels in an event).
+    InviteKeyRotated,
     /// Close one connection (replaced by a reconnect of the same session).
     CloseConnection {
         /// The connection.

@@ -49,6 +49,27 @@ pub enum InviteKeyError {
     TooShort,
 }
 
+/// Keys compare in constant time.
+impl PartialEq for InviteKey {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(self.0.ct_eq(&other.0))
+    }
+}
+
+/// Serialised as hex (kept in the shared puzzle state when an admin rotates it).
+impl serde::Serialize for InviteKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for InviteKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::from_hex(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl InviteKey {
     /// A key from hex text (at least 32 hex characters).
     pub fn from_hex(hex_key: &str) -> Result<Self, InviteKeyError> {
@@ -193,10 +214,18 @@ impl InviteCodes {
     /// Replaces the key: every earlier code stops verifying (and is refused as
     /// [`InviteError::KeyRotated`] while its key is among the last [`RETIRED_KEYS`]).
     pub fn rotate(&self, key: InviteKey) {
+        self.adopt(&key);
+    }
+
+    /// Makes `key` the current key unless it already is (see [`InviteCodes::rotate`]).
+    pub fn adopt(&self, key: &InviteKey) {
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
-        let old = std::mem::replace(&mut keys.current, key);
-        keys.retired.push_front(old);
-        keys.retired.truncate(RETIRED_KEYS);
+        if keys.current != *key {
+            let old = std::mem::replace(&mut keys.current, key.clone());
+            keys.retired.retain(|retired| retired != key);
+            keys.retired.push_front(old);
+            keys.retired.truncate(RETIRED_KEYS);
+        }
     }
 
     /// Bits of the current key.

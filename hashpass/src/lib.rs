@@ -168,9 +168,7 @@ impl HashPass {
     /// The invite gate for a host site's sign-up: these codes, checked against the redemption
     /// store (see [`HashPassBuilder::redemption_store`]).
     pub fn gate(&self) -> gate::InviteGate {
-        let seams = &self.service.seams;
-        gate::InviteGate::new(Arc::clone(&seams.invites), Arc::clone(&seams.redemptions))
-            .with_clock(Arc::clone(&seams.clock))
+        self.service.gate()
     }
 
     /// Starts the periodic jobs (timeouts, rewards, hashrate, clean-up); they stop when the

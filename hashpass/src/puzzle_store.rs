@@ -58,6 +58,10 @@ pub struct PuzzleState {
     pub solve_history: Vec<f64>,
     /// The last ≤50 real solves, for the admin chart.
     pub solve_time_chart: Vec<ChartPoint>,
+    /// The invite key an admin rotated to, which every instance sharing this state adopts
+    /// (`None`: each instance's configured key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_key: Option<crate::invite::InviteKey>,
 }
 
 impl PuzzleState {

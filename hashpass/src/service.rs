@@ -202,6 +202,7 @@ impl PuzzleService {
     /// from the audit log's last ≤5 solve times (B10).
     pub async fn initialise(&self) -> Result<PuzzleState, StoreError> {
         if let Some(state) = self.seams.puzzles.load().await? {
+            self.adopt_invite_key(&state);
             return Ok(state);
         }
         let c = &self.config;
@@ -227,8 +228,36 @@ impl PuzzleService {
             last_solve_time: None,
             solve_history: Vec::new(),
             solve_time_chart: Vec::new(),
+            invite_key: None,
         };
-        self.seams.puzzles.init(state).await
+        let state = self.seams.puzzles.init(state).await?;
+        self.adopt_invite_key(&state);
+        Ok(state)
+    }
+
+    /// The invite gate over these codes and the redemption store.
+    pub fn gate(&self) -> crate::gate::InviteGate {
+        crate::gate::InviteGate::new(
+            Arc::clone(&self.seams.invites),
+            Arc::clone(&self.seams.redemptions),
+        )
+        .with_clock(Arc::clone(&self.seams.clock))
+    }
+
+    /// Adopts the invite key of the shared puzzle state, if an admin rotated it.
+    async fn resync_invite_key(&self) {
+        match self.seams.puzzles.load().await {
+            Ok(Some(state)) => self.adopt_invite_key(&state),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read the shared invite key"),
+        }
+    }
+
+    /// Issues codes under the invite key an admin rotated to on any instance sharing `state`.
+    pub(crate) fn adopt_invite_key(&self, state: &PuzzleState) {
+        if let Some(key) = &state.invite_key {
+            self.seams.invites.adopt(key);
+        }
     }
 
     /// The configuration.
@@ -491,6 +520,7 @@ impl PuzzleService {
         self.metrics.solved();
         self.publish_reset(&next, false).await;
 
+        self.adopt_invite_key(&next);
         let invite = self.seams.invites.issue();
         let record = AuditRecord {
             timestamp: local_timestamp(self.now()),
@@ -675,6 +705,9 @@ impl PuzzleService {
         let Some(best) = window.best else {
             return Ok(None);
         };
+        if let Some(state) = self.seams.puzzles.load().await? {
+            self.adopt_invite_key(&state);
+        }
         let invite = self.seams.invites.issue();
         let record = AuditRecord {
             timestamp: local_timestamp(self.now()),
@@ -785,13 +818,30 @@ impl PuzzleService {
                 })
             }),
         ];
-        // This instance's own bookkeeping runs everywhere, lease or not.
+        // This instance's own bookkeeping runs everywhere, lease or not: the submit limiter's
+        // clean-up, and the invite key an admin rotated to on any instance (at once through the
+        // event, and every minute in case an event was lost).
         let local = Arc::clone(self);
         tasks.push(tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_secs(60));
             loop {
                 interval.tick().await;
                 local.limiter.forget_idle(local.now());
+                local.resync_invite_key().await;
+            }
+        }));
+        let listener = Arc::clone(self);
+        let mut events = self.seams.events.subscribe();
+        tasks.push(tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match events.recv().await {
+                    Ok(Event::InviteKeyRotated) | Err(RecvError::Lagged(_)) => {
+                        listener.resync_invite_key().await;
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Closed) => break,
+                }
             }
         }));
         BackgroundJobs { tasks }

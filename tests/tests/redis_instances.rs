@@ -134,3 +134,68 @@ async fn a_redis_outage_fails_cleanly_and_recovers() {
     assert!(codes.contains(&code.as_str()), "{codes:?}");
     assert_eq!(codes.len(), 2);
 }
+
+/// An admin rotates the invite key on one instance: every instance — running, or started later —
+/// then issues and accepts codes only under the new key, and calls the old ones rotated away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_key_rotation_reaches_every_instance() {
+    use hashpass::invite::InviteError;
+    let redis = redis_server::shared();
+    let prefix = redis_server::unique_prefix("rotation");
+    let start = |name: &'static str| {
+        let (url, prefix) = (redis.url.clone(), prefix.clone());
+        async move {
+            let dir = temp_dir(&format!("rotation-{name}"));
+            let backend = RedisBackend::connect(&url, prefix).await.unwrap();
+            TestServer::start_shared(
+                hashpass_tests::adapters::axum,
+                test_config(&dir),
+                dir,
+                Some(backend),
+            )
+            .await
+        }
+    };
+    let (a, b) = (start("a").await, start("b").await);
+    // Until a rotation, each instance has its own configured (here: random) key.
+    let before = b.hashpass.invites().issue().code;
+    assert!(b.hashpass.invites().verify(&before).is_ok());
+
+    let http = hashpass_tests::Http::new(&a, client_ip(1));
+    let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let rotated = http
+        .admin_post(
+            "/api/admin/regenerate-hmac",
+            &serde_json::json!({ "hmac_secret": key }),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    // The other instance hears of it through Redis (bounded wait).
+    let mut adopted = false;
+    for _ in 0..100 {
+        let from_a = a.hashpass.invites().issue().code;
+        if b.hashpass.invites().verify(&from_a).is_ok() {
+            adopted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(adopted, "instance b never adopted the rotated key");
+    assert_eq!(
+        b.hashpass.invites().verify(&before),
+        Err(InviteError::KeyRotated)
+    );
+    let from_b = b.hashpass.invites().issue().code;
+    assert!(a.hashpass.invites().verify(&from_b).is_ok());
+
+    // An instance started after the rotation takes the key from the shared state.
+    let c = start("c").await;
+    assert!(c.hashpass.invites().verify(&from_b).is_ok());
+    let from_c = c.hashpass.invites().issue().code;
+    let host =
+        hashpass::invite::InviteCodes::new(hashpass::invite::InviteKey::from_hex(key).unwrap());
+    assert!(
+        host.verify(&from_c).is_ok(),
+        "a host site holding the new key accepts it"
+    );
+}
