@@ -13,7 +13,8 @@
 //! memory budget), [`CaptchaProvider`](captcha::CaptchaProvider),
 //! [`WebhookSink`](webhook::WebhookSink), [`EventBus`](events::EventBus),
 //! [`BanList`](bans::BanList), [`AuditLog`](audit::AuditLog),
-//! [`HashrateStore`](hashrate::HashrateStore), [`AdminLockout`](admin::AdminLockout) and the
+//! [`HashrateStore`](hashrate::HashrateStore), [`AdminLockout`](admin::AdminLockout),
+//! [`RedemptionStore`](redemption::RedemptionStore) (which codes signed up whom) and the
 //! [`Clock`](clock::Clock).
 //!
 //! ## Example
@@ -36,6 +37,11 @@
 //! let host = InviteCodes::new(InviteKey::from_hex(key)?);
 //! assert!(host.verify(&code).is_ok());
 //! assert!(host.verify("HASHPASS-NOT-A-REAL-CODE").is_err());
+//!
+//! // A site that embeds HashPass signs up one account per code through the gate.
+//! let gate = hashpass.gate();
+//! assert!(gate.redeem(&code, "alice").await.is_ok());
+//! assert!(gate.redeem(&code, "bob").await.is_err());
 //! # Ok(())
 //! # }
 //! ```

@@ -1468,6 +1468,12 @@ pub async fn metrics_endpoint(serve: Serve) {
 /// Runs one browser end-to-end script (`tests/browser/<script>`) against `server` in headless
 /// Chromium, saving screenshots under `tests/output/<test binary>/`.
 async fn run_browser_script(server: &TestServer, script: &str) {
+    run_browser_script_with(server, script, &[]).await;
+}
+
+/// Runs `tests/browser/<script>` against `server` in headless Chromium (with `extra` arguments
+/// after the usual `--base`, `--admin-token`, `--chromium` and `--out`); fails with its output.
+pub async fn run_browser_script_with(server: &TestServer, script: &str, extra: &[&str]) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let chromium =
         std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/lib/chromium/chromium".into());
@@ -1497,6 +1503,7 @@ async fn run_browser_script(server: &TestServer, script: &str) {
         ])
         .arg("--out")
         .arg(&out)
+        .args(extra)
         .output()
         .await
         .expect("node runs (install Node.js)");
@@ -1543,7 +1550,7 @@ pub async fn browser_admin(serve: Serve) {
 }
 
 /// Wins the current puzzle from `ip`; the invite code.
-async fn win_a_code(server: &TestServer, ip: IpAddr) -> String {
+pub async fn win_a_code(server: &TestServer, ip: IpAddr) -> String {
     let player = Player::connect(server, ip).await;
     let puzzle = player.puzzle().await.json();
     let answer = player.verify(&player.solution(&puzzle).await).await;

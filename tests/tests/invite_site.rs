@@ -412,3 +412,13 @@ async fn invite_site_with_redis_redemptions() {
     let store = Arc::new(hashpass::redis::RedisRedemptionStore::new(backend));
     check_site(start_site(poem_site, None, Some(store)).await).await;
 }
+
+/// The sign-up page in real Chromium, on a code won through the puzzle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_page_in_chromium() {
+    let server = start_site(axum_site, None, None).await;
+    let code = hashpass_tests::cases::win_a_code(&server, client_ip(1)).await;
+    hashpass_tests::cases::run_browser_script_with(&server, "join.e2e.mjs", &["--code", &code])
+        .await;
+    server.shutdown().await;
+}

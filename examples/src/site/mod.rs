@@ -646,3 +646,5 @@ pub async fn launch_from_env() -> Result<Launch, Box<dyn std::error::Error>> {
 pub const JOIN_HTML: &str = include_str!("join.html");
 /// The sign-up page's script.
 pub const JOIN_JS: &str = include_str!("join.js");
+/// The sign-up page's style sheet.
+pub const JOIN_CSS: &str = include_str!("join.css");

@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use hashpass::HashPass;
 
-use super::{Answer, Form, JOIN_HTML, JOIN_JS, Site, SiteError};
+use super::{Answer, Form, JOIN_CSS, JOIN_HTML, JOIN_JS, Site, SiteError};
 
 /// The site's app: HashPass and the site's own routes, all under HashPass's security headers.
 pub fn app(site: Site, hashpass: HashPass, static_dir: &Path) -> Router {
@@ -24,6 +24,10 @@ pub fn app(site: Site, hashpass: HashPass, static_dir: &Path) -> Router {
         .route(
             "/join.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JOIN_JS) }),
+        )
+        .route(
+            "/join.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], JOIN_CSS) }),
         )
         .route("/signup", post(form(Form::SignUp)))
         .route("/login", post(form(Form::LogIn)))

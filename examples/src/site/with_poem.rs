@@ -7,7 +7,7 @@ use poem::http::header;
 use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 
-use super::{Answer, Form, JOIN_HTML, JOIN_JS, Site, SiteError};
+use super::{Answer, Form, JOIN_CSS, JOIN_HTML, JOIN_JS, Site, SiteError};
 
 /// The largest form body read.
 const FORM_LIMIT: usize = 64 * 1024;
@@ -22,6 +22,11 @@ fn join_js() -> Response {
     Response::builder()
         .content_type("text/javascript")
         .body(JOIN_JS)
+}
+
+#[handler]
+fn join_css() -> Response {
+    Response::builder().content_type("text/css").body(JOIN_CSS)
 }
 
 /// The site's app: HashPass and the site's own routes, all under HashPass's security headers.
@@ -48,6 +53,7 @@ pub fn app(
     let own = Route::new()
         .at("/join", get(join))
         .at("/join.js", get(join_js))
+        .at("/join.css", get(join_css))
         .at("/signup", post(form(Form::SignUp)))
         .at("/login", post(form(Form::LogIn)))
         .at(

@@ -1,0 +1,45 @@
+// End-to-end: the example site's sign-up page. The code won in the race is filled in from the
+// link, sign-up succeeds once, a second sign-up with the same code shows the server's message,
+// and logging in shows the account from /me.
+//
+// node tests/browser/join.e2e.mjs --base http://127.0.0.1:PORT --out DIR --code CODE [--chromium PATH]
+import { args, launch, watchedContext, screenshots, assertNoProblems, run } from './common.mjs';
+
+const PASSWORD = 'a long enough password';
+
+const messageIncludes = (page, text) => page.waitForFunction(
+  (wanted) => document.querySelector('#message').textContent.includes(wanted), text, { timeout: 15000 },
+);
+
+run(async () => {
+  const opts = args();
+  const browser = await launch(opts);
+  try {
+    // The reused code is answered 409 on purpose.
+    const watched = await watchedContext(browser, opts.base, { allowStatus: [['/signup', 409]] });
+    const page = await watched.context.newPage();
+    await page.goto(`${opts.base}/join#code=${encodeURIComponent(opts.code)}`);
+    const filled = await page.inputValue('#signup [name="invite_code"]');
+    if (filled !== opts.code) throw new Error(`the invite code field holds ${JSON.stringify(filled)}`);
+
+    await page.fill('#signup [name="username"]', 'browser-user');
+    await page.fill('#signup [name="password"]', PASSWORD);
+    await page.click('#signup button[type="submit"]');
+    await messageIncludes(page, 'Welcome, browser-user');
+
+    await page.fill('#signup [name="username"]', 'second-user');
+    await page.click('#signup button[type="submit"]');
+    await messageIncludes(page, 'already been used');
+
+    await page.fill('#login [name="username"]', 'browser-user');
+    await page.fill('#login [name="password"]', PASSWORD);
+    await page.click('#login button[type="submit"]');
+    await page.waitForFunction(() => document.querySelector('#me').textContent.includes('"username": "browser-user"'), null, { timeout: 15000 });
+
+    assertNoProblems(watched.problems, 'join page');
+    await watched.context.close();
+    await screenshots(browser, `${opts.base}/join`, opts.out, 'join');
+  } finally {
+    await browser.close();
+  }
+});
