@@ -394,18 +394,39 @@ impl AdminService {
         Ok(serde_json::to_value(page).unwrap_or_default())
     }
 
-    /// `GET /api/admin/invites`: every code redeemed, withdrawn or changed, most recent first.
-    pub async fn invites(&self) -> Result<Value, ApiError> {
-        let codes = self
+    /// `GET /api/admin/invites`: a page of the codes redeemed, withdrawn or changed, most
+    /// recent first; `state` (unused, partly_used, used, revoked; empty = all) filters them.
+    pub async fn invites(&self, page: u32, per_page: u32, state: &str) -> Result<Value, ApiError> {
+        const STATES: [&str; 4] = ["unused", "partly_used", "used", "revoked"];
+        if !state.is_empty() && !STATES.contains(&state) {
+            return Err(ApiError::unprocessable(format!(
+                "state must be one of {}",
+                STATES.join(", ")
+            )));
+        }
+        let codes: Vec<CodeStatus> = self
             .service
             .seams
             .redemptions
             .list()
             .await
-            .map_err(redemptions_unavailable)?;
+            .map_err(redemptions_unavailable)?
+            .into_iter()
+            .filter(|code| state.is_empty() || code.state() == state)
+            .collect();
+        let total = codes.len();
+        let per_page = per_page as usize;
+        let shown: Vec<Value> = codes
+            .iter()
+            .skip((page as usize - 1).saturating_mul(per_page))
+            .take(per_page)
+            .map(code_status_json)
+            .collect();
         Ok(json!({
-            "codes": codes.iter().map(code_status_json).collect::<Vec<_>>(),
-            "total": codes.len(),
+            "codes": shown,
+            "total": total,
+            "page": page,
+            "pages": total.div_ceil(per_page).max(1),
         }))
     }
 

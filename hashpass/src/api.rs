@@ -542,7 +542,15 @@ impl HashPass {
             Endpoint::AdminKick => admin.kick(parse_ip(req.body)?).await,
             Endpoint::AdminUnban => admin.unban(parse_ip(req.body)?).await,
             Endpoint::AdminBlacklist => admin.blacklist().await,
-            Endpoint::AdminInvites => admin.invites().await,
+            Endpoint::AdminInvites => {
+                admin
+                    .invites(
+                        query_number(&pairs, "page", 1, 1, u32::MAX)?,
+                        query_number(&pairs, "per_page", 50, 1, 200)?,
+                        &text("state", ""),
+                    )
+                    .await
+            }
             Endpoint::AdminInviteStatus
             | Endpoint::AdminInviteRevoke
             | Endpoint::AdminInviteMaxUses => {

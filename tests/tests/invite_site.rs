@@ -249,6 +249,16 @@ async fn check_site(server: TestServer) {
         (Some(invite_id.as_str()), Some("used"))
     );
     assert_eq!(listed["uses"][0]["user_id"], "alice");
+    let filtered = http
+        .admin_get("/api/admin/invites?state=revoked&per_page=1")
+        .await
+        .json();
+    assert_eq!(
+        (filtered["total"].as_u64(), filtered["pages"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let answer = http.admin_get("/api/admin/invites?state=lost").await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
     let logs = http.admin_get("/api/admin/logs").await.json();
     let record = &logs["records"][0];
     assert_eq!(record["invite_code"], code.as_str());
@@ -266,6 +276,12 @@ async fn check_site(server: TestServer) {
     assert_eq!(again.status, 409, "{}", again.text);
     let answer = sign_up(&http, "bob", &withdrawn).await;
     assert!(refused(&answer, 410, "revoked").contains("withdrawn"));
+    let revoked = http
+        .admin_get("/api/admin/invites?state=revoked")
+        .await
+        .json();
+    assert_eq!(revoked["total"], 1);
+    assert_eq!(revoked["codes"][0]["state"], "revoked");
 
     // The admin lets a code sign up two accounts: two get in, the third is refused.
     let shared = server.hashpass.invites().issue().code;
