@@ -378,6 +378,60 @@ async fn check_site(server: TestServer) {
     assert_eq!(second_try.status, 201, "{}", second_try.text);
     assert_eq!(log_in(&http, &loser, PASSWORD).await.status, 200);
 
+    // Sign-ups that crashed midway left pending rows behind. Past the grace period a row whose
+    // code was never redeemed frees its username; a recent one still holds it; one whose code
+    // was redeemed becomes the account.
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&database_url(&server.hashpass))
+        .await
+        .unwrap();
+    let redeemed = server.hashpass.invites().issue().code;
+    let redeemed_id = server.hashpass.invites().verify(&redeemed).unwrap().id;
+    server
+        .hashpass
+        .gate()
+        .redeem(&redeemed, "phoenix")
+        .await
+        .unwrap();
+    let long_ago = now() as f64 - 3600.0;
+    for (username, invite_id, created_at) in [
+        ("ghost", "00000000deadbeef", long_ago),
+        ("newcomer", "00000000deadbeef", now() as f64),
+        ("phoenix", redeemed_id.as_str(), long_ago),
+    ] {
+        sqlx::query(
+            "INSERT INTO site_accounts (username, password_hash, invite_id, created_at, active) \
+             VALUES ($1, 'not-a-hash', $2, $3, 0)",
+        )
+        .bind(username)
+        .bind(invite_id)
+        .bind(created_at)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    let code = server.hashpass.invites().issue().code;
+    assert_eq!(sign_up(&http, "ghost", &code).await.status, 201);
+    assert_eq!(log_in(&http, "ghost", PASSWORD).await.status, 200);
+    let code = server.hashpass.invites().issue().code;
+    refused(
+        &sign_up(&http, "newcomer", &code).await,
+        409,
+        "username_taken",
+    );
+    refused(
+        &sign_up(&http, "phoenix", &code).await,
+        409,
+        "username_taken",
+    );
+    let active: i64 =
+        sqlx::query_scalar("SELECT active FROM site_accounts WHERE username = 'phoenix'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(active, 1, "the redeemed sign-up was completed");
+    db.close().await;
+
     // The admin rotates the invite key: an unused code from before is refused as such, and a
     // code from another site's key as a forgery.
     let before_rotation = server.hashpass.invites().issue().code;

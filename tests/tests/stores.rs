@@ -431,6 +431,7 @@ async fn audit_pages_and_counts(s: Stores) {
 
 async fn a_code_is_redeemed_once(s: Stores) {
     let store = &s.redemptions;
+    assert!(store.list().await.unwrap().is_empty());
     // 100 concurrent sign-ups with one code: exactly one account gets it.
     let race = |code: &'static str| {
         futures_util::future::join_all((0..100).map(|i| {

@@ -8,7 +8,8 @@
 //!   a wrong password.
 //! - A code signs up one account: the account is written pending, the code is redeemed (exactly
 //!   one of any number of racers wins), then the account is activated — or, if the code was
-//!   refused, removed again, freeing the username.
+//!   refused, removed again, freeing the username. A row that a crash left pending becomes the
+//!   account if its code was redeemed, and otherwise frees its username after a minute.
 //! - Tokens are HS256 JWTs checked for signature, issuer, audience and expiry with no leeway.
 //! - Every secret comes from the environment ([`SiteConfig::from_env`]).
 
@@ -302,6 +303,10 @@ impl std::fmt::Debug for Site {
     }
 }
 
+/// How long a pending account row (its code being redeemed) holds its username before a new
+/// sign-up may take it over, if its code was never redeemed: a sign-up that crashed midway.
+pub const PENDING_GRACE_SECS: f64 = 60.0;
+
 /// The accounts table; `active` is 0 while the account's invite code is being redeemed.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS site_accounts (
     username TEXT PRIMARY KEY,
@@ -383,18 +388,14 @@ impl Site {
         let invite = self.inner.gate.check(form.invite_code.trim()).await?;
         let password_hash = self.hashed(form.password).await?;
         let created_at = now_secs();
-        let inserted = sqlx::query(
-            "INSERT INTO site_accounts (username, password_hash, invite_id, created_at, active)
-             VALUES ($1, $2, $3, $4, 0) ON CONFLICT (username) DO NOTHING",
-        )
-        .bind(&username)
-        .bind(&password_hash)
-        .bind(&invite.id)
-        .bind(created_at)
-        .execute(&self.inner.db)
-        .await
-        .map_err(unavailable)?;
-        if inserted.rows_affected() == 0 {
+        let reserved = self
+            .reserve(&username, &password_hash, &invite.id, created_at)
+            .await?
+            || (self.reclaim_abandoned(&username).await?
+                && self
+                    .reserve(&username, &password_hash, &invite.id, created_at)
+                    .await?);
+        if !reserved {
             return Err(SiteError::UsernameTaken);
         }
         match self
@@ -525,6 +526,64 @@ impl Site {
                     .into(),
                 )
             })
+    }
+
+    /// Writes the pending account row; false if the username has a row already.
+    async fn reserve(
+        &self,
+        username: &str,
+        password_hash: &str,
+        invite_id: &str,
+        created_at: f64,
+    ) -> Result<bool, SiteError> {
+        let inserted = sqlx::query(
+            "INSERT INTO site_accounts (username, password_hash, invite_id, created_at, active)
+             VALUES ($1, $2, $3, $4, 0) ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(invite_id)
+        .bind(created_at)
+        .execute(&self.inner.db)
+        .await
+        .map_err(unavailable)?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Frees a username held by a pending row that a crash left behind (older than
+    /// [`PENDING_GRACE_SECS`], its code never redeemed by it) — or, if its code was redeemed,
+    /// activates the account instead. True if the username is free now.
+    async fn reclaim_abandoned(&self, username: &str) -> Result<bool, SiteError> {
+        let row = sqlx::query(
+            "SELECT invite_id, created_at, active FROM site_accounts WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.inner.db)
+        .await
+        .map_err(unavailable)?;
+        let Some(row) = row else {
+            return Ok(true);
+        };
+        let active: i64 = row.try_get("active").map_err(unavailable)?;
+        let created_at: f64 = row.try_get("created_at").map_err(unavailable)?;
+        if active != 0 || created_at > now_secs() - PENDING_GRACE_SECS {
+            return Ok(false);
+        }
+        if self.finish_interrupted_sign_up(username, &row).await? {
+            return Ok(false);
+        }
+        let removed = sqlx::query(
+            "DELETE FROM site_accounts WHERE username = $1 AND active = 0 AND created_at = $2",
+        )
+        .bind(username)
+        .bind(created_at)
+        .execute(&self.inner.db)
+        .await
+        .map_err(unavailable)?;
+        if removed.rows_affected() == 1 {
+            tracing::info!(%username, "freed a username held by an abandoned sign-up");
+        }
+        Ok(true)
     }
 
     /// A sign-up whose code was redeemed but that stopped before activating the account (a

@@ -1042,7 +1042,6 @@ impl crate::redemption::RedemptionStore for RedisRedemptionStore {
     }
 
     async fn status(&self, code_id: &str) -> Result<crate::redemption::CodeStatus, StoreError> {
-        use crate::redemption::CodeStatus;
         let [hash, uses, _] = self.keys(code_id);
         let mut conn = self.backend.connection();
         let (fields, uses): (HashMap<String, String>, Vec<String>) = redis::pipe()
@@ -1052,26 +1051,7 @@ impl crate::redemption::RedemptionStore for RedisRedemptionStore {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        let mut status = CodeStatus::new(code_id);
-        let number = |name: &str| -> Result<Option<f64>, StoreError> {
-            fields
-                .get(name)
-                .map(|v| {
-                    v.parse::<f64>()
-                        .map_err(|e| corrupt(format!("{name}: {e}")))
-                })
-                .transpose()
-        };
-        if let Some(max) = number("max_uses")? {
-            status.max_uses = max as u32;
-        }
-        status.revoked_at = number("revoked_at")?;
-        status.updated_at = number("updated_at")?.unwrap_or(0.0);
-        status.uses = uses
-            .iter()
-            .map(|u| serde_json::from_str(u).map_err(corrupt))
-            .collect::<Result<_, _>>()?;
-        Ok(status)
+        code_status(code_id, &fields, &uses)
     }
 
     async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError> {
@@ -1115,10 +1095,48 @@ impl crate::redemption::RedemptionStore for RedisRedemptionStore {
             .zrevrange(self.backend.key("invites"), 0, -1)
             .await
             .map_err(unavailable)?;
-        let mut codes = Vec::with_capacity(ids.len());
-        for id in ids {
-            codes.push(self.status(&id).await?);
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(codes)
+        // One round trip for all of them.
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            let [hash, uses, _] = self.keys(id);
+            pipe.hgetall(hash).lrange(uses, 0, -1);
+        }
+        let found: Vec<(HashMap<String, String>, Vec<String>)> =
+            pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        ids.iter()
+            .zip(&found)
+            .map(|(id, (fields, uses))| code_status(id, fields, uses))
+            .collect()
     }
+}
+
+/// A code's status from its hash fields and its uses list.
+fn code_status(
+    code_id: &str,
+    fields: &HashMap<String, String>,
+    uses: &[String],
+) -> Result<crate::redemption::CodeStatus, StoreError> {
+    let mut status = crate::redemption::CodeStatus::new(code_id);
+    let number = |name: &str| -> Result<Option<f64>, StoreError> {
+        fields
+            .get(name)
+            .map(|v| {
+                v.parse::<f64>()
+                    .map_err(|e| corrupt(format!("{name}: {e}")))
+            })
+            .transpose()
+    };
+    if let Some(max) = number("max_uses")? {
+        status.max_uses = max as u32;
+    }
+    status.revoked_at = number("revoked_at")?;
+    status.updated_at = number("updated_at")?.unwrap_or(0.0);
+    status.uses = uses
+        .iter()
+        .map(|u| serde_json::from_str(u).map_err(corrupt))
+        .collect::<Result<_, _>>()?;
+    Ok(status)
 }
