@@ -413,11 +413,15 @@ impl Site {
                 })
             }
             Err(rejection) => {
-                sqlx::query("DELETE FROM site_accounts WHERE username = $1 AND active = 0")
-                    .bind(&username)
-                    .execute(&self.inner.db)
-                    .await
-                    .map_err(unavailable)?;
+                sqlx::query(
+                    "DELETE FROM site_accounts \
+                     WHERE username = $1 AND active = 0 AND created_at = $2",
+                )
+                .bind(&username)
+                .bind(created_at)
+                .execute(&self.inner.db)
+                .await
+                .map_err(unavailable)?;
                 Err(rejection.into())
             }
         }
