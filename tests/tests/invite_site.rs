@@ -333,6 +333,16 @@ async fn check_site(server: TestServer) {
         )
         .await;
     refused(&answer, 422, "bad_form");
+    let huge = format!("{{\"username\": \"{}\"}}", "x".repeat(100_000));
+    let answer = http
+        .send(
+            "POST",
+            "/signup",
+            &[("content-type", "application/json")],
+            huge,
+        )
+        .await;
+    refused(&answer, 422, "bad_form");
     let fresh = server.hashpass.invites().issue().code;
     let form = json!({ "username": "bob", "password": "short", "invite_code": fresh });
     refused(&http.post("/signup", &form, None).await, 422, "bad_form");

@@ -239,6 +239,9 @@ pub enum Form {
     LogIn,
 }
 
+/// The largest form body read (larger ones are refused with a JSON 422).
+pub const FORM_LIMIT: usize = 64 * 1024;
+
 /// A successful answer: status and JSON body.
 pub type Answer = (StatusCode, Value);
 

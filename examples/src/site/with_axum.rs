@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,14 @@ use super::{Answer, Form, JOIN_CSS, JOIN_HTML, JOIN_JS, Site, SiteError};
 pub fn app(site: Site, hashpass: HashPass, static_dir: &Path) -> Router {
     let form = |form: Form| {
         let site = site.clone();
-        move |body: Bytes| async move { respond(site.post(form, &body).await) }
+        move |body: Body| async move {
+            respond(match axum::body::to_bytes(body, super::FORM_LIMIT).await {
+                Ok(body) => site.post(form, &body).await,
+                Err(e) => Err(SiteError::BadForm(format!(
+                    "The form could not be read ({e})"
+                ))),
+            })
+        }
     };
     let own = Router::new()
         .route("/join", get(|| async { Html(JOIN_HTML) }))

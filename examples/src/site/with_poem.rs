@@ -9,9 +9,6 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, h
 
 use super::{Answer, Form, JOIN_CSS, JOIN_HTML, JOIN_JS, Site, SiteError};
 
-/// The largest form body read.
-const FORM_LIMIT: usize = 64 * 1024;
-
 #[handler]
 fn join() -> Html<&'static str> {
     Html(JOIN_HTML)
@@ -40,7 +37,10 @@ pub fn app(
         poem::endpoint::make(move |request: Request| {
             let site = site.clone();
             async move {
-                let body = request.into_body().into_bytes_limit(FORM_LIMIT).await;
+                let body = request
+                    .into_body()
+                    .into_bytes_limit(super::FORM_LIMIT)
+                    .await;
                 respond(match body {
                     Ok(body) => site.post(form, &body).await,
                     Err(e) => Err(SiteError::BadForm(format!(
