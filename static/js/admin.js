@@ -33,6 +33,8 @@ const TEXT = {
     'err.network': 'The server could not be reached.', 't.redeemed': 'Redeemed', 'r.unused': 'Unused',
     'r.partly_used': '{uses} of {max} used', 'r.used': 'Used', 'r.revoked': 'Withdrawn', 'r.by': 'by {who}',
     withdraw: 'Withdraw', 'confirm.withdraw': 'Withdraw this invite code? Nobody can sign up with it afterwards.',
+    allowMore: 'Allow more', 'prompt.maxUses': 'How many accounts in all may this code sign up?',
+    'maxUses.saved': 'This code now signs up {max} accounts.',
   },
   zh: {
     title: 'HashPass 管理', language: '语言', theme: '主题', 'theme.system': '跟随系统', 'theme.light': '浅色', 'theme.dark': '深色',
@@ -54,7 +56,8 @@ const TEXT = {
     's.visitors': '访客数', 's.avg': '平均解题', 's.median': '解题中位数', 's.distribution': '按难度', yes: '是', no: '否',
     'err.network': '无法连接服务器。', 't.redeemed': '兑换', 'r.unused': '未使用', 'r.partly_used': '已用 {uses} / {max}',
     'r.used': '已使用', 'r.revoked': '已撤回', 'r.by': '使用者：{who}', withdraw: '撤回',
-    'confirm.withdraw': '撤回这个邀请码？之后无人能再用它注册。',
+    'confirm.withdraw': '撤回这个邀请码？之后无人能再用它注册。', allowMore: '允许更多',
+    'prompt.maxUses': '这个邀请码一共可以注册多少个账号？', 'maxUses.saved': '这个邀请码现在可以注册 {max} 个账号。',
   },
 };
 
@@ -297,13 +300,27 @@ function redemptionCell(row, record) {
   const label = t(`r.${red.state}`, { uses: red.uses.length, max: red.max_uses });
   const who = red.uses.map((u) => `${u.user_id} (${new Date(u.used_at * 1000).toLocaleString()})`).join(', ');
   td.textContent = who ? `${label} ${t('r.by', { who })}` : label;
+  const action = (name, label, onClick) => {
+    const b = button(label, onClick);
+    b.dataset.action = name;
+    td.append(' ', b);
+  };
+  if (red.state !== 'revoked') {
+    action('widen', t('allowMore'), async () => {
+      const answer = window.prompt(t('prompt.maxUses'), String(red.max_uses + 1));
+      if (answer == null) return;
+      const { status, data } = await api('POST', '/api/admin/invites/max-uses', { invite_code: record.invite_code, max_uses: Number(answer) });
+      announce(status === 200 ? t('maxUses.saved', { max: data.invite.max_uses }) : detail(data, status), status === 200 ? 'ok' : 'error');
+      await loadLogs();
+    });
+  }
   if (red.remaining > 0) {
-    td.append(' ', button(t('withdraw'), async () => {
+    action('withdraw', t('withdraw'), async () => {
       if (!window.confirm(t('confirm.withdraw'))) return;
       const { status, data } = await api('POST', '/api/admin/invites/revoke', { invite_code: record.invite_code });
       announce(status === 200 ? data.message : detail(data, status), status === 200 ? 'ok' : 'error');
       await loadLogs();
-    }));
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 // End-to-end: the admin console. Log in, see the cards update live, change the difficulty (and
-// see the server's 422 for an invalid one), reset the puzzle, see who redeemed which code and
-// withdraw an unused one, ban and unban an IP.
+// see the server's 422 for an invalid one), reset the puzzle, see who redeemed which code,
+// withdraw an unused one and let a used one sign up one more account, ban and unban an IP.
 //
 // node tests/browser/admin.e2e.mjs --base http://127.0.0.1:PORT --out DIR --admin-token TOKEN [--chromium PATH]
 import { args, launch, watchedContext, screenshots, assertNoProblems, run } from './common.mjs';
@@ -23,7 +23,8 @@ run(async () => {
     // The invalid difficulty is answered 422 on purpose.
     const watched = await watchedContext(browser, opts.base, { allowStatus: [['/api/admin/difficulty', 422]] });
     const page = await watched.context.newPage();
-    page.on('dialog', (dialog) => dialog.accept());
+    // Confirmations are accepted; a prompt takes its suggested value.
+    page.on('dialog', (dialog) => dialog.accept(dialog.type() === 'prompt' ? dialog.defaultValue() : undefined));
 
     // A wrong token is refused with the server's message, and the token never enters the URL.
     await page.goto(`${opts.base}/admin`);
@@ -57,9 +58,14 @@ run(async () => {
     await page.waitForSelector('#logs td.redemption[data-state="used"]', { timeout: 10000 });
     const used = await textOf(page, '#logs td.redemption[data-state="used"]');
     if (!used.includes('alice')) throw new Error(`the redeemed code's row says: ${used}`);
-    await page.click('#logs td.redemption[data-state="unused"] button');
+    await page.click('#logs td.redemption[data-state="unused"] button[data-action="withdraw"]');
     await page.waitForSelector('#logs td.redemption[data-state="revoked"]', { timeout: 10000 });
     if (await page.$('#logs td.redemption[data-state="unused"]')) throw new Error('the withdrawn code still shows as unused');
+    // The used code is allowed one more account (the prompt's suggestion): it has a use left.
+    await page.click('#logs td.redemption[data-state="used"] button[data-action="widen"]');
+    await page.waitForSelector('#logs td.redemption[data-state="partly_used"]', { timeout: 10000 });
+    const partly = await textOf(page, '#logs td.redemption[data-state="partly_used"]');
+    if (!partly.includes('1 of 2') || !partly.includes('alice')) throw new Error(`the widened code's row says: ${partly}`);
 
     // Ban, then unban, an IP.
     await page.fill('#ban-ip', '203.0.113.77');
