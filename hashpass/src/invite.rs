@@ -30,7 +30,11 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// The invite key: at least 128 bits. Its `Debug` never shows the secret.
 #[derive(Clone)]
-pub struct InviteKey(Vec<u8>);
+pub struct InviteKey {
+    bytes: Vec<u8>,
+    /// HMAC-SHA256 with the key already absorbed: each tag starts from a copy.
+    mac: Hmac<Sha256>,
+}
 
 impl std::fmt::Debug for InviteKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,14 +56,14 @@ pub enum InviteKeyError {
 /// Keys compare in constant time.
 impl PartialEq for InviteKey {
     fn eq(&self, other: &Self) -> bool {
-        bool::from(self.0.ct_eq(&other.0))
+        bool::from(self.bytes.ct_eq(&other.bytes))
     }
 }
 
 /// Serialised as hex (kept in the shared puzzle state when an admin rotates it).
 impl serde::Serialize for InviteKey {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(&self.0))
+        serializer.serialize_str(&hex::encode(&self.bytes))
     }
 }
 
@@ -77,22 +81,26 @@ impl InviteKey {
         if bytes.len() < 16 {
             return Err(InviteKeyError::TooShort);
         }
-        Ok(Self(bytes))
+        Ok(Self::from_bytes(bytes))
     }
 
     /// 32 random bytes.
     pub fn random() -> Self {
-        Self(random_bytes::<32>().to_vec())
+        Self::from_bytes(random_bytes::<32>().to_vec())
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        let mac = Hmac::<Sha256>::new_from_slice(&bytes).expect("HMAC accepts keys of any length");
+        Self { bytes, mac }
     }
 
     /// Key length in bits.
     pub fn bits(&self) -> usize {
-        self.0.len() * 8
+        self.bytes.len() * 8
     }
 
     fn tag(&self, signed: &[u8]) -> [u8; TAG_LEN] {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts keys of any length");
+        let mut mac = self.mac.clone();
         mac.update(signed);
         let full = mac.finalize().into_bytes();
         let mut tag = [0u8; TAG_LEN];
