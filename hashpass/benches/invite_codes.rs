@@ -19,7 +19,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| codes.verify(std::hint::black_box(&elsewhere)))
     });
     for _ in 0..RETIRED_KEYS {
-        codes.rotate(InviteKey::random());
+        codes.rotate(&InviteKey::random());
     }
     let valid = codes.issue().code;
     group.bench_function("valid_after_rotations", |b| {

@@ -21,7 +21,7 @@ use crate::invite::{InviteKey, code_id};
 use crate::metrics::Gauges;
 use crate::puzzle::{self, Argon2Params};
 use crate::puzzle_store::PuzzleState;
-use crate::redemption::CodeStatus;
+use crate::redemption::{CodeState, CodeStatus};
 use crate::service::PuzzleService;
 use crate::session::preview;
 use crate::util::round_dp;
@@ -397,13 +397,10 @@ impl AdminService {
     /// `GET /api/admin/invites`: a page of the codes redeemed, withdrawn or changed, most
     /// recent first; `state` (unused, partly_used, used, revoked; empty = all) filters them.
     pub async fn invites(&self, page: u32, per_page: u32, state: &str) -> Result<Value, ApiError> {
-        const STATES: [&str; 4] = ["unused", "partly_used", "used", "revoked"];
-        if !state.is_empty() && !STATES.contains(&state) {
-            return Err(ApiError::unprocessable(format!(
-                "state must be one of {}",
-                STATES.join(", ")
-            )));
-        }
+        let state: Option<CodeState> = (!state.is_empty())
+            .then(|| state.parse())
+            .transpose()
+            .map_err(ApiError::unprocessable)?;
         let codes: Vec<CodeStatus> = self
             .service
             .seams
@@ -412,7 +409,7 @@ impl AdminService {
             .await
             .map_err(redemptions_unavailable)?
             .into_iter()
-            .filter(|code| state.is_empty() || code.state() == state)
+            .filter(|code| state.is_none_or(|wanted| code.state() == wanted))
             .collect();
         let total = codes.len();
         let per_page = per_page as usize;
@@ -800,7 +797,7 @@ impl AdminService {
             Ok(())
         })
         .await?;
-        self.service.seams.invites.adopt(&key);
+        self.service.seams.invites.rotate(&key);
         self.service.publish(Event::InviteKeyRotated).await;
         tracing::info!("admin rotated the invite key");
         Ok(json!({ "message": message }))

@@ -340,6 +340,22 @@ struct IpBody {
     ip: Option<String>,
 }
 
+/// Body of the admin's invite endpoints.
+#[derive(Debug, Default, serde::Deserialize)]
+struct InviteBody {
+    invite_code: Option<String>,
+    max_uses: Option<i64>,
+}
+
+/// The required `invite_code` and the optional `max_uses` of an invite endpoint's body.
+fn parse_invite(body: &[u8]) -> Result<(String, Option<i64>), ApiError> {
+    let body: InviteBody = request::admin_body(body)?;
+    let code = body
+        .invite_code
+        .ok_or_else(|| ApiError::unprocessable("invite_code is required"))?;
+    Ok((code, body.max_uses))
+}
+
 fn parse_ip(body: &[u8]) -> Result<IpAddr, ApiError> {
     let body: IpBody = request::admin_body(body)?;
     let text = body
@@ -551,28 +567,19 @@ impl HashPass {
                     )
                     .await
             }
-            Endpoint::AdminInviteStatus
-            | Endpoint::AdminInviteRevoke
-            | Endpoint::AdminInviteMaxUses => {
-                #[derive(Default, serde::Deserialize)]
-                struct Body {
-                    invite_code: Option<String>,
-                    max_uses: Option<i64>,
-                }
-                let body: Body = request::admin_body(req.body)?;
-                let code = body
-                    .invite_code
-                    .ok_or_else(|| ApiError::unprocessable("invite_code is required"))?;
-                match endpoint {
-                    Endpoint::AdminInviteStatus => admin.invite_status(&code).await,
-                    Endpoint::AdminInviteRevoke => admin.revoke_invite(&code).await,
-                    _ => {
-                        let max_uses = body
-                            .max_uses
-                            .ok_or_else(|| ApiError::unprocessable("max_uses is required"))?;
-                        admin.set_invite_max_uses(&code, max_uses).await
-                    }
-                }
+            Endpoint::AdminInviteStatus => {
+                let (code, _) = parse_invite(req.body)?;
+                admin.invite_status(&code).await
+            }
+            Endpoint::AdminInviteRevoke => {
+                let (code, _) = parse_invite(req.body)?;
+                admin.revoke_invite(&code).await
+            }
+            Endpoint::AdminInviteMaxUses => {
+                let (code, max_uses) = parse_invite(req.body)?;
+                let max_uses =
+                    max_uses.ok_or_else(|| ApiError::unprocessable("max_uses is required"))?;
+                admin.set_invite_max_uses(&code, max_uses).await
             }
             Endpoint::AdminClearSessions => admin.clear_sessions().await,
             Endpoint::AdminRegenerateHmac => {

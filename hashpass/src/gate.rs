@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{ApiError, StoreError};
 use crate::invite::{InviteCodes, InviteError, VerifiedInvite};
-use crate::redemption::{CodeStatus, RedeemOutcome, Redemption, RedemptionStore};
+use crate::redemption::{CodeState, CodeStatus, RedeemOutcome, Redemption, RedemptionStore};
 
 /// Why an invite code was refused at sign-up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,13 +109,10 @@ impl InviteGate {
     /// Whether `code` may sign up an account now (valid and unredeemed); does not redeem it.
     pub async fn check(&self, code: &str) -> Result<VerifiedInvite, InviteRejection> {
         let invite = self.codes.verify(code)?;
-        let status = self.redemptions.status(&invite.id).await?;
-        if status.revoked_at.is_some() {
-            Err(InviteRejection::Revoked)
-        } else if status.remaining() == 0 {
-            Err(InviteRejection::AlreadyUsed)
-        } else {
-            Ok(invite)
+        match self.redemptions.status(&invite.id).await?.state() {
+            CodeState::Revoked => Err(InviteRejection::Revoked),
+            CodeState::Used => Err(InviteRejection::AlreadyUsed),
+            CodeState::Unused | CodeState::PartlyUsed => Ok(invite),
         }
     }
 
@@ -129,7 +126,7 @@ impl InviteGate {
             .await?
         {
             RedeemOutcome::Redeemed(redemption) => Ok(redemption),
-            RedeemOutcome::UsedUp(_) => Err(InviteRejection::AlreadyUsed),
+            RedeemOutcome::UsedUp => Err(InviteRejection::AlreadyUsed),
             RedeemOutcome::Revoked => Err(InviteRejection::Revoked),
         }
     }
@@ -229,7 +226,7 @@ mod tests {
             (410, "expired")
         );
         let before_rotation = codes.issue().code;
-        codes.rotate(InviteKey::random());
+        codes.rotate(&InviteKey::random());
         assert_eq!(
             statuses(gate.redeem(&before_rotation, "bob").await.unwrap_err()),
             (410, "key_rotated")

@@ -219,14 +219,10 @@ impl InviteCodes {
             .clone()
     }
 
-    /// Replaces the key: every earlier code stops verifying (and is refused as
-    /// [`InviteError::KeyRotated`] while its key is among the last [`RETIRED_KEYS`]).
-    pub fn rotate(&self, key: InviteKey) {
-        self.adopt(&key);
-    }
-
-    /// Makes `key` the current key unless it already is (see [`InviteCodes::rotate`]).
-    pub fn adopt(&self, key: &InviteKey) {
+    /// Makes `key` the current key (nothing happens if it already is): every earlier code stops
+    /// verifying, and is refused as [`InviteError::KeyRotated`] while its key is among the last
+    /// [`RETIRED_KEYS`].
+    pub fn rotate(&self, key: &InviteKey) {
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
         if keys.current != *key {
             let old = std::mem::replace(&mut keys.current, key.clone());
@@ -261,10 +257,7 @@ impl InviteCodes {
 
     /// Checks a code: well-formed, authentic under the current key, not expired.
     pub fn verify(&self, code: &str) -> Result<VerifiedInvite, InviteError> {
-        let bytes = parse_code(code).ok_or(InviteError::Malformed)?;
-        if bytes[0] != VERSION {
-            return Err(InviteError::Malformed);
-        }
+        let bytes = parse_current(code).ok_or(InviteError::Malformed)?;
         let authentic_under =
             |key: &InviteKey| bool::from(key.tag(&bytes[..SIGNED_LEN]).ct_eq(&bytes[SIGNED_LEN..]));
         {
@@ -285,7 +278,7 @@ impl InviteCodes {
             return Err(InviteError::Expired);
         }
         Ok(VerifiedInvite {
-            id: hex::encode(&bytes[1..1 + ID_LEN]),
+            id: id_of(&bytes),
             issued_at,
             expires_at,
         })
@@ -295,8 +288,17 @@ impl InviteCodes {
 /// The id a well-formed code names, without checking its tag or age: for display only (the
 /// admin's invite log shows the redemption state of codes issued under rotated keys too).
 pub fn code_id(code: &str) -> Option<String> {
-    let bytes = parse_code(code)?;
-    (bytes[0] == VERSION).then(|| hex::encode(&bytes[1..1 + ID_LEN]))
+    parse_current(code).map(|bytes| id_of(&bytes))
+}
+
+/// The bytes of a well-formed code of the current version.
+fn parse_current(code: &str) -> Option<[u8; CODE_LEN]> {
+    parse_code(code).filter(|bytes| bytes[0] == VERSION)
+}
+
+/// The id a code's bytes carry, in hex.
+fn id_of(bytes: &[u8; CODE_LEN]) -> String {
+    hex::encode(&bytes[1..1 + ID_LEN])
 }
 
 fn format_code(bytes: &[u8; CODE_LEN]) -> String {
@@ -458,7 +460,7 @@ mod tests {
     fn rotation_invalidates() {
         let c = codes();
         let code = c.issue().code;
-        c.rotate(InviteKey::random());
+        c.rotate(&InviteKey::random());
         assert_eq!(c.verify(&code).unwrap_err(), InviteError::KeyRotated);
         assert!(c.verify(&c.issue().code).is_ok());
         assert_eq!(c.key_bits(), 256);
@@ -469,10 +471,10 @@ mod tests {
         assert_eq!(c.verify(&tampered).unwrap_err(), InviteError::BadSignature);
         // Only the last RETIRED_KEYS keys are remembered.
         for _ in 0..RETIRED_KEYS - 1 {
-            c.rotate(InviteKey::random());
+            c.rotate(&InviteKey::random());
         }
         assert_eq!(c.verify(&code).unwrap_err(), InviteError::KeyRotated);
-        c.rotate(InviteKey::random());
+        c.rotate(&InviteKey::random());
         assert_eq!(c.verify(&code).unwrap_err(), InviteError::BadSignature);
     }
 

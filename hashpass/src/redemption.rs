@@ -61,17 +61,65 @@ impl CodeStatus {
         self.max_uses.saturating_sub(self.uses.len() as u32)
     }
 
-    /// `revoked`, `used` (no uses left), `partly_used` or `unused`.
-    pub fn state(&self) -> &'static str {
+    /// Where it stands, derived from its uses, limit and withdrawal.
+    pub fn state(&self) -> CodeState {
         if self.revoked_at.is_some() {
-            "revoked"
+            CodeState::Revoked
         } else if self.uses.len() as u32 >= self.max_uses {
-            "used"
+            CodeState::Used
         } else if self.uses.is_empty() {
-            "unused"
+            CodeState::Unused
         } else {
-            "partly_used"
+            CodeState::PartlyUsed
         }
+    }
+}
+
+/// Where a code stands (`unused`, `partly_used`, `used`, `revoked` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeState {
+    /// No use yet.
+    Unused,
+    /// Some uses, some left.
+    PartlyUsed,
+    /// No use left.
+    Used,
+    /// Withdrawn by an admin.
+    Revoked,
+}
+
+impl CodeState {
+    /// Every state, in the order above.
+    pub const ALL: [CodeState; 4] = [
+        CodeState::Unused,
+        CodeState::PartlyUsed,
+        CodeState::Used,
+        CodeState::Revoked,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeState::Unused => "unused",
+            CodeState::PartlyUsed => "partly_used",
+            CodeState::Used => "used",
+            CodeState::Revoked => "revoked",
+        }
+    }
+}
+
+impl std::str::FromStr for CodeState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+                format!("state must be one of {}", names.join(", "))
+            })
     }
 }
 
@@ -80,8 +128,8 @@ impl CodeStatus {
 pub enum RedeemOutcome {
     /// This call used the code.
     Redeemed(Redemption),
-    /// Every use was taken before (the earlier uses).
-    UsedUp(Vec<Redemption>),
+    /// Every use was taken before.
+    UsedUp,
     /// The code was withdrawn.
     Revoked,
 }
@@ -150,7 +198,7 @@ impl RedemptionStore for MemoryRedemptionStore {
                 return RedeemOutcome::Revoked;
             }
             if status.remaining() == 0 {
-                return RedeemOutcome::UsedUp(status.uses.clone());
+                return RedeemOutcome::UsedUp;
             }
             let redemption = Redemption {
                 code_id: code_id.into(),

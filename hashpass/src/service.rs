@@ -256,7 +256,7 @@ impl PuzzleService {
     /// Issues codes under the invite key an admin rotated to on any instance sharing `state`.
     pub(crate) fn adopt_invite_key(&self, state: &PuzzleState) {
         if let Some(key) = &state.invite_key {
-            self.seams.invites.adopt(key);
+            self.seams.invites.rotate(key);
         }
     }
 

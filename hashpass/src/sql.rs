@@ -106,24 +106,56 @@ impl SqlRedemptionStore {
         Ok(())
     }
 
+    /// Runs one conditional `UPDATE` of `code_id`'s row (`$1` the id, `$2` now, `$3` `extra`)
+    /// in a transaction that first makes sure the row exists; commits if the row changed, else
+    /// rolls back, leaving no default row behind. Whether it changed.
+    async fn change_row(
+        &self,
+        code_id: &str,
+        now: f64,
+        update: &'static str,
+        extra: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        Self::ensure_row(&mut tx, code_id, now).await?;
+        let mut query = sqlx::query(update).bind(code_id).bind(now);
+        if let Some(extra) = extra {
+            query = query.bind(extra);
+        }
+        let changed = query
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected()
+            == 1;
+        if changed {
+            tx.commit().await.map_err(unavailable)?;
+        } else {
+            tx.rollback().await.map_err(unavailable)?;
+        }
+        Ok(changed)
+    }
+
     async fn uses(&self, code_id: &str) -> Result<Vec<Redemption>, StoreError> {
         let rows = sqlx::query(
-            "SELECT user_id, used_at FROM hashpass_invite_uses WHERE code_id = $1 ORDER BY seq",
+            "SELECT code_id, user_id, used_at FROM hashpass_invite_uses \
+             WHERE code_id = $1 ORDER BY seq",
         )
         .bind(code_id)
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Redemption {
-                    code_id: code_id.to_string(),
-                    user_id: row.try_get("user_id").map_err(unavailable)?,
-                    used_at: row.try_get("used_at").map_err(unavailable)?,
-                })
-            })
-            .collect()
+        rows.iter().map(redemption_of).collect()
     }
+}
+
+/// A use, from a row of `hashpass_invite_uses`.
+fn redemption_of(row: &sqlx::any::AnyRow) -> Result<Redemption, StoreError> {
+    Ok(Redemption {
+        code_id: row.try_get("code_id").map_err(unavailable)?,
+        user_id: row.try_get("user_id").map_err(unavailable)?,
+        used_at: row.try_get("used_at").map_err(unavailable)?,
+    })
 }
 
 /// A code's row, without its uses.
@@ -163,12 +195,16 @@ impl RedemptionStore for SqlRedemptionStore {
         .await
         .map_err(unavailable)?;
         let Some(counted) = counted else {
+            let revoked_at: Option<f64> =
+                sqlx::query_scalar("SELECT revoked_at FROM hashpass_invites WHERE code_id = $1")
+                    .bind(code_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
             tx.rollback().await.map_err(unavailable)?;
-            let status = self.status(code_id).await?;
-            return Ok(if status.revoked_at.is_some() {
-                RedeemOutcome::Revoked
-            } else {
-                RedeemOutcome::UsedUp(status.uses)
+            return Ok(match revoked_at {
+                Some(_) => RedeemOutcome::Revoked,
+                None => RedeemOutcome::UsedUp,
             });
         };
         let seq: i64 = counted.try_get("use_count").map_err(unavailable)?;
@@ -207,24 +243,14 @@ impl RedemptionStore for SqlRedemptionStore {
     }
 
     async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        Self::ensure_row(&mut tx, code_id, now).await?;
-        let revoked = sqlx::query(
+        self.change_row(
+            code_id,
+            now,
             "UPDATE hashpass_invites SET revoked_at = $2, updated_at = $2 \
              WHERE code_id = $1 AND revoked_at IS NULL AND use_count < max_uses",
+            None,
         )
-        .bind(code_id)
-        .bind(now)
-        .execute(&mut *tx)
         .await
-        .map_err(unavailable)?;
-        if revoked.rows_affected() == 1 {
-            tx.commit().await.map_err(unavailable)?;
-            Ok(true)
-        } else {
-            tx.rollback().await.map_err(unavailable)?;
-            Ok(false)
-        }
     }
 
     async fn set_max_uses(
@@ -233,28 +259,21 @@ impl RedemptionStore for SqlRedemptionStore {
         max_uses: u32,
         now: f64,
     ) -> Result<Option<CodeStatus>, StoreError> {
-        if max_uses == 0 {
-            return Ok(None);
-        }
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        Self::ensure_row(&mut tx, code_id, now).await?;
-        let changed = sqlx::query(
-            "UPDATE hashpass_invites SET max_uses = $2, updated_at = $3 \
-             WHERE code_id = $1 AND use_count <= $2",
-        )
-        .bind(code_id)
-        .bind(i64::from(max_uses))
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        if changed.rows_affected() == 1 {
-            tx.commit().await.map_err(unavailable)?;
-            Ok(Some(self.status(code_id).await?))
+        let changed = max_uses > 0
+            && self
+                .change_row(
+                    code_id,
+                    now,
+                    "UPDATE hashpass_invites SET max_uses = $3, updated_at = $2 \
+                     WHERE code_id = $1 AND use_count <= $3",
+                    Some(i64::from(max_uses)),
+                )
+                .await?;
+        Ok(if changed {
+            Some(self.status(code_id).await?)
         } else {
-            tx.rollback().await.map_err(unavailable)?;
-            Ok(None)
-        }
+            None
+        })
     }
 
     async fn list(&self) -> Result<Vec<CodeStatus>, StoreError> {
@@ -273,11 +292,7 @@ impl RedemptionStore for SqlRedemptionStore {
         .map_err(unavailable)?;
         let mut by_code: std::collections::HashMap<String, Vec<Redemption>> = Default::default();
         for row in &uses {
-            let redemption = Redemption {
-                code_id: row.try_get("code_id").map_err(unavailable)?,
-                user_id: row.try_get("user_id").map_err(unavailable)?,
-                used_at: row.try_get("used_at").map_err(unavailable)?,
-            };
+            let redemption = redemption_of(row)?;
             by_code
                 .entry(redemption.code_id.clone())
                 .or_default()

@@ -76,7 +76,7 @@ async fn check_site(addr: SocketAddr, codes: &InviteCodes, gate: &InviteGate, cl
     assert_eq!((status, body["code"].as_str()), (410, Some("expired")));
     // Issued before the key was rotated; and well-formed but issued by another site's key.
     let before_rotation = codes.issue().code;
-    codes.rotate(InviteKey::random());
+    codes.rotate(&InviteKey::random());
     let (status, body) = sign_up(addr, Some(&before_rotation), "bob").await;
     assert_eq!((status, body["code"].as_str()), (410, Some("key_rotated")));
     let elsewhere = InviteCodes::new(InviteKey::random()).issue().code;

@@ -14,9 +14,10 @@ use hashpass::invite::{InviteCodes, InviteKey};
 use hashpass::redemption::RedemptionStore;
 use hashpass_examples::site::{Site, SiteConfig, with_axum, with_poem};
 use hashpass_tests::adapters;
+use hashpass_tests::cases::win_a_code;
 use hashpass_tests::client::{Answer, client_ip};
 use hashpass_tests::server::temp_dir;
-use hashpass_tests::{Http, Player, Serve, TestServer, test_config};
+use hashpass_tests::{Http, Serve, TestServer, test_config};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -170,11 +171,7 @@ async fn check_site(server: TestServer) {
     assert_eq!(http.get("/join.js").await.status, 200);
 
     // Win a code in the race.
-    let player = Player::connect(&server, client_ip(1)).await;
-    let puzzle = player.puzzle().await.json();
-    let won = player.verify(&player.solution(&puzzle).await).await;
-    assert_eq!(won.status, 200, "{}", won.text);
-    let code = won.json()["invite_code"].as_str().unwrap().to_string();
+    let code = win_a_code(&server, client_ip(1)).await;
     let invite_id = server.hashpass.invites().verify(&code).unwrap().id;
 
     // Sign up with it; the same code signs up nobody else.
@@ -497,7 +494,7 @@ async fn invite_site_with_redis_redemptions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_page_in_chromium() {
     let server = start_site(axum_site, None, None).await;
-    let code = hashpass_tests::cases::win_a_code(&server, client_ip(1)).await;
+    let code = win_a_code(&server, client_ip(1)).await;
     hashpass_tests::cases::run_browser_script_with(&server, "join.e2e.mjs", &["--code", &code])
         .await;
     server.shutdown().await;

@@ -15,7 +15,9 @@ use hashpass::puzzle::Argon2Params;
 use hashpass::puzzle_store::{
     ChartPoint, MemoryPuzzleStore, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow,
 };
-use hashpass::redemption::{MemoryRedemptionStore, RedeemOutcome, Redemption, RedemptionStore};
+use hashpass::redemption::{
+    CodeState, MemoryRedemptionStore, RedeemOutcome, Redemption, RedemptionStore,
+};
 use hashpass::session::{MemorySessionStore, Session, SessionStore};
 
 /// Every store of one backend.
@@ -456,15 +458,16 @@ async fn a_code_is_redeemed_once(s: Stores) {
     let status = store.status("code-1").await.unwrap();
     assert_eq!(
         (status.state(), status.max_uses, &status.uses),
-        ("used", 1, &winners)
+        (CodeState::Used, 1, &winners)
     );
     assert_eq!(
         store.redeem("code-1", "late", 2000.0).await.unwrap(),
-        RedeemOutcome::UsedUp(winners.clone())
+        RedeemOutcome::UsedUp
     );
+    assert_eq!(store.status("code-1").await.unwrap().uses, winners);
     // A code never seen is unused; revoking works once, and not on a used-up code.
     let fresh = store.status("code-2").await.unwrap();
-    assert_eq!((fresh.state(), fresh.remaining()), ("unused", 1));
+    assert_eq!((fresh.state(), fresh.remaining()), (CodeState::Unused, 1));
     assert!(store.revoke("code-2", 2500.0).await.unwrap());
     assert!(!store.revoke("code-2", 2600.0).await.unwrap());
     assert!(
@@ -479,32 +482,48 @@ async fn a_code_is_redeemed_once(s: Stores) {
         store.status("code-2").await.unwrap().revoked_at,
         Some(2500.0)
     );
-    // An admin lets a code sign up three accounts: of 100 racers, three get in, in order.
+    // An admin lets a code sign up three accounts: of 100 racers, exactly three get in, and
+    // its uses are exactly those three.
     assert_eq!(store.set_max_uses("code-3", 0, 3500.0).await.unwrap(), None);
     let widened = store.set_max_uses("code-3", 3, 3500.0).await.unwrap();
     assert_eq!(widened.map(|s| (s.max_uses, s.remaining())), Some((3, 3)));
-    let outcomes = race("code-3").await;
-    let admitted = outcomes
-        .iter()
-        .filter(|o| matches!(o.as_ref().unwrap(), RedeemOutcome::Redeemed(_)))
-        .count();
-    assert_eq!(admitted, 3);
+    let mut admitted: Vec<String> = race("code-3")
+        .await
+        .into_iter()
+        .filter_map(|outcome| match outcome.unwrap() {
+            RedeemOutcome::Redeemed(r) => Some(r.user_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(admitted.len(), 3);
     let status = store.status("code-3").await.unwrap();
-    assert_eq!((status.state(), status.uses.len()), ("used", 3));
-    assert!(
-        status.uses.windows(2).all(|w| w[0].user_id != w[1].user_id),
-        "{status:?}"
-    );
-    // Not below the uses made; above them the code opens again.
+    assert_eq!(status.state(), CodeState::Used);
+    let mut recorded: Vec<String> = status.uses.iter().map(|u| u.user_id.clone()).collect();
+    admitted.sort();
+    recorded.sort();
+    assert_eq!(recorded, admitted);
+    // Not below the uses made; above them the code opens again, and a new use comes last.
     assert_eq!(store.set_max_uses("code-3", 2, 4000.0).await.unwrap(), None);
     let reopened = store
         .set_max_uses("code-3", 4, 4000.0)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((reopened.state(), reopened.remaining()), ("partly_used", 1));
+    assert_eq!(
+        (reopened.state(), reopened.remaining()),
+        (CodeState::PartlyUsed, 1)
+    );
+    assert!(matches!(
+        store.redeem("code-3", "fourth", 4100.0).await.unwrap(),
+        RedeemOutcome::Redeemed(_)
+    ));
+    let full = store.status("code-3").await.unwrap();
+    assert_eq!(
+        (full.state(), full.uses.last().map(|u| u.user_id.as_str())),
+        (CodeState::Used, Some("fourth"))
+    );
     // The admin's list: most recently changed first.
-    let listed: Vec<(String, &str)> = store
+    let listed: Vec<(String, CodeState)> = store
         .list()
         .await
         .unwrap()
@@ -514,9 +533,9 @@ async fn a_code_is_redeemed_once(s: Stores) {
     assert_eq!(
         listed,
         vec![
-            ("code-3".to_string(), "partly_used"),
-            ("code-2".to_string(), "revoked"),
-            ("code-1".to_string(), "used"),
+            ("code-3".to_string(), CodeState::Used),
+            ("code-2".to_string(), CodeState::Revoked),
+            ("code-1".to_string(), CodeState::Used),
         ]
     );
 }

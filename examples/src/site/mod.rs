@@ -455,10 +455,7 @@ impl Site {
         if active == 0 && !self.finish_interrupted_sign_up(&username, &row).await? {
             return Err(SiteError::BadCredentials);
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = now_secs() as u64;
         let claims = Claims {
             sub: username,
             iss: self.inner.config.issuer.clone(),

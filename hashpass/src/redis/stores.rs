@@ -1037,7 +1037,8 @@ impl crate::redemption::RedemptionStore for RedisRedemptionStore {
         Ok(match outcome.as_str() {
             "ok" => RedeemOutcome::Redeemed(redemption),
             "revoked" => RedeemOutcome::Revoked,
-            _ => RedeemOutcome::UsedUp(self.status(code_id).await?.uses),
+            "used" => RedeemOutcome::UsedUp,
+            other => return Err(corrupt(format!("redeem script answered {other:?}"))),
         })
     }
 
