@@ -29,6 +29,7 @@ pub enum Endpoint {
     Verify,
     Submit,
     Metrics,
+    OpenApi,
     AdminStatus,
     AdminMiners,
     AdminSessions,
@@ -74,6 +75,7 @@ pub const ENDPOINTS: &[(Method, &str, Endpoint)] = &[
     (Method::POST, "/api/verify", Endpoint::Verify),
     (Method::POST, "/api/submit", Endpoint::Submit),
     (Method::GET, "/api/metrics", Endpoint::Metrics),
+    (Method::GET, "/api/openapi.json", Endpoint::OpenApi),
     (Method::GET, "/api/admin/status", Endpoint::AdminStatus),
     (Method::GET, "/api/admin/miners", Endpoint::AdminMiners),
     (Method::GET, "/api/admin/sessions", Endpoint::AdminSessions),
@@ -151,7 +153,7 @@ impl Endpoint {
     pub fn ua_filtered(self) -> bool {
         !matches!(
             self,
-            Endpoint::Health | Endpoint::DevTrace | Endpoint::Metrics
+            Endpoint::Health | Endpoint::DevTrace | Endpoint::Metrics | Endpoint::OpenApi
         ) && !self.is_admin()
     }
 
@@ -166,6 +168,7 @@ impl Endpoint {
                 | Endpoint::Verify
                 | Endpoint::Submit
                 | Endpoint::Metrics
+                | Endpoint::OpenApi
         )
     }
 }
@@ -446,6 +449,7 @@ impl HashPass {
                     body: ApiBody::Text(self.admin.metrics_text().await?),
                 });
             }
+            Endpoint::OpenApi => crate::openapi::document(),
             Endpoint::Puzzle | Endpoint::Verify | Endpoint::Submit => {
                 // A syntax error is reported before authentication; field errors after it.
                 let body = request::parse_json(req.body)?;

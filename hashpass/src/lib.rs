@@ -64,6 +64,7 @@ pub mod gate;
 pub mod hashrate;
 pub mod invite;
 pub mod metrics;
+pub mod openapi;
 pub mod puzzle;
 pub mod puzzle_store;
 pub mod redemption;
