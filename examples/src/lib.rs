@@ -2,13 +2,9 @@
 //! poem, and the invite-only example site ([`site`]).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 
 use axum::Router;
-use axum::response::IntoResponse;
-use axum::routing::get_service;
 use hashpass::{Config, HashPass};
-use tower_http::services::{ServeDir, ServeFile};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
@@ -41,117 +37,26 @@ pub fn init_logging(config: &Config) -> Result<WorkerGuard, Box<dyn std::error::
     Ok(guard)
 }
 
-/// Where the browser files live: `HASHPASS_STATIC_DIR`, else `static/` beside the workspace.
-pub fn static_dir() -> PathBuf {
-    std::env::var_os("HASHPASS_STATIC_DIR")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../static"))
-}
-
-/// The browser libraries, from the npm packages installed in `static/node_modules`, each served
-/// at `/static/vendor/<name>`: (name, path under `node_modules`).
-pub const VENDOR_FILES: &[(&str, &str)] = &[
-    ("hash-wasm.esm.min.js", "hash-wasm/dist/index.esm.min.js"),
-    (
-        "thumbmark.esm.js",
-        "@thumbmarkjs/thumbmarkjs/dist/thumbmark.esm.js",
-    ),
-    ("chart.umd.min.js", "chart.js/dist/chart.umd.min.js"),
-];
-
-/// Checks that the npm packages are installed; the message says how to install them.
-pub fn check_vendor_files(static_dir: &Path) -> Result<(), String> {
-    let missing: Vec<&str> = VENDOR_FILES
-        .iter()
-        .filter(|(_, file)| !static_dir.join("node_modules").join(file).is_file())
-        .map(|(_, file)| *file)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "the browser libraries are not installed ({}); run `npm ci --prefix {}` (needs Node.js and npm)",
-        missing.join(", "),
-        static_dir.display()
-    ))
-}
-
-/// Whether a request path points into `node_modules` (served only through `/static/vendor/`).
-fn is_node_modules(path: &str) -> bool {
-    path.split('/').any(|segment| segment == "node_modules")
-}
-
-/// The standalone system: HashPass's routes plus the miner page at `/`, the admin console at
-/// `/admin`, the files under `/static/` and the browser libraries under `/static/vendor/`.
-pub fn standalone_app(hashpass: HashPass, static_dir: &Path) -> Router {
-    let page = |file: &str| get_service(ServeFile::new(static_dir.join(file)));
-    let mut pages = Router::new()
-        .route_service("/", page("index.html"))
-        .route_service("/admin", page("admin.html"));
-    for (name, file) in VENDOR_FILES {
-        let path = static_dir.join("node_modules").join(file);
-        pages = pages.route_service(
-            &format!("/static/vendor/{name}"),
-            get_service(ServeFile::new(path)),
-        );
-    }
-    let pages = pages
-        .nest_service("/static", ServeDir::new(static_dir))
-        .layer(axum::middleware::from_fn(
-            |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                if is_node_modules(request.uri().path()) {
-                    return axum::http::StatusCode::NOT_FOUND.into_response();
-                }
-                next.run(request).await
-            },
-        ));
-    let pages = hashpass_axum::with_security_headers(hashpass.clone(), pages.with_state(()));
-    hashpass_axum::router(hashpass).merge(pages)
+/// The standalone system on axum: every HashPass route, the miner page at `/` and the admin
+/// console at `/admin` (embedded in the crate), mounted at the root.
+pub fn standalone_app(hashpass: HashPass) -> Router {
+    hashpass_axum::router(hashpass)
 }
 
 /// The standalone system on poem: the same routes and pages as [`standalone_app`].
-pub fn standalone_poem(
-    hashpass: HashPass,
-    static_dir: &Path,
-) -> impl poem::Endpoint<Output = poem::Response> + use<> {
-    standalone_poem_with(hashpass, static_dir, poem::Route::new())
+pub fn standalone_poem(hashpass: HashPass) -> impl poem::Endpoint<Output = poem::Response> + use<> {
+    hashpass_poem::route(hashpass)
 }
 
 /// [`standalone_poem`] with a host site's own routes (`site`) beside HashPass's, under the same
 /// security headers.
 pub fn standalone_poem_with(
     hashpass: HashPass,
-    static_dir: &Path,
     site: poem::Route,
 ) -> impl poem::Endpoint<Output = poem::Response> + use<> {
-    use poem::endpoint::{StaticFileEndpoint, StaticFilesEndpoint};
-    let mut pages = site
-        .at("/", StaticFileEndpoint::new(static_dir.join("index.html")))
-        .at(
-            "/admin",
-            StaticFileEndpoint::new(static_dir.join("admin.html")),
-        );
-    for (name, file) in VENDOR_FILES {
-        let path = static_dir.join("node_modules").join(file);
-        pages = pages.at(
-            format!("/static/vendor/{name}"),
-            StaticFileEndpoint::new(path),
-        );
-    }
-    let files = poem::EndpointExt::before(
-        StaticFilesEndpoint::new(static_dir),
-        |request: poem::Request| async move {
-            if is_node_modules(request.uri().path()) {
-                return Err(poem::Error::from_status(poem::http::StatusCode::NOT_FOUND));
-            }
-            Ok(request)
-        },
-    );
-    let pages = pages.nest("/static", files);
     hashpass_poem::with_security_headers(
         hashpass.clone(),
-        hashpass_poem::add_routes(&hashpass, pages),
+        hashpass_poem::add_routes(&hashpass, site),
     )
 }
 
@@ -180,12 +85,11 @@ impl std::str::FromStr for Framework {
 pub async fn serve_standalone(
     framework: Framework,
     hashpass: HashPass,
-    static_dir: &Path,
     addr: SocketAddr,
 ) -> std::io::Result<()> {
     match framework {
-        Framework::Axum => serve(standalone_app(hashpass, static_dir), addr).await,
-        Framework::Poem => serve_poem(standalone_poem(hashpass, static_dir), addr).await,
+        Framework::Axum => serve(standalone_app(hashpass), addr).await,
+        Framework::Poem => serve_poem(standalone_poem(hashpass), addr).await,
     }
 }
 

@@ -24,7 +24,7 @@
 //! # }
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -34,9 +34,13 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, any, get, on};
 use futures_util::{SinkExt, StreamExt, future};
-use hashpass::api::{ADMIN_WS_PATH, ENDPOINTS, PLAYER_WS_PATH};
-use hashpass::ws::{WsIncoming, WsOutgoing};
-use hashpass::{ApiError, ApiRequest, ApiResponse, Endpoint, HashPass};
+use hashpass::adapter::{
+    ADMIN_WS_PATH, ApiRequest, ApiResponse, ENDPOINTS, Endpoint, PLAYER_WS_PATH, WsIncoming,
+    WsOutgoing,
+};
+use hashpass::{ApiError, HashPass};
+
+pub use hashpass;
 use http::header::{CONTENT_TYPE, HeaderValue};
 
 /// Largest WebSocket frame read from a client: large enough that the core sees (and answers)
@@ -57,44 +61,43 @@ fn limits(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         .max_frame_size(MAX_FRAME_BYTES)
 }
 
-/// Every HashPass route — public, admin, both WebSockets — plus the JSON 404 for unknown
-/// `/api/...` paths, with the security headers.
-pub fn router(hashpass: HashPass) -> Router {
+/// Every HashPass route — public and admin endpoints, both WebSockets, the JSON 404 for unknown
+/// `/api/...` paths and (with the `ui` feature) the miner page at `/`, the admin console at
+/// `/admin` and their files under `/static/` — with the security headers, as a router for any
+/// host state `S`: nest it anywhere (`Router::<AppState>::new().nest("/invite", router(hp))`).
+pub fn router<S>(hashpass: HashPass) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     let unknown = |State(hp): State<HashPass>, peer: Peer, req: Request| async move {
         let (parts, _) = req.into_parts();
         respond(hp.unknown_api_path(api_request(peer.0, &parts, &[])))
     };
-    let fallback = with_security_headers(
-        hashpass.clone(),
-        Router::new().route("/api/{*rest}", any(unknown)),
-    );
-    public_router(hashpass.clone())
-        .merge(admin_router(hashpass))
-        .merge(fallback)
+    let all = endpoints(None, Router::new()).route("/api/{*rest}", any(unknown));
+    with_security_headers(hashpass, pages(all))
 }
 
-/// The public routes: health, captcha config, trace, puzzle, verify, submit, metrics and the
-/// player WebSocket.
-pub fn public_router(hashpass: HashPass) -> Router {
-    endpoints(
-        hashpass,
-        false,
-        Router::new().route(PLAYER_WS_PATH, get(player_socket)),
-    )
+/// The public routes: health, captcha config, trace, puzzle, verify, submit, metrics, the
+/// OpenAPI document and the player WebSocket (no pages).
+pub fn public_router<S>(hashpass: HashPass) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    with_security_headers(hashpass, endpoints(Some(false), Router::new()))
 }
 
-/// The admin routes (`/api/admin/...`) and the admin WebSocket.
-pub fn admin_router(hashpass: HashPass) -> Router {
-    endpoints(
-        hashpass,
-        true,
-        Router::new().route(ADMIN_WS_PATH, get(admin_socket)),
-    )
+/// The admin routes (`/api/admin/...`) and the admin WebSocket (no pages).
+pub fn admin_router<S>(hashpass: HashPass) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    with_security_headers(hashpass, endpoints(Some(true), Router::new()))
 }
 
-/// Adds the HTTP endpoints of one side (admin or not) to `router`, then the security headers.
-fn endpoints(hashpass: HashPass, admin: bool, mut router: Router<HashPass>) -> Router {
-    for (method, path, endpoint) in ENDPOINTS.iter().filter(|(_, _, e)| e.is_admin() == admin) {
+/// Adds the HTTP endpoints and the WebSocket of one side (`Some(admin)`) or of both (`None`).
+fn endpoints(admin: Option<bool>, mut router: Router<HashPass>) -> Router<HashPass> {
+    let wanted = |is_admin: bool| admin.is_none_or(|a| a == is_admin);
+    for (method, path, endpoint) in ENDPOINTS.iter().filter(|(_, _, e)| wanted(e.is_admin())) {
         let filter = MethodFilter::try_from(method.clone())
             .expect("the endpoint table uses standard methods");
         let endpoint = *endpoint;
@@ -107,12 +110,62 @@ fn endpoints(hashpass: HashPass, admin: bool, mut router: Router<HashPass>) -> R
         };
         router = router.route(path, on(filter, answer).fallback(wrong_method));
     }
-    with_security_headers(hashpass, router)
+    if wanted(false) {
+        router = router.route(PLAYER_WS_PATH, get(player_socket));
+    }
+    if wanted(true) {
+        router = router.route(ADMIN_WS_PATH, get(admin_socket));
+    }
+    router
 }
 
-/// Adds the security headers (B2, A9) to every response of `router` and binds its state: for
-/// an app that serves its own pages beside HashPass and wants them under the same policy.
-pub fn with_security_headers(hashpass: HashPass, router: Router<HashPass>) -> Router {
+/// The miner page at `/`, the admin console at `/admin` and their files under `/static/`.
+#[cfg(feature = "ui")]
+fn pages(router: Router<HashPass>) -> Router<HashPass> {
+    use axum::extract::{OriginalUri, Path};
+    use hashpass::adapter::ui::{self, Page};
+    let page = |which: Page| {
+        move |uri: OriginalUri, headers: http::HeaderMap| async move {
+            ui_response(ui::page(
+                which,
+                uri.path(),
+                headers.get(http::header::IF_NONE_MATCH),
+            ))
+        }
+    };
+    let file = |Path(path): Path<String>, headers: http::HeaderMap| async move {
+        ui_response(ui::file(&path, headers.get(http::header::IF_NONE_MATCH)))
+    };
+    router
+        .route("/", get(page(Page::Miner)))
+        .route("/admin", get(page(Page::Admin)))
+        .route("/static/{*path}", get(file))
+}
+
+/// Without the `ui` feature: no pages.
+#[cfg(not(feature = "ui"))]
+fn pages(router: Router<HashPass>) -> Router<HashPass> {
+    router
+}
+
+#[cfg(feature = "ui")]
+fn ui_response(answer: hashpass::adapter::ui::UiResponse) -> Response {
+    let body = match answer.body {
+        std::borrow::Cow::Borrowed(bytes) => Body::from(bytes),
+        std::borrow::Cow::Owned(bytes) => Body::from(bytes),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = answer.status;
+    response.headers_mut().extend(answer.headers);
+    response
+}
+
+/// Adds the security headers to every response of `router` and binds its state: for an app
+/// that serves its own pages beside HashPass and wants them under the same policy.
+pub fn with_security_headers<S>(hashpass: HashPass, router: Router<HashPass>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     let headers = hashpass.security_headers();
     router
         .layer(axum::middleware::map_response(
@@ -129,25 +182,25 @@ pub fn with_security_headers(hashpass: HashPass, router: Router<HashPass>) -> Ro
         .with_state(hashpass)
 }
 
-/// The TCP peer's IP, from [`ConnectInfo`] (unspecified when the app was served without it).
+/// What to add when the client's address is missing.
+const ADD_CONNECT_INFO: &str =
+    "serve the app with `into_make_service_with_connect_info::<SocketAddr>()`";
+
+/// The TCP peer's IP, from [`ConnectInfo`]. Without it the request is refused with a 500 that
+/// says how to serve the app: HashPass never treats every client as one address.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-                Some(ConnectInfo(addr)) => addr.ip(),
-                None => {
-                    tracing::error!(
-                        "no ConnectInfo: serve with into_make_service_with_connect_info::<SocketAddr>()"
-                    );
-                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-                }
-            },
-        ))
+        match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(addr)) => Ok(Peer(addr.ip())),
+            None => Err(respond(hashpass::adapter::missing_peer_address(
+                ADD_CONNECT_INFO,
+            ))),
+        }
     }
 }
 

@@ -21,12 +21,16 @@
 //! # }
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use futures_util::{SinkExt, StreamExt, future};
-use hashpass::api::{ADMIN_WS_PATH, ENDPOINTS, PLAYER_WS_PATH};
-use hashpass::ws::{WsIncoming, WsOutgoing};
-use hashpass::{ApiError, ApiRequest, ApiResponse, Endpoint, HashPass};
+use hashpass::adapter::{
+    ADMIN_WS_PATH, ApiRequest, ApiResponse, ENDPOINTS, Endpoint, PLAYER_WS_PATH, WsIncoming,
+    WsOutgoing,
+};
+use hashpass::{ApiError, HashPass};
+
+pub use hashpass;
 use poem::endpoint::make;
 use poem::http::header::CONTENT_TYPE;
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
@@ -39,8 +43,10 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Unsent bytes a socket may hold before sends fail and the core closes it as too slow.
 const MAX_UNSENT_BYTES: usize = 256 * 1024;
 
-/// Every HashPass route — public, admin, both WebSockets — plus the JSON 404 for unknown
-/// `/api/...` paths, with the security headers.
+/// Every HashPass route — public and admin endpoints, both WebSockets, the JSON 404 for unknown
+/// `/api/...` paths and (with the `ui` feature) the miner page at `/`, the admin console at
+/// `/admin` and their files under `/static/` — with the security headers, as one endpoint to nest
+/// into any [`Route`]: `Route::new().nest("/invite", hashpass_poem::route(hp))`.
 pub fn route(hashpass: HashPass) -> impl poem::Endpoint<Output = Response> {
     with_security_headers(hashpass.clone(), add_routes(&hashpass, Route::new()))
 }
@@ -51,13 +57,18 @@ pub fn add_routes(hashpass: &HashPass, route: Route) -> Route {
     let hp = hashpass.clone();
     let unknown = make(move |req: Request| {
         let hp = hp.clone();
-        async move { respond(hp.unknown_api_path(api_request(&req, &[]))) }
+        async move {
+            match api_request(&req, &[]) {
+                Ok(api) => respond(hp.unknown_api_path(api)),
+                Err(refusal) => refusal,
+            }
+        }
     });
-    endpoints(hashpass, None, route).at("/api/*rest", unknown)
+    pages(endpoints(hashpass, None, route).at("/api/*rest", unknown))
 }
 
-/// The public routes: health, captcha config, trace, puzzle, verify, submit, metrics and the
-/// player WebSocket.
+/// The public routes: health, captcha config, trace, puzzle, verify, submit, metrics, the
+/// OpenAPI document and the player WebSocket (no pages).
 pub fn public_route(hashpass: HashPass) -> impl poem::Endpoint<Output = Response> {
     with_security_headers(
         hashpass.clone(),
@@ -65,7 +76,7 @@ pub fn public_route(hashpass: HashPass) -> impl poem::Endpoint<Output = Response
     )
 }
 
-/// The admin routes (`/api/admin/...`) and the admin WebSocket.
+/// The admin routes (`/api/admin/...`) and the admin WebSocket (no pages).
 pub fn admin_route(hashpass: HashPass) -> impl poem::Endpoint<Output = Response> {
     with_security_headers(
         hashpass.clone(),
@@ -86,7 +97,10 @@ fn endpoints(hashpass: &HashPass, admin: Option<bool>, mut route: Route) -> Rout
                     if req.method() == method {
                         handle(hp, endpoint, req).await
                     } else {
-                        respond(hp.method_not_allowed(api_request(&req, &[])))
+                        match api_request(&req, &[]) {
+                            Ok(api) => respond(hp.method_not_allowed(api)),
+                            Err(refusal) => refusal,
+                        }
                     }
                 }
             }),
@@ -109,7 +123,51 @@ fn endpoints(hashpass: &HashPass, admin: Option<bool>, mut route: Route) -> Rout
     route
 }
 
-/// Adds the security headers (B2, A9) to every response of `route`.
+/// The miner page at `/`, the admin console at `/admin` and their files under `/static/`.
+#[cfg(feature = "ui")]
+fn pages(route: Route) -> Route {
+    use hashpass::adapter::ui::{self, Page};
+    let page = |which: Page| {
+        make(move |req: Request| async move {
+            ui_response(ui::page(
+                which,
+                req.original_uri().path(),
+                req.headers().get(poem::http::header::IF_NONE_MATCH),
+            ))
+        })
+    };
+    let file = make(|req: Request| async move {
+        let path = req.uri().path().trim_start_matches('/').to_string();
+        ui_response(ui::file(
+            &path,
+            req.headers().get(poem::http::header::IF_NONE_MATCH),
+        ))
+    });
+    route
+        .at("/", page(Page::Miner))
+        .at("/admin", page(Page::Admin))
+        .nest("/static", file)
+}
+
+/// Without the `ui` feature: no pages.
+#[cfg(not(feature = "ui"))]
+fn pages(route: Route) -> Route {
+    route
+}
+
+#[cfg(feature = "ui")]
+fn ui_response(answer: hashpass::adapter::ui::UiResponse) -> Response {
+    let mut builder = Response::builder().status(answer.status);
+    for (name, value) in answer.headers {
+        builder = builder.header(name, value);
+    }
+    match answer.body {
+        std::borrow::Cow::Borrowed(bytes) => builder.body(bytes),
+        std::borrow::Cow::Owned(bytes) => builder.body(bytes),
+    }
+}
+
+/// Adds the security headers to every response of `route`.
 pub fn with_security_headers(
     hashpass: HashPass,
     route: Route,
@@ -133,24 +191,24 @@ pub fn with_security_headers(
         .into_endpoint()
 }
 
-/// The TCP peer's IP (unspecified when the listener gives none, e.g. a Unix socket).
-fn peer(req: &Request) -> IpAddr {
+/// The TCP peer's IP, or the 500 that says what to change when the listener gives none (a
+/// Unix socket, say): HashPass never treats every client as one address.
+fn peer(req: &Request) -> Result<IpAddr, Response> {
     match req.remote_addr().as_socket_addr() {
-        Some(addr) => addr.ip(),
-        None => {
-            tracing::error!("no TCP peer address: serve HashPass over TCP");
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        }
+        Some(addr) => Ok(addr.ip()),
+        None => Err(respond(hashpass::adapter::missing_peer_address(
+            "serve the app on a TCP listener, or behind a trusted proxy that connects over TCP",
+        ))),
     }
 }
 
-fn api_request<'a>(req: &'a Request, body: &'a [u8]) -> ApiRequest<'a> {
-    ApiRequest {
-        peer: peer(req),
+fn api_request<'a>(req: &'a Request, body: &'a [u8]) -> Result<ApiRequest<'a>, Response> {
+    Ok(ApiRequest {
+        peer: peer(req)?,
         headers: req.headers(),
         query: req.uri().query(),
         body,
-    }
+    })
 }
 
 async fn handle(hp: HashPass, endpoint: Endpoint, mut req: Request) -> Response {
@@ -159,7 +217,10 @@ async fn handle(hp: HashPass, endpoint: Endpoint, mut req: Request) -> Response 
         Ok(bytes) => bytes,
         Err(_) => return respond(ApiError::payload_too_large(limit).into()),
     };
-    respond(hp.handle(endpoint, api_request(&req, &body)).await)
+    match api_request(&req, &body) {
+        Ok(api) => respond(hp.handle(endpoint, api).await),
+        Err(refusal) => refusal,
+    }
 }
 
 fn respond(response: ApiResponse) -> Response {
@@ -217,8 +278,12 @@ async fn player_socket(hp: HashPass, req: Request) -> Response {
         Ok(upgrade) => upgrade,
         Err(rejection) => return not_an_upgrade(rejection),
     };
+    let peer = match peer(&req) {
+        Ok(peer) => peer,
+        Err(refusal) => return refusal,
+    };
     match hp
-        .admit_player(peer(&req), req.headers(), req.uri().query())
+        .admit_player(peer, req.headers(), req.uri().query())
         .await
     {
         Ok(admission) => upgrade
@@ -234,10 +299,11 @@ async fn admin_socket(hp: HashPass, req: Request) -> Response {
         Ok(upgrade) => upgrade,
         Err(rejection) => return not_an_upgrade(rejection),
     };
-    match hp
-        .admit_admin(peer(&req), req.headers(), req.uri().query())
-        .await
-    {
+    let peer = match peer(&req) {
+        Ok(peer) => peer,
+        Err(refusal) => return refusal,
+    };
+    match hp.admit_admin(peer, req.headers(), req.uri().query()).await {
         Ok(()) => upgrade
             .config(limits())
             .on_upgrade(move |socket| async move { hp.run_admin(frames(socket)).await })

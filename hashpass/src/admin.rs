@@ -1,4 +1,4 @@
-//! The admin side (PROTOCOL.md B14 + A4): authentication with lockout, the status snapshot and
+//! The admin side (docs/protocol.md#admin-api): authentication with lockout, the status snapshot and
 //! every operation. Parameter changes validate the whole body first and change nothing on error
 //! (422), then apply in one compare-and-swap of the puzzle state.
 
@@ -260,7 +260,7 @@ impl AdminService {
         self.check_token(ip, expected, token).await
     }
 
-    /// The admin WebSocket's check (A4: counted like HTTP). Any refusal is a 403 handshake
+    /// The admin WebSocket's check (docs/protocol.md#admin-api: counted like HTTP). Any refusal is a 403 handshake
     /// rejection except the lockout (429).
     pub async fn authenticate_socket(
         &self,
@@ -274,7 +274,7 @@ impl AdminService {
         self.check_token(ip, expected, token.as_bytes()).await
     }
 
-    /// The status snapshot of B14 (`GET /api/admin/status`).
+    /// The status snapshot of docs/protocol.md#admin-api (`GET /api/admin/status`).
     pub async fn status(&self) -> Result<Value, ApiError> {
         Ok(self.snapshot().await?.0)
     }

@@ -1,7 +1,7 @@
 //! The HTTP API without a web framework: a table of [`Endpoint`]s and one entry point,
 //! [`HashPass::handle`], taking plain request parts and returning a status with a JSON (or text)
-//! body. Client-IP resolution (A2), the User-Agent filter (B3), the body limit and the security
-//! headers (B2, A9) live here too, so adapters only translate types.
+//! body. Client-IP resolution (docs/protocol.md#client-ip), the User-Agent filter (docs/protocol.md#user-agent-filter), the body limit and the security
+//! headers (docs/protocol.md#security-headers) live here too, so adapters only translate types.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -149,7 +149,7 @@ pub const ENDPOINTS: &[(Method, &str, Endpoint)] = &[
 ];
 
 impl Endpoint {
-    /// Whether the User-Agent filter applies (B3: public `/api/*` except health and trace).
+    /// Whether the User-Agent filter applies (docs/protocol.md#user-agent-filter: public `/api/*` except health and trace).
     pub fn ua_filtered(self) -> bool {
         !matches!(
             self,
@@ -231,7 +231,7 @@ impl From<ApiError> for ApiResponse {
     }
 }
 
-/// Substrings (case-insensitive) that mark a scripted client (B3).
+/// Substrings (case-insensitive) that mark a scripted client (docs/protocol.md#user-agent-filter).
 const BLOCKED_AGENTS: &[&str] = &[
     "curl",
     "wget",
@@ -259,7 +259,7 @@ const BLOCKED_AGENTS: &[&str] = &[
     "headless",
 ];
 
-/// B3's verdict on a User-Agent header: present, not a known script, starting with `Mozilla/5.0`.
+/// docs/protocol.md#user-agent-filter's verdict on a User-Agent header: present, not a known script, starting with `Mozilla/5.0`.
 pub fn user_agent_allowed(user_agent: Option<&HeaderValue>) -> bool {
     let Some(ua) = user_agent
         .and_then(|v| v.to_str().ok())
@@ -272,7 +272,7 @@ pub fn user_agent_allowed(user_agent: Option<&HeaderValue>) -> bool {
     ua.starts_with("Mozilla/5.0") && !BLOCKED_AGENTS.iter().any(|bad| lower.contains(bad))
 }
 
-/// The effective client IP (A2): the TCP peer, unless the peer is a trusted proxy and the
+/// The effective client IP (docs/protocol.md#client-ip): the TCP peer, unless the peer is a trusted proxy and the
 /// configured header names a valid address (for `X-Forwarded-For`: the right-most untrusted entry).
 pub fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     let peer = canonical_ip(peer);
@@ -383,7 +383,7 @@ impl HashPass {
     }
 
     /// The answer for an `/api/...` path that matches no endpoint: the UA filter's 404 first
-    /// (it runs before routing, B3), else 404 `Not Found`.
+    /// (it runs before routing, docs/protocol.md#user-agent-filter), else 404 `Not Found`.
     pub fn unknown_api_path(&self, req: ApiRequest<'_>) -> ApiResponse {
         if self.service.config.ua_filter && !user_agent_allowed(req.headers.get(USER_AGENT)) {
             return ApiError::ua_refused().into();
@@ -475,7 +475,7 @@ impl HashPass {
         Ok(ApiResponse::ok(response))
     }
 
-    /// `/api/dev/trace`: served only with the offline captcha or `HASHPASS_DEV_TRACE` (A2); reports
+    /// `/api/dev/trace`: served only with the offline captcha or `HASHPASS_DEV_TRACE` (docs/protocol.md#client-ip); reports
     /// the effective IP.
     fn dev_trace(&self, ip: IpAddr) -> Result<String, ApiError> {
         let config = &self.service.config;
@@ -598,7 +598,7 @@ impl HashPass {
         }
     }
 
-    /// Admits a player WebSocket before the upgrade (B6.1): `Err` is an HTTP 403 (or 503) to
+    /// Admits a player WebSocket before the upgrade (docs/protocol.md#player-socket-admission): `Err` is an HTTP 403 (or 503) to
     /// answer instead of upgrading.
     pub async fn admit_player(
         &self,
@@ -626,7 +626,7 @@ impl HashPass {
         crate::ws::run_player(Arc::clone(&self.service), admission, socket).await
     }
 
-    /// Checks the admin WebSocket's `?token=` before the upgrade (B14.1 with A4's counting).
+    /// Checks the admin WebSocket's `?token=` before the upgrade (docs/protocol.md#admin-websocket with docs/protocol.md#admin-api's counting).
     pub async fn admit_admin(
         &self,
         peer: IpAddr,
@@ -651,7 +651,7 @@ impl HashPass {
         crate::ws::run_admin(Arc::clone(&self.service), Arc::clone(&self.admin), socket).await
     }
 
-    /// Headers every HTTP response carries (B2, with A9's strict CSP; Turnstile's origin is
+    /// Headers every HTTP response carries (docs/protocol.md#security-headers, with its strict CSP; Turnstile's origin is
     /// allowed only when the captcha provider names one).
     pub fn security_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         let extra = self

@@ -1,4 +1,4 @@
-//! Reading the application log for the admin `applogs` endpoint (PROTOCOL.md B14, B18): the
+//! Reading the application log for the admin `applogs` endpoint (docs/protocol.md#admin-api, docs/protocol.md#application-log): the
 //! daily files `hashpass.log.YYYY-MM-DD` in the log directory, newest line first, with paging,
 //! search and a level filter. Only names from the directory listing are ever opened.
 

@@ -1,4 +1,4 @@
-//! The winners' audit trail (PROTOCOL.md B15 as amended by A7): `verify.jsonl` in the data
+//! The winners' audit trail (docs/protocol.md#audit-log, with docs/protocol.md#files): `verify.jsonl` in the data
 //! directory, one JSON record per line, appended and fsynced before the winner hears back;
 //! rotated at 1000 records to `verify_<YYYYMMDD_HHMMSS_mmm>.jsonl`.
 //!

@@ -1,4 +1,4 @@
-//! Banned IPs (PROTOCOL.md B16, A7): `blacklist.json` in the data directory, a sorted JSON array
+//! Banned IPs (docs/protocol.md#bans, docs/protocol.md#files): `blacklist.json` in the data directory, a sorted JSON array
 //! of IP strings, written atomically after every effective change. Reads never touch the disk.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-//! The captcha checked when a player first connects (PROTOCOL.md B13 + A3): Cloudflare
+//! The captcha checked when a player first connects (docs/protocol.md#captcha): Cloudflare
 //! Turnstile in production (siteverify URL configurable, so tests point it at a local stub),
 //! and a fully offline provider for test mode.
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-/// Cloudflare's always-pass test site key, published in test mode (B4.2).
+/// Cloudflare's always-pass test site key, published in test mode (docs/protocol.md#captcha-configuration).
 pub const TEST_SITE_KEY: &str = "1x00000000000000000000AA";
 /// Cloudflare's siteverify endpoint.
 pub const TURNSTILE_SITEVERIFY_URL: &str =
@@ -34,7 +34,7 @@ pub trait CaptchaProvider: Send + Sync + 'static {
     fn script_origin(&self) -> Option<&str>;
 }
 
-/// Test mode (A3): offline, any non-empty token passes.
+/// Test mode (docs/protocol.md#captcha): offline, any non-empty token passes.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TestCaptcha;
 

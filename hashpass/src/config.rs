@@ -1,5 +1,5 @@
 //! Configuration: a plain struct with defaults and `with_*` builders, and the one function that
-//! reads the environment (the original's variable names, PROTOCOL.md B19, plus ours, Part A).
+//! reads the environment (the original's variable names, docs/protocol.md#environment-variables, plus ours, docs/protocol.md#differences-from-the-original).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -15,6 +15,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// `HASHPASS_HMAC_SECRET`: hex key of invite codes; `None` = 32 random bytes per start.
     pub hmac_secret: Option<String>,
+    /// `HASHPASS_HOST`: the address the example server binds (`0.0.0.0`, every IPv4 interface).
+    pub host: IpAddr,
     /// `PORT`: where the example server listens.
     pub port: u16,
     /// `HASHPASS_DIFFICULTY`: starting difficulty in leading zero bits.
@@ -79,7 +81,7 @@ pub struct Config {
     pub redis_prefix: String,
     /// `HASHPASS_METRICS_PUBLIC`: serve `/api/metrics` without the admin token.
     pub metrics_public: bool,
-    /// `HASHPASS_UA_FILTER`: refuse scripted clients on the public API (B3).
+    /// `HASHPASS_UA_FILTER`: refuse scripted clients on the public API (docs/protocol.md#user-agent-filter).
     pub ua_filter: bool,
     /// `HASHPASS_MAX_BODY_BYTES`: largest request body accepted.
     pub max_body_bytes: usize,
@@ -103,6 +105,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("admin_token", &secret(&self.admin_token))
             .field("hmac_secret", &secret(&self.hmac_secret))
+            .field("host", &self.host)
             .field("port", &self.port)
             .field("difficulty", &self.difficulty)
             .field("min_difficulty", &self.min_difficulty)
@@ -114,25 +117,26 @@ impl std::fmt::Debug for Config {
             .field("max_nonce_speed", &self.max_nonce_speed)
             .field("turnstile_test_mode", &self.turnstile_test_mode)
             .field("turnstile_secret_key", &secret(&self.turnstile_secret_key))
-            .field("webhook_url", &self.webhook_url)
+            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
             .field("webhook_token", &secret(&self.webhook_token))
             .field("webhook_secret", &secret(&self.webhook_secret))
             .field("data_dir", &self.data_dir)
             .field("log_dir", &self.log_dir)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("client_ip_header", &self.client_ip_header)
-            .field("redis", &self.redis_url.as_ref().map(|_| "<set>"))
+            .field("redis", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
             .finish_non_exhaustive()
     }
 }
 
 impl Default for Config {
-    /// The original's code defaults (B19), with Part A's additions.
+    /// The original's code defaults (docs/protocol.md#environment-variables), with docs/protocol.md#differences-from-the-original's additions.
     fn default() -> Self {
         Self {
             admin_token: None,
             hmac_secret: None,
+            host: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             port: 8000,
             difficulty: 12,
             min_difficulty: 4,
@@ -196,6 +200,8 @@ with! {
     with_admin_token: admin_token: Option<String>,
     /// Sets the invite HMAC key (hex).
     with_hmac_secret: hmac_secret: Option<String>,
+    /// Sets the address the example server binds.
+    with_host: host: IpAddr,
     /// Sets the listening port.
     with_port: port: u16,
     /// Sets the starting difficulty.
@@ -260,6 +266,39 @@ with! {
     with_ws_send_timeout: ws_send_timeout: Duration,
 }
 
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+/// The admin token `.env.example` shows, refused as a real one.
+pub const EXAMPLE_ADMIN_TOKEN: &str = "change-me-to-a-long-random-string";
+
+/// Reads a boolean variable: true/false, 1/0, yes/no, on/off (any case); anything else is an
+/// error naming the variable, so a typo never silently means "off".
+fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError {
+            name: name.into(),
+            message: format!("{value:?} is not a boolean (use true/false, 1/0, yes/no or on/off)"),
+        }),
+    }
+}
+
+/// A URL as logs may show it: scheme, host and port; credentials, path and query (which often
+/// carry a token) replaced by `…`.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let hidden = authority.contains('@') || rest.len() > authority.len();
+    match (scheme.is_empty(), hidden) {
+        (true, _) => "…".into(),
+        (false, true) => format!("{scheme}://{host}/…"),
+        (false, false) => format!("{scheme}://{host}"),
+    }
+}
+
 /// A configuration value that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{name}: {message}")]
@@ -294,7 +333,7 @@ impl Config {
                 message: format!("cannot read {value:?}: {e}"),
             })
         }
-        let flag = |name: &str| get(name).map(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        let flag = |name: &str| get(name).map(|v| parse_bool(name, &v)).transpose();
         macro_rules! num {
             ($name:literal => $target:expr) => {
                 if let Some(v) = get($name) {
@@ -303,6 +342,14 @@ impl Config {
             };
         }
         c.admin_token = get("ADMIN_TOKEN");
+        if let Some(host) = get("HASHPASS_HOST") {
+            c.host = host.parse().map_err(|_| ConfigError {
+                name: "HASHPASS_HOST".into(),
+                message: format!(
+                    "{host:?} is not an IP address (0.0.0.0 for every interface, 127.0.0.1 behind a local proxy)"
+                ),
+            })?;
+        }
         c.hmac_secret = get("HASHPASS_HMAC_SECRET");
         if let Some(hex_key) = &c.hmac_secret {
             crate::invite::InviteKey::from_hex(hex_key).map_err(|e| ConfigError {
@@ -321,9 +368,25 @@ impl Config {
         num!("HASHPASS_ARGON2_PARALLELISM" => c.argon2.parallelism);
         num!("HASHPASS_WORKER_COUNT" => c.worker_count);
         num!("HASHPASS_MAX_NONCE_SPEED" => c.max_nonce_speed);
-        c.turnstile_test_mode = flag("TURNSTILE_TEST_MODE").unwrap_or(false);
+        let test_mode = flag("TURNSTILE_TEST_MODE")?;
+        c.turnstile_test_mode = test_mode.unwrap_or(false);
         c.turnstile_site_key = get("TURNSTILE_SITE_KEY");
         c.turnstile_secret_key = get("TURNSTILE_SECRET_KEY");
+        if test_mode == Some(false) {
+            // Test mode switched off on purpose: the real captcha or nothing, never the offline
+            // one that lets any token pass.
+            for (name, key) in [
+                ("TURNSTILE_SITE_KEY", &c.turnstile_site_key),
+                ("TURNSTILE_SECRET_KEY", &c.turnstile_secret_key),
+            ] {
+                if key.is_none() {
+                    return Err(ConfigError {
+                        name: name.into(),
+                        message: "is required with TURNSTILE_TEST_MODE=false (set both Turnstile keys, or TURNSTILE_TEST_MODE=true for the offline captcha)".into(),
+                    });
+                }
+            }
+        }
         c.turnstile_siteverify_url = get("TURNSTILE_SITEVERIFY_URL");
         c.webhook_url = get("WEBHOOK_URL");
         c.webhook_token = get("WEBHOOK_TOKEN");
@@ -354,7 +417,7 @@ impl Config {
             }
             c.client_ip_header = header;
         }
-        c.dev_trace = flag("HASHPASS_DEV_TRACE").unwrap_or(false);
+        c.dev_trace = flag("HASHPASS_DEV_TRACE")?.unwrap_or(false);
         num!("HASHPASS_MAX_CONNECTIONS_PER_IP" => c.max_connections_per_ip);
         num!("HASHPASS_VERIFY_MEMORY_BUDGET_MB" => c.verify_memory_budget_mb);
         num!("HASHPASS_VERIFY_QUEUE" => c.verify_queue);
@@ -376,8 +439,8 @@ impl Config {
         if let Some(prefix) = get("HASHPASS_REDIS_PREFIX") {
             c.redis_prefix = prefix;
         }
-        c.metrics_public = flag("HASHPASS_METRICS_PUBLIC").unwrap_or(false);
-        c.ua_filter = flag("HASHPASS_UA_FILTER").unwrap_or(true);
+        c.metrics_public = flag("HASHPASS_METRICS_PUBLIC")?.unwrap_or(false);
+        c.ua_filter = flag("HASHPASS_UA_FILTER")?.unwrap_or(true);
         num!("HASHPASS_MAX_BODY_BYTES" => c.max_body_bytes);
         c.validate()?;
         Ok(c)
@@ -397,6 +460,35 @@ impl Config {
             name: name.into(),
             message,
         };
+        if let Some(token) = &self.admin_token {
+            if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+                return Err(err(
+                    "ADMIN_TOKEN",
+                    format!(
+                        "is shorter than {MIN_ADMIN_TOKEN_CHARS} characters; use a long random string (openssl rand -hex 32)"
+                    ),
+                ));
+            }
+            if token == EXAMPLE_ADMIN_TOKEN {
+                return Err(err(
+                    "ADMIN_TOKEN",
+                    "is still the placeholder from .env.example; set a long random string of your own (openssl rand -hex 32)".into(),
+                ));
+            }
+        }
+        if !self.turnstile_test_mode
+            && self.turnstile_site_key.is_some() != self.turnstile_secret_key.is_some()
+        {
+            let missing = if self.turnstile_site_key.is_none() {
+                "TURNSTILE_SITE_KEY"
+            } else {
+                "TURNSTILE_SECRET_KEY"
+            };
+            return Err(err(
+                missing,
+                "is required when the other Turnstile key is set (set both, or neither for the offline captcha)".into(),
+            ));
+        }
         self.argon2
             .validate()
             .map_err(|m| err("HASHPASS_ARGON2_*", m))?;
@@ -511,7 +603,7 @@ mod tests {
     #[test]
     fn reads_the_originals_names_and_ours() {
         let c = env(&[
-            ("ADMIN_TOKEN", "secret"),
+            ("ADMIN_TOKEN", "secret-0123456789"),
             ("PORT", "9000"),
             ("TURNSTILE_TEST_MODE", "TRUE"),
             ("HASHPASS_DIFFICULTY", "3"),
@@ -526,7 +618,7 @@ mod tests {
             ("HASHPASS_UA_FILTER", "false"),
         ])
         .unwrap();
-        assert_eq!(c.admin_token.as_deref(), Some("secret"));
+        assert_eq!(c.admin_token.as_deref(), Some("secret-0123456789"));
         assert_eq!(
             (c.port, c.difficulty, c.min_difficulty, c.max_difficulty),
             (9000, 3, 1, 6)
@@ -562,6 +654,121 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(e.name, "HASHPASS_TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn misconfigurations_fail_closed_naming_the_variable() {
+        let name = |pairs: &[(&str, &str)]| env(pairs).unwrap_err().name;
+        // Test mode off on purpose needs both keys: no silent fall-back to the offline captcha.
+        assert_eq!(
+            name(&[("TURNSTILE_TEST_MODE", "false")]),
+            "TURNSTILE_SITE_KEY"
+        );
+        assert_eq!(
+            name(&[
+                ("TURNSTILE_TEST_MODE", "false"),
+                ("TURNSTILE_SITE_KEY", "site")
+            ]),
+            "TURNSTILE_SECRET_KEY"
+        );
+        assert_eq!(
+            name(&[
+                ("TURNSTILE_TEST_MODE", "off"),
+                ("TURNSTILE_SECRET_KEY", "s")
+            ]),
+            "TURNSTILE_SITE_KEY"
+        );
+        // Half a key pair is refused whatever the test mode says, unless test mode is on.
+        assert_eq!(
+            name(&[("TURNSTILE_SITE_KEY", "site")]),
+            "TURNSTILE_SECRET_KEY"
+        );
+        assert!(env(&[("TURNSTILE_TEST_MODE", "true"), ("TURNSTILE_SITE_KEY", "s")]).is_ok());
+        let real = env(&[
+            ("TURNSTILE_TEST_MODE", "false"),
+            ("TURNSTILE_SITE_KEY", "site"),
+            ("TURNSTILE_SECRET_KEY", "secret"),
+        ])
+        .unwrap();
+        assert!(!real.captcha_offline());
+        // Weak or placeholder admin tokens.
+        assert_eq!(name(&[("ADMIN_TOKEN", "x")]), "ADMIN_TOKEN");
+        assert_eq!(name(&[("ADMIN_TOKEN", "fifteen-chars-x")]), "ADMIN_TOKEN");
+        assert!(env(&[("ADMIN_TOKEN", "sixteen-chars-xx")]).is_ok());
+        let e = env(&[("ADMIN_TOKEN", EXAMPLE_ADMIN_TOKEN)]).unwrap_err();
+        assert_eq!(e.name, "ADMIN_TOKEN");
+        assert!(e.message.contains(".env.example"), "{e}");
+        // Booleans are strict.
+        for var in [
+            "TURNSTILE_TEST_MODE",
+            "HASHPASS_DEV_TRACE",
+            "HASHPASS_METRICS_PUBLIC",
+            "HASHPASS_UA_FILTER",
+        ] {
+            let e = env(&[(var, "ture")]).unwrap_err();
+            assert_eq!(e.name, var);
+            assert!(e.to_string().starts_with(var), "{e}");
+        }
+        for (text, value) in [
+            ("Yes", true),
+            ("ON", true),
+            ("1", true),
+            ("no", false),
+            ("Off", false),
+            ("0", false),
+        ] {
+            assert_eq!(
+                env(&[("HASHPASS_UA_FILTER", text)]).unwrap().ua_filter,
+                value,
+                "{text}"
+            );
+        }
+        assert_eq!(name(&[("HASHPASS_HOST", "localhost:80")]), "HASHPASS_HOST");
+        assert_eq!(
+            env(&[("HASHPASS_HOST", "::1")]).unwrap().host.to_string(),
+            "::1"
+        );
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let c = env(&[
+            ("ADMIN_TOKEN", "admin-token-0123456789"),
+            ("HASHPASS_HMAC_SECRET", "00112233445566778899aabbccddeeff"),
+            (
+                "WEBHOOK_URL",
+                "https://hooks.example.org/notify/T0K3N?key=abc",
+            ),
+            ("WEBHOOK_TOKEN", "webhook-token-value"),
+            ("WEBHOOK_SECRET", "webhook-secret-value"),
+            ("TURNSTILE_SITE_KEY", "site"),
+            ("TURNSTILE_SECRET_KEY", "turnstile-secret-value"),
+            (
+                "REDIS_URL",
+                "rediss://user:redis-password@redis.example.org:6380/0",
+            ),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in [
+            "admin-token-0123456789",
+            "00112233445566778899aabbccddeeff",
+            "T0K3N",
+            "key=abc",
+            "webhook-token-value",
+            "webhook-secret-value",
+            "turnstile-secret-value",
+            "redis-password",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("https://hooks.example.org/…"), "{shown}");
+        assert!(
+            shown.contains("rediss://redis.example.org:6380/…"),
+            "{shown}"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(redact_url("no scheme at all"), "…");
     }
 
     #[test]

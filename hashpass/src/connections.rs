@@ -1,4 +1,4 @@
-//! This instance's open sockets: how many per IP (the one-connection-per-IP rule, A2, checked
+//! This instance's open sockets: how many per IP (the one-connection-per-IP rule, docs/protocol.md#client-ip, checked
 //! atomically by reserving a slot before the handshake completes) and in total.
 
 use std::collections::HashMap;

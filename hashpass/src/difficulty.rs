@@ -1,4 +1,4 @@
-//! The difficulty rule (PROTOCOL.md B10 + A6), as pure functions over a small state.
+//! The difficulty rule (docs/protocol.md#difficulty-adjustment), as pure functions over a small state.
 //!
 //! An exponential moving average (α = 1/3) of solve times drives a step of
 //! `clamp(log2(target / max(ema, 0.1)), ±4)` bits, applied to a float difficulty clamped to
@@ -97,7 +97,7 @@ impl DifficultyState {
         self.difficulty_float = f64::from(difficulty);
     }
 
-    /// Sets the bounds (admin) and clamps the current difficulty into them (A4).
+    /// Sets the bounds (admin) and clamps the current difficulty into them (docs/protocol.md#admin-api).
     pub fn set_bounds(&mut self, min_difficulty: u32, max_difficulty: u32) {
         self.min_difficulty = min_difficulty;
         self.max_difficulty = max_difficulty;

@@ -4,7 +4,7 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 
-/// An error answer of the HTTP API: a status and the JSON body PROTOCOL.md prescribes.
+/// An error answer of the HTTP API: a status and the JSON body docs/protocol.md#overview prescribes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     /// HTTP status (always 4xx or 503 for client-caused errors).
@@ -47,7 +47,7 @@ impl ApiError {
         Self::detail(StatusCode::CONFLICT, message)
     }
 
-    /// 422 with a detail message (A4's parameter validation).
+    /// 422 with a detail message (docs/protocol.md#admin-api's parameter validation).
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::detail(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
@@ -70,7 +70,7 @@ impl ApiError {
         )
     }
 
-    /// The UA filter's refusal (B3): 404 `{"error": "Not found"}`.
+    /// The UA filter's refusal (docs/protocol.md#user-agent-filter): 404 `{"error": "Not found"}`.
     pub fn ua_refused() -> Self {
         Self {
             status: StatusCode::NOT_FOUND,

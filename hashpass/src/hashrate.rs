@@ -1,4 +1,4 @@
-//! Miners' hashrate reports and the network total (PROTOCOL.md B6.2, B11, A1).
+//! Miners' hashrate reports and the network total (docs/protocol.md#messages-from-the-client, docs/protocol.md#speed-limit, docs/protocol.md#how-a-solution-is-checked).
 //!
 //! Reports are validated before they are stored (finite, 0..=1e9), so the total can never become
 //! non-finite. Reports at or above `max_nonce_speed` are kept apart as overspeed: shown to the
@@ -21,7 +21,7 @@ pub const MAX_REPORTED_RATE: f64 = 1e9;
 
 /// Accepts a reported rate only if it is a finite number in `[0, 1e9]`.
 pub fn validate_rate(value: &serde_json::Value) -> Option<f64> {
-    // Booleans are not numbers here (A1), unlike the original's Python check.
+    // Booleans are not numbers here (docs/protocol.md#how-a-solution-is-checked), unlike the original's Python check.
     let rate = value.as_f64()?;
     (rate.is_finite() && (0.0..=MAX_REPORTED_RATE).contains(&rate)).then_some(rate)
 }

@@ -1,4 +1,4 @@
-//! Invite codes (PROTOCOL.md A5): HMAC-SHA256-authenticated tokens a host site holding the key
+//! Invite codes (docs/protocol.md#invite-codes): HMAC-SHA256-authenticated tokens a host site holding the key
 //! verifies offline.
 //!
 //! Layout (23 bytes): version `1`, an 8-byte random id (the handle for single-use redemption),
@@ -42,7 +42,7 @@ impl std::fmt::Debug for InviteKey {
     }
 }
 
-/// Why a key was refused (texts as the original's admin endpoint, B14).
+/// Why a key was refused (texts as the original's admin endpoint, docs/protocol.md#admin-api).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InviteKeyError {
     /// Not hexadecimal.

@@ -48,15 +48,16 @@
 
 use std::sync::Arc;
 
+pub mod adapter;
 pub mod admin;
-pub mod api;
+pub(crate) mod api;
 pub mod applog;
 pub mod audit;
 pub mod bans;
 pub mod captcha;
 pub mod clock;
 pub mod config;
-pub mod connections;
+pub(crate) mod connections;
 pub mod difficulty;
 pub mod error;
 pub mod events;
@@ -70,23 +71,27 @@ pub mod puzzle_store;
 pub mod redemption;
 #[cfg(feature = "redis")]
 pub mod redis;
-pub mod request;
+pub(crate) mod request;
 pub mod service;
 pub mod session;
 #[cfg(feature = "sql")]
 pub mod sql;
 #[cfg(test)]
 mod test_http;
+#[cfg(feature = "ui")]
+pub mod ui;
 mod util;
 pub mod verify;
 pub mod webhook;
-pub mod wire;
-pub mod ws;
+pub(crate) mod wire;
+pub(crate) mod ws;
 
-pub use api::{ApiBody, ApiRequest, ApiResponse, Endpoint};
-pub use config::Config;
+pub use config::{Config, ConfigError};
 pub use error::{ApiError, StoreError};
-pub use service::{PuzzleService, Seams};
+pub use gate::{InviteGate, InviteRejection};
+pub use invite::{InviteCodes, InviteError, InviteKey, VerifiedInvite};
+pub use redemption::{MemoryRedemptionStore, RedemptionStore};
+pub use service::{BackgroundJobs, PuzzleService, Seams};
 
 use admin::{AdminLockout, AdminService, MemoryAdminLockout};
 use audit::{AuditLog, FileAuditLog, MemoryAuditLog};
@@ -95,9 +100,7 @@ use captcha::{CaptchaProvider, TestCaptcha, TurnstileCaptcha};
 use clock::{SharedClock, SystemClock};
 use events::{EventBus, MemoryEventBus};
 use hashrate::{HashrateStore, MemoryHashrateStore};
-use invite::{InviteCodes, InviteKey};
 use puzzle_store::{MemoryPuzzleStore, PuzzleStore};
-use service::BackgroundJobs;
 use session::{MemorySessionStore, SessionStore};
 use verify::{Argon2Verifier, Verifier};
 use webhook::{HttpWebhook, NoWebhook, WebhookSink};
@@ -108,6 +111,8 @@ use webhook::{HttpWebhook, NoWebhook, WebhookSink};
 pub struct HashPass {
     service: Arc<PuzzleService>,
     admin: Arc<AdminService>,
+    /// The periodic jobs, running while any clone of this instance lives.
+    jobs: Option<Arc<BackgroundJobs>>,
 }
 
 /// Why an instance could not be built.
@@ -149,6 +154,7 @@ impl HashPass {
             lease: None,
             redemptions: None,
             files: false,
+            jobs: true,
         }
     }
 
@@ -178,8 +184,17 @@ impl HashPass {
         self.service.gate()
     }
 
-    /// Starts the periodic jobs (timeouts, rewards, hashrate, clean-up); they stop when the
-    /// returned handle is dropped.
+    /// Whether this instance runs its periodic jobs (timeouts, timeout rewards, hashrate,
+    /// clean-up, events from other instances). They start with [`HashPassBuilder::build`] and
+    /// stop when the last clone of the instance is dropped, unless the builder was told
+    /// [`HashPassBuilder::without_background_jobs`].
+    pub fn runs_background_jobs(&self) -> bool {
+        self.jobs.is_some()
+    }
+
+    /// Starts a second set of the periodic jobs, stopped when the handle is dropped: for an
+    /// instance built [`HashPassBuilder::without_background_jobs`] whose owner wants them after
+    /// all (a test that first drives the game by hand).
     pub fn spawn_jobs(&self) -> BackgroundJobs {
         self.service.spawn_jobs()
     }
@@ -204,6 +219,7 @@ pub struct HashPassBuilder {
     lease: Option<Arc<dyn service::JobLease>>,
     redemptions: Option<Arc<dyn redemption::RedemptionStore>>,
     files: bool,
+    jobs: bool,
 }
 
 macro_rules! seam_setters {
@@ -284,8 +300,17 @@ impl HashPassBuilder {
         self
     }
 
-    /// Validates the configuration, fills the unset seams with defaults, and initialises the
-    /// puzzle state (or joins the one a shared store already holds).
+    /// Builds an instance that does not start its periodic jobs: nothing times the puzzle out
+    /// or hands out a timeout reward until the owner calls [`HashPass::spawn_jobs`] or drives
+    /// the game itself (as the core's tests do on a fake clock).
+    pub fn without_background_jobs(mut self) -> Self {
+        self.jobs = false;
+        self
+    }
+
+    /// Validates the configuration, fills the unset seams with defaults, initialises the
+    /// puzzle state (or joins the one a shared store already holds) and starts the periodic
+    /// jobs, which run until the last clone of the instance is dropped.
     pub async fn build(self) -> Result<HashPass, BuildError> {
         let config = self.config;
         config.validate()?;
@@ -300,7 +325,12 @@ impl HashPassBuilder {
                             message: e.to_string(),
                         })?
                     }
-                    None => InviteKey::random(),
+                    None => {
+                        tracing::warn!(
+                            "HASHPASS_HMAC_SECRET is not set: invite codes are signed with a random key, so codes won before a restart stop verifying after it (set it to 32+ random bytes in hex: openssl rand -hex 32)"
+                        );
+                        InviteKey::random()
+                    }
                 };
                 Arc::new(
                     InviteCodes::new(key)
@@ -408,6 +438,47 @@ impl HashPassBuilder {
         let service = Arc::new(PuzzleService::new(config, seams));
         service.initialise().await?;
         let admin = Arc::new(AdminService::new(Arc::clone(&service), lockout));
-        Ok(HashPass { service, admin })
+        let jobs = self.jobs.then(|| Arc::new(service.spawn_jobs()));
+        Ok(HashPass {
+            service,
+            admin,
+            jobs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_start_with_the_instance_and_stop_with_its_last_clone() {
+        let hashpass = HashPass::builder(Config::default().with_turnstile_test_mode(true))
+            .build()
+            .await
+            .unwrap();
+        assert!(hashpass.runs_background_jobs());
+        let service = Arc::downgrade(hashpass.service());
+        let clone = hashpass.clone();
+        drop(hashpass);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(service.upgrade().is_some(), "a clone still runs the jobs");
+        drop(clone);
+        for _ in 0..200 {
+            if service.upgrade().is_none() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            service.upgrade().is_none(),
+            "the jobs were stopped and let go of the instance"
+        );
+        let manual = HashPass::builder(Config::default().with_turnstile_test_mode(true))
+            .without_background_jobs()
+            .build()
+            .await
+            .unwrap();
+        assert!(!manual.runs_background_jobs());
     }
 }

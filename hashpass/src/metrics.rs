@@ -1,4 +1,4 @@
-//! The figures `/api/metrics` exposes (PROTOCOL.md A9), in Prometheus text format.
+//! The figures `/api/metrics` exposes (docs/protocol.md#security-headers), in Prometheus text format.
 //!
 //! Counters are plain atomics owned by the instance (no global recorder), so several instances in
 //! one process — as in tests — never mix their figures.

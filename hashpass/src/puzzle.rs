@@ -1,4 +1,4 @@
-//! The puzzle contract (PROTOCOL.md B8 + A2): seed, Argon2d parameters, salt layout,
+//! The puzzle contract (docs/protocol.md#the-puzzle + docs/protocol.md#client-ip): seed, Argon2d parameters, salt layout,
 //! leading-zero counting and the input rules a solution must meet before any hashing.
 
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ pub const MAX_NONCE: u64 = 1 << 53;
 /// Length of a puzzle seed in hex characters (16 random bytes).
 pub const SEED_HEX_LEN: usize = 32;
 
-/// Longest `visitorId` accepted (A2).
+/// Longest `visitorId` accepted (docs/protocol.md#client-ip).
 pub const MAX_VISITOR_ID_LEN: usize = 128;
 
 /// Output length of the puzzle hash in bytes.
@@ -52,7 +52,7 @@ impl Argon2Params {
         }
     }
 
-    /// Checks the bounds of PROTOCOL.md A4: time 1..16, parallelism 1..16,
+    /// Checks the bounds of docs/protocol.md#admin-api: time 1..16, parallelism 1..16,
     /// memory 8·parallelism..1048576 KiB. Returns the message for a 422.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=16).contains(&self.time_cost) {
@@ -104,7 +104,7 @@ pub fn leading_zero_bits(hash: &[u8]) -> u32 {
     zeros
 }
 
-/// Whether `visitor_id` keeps the salt unambiguous: `^[A-Za-z0-9_-]{1,128}$` (A2).
+/// Whether `visitor_id` keeps the salt unambiguous: `^[A-Za-z0-9_-]{1,128}$` (docs/protocol.md#client-ip).
 pub fn is_valid_visitor_id(visitor_id: &str) -> bool {
     !visitor_id.is_empty()
         && visitor_id.len() <= MAX_VISITOR_ID_LEN

@@ -17,9 +17,9 @@ use crate::error::StoreError;
 use crate::puzzle::Argon2Params;
 use crate::session::ConnectionId;
 
-/// How many solve times the history keeps (B10).
+/// How many solve times the history keeps (docs/protocol.md#difficulty-adjustment).
 pub const SOLVE_HISTORY: usize = 5;
-/// How many points the solve-time chart keeps (B10).
+/// How many points the solve-time chart keeps (docs/protocol.md#difficulty-adjustment).
 pub const CHART_HISTORY: usize = 50;
 
 /// One point of a chart.
@@ -100,7 +100,7 @@ fn trim_front<T>(list: &mut Vec<T>, keep: usize) {
     }
 }
 
-/// Mining time of the current puzzle (B10).
+/// Mining time of the current puzzle (docs/protocol.md#difficulty-adjustment).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct MiningTime {
     /// Accumulated seconds during which at least one miner declared mining.
@@ -109,7 +109,7 @@ pub struct MiningTime {
     pub active_miners: usize,
 }
 
-/// A verified best-hash entry of a timeout reward window (A6).
+/// A verified best-hash entry of a timeout reward window (docs/protocol.md#difficulty-adjustment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RewardEntry {
     /// Submitter's fingerprint.

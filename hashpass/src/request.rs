@@ -1,4 +1,4 @@
-//! Reading request bodies the way the original's FastAPI/pydantic models did (B4.4–B4.6):
+//! Reading request bodies the way the original's FastAPI/pydantic models did (docs/protocol.md#get-the-puzzle–docs/protocol.md#submit-a-best-hash-after-a-timeout):
 //! a JSON syntax error is a 422 before authentication; field errors are a 422 whose `detail` is
 //! a list of `{type, loc, msg, input, ctx?}`; a body too deeply nested to parse is a 400.
 

@@ -1,7 +1,7 @@
 //! The game: who may get a puzzle, what a valid solution is, the single-winner claim,
-//! difficulty adjustment, timeouts and their rewards (PROTOCOL.md B4.4–B4.6, B7, B10, A1, A6).
+//! difficulty adjustment, timeouts and their rewards (docs/protocol.md#get-the-puzzle–docs/protocol.md#submit-a-best-hash-after-a-timeout, docs/protocol.md#sessions, docs/protocol.md#difficulty-adjustment, docs/protocol.md#how-a-solution-is-checked, docs/protocol.md#difficulty-adjustment).
 //!
-//! Order of a verification (A1): identity checks, seed is current, the submitted hash meets the
+//! Order of a verification (docs/protocol.md#how-a-solution-is-checked): identity checks, seed is current, the submitted hash meets the
 //! difficulty, per-session rate — all cheap — then the Argon2 recomputation on the bounded
 //! [`Verifier`] with no lock held, then one compare-and-swap of the puzzle state. The first swap
 //! for a seed wins; every other solution for that seed gets 409.
@@ -35,7 +35,7 @@ use crate::verify::{Verifier, VerifyError};
 use crate::webhook::{WebhookEvent, WebhookSink};
 use crate::wire;
 
-/// A solve time is never reported as 0 (A6): at least 0.01 s, the smallest value the wire's
+/// A solve time is never reported as 0 (docs/protocol.md#difficulty-adjustment): at least 0.01 s, the smallest value the wire's
 /// two decimals show.
 const MIN_SOLVE_TIME: f64 = 0.01;
 
@@ -113,7 +113,7 @@ pub struct Win {
     pub record: AuditRecord,
 }
 
-/// How a player socket was admitted (B6.1).
+/// How a player socket was admitted (docs/protocol.md#player-socket-admission).
 #[derive(Debug)]
 pub struct PlayerAdmission {
     /// The effective client IP.
@@ -199,7 +199,7 @@ impl PuzzleService {
 
     /// Creates the puzzle state from the configuration unless the store already holds one
     /// (another instance, or a restart on a persistent store). The difficulty average is seeded
-    /// from the audit log's last ≤5 solve times (B10).
+    /// from the audit log's last ≤5 solve times (docs/protocol.md#difficulty-adjustment).
     pub async fn initialise(&self) -> Result<PuzzleState, StoreError> {
         if let Some(state) = self.seams.puzzles.load().await? {
             self.adopt_invite_key(&state);
@@ -305,7 +305,7 @@ impl PuzzleService {
         }
     }
 
-    /// The session-token ladder of B7.3 as amended by A2: 401 missing / malformed header,
+    /// The session-token ladder of docs/protocol.md#session-token-check, with docs/protocol.md#client-ip: 401 missing / malformed header,
     /// 403 banned, 401 unknown, 403 bound to another IP (not revoked), 401 revoked or expired.
     pub async fn authenticate(
         &self,
@@ -362,7 +362,7 @@ impl PuzzleService {
         }))
     }
 
-    /// Trace IP and device binding (B4.5 steps 4–5).
+    /// Trace IP and device binding (docs/protocol.md#verify-a-solution steps 4–5).
     fn check_identity(
         &self,
         ip: IpAddr,
@@ -397,7 +397,7 @@ impl PuzzleService {
         }
     }
 
-    /// Flags (never refuses, A6) a solution found faster than `max_nonce_speed` allows.
+    /// Flags (never refuses, docs/protocol.md#difficulty-adjustment) a solution found faster than `max_nonce_speed` allows.
     async fn flag_speed(&self, state: &PuzzleState, ip: IpAddr, nonce: u64, elapsed: f64) {
         if state.max_nonce_speed > 0.0 && elapsed > 0.0 {
             let speed = nonce as f64 / elapsed;
@@ -585,7 +585,7 @@ impl PuzzleService {
         }
     }
 
-    /// `POST /api/submit`: a best hash for the timed-out puzzle, verified on arrival (A6).
+    /// `POST /api/submit`: a best hash for the timed-out puzzle, verified on arrival (docs/protocol.md#difficulty-adjustment).
     /// Returns the status text (`submitted` or `already_submitted`).
     pub async fn submit(
         &self,
@@ -651,7 +651,7 @@ impl PuzzleService {
     }
 
     /// Resets the puzzle if its mining time reached the timeout, opening a reward window for the
-    /// old seed (B10). Returns whether it did.
+    /// old seed (docs/protocol.md#difficulty-adjustment). Returns whether it did.
     pub async fn check_timeout(&self) -> Result<bool, StoreError> {
         let Some(state) = self.seams.puzzles.load().await? else {
             return Ok(false);
@@ -847,7 +847,7 @@ impl PuzzleService {
         BackgroundJobs { tasks }
     }
 
-    /// Admits a player socket (B6.1 with A2/A3): refusals are errors to answer with HTTP 403
+    /// Admits a player socket (docs/protocol.md#player-socket-admission with docs/protocol.md#client-ip/docs/protocol.md#captcha): refusals are errors to answer with HTTP 403
     /// before the upgrade. `user_agent_ok` is the UA filter's verdict.
     pub async fn admit_player(
         &self,
@@ -894,6 +894,7 @@ impl PuzzleService {
 
 /// The periodic jobs of one instance; dropping the handle stops them.
 #[derive(Debug)]
+#[must_use = "the periodic jobs stop when this handle is dropped"]
 pub struct BackgroundJobs {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }

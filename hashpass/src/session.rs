@@ -1,4 +1,4 @@
-//! Session tokens (PROTOCOL.md B7 + A2): issued at the first socket connection after the
+//! Session tokens (docs/protocol.md#sessions + docs/protocol.md#client-ip): issued at the first socket connection after the
 //! captcha, bound to the client IP and, at the first puzzle request, to a device fingerprint.
 //!
 //! [`SessionStore`] keeps them; every mutation is one atomic call so a shared backend can

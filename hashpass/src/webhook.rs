@@ -1,4 +1,4 @@
-//! Telling the host site about every invite (PROTOCOL.md B17 + A8): a JSON POST with an optional
+//! Telling the host site about every invite (docs/protocol.md#webhook): a JSON POST with an optional
 //! bearer token and body signature, retried with back-off, never on the winner's path (the
 //! caller spawns it).
 

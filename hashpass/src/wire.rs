@@ -1,4 +1,4 @@
-//! The WebSocket messages of PROTOCOL.md B6.3, serialised exactly as the original does:
+//! The WebSocket messages of docs/protocol.md#messages-from-the-server, serialised exactly as the original does:
 //! `SESSION_TOKEN` and `STATUS_UPDATE` compactly, `PONG`, `PUZZLE_RESET`, `NETWORK_HASHRATE`
 //! (and our `TIMEOUT_INVITE_CODE`, `ERROR`) with Python's default `", "` / `": "` separators.
 

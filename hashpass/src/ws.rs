@@ -1,4 +1,4 @@
-//! The WebSocket protocols (PROTOCOL.md B6, B14.1, A1) as framework-free drivers: an adapter
+//! The WebSocket protocols (docs/protocol.md#player-websocket, docs/protocol.md#admin-websocket, docs/protocol.md#how-a-solution-is-checked) as framework-free drivers: an adapter
 //! upgrades the connection, maps its frames to [`WsIncoming`] / [`WsOutgoing`], and hands the
 //! socket to [`run_player`] or [`run_admin`]. Everything else — messages, events, close codes,
 //! slow-client handling, clean-up — happens here, once for every framework.
@@ -17,10 +17,10 @@ use crate::service::{PlayerAdmission, PuzzleService};
 use crate::session::{ConnectionId, Session, new_session_token, preview};
 use crate::wire;
 
-/// Longest text frame accepted, in characters (B6.2).
+/// Longest text frame accepted, in characters (docs/protocol.md#messages-from-the-client).
 pub const MAX_MESSAGE_CHARS: usize = 4096;
 
-/// Period of the admin socket's STATUS_UPDATE (B14.1).
+/// Period of the admin socket's STATUS_UPDATE (docs/protocol.md#admin-websocket).
 pub const ADMIN_STATUS_PERIOD: Duration = Duration::from_secs(2);
 
 /// Close code: policy violation (replaced, too slow).
@@ -33,7 +33,7 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 pub enum WsIncoming {
     /// A text frame.
     Text(String),
-    /// A binary frame (ignored, A1).
+    /// A binary frame (ignored, docs/protocol.md#how-a-solution-is-checked).
     Binary,
     /// Ping/pong and other control frames (ignored).
     Control,
@@ -55,7 +55,7 @@ pub enum WsOutgoing {
     },
 }
 
-/// What a player's text frame asks for (B6.2).
+/// What a player's text frame asks for (docs/protocol.md#messages-from-the-client).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlayerMessage {
     /// `ping` or `{"type":"ping"}`.
@@ -68,7 +68,7 @@ pub enum PlayerMessage {
     Hashrate(f64),
     /// Longer than [`MAX_MESSAGE_CHARS`]: answered with ERROR and close 1009.
     TooLarge,
-    /// Anything else: ignored, the connection stays open (A1).
+    /// Anything else: ignored, the connection stays open (docs/protocol.md#how-a-solution-is-checked).
     Ignored,
 }
 
@@ -262,7 +262,7 @@ pub async fn run_player<S, E>(
     drop(slot);
 }
 
-/// Attaches the connection to its session (B6.1 steps 4 and 8): a reconnect replaces the
+/// Attaches the connection to its session (docs/protocol.md#player-socket-admission steps 4 and 8): a reconnect replaces the
 /// session's previous socket; a new player gets a session, and the SESSION_TOKEN greeting to send.
 async fn attach_session(
     service: &PuzzleService,
@@ -298,7 +298,7 @@ async fn attach_session(
     }
 }
 
-/// B6.4: forget the socket's hashrate and mining, mark its session disconnected.
+/// docs/protocol.md#close-codes: forget the socket's hashrate and mining, mark its session disconnected.
 async fn cleanup(service: &PuzzleService, connection: ConnectionId, token: &str) {
     let seams = &service.seams;
     let now = service.now();

@@ -127,6 +127,7 @@ async fn a_flood_of_wrong_hashes_cannot_starve_an_honest_winner() {
     let hp = HashPass::builder(config().with_argon2(params))
         .clock(Arc::new(clock.clone()))
         .verifier(verifier.clone())
+        .without_background_jobs()
         .build()
         .await
         .unwrap();
@@ -380,7 +381,7 @@ async fn the_session_ladder() {
         status(svc.authenticate(a, Some(bearer.as_bytes())).await),
         200
     );
-    // From another IP: 403, and the owner keeps it (not revoked, A2).
+    // From another IP: 403, and the owner keeps it (not revoked, docs/protocol.md#client-ip).
     let e = svc
         .authenticate(b, Some(bearer.as_bytes()))
         .await
@@ -466,7 +467,7 @@ async fn solve_time_is_mining_time_when_declared_else_wall_time() {
         .verify(a, &s, &solution(&state.seed, "v", a, n, h))
         .await
         .unwrap();
-    // Round 3: solved in the instant it started: the smallest reportable time, never 0 (A6).
+    // Round 3: solved in the instant it started: the smallest reportable time, never 0 (docs/protocol.md#difficulty-adjustment).
     assert_eq!(win.record.solve_time, Some(0.01));
     assert_eq!(svc.state().await.unwrap().last_solve_time, Some(0.01));
 }
@@ -589,7 +590,7 @@ async fn timeout_opens_a_reward_window_and_the_best_verified_hash_wins() {
         .unwrap_err();
     assert_eq!(e.message(), Some("Leading zeros must be >= 1"));
 
-    // A regular win during the window does not cancel it (A6).
+    // A regular win during the window does not cancel it (docs/protocol.md#difficulty-adjustment).
     let (n4, h4) = solve(TINY, &next.seed, "vc", c, 11, 0);
     svc.verify(c, &sc, &solution(&next.seed, "vc", c, n4, h4))
         .await

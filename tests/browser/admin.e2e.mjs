@@ -51,7 +51,7 @@ run(async () => {
 
     // Reset from the console (after a confirmation).
     const seedMid = await textOf(page, '#card-seed');
-    await page.click('[data-op="/api/admin/reset-puzzle"]');
+    await page.click('[data-op="api/admin/reset-puzzle"]');
     await page.waitForFunction((before) => document.querySelector('#card-seed').textContent.trim() !== before, seedMid, { timeout: 10000 });
 
     // The invite log says which code was redeemed, by whom; an unused one can be withdrawn.

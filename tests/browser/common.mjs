@@ -5,9 +5,10 @@ import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
+// playwright-core is this directory's own dependency (package.json here, `npm ci` in
+// tests/browser), resolved from tests/browser/node_modules.
 const require = createRequire(import.meta.url);
-const staticDir = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../static');
-const { chromium } = require(path.join(staticDir, 'node_modules/playwright-core'));
+const { chromium } = require('playwright-core');
 
 /** Reads `--name value` pairs from the command line. */
 export function args() {
@@ -25,7 +26,7 @@ export function args() {
 
 /**
  * The User-Agent the tests' pages send: headless Chromium announces "HeadlessChrome", which the
- * server's scripted-client filter (PROTOCOL.md B3) rightly refuses; a person's Chrome does not.
+ * server's scripted-client filter (docs/protocol.md#user-agent-filter) rightly refuses; a person's Chrome does not.
  */
 export const USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 

@@ -15,7 +15,8 @@ run(async () => {
     const page = await context.newPage();
     await page.goto(`${opts.base}/admin`);
     const result = await page.evaluate(async ({ memoryCost, timeCost, seconds }) => {
-      const worker = new Worker('/static/js/miner-worker.js', { type: 'module' });
+      // Relative to the console's page, so any mount works.
+      const worker = new Worker(new URL('static/js/miner-worker.js', document.baseURI), { type: 'module' });
       let hashes = 0;
       let started = 0;
       const done = new Promise((resolve, reject) => {

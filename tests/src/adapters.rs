@@ -13,7 +13,7 @@ pub fn axum(
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
-    let app = hashpass_examples::standalone_app(hashpass, &hashpass_examples::static_dir());
+    let app = hashpass_examples::standalone_app(hashpass);
     Box::pin(serve_axum(app, listener, stop))
 }
 
@@ -23,7 +23,7 @@ pub fn poem(
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
-    let app = hashpass_examples::standalone_poem(hashpass, &hashpass_examples::static_dir());
+    let app = hashpass_examples::standalone_poem(hashpass);
     Box::pin(serve_poem(app, listener, stop))
 }
 

@@ -1,5 +1,5 @@
 //! The conformance cases. Each starts its own server with the adapter under test and checks one
-//! part of PROTOCOL.md over real HTTP and WebSocket on 127.0.0.1.
+//! part of docs/protocol.md#overview over real HTTP and WebSocket on 127.0.0.1.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -162,7 +162,7 @@ pub async fn reconnect_within_grace(serve: Serve) {
     );
 }
 
-/// B7.3 with A2: every rung of the ladder.
+/// docs/protocol.md#session-token-check with docs/protocol.md#client-ip: every rung of the ladder.
 pub async fn session_ladder(serve: Serve) {
     let server = TestServer::with(serve, "ladder", |c| c).await;
     let player = Player::connect(&server, client_ip(1)).await;
@@ -240,7 +240,7 @@ pub async fn session_ladder(serve: Serve) {
     );
 }
 
-/// B4: the statuses and details of verify and submit, and method/path errors.
+/// docs/protocol.md#public-http-endpoints: the statuses and details of verify and submit, and method/path errors.
 pub async fn public_errors(serve: Serve) {
     let server = TestServer::with(serve, "errors", |c| {
         c.with_max_difficulty(64u32).with_difficulty(2u32)
@@ -487,7 +487,7 @@ pub async fn oversize_and_binary_frames(serve: Serve) {
     healthy(&server).await;
 }
 
-/// Every admin endpoint of B14 answers as documented.
+/// Every admin endpoint of docs/protocol.md#admin-api answers as documented.
 pub async fn admin_endpoints(serve: Serve) {
     let server = TestServer::with(serve, "admin", |c| c.with_max_difficulty(32u32)).await;
     let mut player = Player::connect(&server, client_ip(1)).await;
@@ -743,7 +743,7 @@ pub async fn admin_endpoints(serve: Serve) {
     );
 }
 
-/// A4: parameter endpoints validate the whole body and change nothing on error (422).
+/// docs/protocol.md#admin-api: parameter endpoints validate the whole body and change nothing on error (422).
 pub async fn admin_validation(serve: Serve) {
     let server = TestServer::with(serve, "admin-validation", |c| {
         c.with_max_difficulty(20u32).with_difficulty(5u32)
@@ -940,7 +940,7 @@ pub async fn admin_socket(serve: Serve) {
     assert_eq!(next["type"], "STATUS_UPDATE");
 }
 
-/// Kick bans the IP and closes all its sockets, idle ones included (A4).
+/// Kick bans the IP and closes all its sockets, idle ones included (docs/protocol.md#admin-api).
 pub async fn kick_closes_idle_sockets(serve: Serve) {
     let server = TestServer::with(serve, "kick", |c| c.with_max_connections_per_ip(0u32)).await;
     let ip = client_ip(1);
@@ -1310,7 +1310,7 @@ pub async fn slow_reader_does_not_delay_others(serve: Serve) {
     healthy(&server).await;
 }
 
-/// B3's filter on the public API (not on health, trace or admin) and B2's headers everywhere.
+/// docs/protocol.md#user-agent-filter's filter on the public API (not on health, trace or admin) and docs/protocol.md#security-headers's headers everywhere.
 pub async fn ua_filter_and_headers(serve: Serve) {
     let server = TestServer::with(serve, "ua", |c| c).await;
     let http = Http::new(&server, client_ip(1));
@@ -1482,8 +1482,8 @@ pub async fn run_browser_script_with(server: &TestServer, script: &str, extra: &
         "Chromium is not installed at {chromium}: `apt-get install -y chromium` (the CI script does), or set CHROMIUM"
     );
     assert!(
-        root.join("../static/node_modules/playwright-core").is_dir(),
-        "playwright-core is missing: run `npm ci --prefix static`"
+        root.join("browser/node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci --prefix tests/browser`"
     );
     let binary = std::env::current_exe()
         .ok()

@@ -1,6 +1,6 @@
 //! The conformance harness: start a real HashPass server (any adapter) on 127.0.0.1, talk to it
 //! over HTTP and WebSocket from distinct 127.x.y.z source addresses (Linux routes all of 127/8
-//! to loopback), and check the wire contract of PROTOCOL.md.
+//! to loopback), and check the wire contract of docs/protocol.md#overview.
 //!
 //! Every case in [`cases`] takes the adapter's serve function, and [`conformance_suite!`]
 //! instantiates the whole list for one adapter, so each adapter runs the very same cases.

@@ -8,7 +8,6 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use hashpass::clock::FakeClock;
 use hashpass::puzzle::Argon2Params;
-use hashpass::service::BackgroundJobs;
 use hashpass::{Config, HashPass, HashPassBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -61,7 +60,7 @@ pub struct TestServer {
     pub dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    _jobs: BackgroundJobs,
+    _jobs: hashpass::BackgroundJobs,
     _redis: Option<Arc<crate::redis_server::RedisServer>>,
     redis_backed: bool,
 }
@@ -120,9 +119,13 @@ impl TestServer {
                 .unwrap_or_default()
                 .as_secs_f64(),
         );
+        // The jobs are this server's own handle, not the instance's: dropping the server stops
+        // them at once, even while a client still holds a connection (and so a clone of the
+        // instance) open — a "crashed" instance must not keep renewing its lease.
         let mut builder = HashPass::builder(config)
             .clock(Arc::new(clock.clone()))
-            .persist_to_data_dir();
+            .persist_to_data_dir()
+            .without_background_jobs();
         let redis_backed = backend.is_some();
         if let Some(backend) = backend {
             builder = builder.redis(backend).await.expect("Redis stores");

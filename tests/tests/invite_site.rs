@@ -63,7 +63,7 @@ fn axum_site(
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let site = open_site(&hashpass).await;
-        let app = with_axum::app(site, hashpass, &hashpass_examples::static_dir());
+        let app = with_axum::app(site, hashpass);
         adapters::serve_axum(app, listener, stop).await;
     })
 }
@@ -75,7 +75,7 @@ fn poem_site(
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let site = open_site(&hashpass).await;
-        let app = with_poem::app(site, hashpass, &hashpass_examples::static_dir());
+        let app = with_poem::app(site, hashpass);
         adapters::serve_poem(app, listener, stop).await;
     })
 }

@@ -11,7 +11,6 @@ use hashpass::{Config, HashPass};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hashpass = HashPass::builder(Config::from_env()?).build().await?;
-    let _jobs = hashpass.spawn_jobs();
     let app = Router::new()
         .route(
             "/",

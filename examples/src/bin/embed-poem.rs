@@ -14,7 +14,6 @@ fn home() -> &'static str {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hashpass = HashPass::builder(Config::from_env()?).build().await?;
-    let _jobs = hashpass.spawn_jobs();
     let app = Route::new()
         .at("/", get(home))
         .nest("/invite", hashpass_poem::route(hashpass));

@@ -1,5 +1,6 @@
 //! The complete standalone HashPass system: public API, admin API, both WebSockets, the miner
-//! page and the admin console, on in-memory state with the audit log and blacklist on disk.
+//! page and the admin console (embedded in the binary: it runs from any directory), on
+//! in-memory state with the audit log and blacklist on disk.
 //!
 //! Run with: `cargo run --release --bin hashpass-server` (reads `.env`, then the environment;
 //! see `.env.example`). `--framework poem` (or `HASHPASS_FRAMEWORK=poem`) serves it with poem
@@ -49,13 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.redis(backend).await?;
     }
     let hashpass = builder.build().await?;
-    let _jobs = hashpass.spawn_jobs();
-    let static_dir = hashpass_examples::static_dir();
-    if let Err(message) = hashpass_examples::check_vendor_files(&static_dir) {
-        tracing::error!("{message}: the miner page and the admin console will not work");
-    }
-    let addr = SocketAddr::from(([0, 0, 0, 0], port));
-    hashpass_examples::serve_standalone(framework, hashpass, &static_dir, addr).await?;
+    let addr = SocketAddr::new(config.host, port);
+    hashpass_examples::serve_standalone(framework, hashpass, addr).await?;
     tracing::info!("stopped");
     Ok(())
 }

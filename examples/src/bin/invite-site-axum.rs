@@ -10,11 +10,7 @@ use hashpass_examples::site::{launch_from_env, with_axum};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let launch = launch_from_env().await?;
-    let app = with_axum::app(
-        launch.site.clone(),
-        launch.hashpass.clone(),
-        &hashpass_examples::static_dir(),
-    );
+    let app = with_axum::app(launch.site.clone(), launch.hashpass.clone());
     hashpass_examples::serve(app, launch.addr).await?;
     Ok(())
 }

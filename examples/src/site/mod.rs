@@ -665,15 +665,14 @@ fn hash_password(password: String) -> Result<String, argon2::password_hash::Erro
 }
 
 /// The site and its HashPass, built from the environment as the `invite-site-*` binaries run
-/// them; the periodic jobs and the log writer live as long as it does.
+/// them; the log writer lives as long as it does.
 pub struct Launch {
     /// The site.
     pub site: Site,
     /// Its HashPass.
     pub hashpass: HashPass,
-    /// Where to listen (`PORT`).
+    /// Where to listen (`HASHPASS_HOST`, `PORT`).
     pub addr: std::net::SocketAddr,
-    _jobs: hashpass::service::BackgroundJobs,
     _log_guard: tracing_appender::non_blocking::WorkerGuard,
 }
 
@@ -684,23 +683,16 @@ pub async fn launch_from_env() -> Result<Launch, Box<dyn std::error::Error>> {
     let site_config = SiteConfig::from_env()?;
     let config = hashpass::Config::from_env()?;
     let log_guard = crate::init_logging(&config)?;
-    if config.hmac_secret.is_none() {
-        tracing::warn!(
-            "HASHPASS_HMAC_SECRET is not set: codes won now will not verify after a restart"
-        );
-    }
     let hashpass = HashPass::builder(config.clone())
         .persist_to_data_dir()
         .redemption_store(Site::redemption_store(&site_config).await?)
         .build()
         .await?;
-    let jobs = hashpass.spawn_jobs();
     let site = Site::open(site_config, &hashpass).await?;
     Ok(Launch {
         site,
         hashpass,
-        addr: std::net::SocketAddr::from(([0, 0, 0, 0], config.port)),
-        _jobs: jobs,
+        addr: std::net::SocketAddr::new(config.host, config.port),
         _log_guard: log_guard,
     })
 }

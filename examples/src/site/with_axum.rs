@@ -2,8 +2,6 @@
 //! `/admin`, the API under `/api`) with the site's own `/join` page and its `/signup`, `/login`
 //! and `/me` endpoints beside it.
 
-use std::path::Path;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
@@ -14,7 +12,7 @@ use hashpass::HashPass;
 use super::{Answer, Form, JOIN_CSS, JOIN_HTML, JOIN_JS, Site, SiteError};
 
 /// The site's app: HashPass and the site's own routes, all under HashPass's security headers.
-pub fn app(site: Site, hashpass: HashPass, static_dir: &Path) -> Router {
+pub fn app(site: Site, hashpass: HashPass) -> Router {
     let form = |form: Form| {
         let site = site.clone();
         move |body: Body| async move {
@@ -48,7 +46,7 @@ pub fn app(site: Site, hashpass: HashPass, static_dir: &Path) -> Router {
             }),
         );
     let own = hashpass_axum::with_security_headers(hashpass.clone(), own);
-    crate::standalone_app(hashpass, static_dir).merge(own)
+    crate::standalone_app(hashpass).merge(own)
 }
 
 /// The answer, or the error's status and JSON body (with `WWW-Authenticate` for token errors).

@@ -1,7 +1,5 @@
 //! The invite-only site in poem: the twin of [`super::with_axum`], route for route.
 
-use std::path::Path;
-
 use hashpass::HashPass;
 use poem::http::header;
 use poem::web::Html;
@@ -27,11 +25,7 @@ fn join_css() -> Response {
 }
 
 /// The site's app: HashPass and the site's own routes, all under HashPass's security headers.
-pub fn app(
-    site: Site,
-    hashpass: HashPass,
-    static_dir: &Path,
-) -> impl Endpoint<Output = Response> + use<> {
+pub fn app(site: Site, hashpass: HashPass) -> impl Endpoint<Output = Response> + use<> {
     let form = |form: Form| {
         let site = site.clone();
         poem::endpoint::make(move |request: Request| {
@@ -69,7 +63,7 @@ pub fn app(
                 }
             })),
         );
-    crate::standalone_poem_with(hashpass, static_dir, own).map_to_response()
+    crate::standalone_poem_with(hashpass, own).map_to_response()
 }
 
 /// The answer, or the error's status and JSON body (with `WWW-Authenticate` for token errors).

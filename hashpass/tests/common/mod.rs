@@ -23,7 +23,7 @@ pub fn config() -> Config {
         .with_min_difficulty(1u32)
         .with_max_difficulty(64u32)
         .with_submit_limit(0u32)
-        .with_admin_token(Some("admin-secret".to_string()))
+        .with_admin_token(Some("admin-secret-0123456789".to_string()))
 }
 
 /// An instance on a fake clock.
@@ -31,6 +31,7 @@ pub async fn instance(config: Config) -> (HashPass, FakeClock) {
     let clock = FakeClock::default();
     let hp = HashPass::builder(config)
         .clock(Arc::new(clock.clone()))
+        .without_background_jobs()
         .build()
         .await
         .expect("instance builds");

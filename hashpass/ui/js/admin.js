@@ -1,9 +1,10 @@
 // The admin console: log in with the admin token (kept in sessionStorage), live cards and charts
 // from the admin socket, settings forms, miners, blacklist, invite and application logs, and
-// operations. All dynamic text goes through textContent.
-import { createTranslator, initTheme } from '/static/js/page.js';
+// operations. All dynamic text goes through textContent. Every API path (here and in the page's
+// data-op and data-endpoint attributes) is relative to the mount, with no leading slash, so the
+// console works wherever a host mounts HashPass.
+import { apiUrl, createTranslator, initTheme, wsUrl } from './page.js';
 
-const BASE = document.querySelector('meta[name="hashpass-base"]')?.content || '';
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'hashpass.adminToken';
 
@@ -80,7 +81,7 @@ function detail(data, status) {
 
 async function api(method, path, body) {
   try {
-    const response = await fetch(`${BASE}${path}`, {
+    const response = await fetch(apiUrl(path), {
       method,
       headers: { Authorization: `Bearer ${state.token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
@@ -146,8 +147,7 @@ function setWsState(name) {
 
 function connectSocket() {
   if (!state.token) return;
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${scheme}//${location.host}${BASE}/api/admin/ws?token=${encodeURIComponent(state.token)}`);
+  const ws = new WebSocket(wsUrl(`api/admin/ws?token=${encodeURIComponent(state.token)}`));
   state.ws = ws;
   setWsState('connecting');
   ws.onopen = () => {
@@ -191,7 +191,7 @@ function button(label, onClick, cls = 'secondary') {
 
 async function ban(ip) {
   if (!window.confirm(t('confirm.ban', { ip }))) return;
-  const { status, data } = await api('POST', '/api/admin/kick', { ip });
+  const { status, data } = await api('POST', 'api/admin/kick', { ip });
   if (status === 200) {
     announce(data.message, 'ok');
     $('ban-error').textContent = '';
@@ -202,7 +202,7 @@ async function ban(ip) {
 }
 
 async function loadMiners() {
-  const { status, data } = await api('GET', '/api/admin/miners');
+  const { status, data } = await api('GET', 'api/admin/miners');
   if (status !== 200) return;
   const body = $('miners');
   body.replaceChildren(...data.map((m) => {
@@ -218,7 +218,7 @@ async function loadMiners() {
 }
 
 async function loadBlacklist() {
-  const { status, data } = await api('GET', '/api/admin/blacklist');
+  const { status, data } = await api('GET', 'api/admin/blacklist');
   if (status !== 200) return;
   const list = $('blacklist');
   if (!data.length) {
@@ -232,7 +232,7 @@ async function loadBlacklist() {
     const span = document.createElement('span');
     span.textContent = ip;
     li.append(span, button(t('unban'), async () => {
-      const { status: code, data: answer } = await api('POST', '/api/admin/unban', { ip });
+      const { status: code, data: answer } = await api('POST', 'api/admin/unban', { ip });
       announce(code === 200 ? answer.message : detail(answer, code), code === 200 ? 'ok' : 'error');
       await loadBlacklist();
     }));
@@ -255,7 +255,7 @@ function fillFiles(select, files) {
 async function loadLogs() {
   const form = $('logs-form');
   const q = new URLSearchParams({ page: state.logsPage, per_page: 20, search: form.search.value, file: form.file.value || 'verify.jsonl' });
-  const { status, data } = await api('GET', `/api/admin/logs?${q}`);
+  const { status, data } = await api('GET', `api/admin/logs?${q}`);
   if (status !== 200) return;
   fillFiles($('logs-file'), data.files);
   $('logs').replaceChildren(...data.records.map((r) => {
@@ -273,7 +273,7 @@ async function loadLogs() {
   $('logs-page').textContent = t('page', { page: data.page, pages: data.pages, total: data.total });
   $('logs-prev').disabled = state.logsPage <= 1;
   $('logs-next').disabled = state.logsPage >= data.pages;
-  const stats = await api('GET', '/api/admin/logs/stats');
+  const stats = await api('GET', 'api/admin/logs/stats');
   if (stats.status === 200) {
     const s = stats.data;
     const dist = Object.entries(s.difficulty_distribution).map(([d, n]) => `${d}: ${n}`).join(', ') || '–';
@@ -309,7 +309,7 @@ function redemptionCell(row, record) {
     action('widen', t('allowMore'), async () => {
       const answer = window.prompt(t('prompt.maxUses'), String(red.max_uses + 1));
       if (answer == null) return;
-      const { status, data } = await api('POST', '/api/admin/invites/max-uses', { invite_code: record.invite_code, max_uses: Number(answer) });
+      const { status, data } = await api('POST', 'api/admin/invites/max-uses', { invite_code: record.invite_code, max_uses: Number(answer) });
       announce(status === 200 ? t('maxUses.saved', { max: data.invite.max_uses }) : detail(data, status), status === 200 ? 'ok' : 'error');
       await loadLogs();
     });
@@ -317,7 +317,7 @@ function redemptionCell(row, record) {
   if (red.remaining > 0) {
     action('withdraw', t('withdraw'), async () => {
       if (!window.confirm(t('confirm.withdraw'))) return;
-      const { status, data } = await api('POST', '/api/admin/invites/revoke', { invite_code: record.invite_code });
+      const { status, data } = await api('POST', 'api/admin/invites/revoke', { invite_code: record.invite_code });
       announce(status === 200 ? data.message : detail(data, status), status === 200 ? 'ok' : 'error');
       await loadLogs();
     });
@@ -327,7 +327,7 @@ function redemptionCell(row, record) {
 async function loadAppLogs() {
   const form = $('applogs-form');
   const q = new URLSearchParams({ page: state.appPage, per_page: 100, search: form.search.value, level: form.level.value, file: form.file.value || '' });
-  const { status, data } = await api('GET', `/api/admin/applogs?${q}`);
+  const { status, data } = await api('GET', `api/admin/applogs?${q}`);
   if (status !== 200) return;
   fillFiles($('applogs-file'), data.files);
   $('applog-lines').replaceChildren(...data.lines.map((line) => {
@@ -421,7 +421,7 @@ function logout() {
 
 async function login(token) {
   state.token = token;
-  const { status, data } = await api('GET', '/api/admin/status');
+  const { status, data } = await api('GET', 'api/admin/status');
   if (status !== 200) {
     state.token = null;
     $('login-error').textContent = detail(data, status);

@@ -1,5 +1,5 @@
 // UI text of the miner page in English and Chinese.
-import { createTranslator } from '/static/js/page.js';
+import { createTranslator } from './page.js';
 
 const TEXT = {
   en: {

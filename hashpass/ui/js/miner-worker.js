@@ -1,6 +1,7 @@
 // One mining worker: tries nonces start, start+stride, ... with Argon2d until it finds a hash
 // with enough leading zero bits or is told to stop. Reports progress about twice a second.
-import { argon2d } from '/static/vendor/hash-wasm.esm.min.js';
+// The import is relative to this script, so it works wherever a host mounts HashPass.
+import { argon2d } from '../vendor/hash-wasm.esm.min.js';
 
 let job = null;
 

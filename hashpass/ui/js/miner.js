@@ -1,10 +1,11 @@
-// The miner page (PROTOCOL.md B5): fingerprint → captcha → socket with a session token →
+// The miner page (docs/protocol.md#client-workflow): fingerprint → captcha → socket with a session token →
 // puzzle → trace → Argon2d workers → verify → invite code; restarts on every PUZZLE_RESET.
-import { getFingerprint } from '/static/vendor/thumbmark.esm.js';
-import { bindLanguage, t } from '/static/js/i18n.js';
-import { initTheme } from '/static/js/page.js';
+// Every URL is relative (imports to this script, API paths to the mount), so the page works
+// wherever a host mounts HashPass.
+import { getFingerprint, setOption } from '../vendor/thumbmark.esm.js';
+import { bindLanguage, t } from './i18n.js';
+import { apiUrl, initTheme, wsUrl } from './page.js';
 
-const BASE = document.querySelector('meta[name="hashpass-base"]')?.content || '';
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -16,6 +17,7 @@ const state = {
   reconnectDelay: 1000,
   failedReconnects: 0,
   puzzle: null,
+  testMode: null,
   ip: null,
   workers: [],
   workerCount: 0,
@@ -85,7 +87,7 @@ function render() {
 // ---------- HTTP ----------
 
 async function api(path, body) {
-  const response = await fetch(`${BASE}${path}`, {
+  const response = await fetch(apiUrl(path), {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${state.sessionToken}` },
     body: JSON.stringify(body),
@@ -106,10 +108,27 @@ function detail(data) {
   return JSON.stringify(data);
 }
 
-async function traceIp() {
-  for (const path of ['/cdn-cgi/trace', `${BASE}/api/dev/trace`]) {
+// Where to ask for this browser's IP, in order. Cloudflare answers /cdn-cgi/trace at the site root
+// whatever the mount; the server's own trace is under the mount. With the offline captcha there is
+// no Cloudflare in front, so the server's trace goes first and the root one is only a fallback
+// (under a prefix the root one does not exist); otherwise Cloudflare's goes first.
+async function traceSources() {
+  if (state.testMode == null) {
     try {
-      const response = await fetch(path);
+      await loadConfig();
+    } catch {
+      // unknown: assume Cloudflare, the production case
+    }
+  }
+  const own = apiUrl('api/dev/trace');
+  const cloudflare = new URL('/cdn-cgi/trace', location.origin).href;
+  return state.testMode ? [own, cloudflare] : [cloudflare, own];
+}
+
+async function traceIp() {
+  for (const url of await traceSources()) {
+    try {
+      const response = await fetch(url);
       if (!response.ok) continue;
       const text = await response.text();
       const line = text.split('\n').find((l) => l.startsWith('ip='));
@@ -123,10 +142,17 @@ async function traceIp() {
 
 // ---------- captcha ----------
 
-async function captchaToken() {
-  const response = await fetch(`${BASE}/api/turnstile/config`);
+// The captcha's configuration; whether it is the offline one is remembered for traceSources.
+async function loadConfig() {
+  const response = await fetch(apiUrl('api/turnstile/config'));
   if (!response.ok) throw new Error(`the server refused this browser (HTTP ${response.status})`);
   const config = await response.json();
+  state.testMode = Boolean(config.testMode);
+  return config;
+}
+
+async function captchaToken() {
+  const config = await loadConfig();
   if (config.testMode) {
     const bytes = crypto.getRandomValues(new Uint8Array(24));
     return `test-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
@@ -174,7 +200,7 @@ function startMining(count) {
   state.windowHashes = 0;
   state.windowStart = performance.now();
   for (let i = 0; i < count; i += 1) {
-    const worker = new Worker(`${BASE}/static/js/miner-worker.js`, { type: 'module' });
+    const worker = new Worker(new URL('./miner-worker.js', import.meta.url), { type: 'module' });
     worker.onmessage = (event) => onWorkerMessage(generation, event.data);
     worker.onerror = (event) => {
       event.preventDefault();
@@ -227,7 +253,7 @@ async function onFound(found) {
   stopMining();
   log('log.found', { nonce: found.nonce, zeros: found.zeros });
   status('status.verifying');
-  const { status: code, data } = await api('/api/verify', {
+  const { status: code, data } = await api('api/verify', {
     visitorId: state.visitorId,
     nonce: found.nonce,
     submittedSeed: found.seed,
@@ -256,7 +282,7 @@ function showInvite(code, titleKey) {
 }
 
 async function loadPuzzle() {
-  const { status: code, data } = await api('/api/puzzle', { visitorId: state.visitorId });
+  const { status: code, data } = await api('api/puzzle', { visitorId: state.visitorId });
   if (code !== 200) {
     status('status.error', { msg: detail(data) });
     log('status.error', { msg: detail(data) }, 'error');
@@ -280,7 +306,7 @@ async function loadPuzzle() {
 
 async function submitBest(seed, best) {
   if (!best || best.zeros < 1) return;
-  const { status: code, data } = await api('/api/submit', {
+  const { status: code, data } = await api('api/submit', {
     visitorId: state.visitorId,
     nonce: best.nonce,
     submittedSeed: seed,
@@ -312,8 +338,7 @@ function send(message) {
 
 function connect() {
   const token = state.sessionToken || state.captchaToken;
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${scheme}//${location.host}${BASE}/api/ws?token=${encodeURIComponent(token)}`);
+  const ws = new WebSocket(wsUrl(`api/ws?token=${encodeURIComponent(token)}`));
   state.ws = ws;
   setConnection(state.failedReconnects ? 'reconnecting' : 'connecting');
   let ping = null;
@@ -425,6 +450,9 @@ async function main() {
   hashrateReports();
   try {
     status('status.fingerprint');
+    // ThumbmarkJS would now and then report usage to its own server; the CSP blocks that, and
+    // the page talks to nobody but us.
+    setOption('logging', false);
     const fingerprint = String(await getFingerprint());
     state.visitorId = fingerprint.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 128) || 'anonymous';
     status('status.connecting');

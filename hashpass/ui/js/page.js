@@ -1,4 +1,26 @@
-// What the miner page and the admin console share: the theme switch and the language switch.
+// What the miner page and the admin console share: where HashPass is mounted, the theme switch
+// and the language switch.
+
+/**
+ * The mount directory of HashPass, computed once. Both pages live in it (the miner page at
+ * `<mount>/`, the console at `<mount>/admin`), so resolving '.' against the document's base (the
+ * page's `<base href="./">`, which a server may rewrite to name the directory) gives the mount
+ * whether a host serves HashPass at its root or under a prefix like `/invite`. Every API and
+ * socket URL is built from it, so nothing in the pages names the mount point.
+ */
+export const MOUNT = new URL('.', document.baseURI);
+
+/** The URL of an API path relative to the mount (`apiUrl('api/verify')`). */
+export function apiUrl(path) {
+  return new URL(path, MOUNT).href;
+}
+
+/** The `ws:`/`wss:` URL of a socket path relative to the mount, on the page's own scheme. */
+export function wsUrl(path) {
+  const url = new URL(path, MOUNT);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url.href;
+}
 
 /** Wires a light/dark/system `<select>`, remembered in localStorage. */
 export function initTheme(select) {

@@ -1,0 +1,33 @@
+//! What a web-framework adapter needs and a host site does not: the endpoint table, plain
+//! request and response types, the WebSocket frame types and drivers' entry points (methods of
+//! [`HashPass`](crate::HashPass): `handle`, `admit_player`, `run_player`, `admit_admin`,
+//! `run_admin`, `security_headers`), and the embedded pages ([`ui`], with the `ui` feature).
+//!
+//! An adapter routes every row of [`ENDPOINTS`] and the two socket paths relative to its mount
+//! point, hands request parts to the core and sends back what it answers; `hashpass-axum` and
+//! `hashpass-poem` are the two written so far, a few hundred lines each.
+
+pub use crate::api::{
+    ADMIN_WS_PATH, ApiBody, ApiRequest, ApiResponse, ENDPOINTS, Endpoint, PLAYER_WS_PATH,
+};
+pub use crate::service::PlayerAdmission;
+pub use crate::ws::{WsIncoming, WsOutgoing};
+
+#[cfg(feature = "ui")]
+pub use crate::ui;
+
+/// The answer when the adapter cannot tell the client's address (the host app was served
+/// without it): a 500 whose message says what the host must add, instead of treating every
+/// client as one address.
+pub fn missing_peer_address(what_to_add: &str) -> ApiResponse {
+    tracing::error!(
+        "HashPass cannot tell the client's address: {what_to_add}; answering 500 until then"
+    );
+    crate::ApiError::detail(
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        format!(
+            "The server is misconfigured: HashPass needs each client's address ({what_to_add})"
+        ),
+    )
+    .into()
+}
