@@ -1,28 +1,4 @@
-//! # hashpass-axum
-//!
-//! Mounts HashPass into an [axum] application: every public and admin HTTP endpoint and both
-//! WebSockets, as one [`Router`] you can nest under any prefix. The crate is glue only — request
-//! parts go to [`hashpass::HashPass`], responses come back — so the rules live in one place.
-//!
-//! The client IP comes from [`ConnectInfo`]: serve the app with
-//! `into_make_service_with_connect_info::<SocketAddr>()`.
-//!
-//! ```no_run
-//! use std::net::SocketAddr;
-//! use axum::{Router, routing::get};
-//! use hashpass::{Config, HashPass};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let hashpass = HashPass::builder(Config::from_env()?).build().await?;
-//! let _jobs = hashpass.spawn_jobs();
-//! let app = Router::new()
-//!     .route("/", get(|| async { "my site" }))
-//!     .nest("/invite", hashpass_axum::router(hashpass));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
-//! # Ok(())
-//! # }
-//! ```
+#![doc = include_str!("../README.md")]
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -327,8 +303,59 @@ pub const INVITE_HEADER: &str = "x-invite-code";
 /// An extractor that admits a request only with a valid, unredeemed invite code in the
 /// `X-Invite-Code` header; otherwise it answers the gate's distinct 4xx (malformed 400, bad
 /// signature 403, expired/revoked 410, already used 409) as JSON. The app state must provide an
-/// [`hashpass::gate::InviteGate`] through `FromRef`. It checks; redeem with the gate once the
-/// account exists.
+/// [`InviteGate`](hashpass::InviteGate) through `FromRef`. It checks; redeem with the gate once
+/// the account exists.
+///
+/// ```
+/// use axum::extract::{FromRef, FromRequestParts, State};
+/// use axum::{Json, Router, http::StatusCode, routing::post};
+/// use hashpass_axum::ValidInvite;
+/// use hashpass_axum::hashpass::{Config, HashPass, InviteGate};
+///
+/// #[derive(Clone)]
+/// struct Site {
+///     gate: InviteGate,
+/// }
+///
+/// impl FromRef<Site> for InviteGate {
+///     fn from_ref(site: &Site) -> InviteGate {
+///         site.gate.clone()
+///     }
+/// }
+///
+/// async fn sign_up(State(site): State<Site>, invite: ValidInvite) -> (StatusCode, Json<String>) {
+///     let user_id = "new-account-id"; // create the account here
+///     match site.gate.redeem(&invite.code, user_id).await {
+///         Ok(_) => (StatusCode::CREATED, Json(user_id.to_string())),
+///         // Two sign-ups raced for the code: only one wins it.
+///         Err(refusal) => (refusal.status(), Json(refusal.to_string())),
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hashpass = HashPass::builder(Config::default().with_turnstile_test_mode(true))
+///     .build()
+///     .await?;
+/// let site = Site { gate: hashpass.gate() };
+/// let _app: Router = Router::new()
+///     .route("/signup", post(sign_up))
+///     .nest("/invite", hashpass_axum::router(hashpass.clone()))
+///     .with_state(site.clone());
+///
+/// // What the extractor does with a request's headers:
+/// let code = hashpass.invites().issue().code;
+/// let request = |code: &str| {
+///     let request = axum::http::Request::builder().header("x-invite-code", code);
+///     request.body(()).unwrap().into_parts().0
+/// };
+/// let admitted = ValidInvite::from_request_parts(&mut request(&code), &site).await;
+/// assert_eq!(admitted.unwrap().code, code);
+/// let refused = ValidInvite::from_request_parts(&mut request("garbage"), &site).await;
+/// assert_eq!(refused.unwrap_err().status(), StatusCode::BAD_REQUEST);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ValidInvite {
     /// The verified code.

@@ -1,25 +1,4 @@
-//! # hashpass-poem
-//!
-//! Mounts HashPass into a [poem] application: every public and admin HTTP endpoint and both
-//! WebSockets, as one [`Route`] you can nest under any prefix. Glue only — request parts go to
-//! [`hashpass::HashPass`], responses come back — with the same client-IP, error, body-limit and
-//! header behaviour as the axum adapter (both pass the same conformance suite).
-//!
-//! ```no_run
-//! use poem::{Route, Server, get, handler, listener::TcpListener};
-//! use hashpass::{Config, HashPass};
-//!
-//! #[handler]
-//! fn home() -> &'static str { "my site" }
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let hashpass = HashPass::builder(Config::from_env()?).build().await?;
-//! let _jobs = hashpass.spawn_jobs();
-//! let app = Route::new().at("/", get(home)).nest("/invite", hashpass_poem::route(hashpass));
-//! Server::new(TcpListener::bind("127.0.0.1:8000")).run(app).await?;
-//! # Ok(())
-//! # }
-//! ```
+#![doc = include_str!("../README.md")]
 
 use std::net::IpAddr;
 
@@ -317,7 +296,54 @@ pub const INVITE_HEADER: &str = "x-invite-code";
 
 /// An extractor that admits a request only with a valid, unredeemed invite code in the
 /// `X-Invite-Code` header; otherwise it answers the gate's distinct 4xx as JSON. Add the
-/// [`hashpass::gate::InviteGate`] to the route with `.data(gate)`.
+/// [`InviteGate`](hashpass::InviteGate) to the route with `.data(gate)`; without it the
+/// extractor answers 500 saying so.
+///
+/// ```
+/// use hashpass_poem::ValidInvite;
+/// use hashpass_poem::hashpass::{Config, HashPass, InviteGate};
+/// use poem::http::StatusCode;
+/// use poem::web::{Data, Json};
+/// use poem::{EndpointExt, FromRequest, Request, Route, handler, post};
+///
+/// #[handler]
+/// async fn sign_up(gate: Data<&InviteGate>, invite: ValidInvite) -> (StatusCode, Json<String>) {
+///     let user_id = "new-account-id"; // create the account here
+///     match gate.redeem(&invite.code, user_id).await {
+///         Ok(_) => (StatusCode::CREATED, Json(user_id.to_string())),
+///         // Two sign-ups raced for the code: only one wins it.
+///         Err(refusal) => (refusal.status(), Json(refusal.to_string())),
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hashpass = HashPass::builder(Config::default().with_turnstile_test_mode(true))
+///     .build()
+///     .await?;
+/// let _app = Route::new()
+///     .at("/signup", post(sign_up))
+///     .nest("/invite", hashpass_poem::route(hashpass.clone()))
+///     .data(hashpass.gate());
+///
+/// // What the extractor does with a request's headers:
+/// let code = hashpass.invites().issue().code;
+/// let request = |code: &str| {
+///     Request::builder().header("x-invite-code", code).finish()
+/// };
+/// let mut with_gate = request(&code);
+/// with_gate.extensions_mut().insert(hashpass.gate());
+/// let (with_gate, mut body) = with_gate.split();
+/// let admitted = ValidInvite::from_request(&with_gate, &mut body).await;
+/// assert_eq!(admitted.unwrap().code, code);
+/// let mut garbage = request("garbage");
+/// garbage.extensions_mut().insert(hashpass.gate());
+/// let (garbage, mut body) = garbage.split();
+/// let refused = ValidInvite::from_request(&garbage, &mut body).await;
+/// assert_eq!(refused.unwrap_err().status(), StatusCode::BAD_REQUEST);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ValidInvite {
     /// The verified code.
@@ -329,9 +355,10 @@ pub struct ValidInvite {
 impl<'a> FromRequest<'a> for ValidInvite {
     async fn from_request(req: &'a Request, _body: &mut poem::RequestBody) -> poem::Result<Self> {
         let Some(gate) = req.data::<hashpass::gate::InviteGate>() else {
-            tracing::error!("ValidInvite needs `.data(InviteGate)` on the route");
             return Err(poem::Error::from_response(respond(
-                ApiError::unavailable("Invite codes cannot be checked right now").into(),
+                hashpass::adapter::missing_setup(
+                    "ValidInvite needs the InviteGate: add `.data(hashpass.gate())` to the route",
+                ),
             )));
         };
         let code = req

@@ -20,14 +20,18 @@ pub use crate::ui;
 /// without it): a 500 whose message says what the host must add, instead of treating every
 /// client as one address.
 pub fn missing_peer_address(what_to_add: &str) -> ApiResponse {
-    tracing::error!(
-        "HashPass cannot tell the client's address: {what_to_add}; answering 500 until then"
-    );
+    missing_setup(&format!(
+        "HashPass needs each client's address: {what_to_add}"
+    ))
+}
+
+/// A 500 for a host app that left out a piece HashPass needs (`what` says what to add), logged
+/// as an error: loud, never a silent fallback.
+pub fn missing_setup(what: &str) -> ApiResponse {
+    tracing::error!("the host app is misconfigured: {what}");
     crate::ApiError::detail(
         http::StatusCode::INTERNAL_SERVER_ERROR,
-        format!(
-            "The server is misconfigured: HashPass needs each client's address ({what_to_add})"
-        ),
+        format!("The server is misconfigured: {what}"),
     )
     .into()
 }

@@ -1,6 +1,35 @@
 //! Invite-only sign-up for a host site: a code must verify (authentic, unexpired, current key)
 //! and be unredeemed; redeeming marks it used by the new account, once. Each refusal is a
 //! distinct 4xx with a message that tells the user what to do.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use hashpass::{InviteCodes, InviteGate, InviteKey, InviteRejection, MemoryRedemptionStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let codes = Arc::new(InviteCodes::new(InviteKey::random()));
+//! let gate = InviteGate::new(codes.clone(), Arc::new(MemoryRedemptionStore::new()));
+//! let code = codes.issue().code;
+//!
+//! // Sign-up: check first (cheap, offline), create the account, then redeem once.
+//! assert!(gate.check(&code).await.is_ok());
+//! assert!(gate.redeem(&code, "alice").await.is_ok());
+//!
+//! // The same code again, a forgery and garbage each get their own refusal.
+//! let used = gate.redeem(&code, "bob").await.unwrap_err();
+//! assert_eq!((used.status().as_u16(), used.code()), (409, "already_used"));
+//! let other_site = InviteCodes::new(InviteKey::random()).issue().code;
+//! let forged = gate.check(&other_site).await.unwrap_err();
+//! assert_eq!((forged.status().as_u16(), forged.code()), (403, "bad_signature"));
+//! assert!(matches!(gate.check("not a code").await, Err(InviteRejection::Invalid(_))));
+//!
+//! // An admin can withdraw a code that still has uses left.
+//! let spare = codes.issue().code;
+//! assert!(gate.revoke(&spare).await.unwrap());
+//! assert_eq!(gate.check(&spare).await.unwrap_err().code(), "revoked");
+//! # }
+//! ```
 
 use std::sync::Arc;
 

@@ -1,10 +1,4 @@
-//! # HashPass
-//!
-//! Invite codes handed out through a fair race: every visitor's browser works on the same
-//! memory-hard puzzle (Argon2d), the first valid solution wins an invite code, and the puzzle
-//! resets at once for everyone. This crate is the framework-free core: the rules of the game,
-//! the wire protocol and every pluggable seam. `hashpass-axum` and `hashpass-poem` mount it into
-//! a web application.
+#![doc = include_str!("../README.md")]
 //!
 //! ## The seams
 //! Each is a trait held as `Arc<dyn …>`, with an in-memory default:
@@ -14,37 +8,7 @@
 //! [`WebhookSink`](webhook::WebhookSink), [`EventBus`](events::EventBus),
 //! [`BanList`](bans::BanList), [`AuditLog`](audit::AuditLog),
 //! [`HashrateStore`](hashrate::HashrateStore), [`AdminLockout`](admin::AdminLockout),
-//! [`RedemptionStore`](redemption::RedemptionStore) (which codes signed up whom) and the
-//! [`Clock`](clock::Clock).
-//!
-//! ## Example
-//! Build an instance, then let a host site check a code offline with the same key:
-//! ```
-//! use hashpass::{Config, HashPass};
-//! use hashpass::invite::{InviteCodes, InviteKey};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = "5f1e9c0a4b7d2e8f3a6c1b9d0e7f2a4c";
-//! let config = Config::default()
-//!     .with_turnstile_test_mode(true)
-//!     .with_hmac_secret(Some(key.to_string()));
-//! let hashpass = HashPass::builder(config).build().await?;
-//!
-//! // What a winner receives...
-//! let code = hashpass.invites().issue().code;
-//! // ...and what the host site's sign-up checks, holding only the key.
-//! let host = InviteCodes::new(InviteKey::from_hex(key)?);
-//! assert!(host.verify(&code).is_ok());
-//! assert!(host.verify("HASHPASS-NOT-A-REAL-CODE").is_err());
-//!
-//! // A site that embeds HashPass signs up one account per code through the gate.
-//! let gate = hashpass.gate();
-//! assert!(gate.redeem(&code, "alice").await.is_ok());
-//! assert!(gate.redeem(&code, "bob").await.is_err());
-//! # Ok(())
-//! # }
-//! ```
+//! [`RedemptionStore`] (which codes signed up whom) and the [`Clock`](clock::Clock).
 
 use std::sync::Arc;
 

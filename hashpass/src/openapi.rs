@@ -55,8 +55,8 @@ pub fn document() -> Value {
             "title": "HashPass",
             "version": env!("CARGO_PKG_VERSION"),
             "summary": "An embeddable invite-code race: browsers solve an Argon2d puzzle; the first valid solution wins an invite code.",
-            "description": INFO_DESCRIPTION,
-            "license": { "name": "MIT", "identifier": "MIT" },
+            "description": info_description(),
+            "license": { "name": env!("CARGO_PKG_LICENSE"), "identifier": env!("CARGO_PKG_LICENSE") },
         },
         "tags": Tag::ALL.iter().map(|t| json!({ "name": t.name(), "description": t.description() })).collect::<Vec<_>>(),
         "paths": paths,
@@ -78,7 +78,11 @@ pub fn document() -> Value {
     })
 }
 
-const INFO_DESCRIPTION: &str = "The HTTP API of HashPass. Every path is relative to where the host application mounts HashPass (at the root, `/api/health` is `/api/health`; under `/race`, it is `/race/api/health`), so the document names no server.\n\nErrors are JSON: usually `{\"detail\": \"...\"}` (`Error`); the invite gate's refusals add a machine-readable `code`; field errors of the player endpoints are a `422` whose `detail` lists every problem (`ValidationError`). Scripted clients (no `Mozilla/5.0` User-Agent, or a known tool's) are refused with `404 {\"error\": \"Not found\"}` on the public player endpoints unless `HASHPASS_UA_FILTER` is off. Every request body is limited to `HASHPASS_MAX_BODY_BYTES`.\n\nThe two WebSockets (`/api/ws` for players, `/api/admin/ws` for the admin console) are listed as `GET` operations answering `101 Switching Protocols`; their messages are described in `docs/protocol.md`.";
+fn info_description() -> String {
+    format!(
+        "The HTTP API of HashPass. Every path is relative to where the host application mounts HashPass (at the root, `/api/health` is `/api/health`; under `/invite`, it is `/invite/api/health`), so the document names no server.\n\nErrors are JSON: usually `{{\"detail\": \"...\"}}` (`Error`); the invite gate's refusals add a machine-readable `code`; field errors of the player endpoints are a `422` whose `detail` lists every problem (`ValidationError`). Scripted clients (no `Mozilla/5.0` User-Agent, or a known tool's) are refused with `404 {{\"error\": \"Not found\"}}` on the public player endpoints unless `HASHPASS_UA_FILTER` is off. Every request body is limited to `HASHPASS_MAX_BODY_BYTES`.\n\nThe two WebSockets (`{PLAYER_WS_PATH}` for players, `{ADMIN_WS_PATH}` for the admin console) are listed as `GET` operations answering `101 Switching Protocols`; their messages, and everything else on the wire, are described in `docs/protocol.md`."
+    )
+}
 
 /// What a client needs to call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,7 +363,7 @@ fn common_failures(endpoint: Endpoint, auth: Auth) -> Vec<Failure> {
             add(
                 429,
                 ERROR,
-                "The client IP is locked out after repeated wrong admin tokens.",
+                "The client IP is locked out, or this wrong token was the last one allowed in a row (the lockout starts).",
             );
             add(503, ERROR, "A shared-state backend is unavailable: retry.");
         }
@@ -829,7 +833,7 @@ fn socket_operation(admin: bool) -> Operation {
             Tag::Admin,
             Auth::None,
             "Admin WebSocket",
-            "Upgrades to the admin console's socket, which receives `STATUS_UPDATE` snapshots. The admin token travels in the query (counted toward the lockout like the HTTP API's). Messages: see `docs/protocol.md`.",
+            "Upgrades to the admin console's socket, which receives `STATUS_UPDATE` snapshots. The admin token travels in the query (counted toward the lockout like the HTTP API's). Messages: see `docs/protocol.md#admin-websocket`.",
         )
         .query(Param {
             name: "token",
@@ -847,7 +851,7 @@ fn socket_operation(admin: bool) -> Operation {
         .fail(
             429,
             ERROR,
-            "The client IP is locked out after repeated wrong admin tokens.",
+            "The client IP is locked out, or this wrong token was the last one allowed in a row (the lockout starts).",
         )
         .fail(503, ERROR, "A shared-state backend is unavailable: retry.")
     } else {
@@ -856,7 +860,7 @@ fn socket_operation(admin: bool) -> Operation {
             Tag::Player,
             Auth::None,
             "Player WebSocket",
-            "Upgrades to the player socket. A new player connects with a Turnstile token and receives a `SESSION_TOKEN`; a player reconnects with its live session token. The socket then carries the race (`PUZZLE_RESET`, `NETWORK_HASHRATE`, `TIMEOUT_INVITE_CODE`, hashrate reports, pings). Messages: see `docs/protocol.md`.",
+            "Upgrades to the player socket. A new player connects with a Turnstile token and receives a `SESSION_TOKEN`; a player reconnects with its live session token. The socket then carries the race (`PUZZLE_RESET`, `NETWORK_HASHRATE`, `TIMEOUT_INVITE_CODE`, hashrate reports, pings). Messages: see `docs/protocol.md#player-websocket`.",
         )
         .query(Param {
             name: "token",

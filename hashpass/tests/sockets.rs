@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::{Sink, Stream};
-use hashpass::ws::{WsIncoming, WsOutgoing};
+use hashpass::adapter::{WsIncoming, WsOutgoing};
 
 /// A client that never sends and accepts `limit` frames, after which every send stalls forever.
 struct StalledClient {
