@@ -39,7 +39,7 @@ pub fn add_routes(hashpass: &HashPass, route: Route) -> Route {
         async move {
             match api_request(&req, &[]) {
                 Ok(api) => respond(hp.unknown_api_path(api)),
-                Err(refusal) => refusal,
+                Err(refusal) => respond(refusal),
             }
         }
     });
@@ -78,7 +78,7 @@ fn endpoints(hashpass: &HashPass, admin: Option<bool>, mut route: Route) -> Rout
                     } else {
                         match api_request(&req, &[]) {
                             Ok(api) => respond(hp.method_not_allowed(api)),
-                            Err(refusal) => refusal,
+                            Err(refusal) => respond(refusal),
                         }
                     }
                 }
@@ -172,16 +172,16 @@ pub fn with_security_headers(
 
 /// The TCP peer's IP, or the 500 that says what to change when the listener gives none (a
 /// Unix socket, say): HashPass never treats every client as one address.
-fn peer(req: &Request) -> Result<IpAddr, Response> {
+fn peer(req: &Request) -> Result<IpAddr, ApiResponse> {
     match req.remote_addr().as_socket_addr() {
         Some(addr) => Ok(addr.ip()),
-        None => Err(respond(hashpass::adapter::missing_peer_address(
+        None => Err(hashpass::adapter::missing_peer_address(
             "serve the app on a TCP listener, or behind a trusted proxy that connects over TCP",
-        ))),
+        )),
     }
 }
 
-fn api_request<'a>(req: &'a Request, body: &'a [u8]) -> Result<ApiRequest<'a>, Response> {
+fn api_request<'a>(req: &'a Request, body: &'a [u8]) -> Result<ApiRequest<'a>, ApiResponse> {
     Ok(ApiRequest {
         peer: peer(req)?,
         headers: req.headers(),
@@ -198,7 +198,7 @@ async fn handle(hp: HashPass, endpoint: Endpoint, mut req: Request) -> Response 
     };
     match api_request(&req, &body) {
         Ok(api) => respond(hp.handle(endpoint, api).await),
-        Err(refusal) => refusal,
+        Err(refusal) => respond(refusal),
     }
 }
 
@@ -259,7 +259,7 @@ async fn player_socket(hp: HashPass, req: Request) -> Response {
     };
     let peer = match peer(&req) {
         Ok(peer) => peer,
-        Err(refusal) => return refusal,
+        Err(refusal) => return respond(refusal),
     };
     match hp
         .admit_player(peer, req.headers(), req.uri().query())
@@ -280,7 +280,7 @@ async fn admin_socket(hp: HashPass, req: Request) -> Response {
     };
     let peer = match peer(&req) {
         Ok(peer) => peer,
-        Err(refusal) => return refusal,
+        Err(refusal) => return respond(refusal),
     };
     match hp.admit_admin(peer, req.headers(), req.uri().query()).await {
         Ok(()) => upgrade

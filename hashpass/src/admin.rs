@@ -89,14 +89,13 @@ impl AdminLockout for MemoryAdminLockout {
         let period = lockout.as_secs_f64();
         if table.len() >= LOCKOUT_TABLE_LIMIT && !table.contains_key(&ip) {
             table.retain(|_, f| now - f.last < period || f.locked_until.is_some_and(|u| u > now));
-            if table.len() >= LOCKOUT_TABLE_LIMIT {
-                if let Some(stalest) = table
+            if table.len() >= LOCKOUT_TABLE_LIMIT
+                && let Some(stalest) = table
                     .iter()
                     .min_by(|a, b| a.1.last.total_cmp(&b.1.last))
                     .map(|(ip, _)| *ip)
-                {
-                    table.remove(&stalest);
-                }
+            {
+                table.remove(&stalest);
             }
         }
         let entry = table.entry(ip).or_insert(Failures {

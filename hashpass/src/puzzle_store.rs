@@ -294,10 +294,11 @@ impl PuzzleStore for MemoryPuzzleStore {
 
     async fn mining_stop(&self, miner: ConnectionId, now: f64) -> Result<(), StoreError> {
         let mut m = lock(&self.mining);
-        if m.active.remove(&miner) && m.active.is_empty() {
-            if let Some(start) = m.segment_start.take() {
-                m.total += (now - start).max(0.0);
-            }
+        if m.active.remove(&miner)
+            && m.active.is_empty()
+            && let Some(start) = m.segment_start.take()
+        {
+            m.total += (now - start).max(0.0);
         }
         Ok(())
     }

@@ -455,10 +455,11 @@ impl PuzzleService {
         solution: &Solution,
     ) -> Result<Win, ApiError> {
         let result = self.verify_inner(ip, session, solution).await;
-        if let Err(e) = &result {
-            if e.status.as_u16() != 503 && e.message() != Some("Hash mismatch") {
-                self.metrics.verification(Outcome::Rejected);
-            }
+        if let Err(e) = &result
+            && e.status.as_u16() != 503
+            && e.message() != Some("Hash mismatch")
+        {
+            self.metrics.verification(Outcome::Rejected);
         }
         result
     }
@@ -862,18 +863,18 @@ impl PuzzleService {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::forbidden("Missing token in query parameter"))?;
         self.ensure_not_banned(ip).await?;
-        if let Some(session) = self.seams.sessions.get(token).await? {
-            if session.is_live(self.now(), self.config.session_grace) {
-                if session.ip != ip {
-                    return Err(ApiError::forbidden("Session token is bound to another IP"));
-                }
-                return Ok(PlayerAdmission {
-                    ip,
-                    connection: new_connection_id(),
-                    reconnect_token: Some(session.token),
-                    slot: self.connections.reserve_unlimited(ip),
-                });
+        if let Some(session) = self.seams.sessions.get(token).await?
+            && session.is_live(self.now(), self.config.session_grace)
+        {
+            if session.ip != ip {
+                return Err(ApiError::forbidden("Session token is bound to another IP"));
             }
+            return Ok(PlayerAdmission {
+                ip,
+                connection: new_connection_id(),
+                reconnect_token: Some(session.token),
+                slot: self.connections.reserve_unlimited(ip),
+            });
         }
         let slot = self
             .connections
