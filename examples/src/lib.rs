@@ -60,6 +60,22 @@ pub fn standalone_poem_with(
     )
 }
 
+/// How a binary ends: success, or its error on standard error (`program: message`, the message
+/// naming the variable for a bad setting) and exit status 2.
+pub fn exit_code(
+    program: &str,
+    result: Result<(), Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("{program}: {error}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
 /// Which web framework serves the standalone system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framework {

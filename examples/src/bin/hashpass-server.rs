@@ -34,7 +34,11 @@ fn framework() -> Result<Framework, String> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    hashpass_examples::exit_code("hashpass-server", run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // `.env` never overrides the real environment (as python-dotenv in the original).
     let _ = dotenvy::dotenv();
     let framework = framework()?;

@@ -8,7 +8,11 @@
 use hashpass_examples::site::{launch_from_env, with_poem};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    hashpass_examples::exit_code("invite-site-poem", run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let launch = launch_from_env().await?;
     let app = with_poem::app(launch.site.clone(), launch.hashpass.clone());
     hashpass_examples::serve_poem(app, launch.addr).await?;

@@ -1,0 +1,279 @@
+//! The `hashpass-server` binary as an operator deploys it: copied alone into an empty directory
+//! and started there, it serves a miner page that wins a code in headless Chromium (the pages
+//! are embedded: no `static/`, no `node_modules`); a misconfiguration stops it before it listens,
+//! with a message naming the variable; its start-up log shows no secret.
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+
+const ADMIN_TOKEN: &str = "binary-test-admin-token-0123456789";
+
+/// A fresh empty directory holding nothing but a copy of the binary.
+fn lone_binary(name: &str) -> (PathBuf, PathBuf) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "hashpass-binary-{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = dir.join("hashpass-server");
+    std::fs::copy(env!("CARGO_BIN_EXE_hashpass-server"), &binary).unwrap();
+    (dir, binary)
+}
+
+/// The binary in `dir` with exactly `env` (plus PATH), nothing inherited.
+fn command(dir: &Path, binary: &Path, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Tiny Argon2 and difficulty 1 (a win in well under a second), offline captcha, on `port`.
+fn quick_game(port: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("PORT", port),
+        ("HASHPASS_HOST", "127.0.0.1"),
+        ("TURNSTILE_TEST_MODE", "true"),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("HASHPASS_DIFFICULTY", "1"),
+        ("HASHPASS_MIN_DIFFICULTY", "1"),
+        ("HASHPASS_MAX_DIFFICULTY", "1"),
+        ("HASHPASS_ARGON2_MEMORY_COST", "8"),
+        ("HASHPASS_ARGON2_TIME_COST", "1"),
+        ("HASHPASS_SUBMIT_RATE", "0"),
+    ]
+}
+
+/// Waits until the server answers its health check, or fails with what it printed.
+async fn wait_until_up(child: &mut Child, port: &str) {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/health");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr).await;
+            }
+            panic!("hashpass-server exited early ({status}): {stderr}");
+        }
+        let answer = client
+            .get(&url)
+            .header("user-agent", "Mozilla/5.0")
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("hashpass-server did not answer {url} within 30 s");
+}
+
+/// Stops the server and returns everything it printed.
+async fn stop(mut child: Child) -> String {
+    let _ = child.start_kill();
+    let output = child.wait_with_output().await.unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test]
+async fn a_lone_binary_serves_a_miner_page_that_wins() {
+    let (dir, binary) = lone_binary("pages");
+    let port = free_port().to_string();
+    let mut child = command(&dir, &binary, &quick_game(&port)).spawn().unwrap();
+    wait_until_up(&mut child, &port).await;
+
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let browser = workspace.join("tests/browser");
+    let chromium =
+        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/lib/chromium/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium is not installed at {chromium}: run the README's test command (it installs it), or set CHROMIUM"
+    );
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci --prefix tests/browser`"
+    );
+    let out = workspace.join("tests/output/standalone-binary");
+    let base = format!("http://127.0.0.1:{port}/");
+    let run = Command::new("node")
+        .arg(browser.join("embedded.e2e.mjs"))
+        .args([
+            "--base",
+            &base,
+            "--token",
+            ADMIN_TOKEN,
+            "--chromium",
+            &chromium,
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .await
+        .expect("node runs");
+    let printed = stop(child).await;
+    assert!(
+        run.status.success(),
+        "the miner page under the lone binary failed:\n{}\n{}\nserver:\n{printed}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // Nothing but what the server itself writes appeared beside it.
+    let mut entries: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert!(
+        !entries.iter().any(|e| e == "static" || e == "node_modules"),
+        "{entries:?}"
+    );
+    assert!(
+        printed.contains("HASHPASS_HMAC_SECRET is not set"),
+        "no warning about the random invite key:\n{printed}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs the binary with `env` and expects it to refuse to start, naming `variable`.
+async fn refuses(env: &[(&str, &str)], variable: &str) {
+    let (dir, binary) = lone_binary("refusal");
+    let output: Output = tokio::time::timeout(
+        Duration::from_secs(30),
+        command(&dir, &binary, env).output(),
+    )
+    .await
+    .expect("a refused start-up ends at once")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{env:?} should stop start-up; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("hashpass-server: {variable}")),
+        "{env:?}: the message should name {variable}: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn misconfigurations_stop_start_up_naming_the_variable() {
+    let port = free_port().to_string();
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut env = quick_game(&port);
+        env.retain(|(name, _)| !extra.iter().any(|(n, _)| n == name));
+        env.extend_from_slice(extra);
+        env.into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let cases: Vec<(Vec<(String, String)>, &str)> = vec![
+        (
+            with(&[("TURNSTILE_TEST_MODE", "false")]),
+            "TURNSTILE_SITE_KEY",
+        ),
+        (
+            with(&[
+                ("TURNSTILE_TEST_MODE", "false"),
+                ("TURNSTILE_SITE_KEY", "0x4AAAAAAA-site"),
+            ]),
+            "TURNSTILE_SECRET_KEY",
+        ),
+        (with(&[("ADMIN_TOKEN", "x")]), "ADMIN_TOKEN"),
+        (with(&[("ADMIN_TOKEN", "short-token-15c")]), "ADMIN_TOKEN"),
+        (
+            with(&[("ADMIN_TOKEN", "change-me-to-a-long-random-string")]),
+            "ADMIN_TOKEN",
+        ),
+        (
+            with(&[("TURNSTILE_TEST_MODE", "treu")]),
+            "TURNSTILE_TEST_MODE",
+        ),
+        (
+            with(&[("HASHPASS_UA_FILTER", "maybe")]),
+            "HASHPASS_UA_FILTER",
+        ),
+        (
+            with(&[("HASHPASS_DEV_TRACE", "enabled")]),
+            "HASHPASS_DEV_TRACE",
+        ),
+        (
+            with(&[("HASHPASS_METRICS_PUBLIC", "2")]),
+            "HASHPASS_METRICS_PUBLIC",
+        ),
+        (with(&[("HASHPASS_HOST", "example.org")]), "HASHPASS_HOST"),
+    ];
+    for (env, variable) in cases {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        refuses(&env, variable).await;
+    }
+}
+
+#[tokio::test]
+async fn the_start_up_log_shows_no_secret() {
+    let (dir, binary) = lone_binary("secrets");
+    let port = free_port().to_string();
+    let secrets = [
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("HASHPASS_HMAC_SECRET", "7d1f0c9e3b5a48261f0e9d8c7b6a5948"),
+        (
+            "WEBHOOK_URL",
+            "http://127.0.0.1:9/hooks/secret-path-token?key=query-secret",
+        ),
+        ("WEBHOOK_TOKEN", "webhook-bearer-secret"),
+        ("WEBHOOK_SECRET", "webhook-signing-secret"),
+        ("TURNSTILE_SECRET_KEY", "turnstile-secret-value"),
+        ("TURNSTILE_SITE_KEY", "turnstile-site-key"),
+    ];
+    let mut env = quick_game(&port);
+    env.retain(|(name, _)| name != &"ADMIN_TOKEN");
+    env.extend_from_slice(&secrets);
+    let mut child = command(&dir, &binary, &env).spawn().unwrap();
+    wait_until_up(&mut child, &port).await;
+    let printed = stop(child).await;
+    assert!(printed.contains("starting HashPass"), "{printed}");
+    assert!(printed.contains("http://127.0.0.1:9/…"), "{printed}");
+    for (name, value) in secrets {
+        if name == "TURNSTILE_SITE_KEY" {
+            continue; // public by design: the page shows it
+        }
+        assert!(!printed.contains(value), "{name} printed:\n{printed}");
+    }
+    for fragment in ["secret-path-token", "query-secret"] {
+        assert!(
+            !printed.contains(fragment),
+            "{fragment} printed:\n{printed}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
