@@ -173,8 +173,9 @@ run(async () => {
     // Everything the pages asked for stayed under the mount, and the key requests were seen.
     const outside = outsideMount(urls, opts.base);
     if (outside.length) throw new Error(`${outside.length} request(s) left the mount ${opts.base}:\n  ${outside.join('\n  ')}`);
+    // The miner page itself was opened at the bare mount (checked by openBareMount).
     assertRequested(urls, opts.base, [
-      '', 'static/js/miner.js', 'static/vendor/thumbmark.esm.js', 'static/js/miner-worker.js',
+      'static/js/miner.js', 'static/vendor/thumbmark.esm.js', 'static/js/miner-worker.js',
       'static/vendor/hash-wasm.esm.min.js', 'api/turnstile/config', 'api/dev/trace', 'api/ws', 'api/puzzle',
       'api/verify', 'admin', 'static/vendor/chart.umd.min.js', 'api/admin/status', 'api/admin/ws',
     ], 'the pages');
