@@ -615,7 +615,8 @@ impl HashPass {
             .await
     }
 
-    /// Runs an admitted player socket to its end (see [`crate::ws::run_player`]).
+    /// Runs an admitted player socket to its end: messages, events, close codes, slow-client
+    /// handling and clean-up (docs/protocol.md#player-websocket).
     pub async fn run_player<S, E>(&self, admission: crate::service::PlayerAdmission, socket: S)
     where
         S: futures_util::Stream<Item = Result<crate::ws::WsIncoming, E>>
@@ -640,7 +641,7 @@ impl HashPass {
             .await
     }
 
-    /// Runs an admitted admin socket to its end (see [`crate::ws::run_admin`]).
+    /// Runs an admitted admin socket to its end (docs/protocol.md#admin-websocket).
     pub async fn run_admin<S, E>(&self, socket: S)
     where
         S: futures_util::Stream<Item = Result<crate::ws::WsIncoming, E>>

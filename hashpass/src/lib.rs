@@ -2,13 +2,13 @@
 //!
 //! ## The seams
 //! Each is a trait held as `Arc<dyn …>`, with an in-memory default:
-//! [`PuzzleStore`](puzzle_store::PuzzleStore) (the single-winner compare-and-swap),
-//! [`SessionStore`](session::SessionStore), [`Verifier`](verify::Verifier) (Argon2d under a
-//! memory budget), [`CaptchaProvider`](captcha::CaptchaProvider),
-//! [`WebhookSink`](webhook::WebhookSink), [`EventBus`](events::EventBus),
-//! [`BanList`](bans::BanList), [`AuditLog`](audit::AuditLog),
-//! [`HashrateStore`](hashrate::HashrateStore), [`AdminLockout`](admin::AdminLockout),
-//! [`RedemptionStore`] (which codes signed up whom) and the [`Clock`](clock::Clock).
+//! [`puzzle_store::PuzzleStore`] (the single-winner compare-and-swap),
+//! [`session::SessionStore`], [`verify::Verifier`] (Argon2d under a
+//! memory budget), [`captcha::CaptchaProvider`],
+//! [`webhook::WebhookSink`], [`events::EventBus`],
+//! [`bans::BanList`], [`audit::AuditLog`],
+//! [`hashrate::HashrateStore`], [`admin::AdminLockout`],
+//! [`RedemptionStore`] (which codes signed up whom) and the [`clock::Clock`].
 
 use std::sync::Arc;
 

@@ -50,7 +50,7 @@ impl Outcome {
     }
 }
 
-/// A cumulative histogram over [`BUCKETS`].
+/// A cumulative histogram over fixed latency buckets.
 #[derive(Debug, Default)]
 pub struct Histogram {
     buckets: [AtomicU64; BUCKETS.len()],
