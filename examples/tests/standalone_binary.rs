@@ -277,3 +277,69 @@ async fn the_start_up_log_shows_no_secret() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_rediss_url_reaches_a_tls_only_redis() {
+    let (redis, certificates) = hashpass_tests::redis_server::RedisServer::start_tls();
+    assert!(redis.url.starts_with("rediss://"), "{}", redis.url);
+    let (dir, binary) = lone_binary("rediss");
+    let port = free_port().to_string();
+    let mut env = quick_game(&port);
+    env.push(("HASHPASS_REDIS_URL", &redis.url));
+    // The managed service's CA, as an operator would trust it; rustls reads the trust store
+    // from here instead of the system's.
+    let ca = certificates.ca.display().to_string();
+    env.push(("SSL_CERT_FILE", &ca));
+    let mut child = command(&dir, &binary, &env).spawn().unwrap();
+    wait_until_up(&mut child, &port).await;
+    // The puzzle lives in the TLS Redis now: a second instance on it sees the same seed.
+    let client = reqwest::Client::new();
+    let health = |port: String| {
+        let client = client.clone();
+        async move {
+            let body: serde_json::Value = client
+                .get(format!("http://127.0.0.1:{port}/api/health"))
+                .header("user-agent", "Mozilla/5.0")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["current_seed"].as_str().unwrap().to_string()
+        }
+    };
+    let second_port = free_port().to_string();
+    let mut second_env = quick_game(&second_port);
+    second_env.push(("HASHPASS_REDIS_URL", &redis.url));
+    second_env.push(("SSL_CERT_FILE", &ca));
+    let (second_dir, second_binary) = lone_binary("rediss-second");
+    let mut second = command(&second_dir, &second_binary, &second_env)
+        .spawn()
+        .unwrap();
+    wait_until_up(&mut second, &second_port).await;
+    assert_eq!(health(port).await, health(second_port).await);
+    let printed = stop(child).await;
+    assert!(printed.contains("sharing state through Redis"), "{printed}");
+    stop(second).await;
+
+    // Without the CA the certificate is refused: the connection is verified, not just encrypted.
+    let refused_port = free_port().to_string();
+    let mut refused_env = quick_game(&refused_port);
+    refused_env.push(("HASHPASS_REDIS_URL", &redis.url));
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        command(&dir, &binary, &refused_env).output(),
+    )
+    .await
+    .expect("a refused TLS connection ends start-up")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.to_ascii_lowercase().contains("certificate"),
+        "not refused for its certificate: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&second_dir);
+}

@@ -11,6 +11,7 @@ pub mod client;
 pub mod postgres_server;
 pub mod redis_server;
 pub mod server;
+pub mod tls;
 
 pub use client::{Http, Player, solve_for};
 pub use server::{Serve, TestServer, test_config};

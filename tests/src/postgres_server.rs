@@ -94,6 +94,16 @@ impl PostgresServer {
             .status()
             .expect("initdb runs");
         assert!(initdb.success(), "initdb failed in {}", data.display());
+        // Every cluster speaks TLS too (clients choose with sslmode), as managed services do.
+        let certificates = crate::tls::TestCertificates::generate(&dir.join("tls"));
+        if running_as_root() {
+            let owned = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.join("tls"))
+                .status()
+                .expect("chown runs");
+            assert!(owned.success(), "chown of the certificates failed");
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
@@ -108,6 +118,11 @@ impl PostgresServer {
             .arg(format!("unix_socket_directories={}", dir.display()))
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+            .args(["-c", "ssl=on"])
+            .arg("-c")
+            .arg(format!("ssl_cert_file={}", certificates.cert.display()))
+            .arg("-c")
+            .arg(format!("ssl_key_file={}", certificates.key.display()))
             .spawn()
             .expect("postgres runs");
         let server = Self {

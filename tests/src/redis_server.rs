@@ -15,6 +15,8 @@ pub struct RedisServer {
     child: Mutex<Option<Child>>,
     /// Where an append-only file keeps the data across restarts, if persistent.
     dir: Option<PathBuf>,
+    /// The certificates of a TLS-only server.
+    tls: Option<crate::tls::TestCertificates>,
 }
 
 fn free_port() -> u16 {
@@ -26,13 +28,15 @@ fn free_port() -> u16 {
 }
 
 impl RedisServer {
-    fn new(dir: Option<PathBuf>) -> Self {
+    fn new(dir: Option<PathBuf>, tls: Option<crate::tls::TestCertificates>) -> Self {
         let port = free_port();
+        let scheme = if tls.is_some() { "rediss" } else { "redis" };
         let server = Self {
-            url: format!("redis://127.0.0.1:{port}/"),
+            url: format!("{scheme}://127.0.0.1:{port}/"),
             port,
             child: Mutex::new(None),
             dir,
+            tls,
         };
         server.restart();
         server
@@ -40,26 +44,39 @@ impl RedisServer {
 
     /// Starts a server (data in memory only) and waits until it accepts connections.
     pub fn start() -> Self {
-        Self::new(None)
+        Self::new(None, None)
+    }
+
+    /// Starts a server that speaks only TLS (`rediss://` URL), with a certificate for
+    /// 127.0.0.1 signed by the returned test CA, as managed Redis services do.
+    pub fn start_tls() -> (Self, crate::tls::TestCertificates) {
+        let certificates =
+            crate::tls::TestCertificates::generate(&crate::server::temp_dir("redis-tls"));
+        (Self::new(None, Some(certificates.clone())), certificates)
     }
 
     /// Starts a server that keeps its data across [`RedisServer::stop`] and
     /// [`RedisServer::restart`] (append-only file, fsync on every write), as production would.
     pub fn start_persistent() -> Self {
-        Self::new(Some(crate::server::temp_dir("redis-data")))
+        Self::new(Some(crate::server::temp_dir("redis-data")), None)
     }
 
     /// Starts the server again on the same port (after [`RedisServer::stop`]).
     pub fn restart(&self) {
         let mut command = Command::new("redis-server");
-        command.args([
-            "--port",
-            &self.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ]);
+        match &self.tls {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(tls) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca)
+                .args(["--tls-auth-clients", "no"]),
+        };
+        command.args(["--bind", "127.0.0.1", "--save", ""]);
         match &self.dir {
             Some(dir) => command.arg("--dir").arg(dir).args([
                 "--appendonly",

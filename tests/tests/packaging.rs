@@ -11,12 +11,21 @@ fn workspace() -> PathBuf {
 /// Each checked-in file under `hashpass/ui/vendor/` and where `npm ci` puts its original.
 const VENDORED: &[(&str, &str)] = &[
     ("hash-wasm.esm.min.js", "hash-wasm/dist/index.esm.min.js"),
-    ("thumbmark.esm.js", "@thumbmarkjs/thumbmarkjs/dist/thumbmark.esm.js"),
+    (
+        "thumbmark.esm.js",
+        "@thumbmarkjs/thumbmarkjs/dist/thumbmark.esm.js",
+    ),
     ("chart.umd.min.js", "chart.js/dist/chart.umd.min.js"),
     ("licenses/hash-wasm.LICENSE", "hash-wasm/LICENSE"),
-    ("licenses/thumbmarkjs.LICENSE", "@thumbmarkjs/thumbmarkjs/LICENSE"),
+    (
+        "licenses/thumbmarkjs.LICENSE",
+        "@thumbmarkjs/thumbmarkjs/LICENSE",
+    ),
     ("licenses/chart.js.LICENSE.md", "chart.js/LICENSE.md"),
-    ("licenses/kurkle-color.LICENSE.md", "@kurkle/color/LICENSE.md"),
+    (
+        "licenses/kurkle-color.LICENSE.md",
+        "@kurkle/color/LICENSE.md",
+    ),
 ];
 
 #[test]
@@ -24,7 +33,8 @@ fn vendored_browser_libraries_are_the_packages_the_lock_file_pins() {
     let ui = workspace().join("hashpass/ui");
     let installed = ui.join("node_modules");
     if !installed.join(".package-lock.json").is_file() {
-        let how = "run `npm ci --prefix hashpass/ui` (it checks each package against package-lock.json)";
+        let how =
+            "run `npm ci --prefix hashpass/ui` (it checks each package against package-lock.json)";
         assert!(
             std::env::var_os("CI").is_none(),
             "the npm packages are not installed: {how}"
@@ -62,11 +72,12 @@ fn vendored_browser_libraries_are_the_packages_the_lock_file_pins() {
 
 #[test]
 fn rust_version_is_the_highest_the_dependency_tree_declares() {
-    let output = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(workspace())
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
-        .output()
-        .expect("cargo metadata runs");
+    let output =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(workspace())
+            .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+            .output()
+            .expect("cargo metadata runs");
     assert!(
         output.status.success(),
         "{}",
