@@ -14,6 +14,11 @@ pub mod server;
 pub mod tls;
 
 pub use client::{Http, Player, solve_for};
+
+/// Every Rust block of the README, compiled (and run, unless marked `no_run`) as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 pub use server::{Serve, TestServer, test_config};
 
 /// Instantiates every conformance case as a `#[tokio::test]` for one adapter; with `redis:`

@@ -1,22 +1,33 @@
-//! A site of its own with HashPass mounted under `/invite`, in axum.
+//! A site of its own, with state of its own, and HashPass mounted under `/invite`, in axum.
 //!
-//! Run with: `cargo run --bin embed-axum` then open <http://127.0.0.1:3000/> and
-//! `curl -A 'Mozilla/5.0' http://127.0.0.1:3000/invite/api/health`.
+//! Run with: `cargo run --bin embed-axum` then open <http://127.0.0.1:3000/> (the site),
+//! <http://127.0.0.1:3000/invite/> (the race) and <http://127.0.0.1:3000/invite/admin> (the
+//! console; set `ADMIN_TOKEN`).
 
 use std::net::SocketAddr;
 
-use axum::{Router, routing::get};
-use hashpass::{Config, HashPass};
+use axum::{Router, extract::State, routing::get};
+use hashpass_axum::hashpass::{Config, HashPass};
+
+/// The host site's own state: HashPass nests into a `Router<AppState>` unchanged.
+#[derive(Clone)]
+struct AppState {
+    greeting: &'static str,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The periodic jobs start with the instance and stop when it is dropped.
     let hashpass = HashPass::builder(Config::from_env()?).build().await?;
     let app = Router::new()
         .route(
             "/",
-            get(|| async { "My site. Invite codes are raced for under /invite." }),
+            get(|State(state): State<AppState>| async move { state.greeting }),
         )
-        .nest("/invite", hashpass_axum::router(hashpass));
+        .nest("/invite", hashpass_axum::router(hashpass))
+        .with_state(AppState {
+            greeting: "My site. Invite codes are raced for under /invite/.",
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     axum::serve(
         listener,

@@ -1,18 +1,20 @@
 //! A site of its own with HashPass mounted under `/invite`, in poem.
 //!
-//! Run with: `cargo run --bin embed-poem` then open <http://127.0.0.1:3000/> and
-//! `curl -A 'Mozilla/5.0' http://127.0.0.1:3000/invite/api/health`.
+//! Run with: `cargo run --bin embed-poem` then open <http://127.0.0.1:3000/> (the site),
+//! <http://127.0.0.1:3000/invite/> (the race) and <http://127.0.0.1:3000/invite/admin> (the
+//! console; set `ADMIN_TOKEN`).
 
-use hashpass::{Config, HashPass};
+use hashpass_poem::hashpass::{Config, HashPass};
 use poem::{Route, Server, get, handler, listener::TcpListener};
 
 #[handler]
 fn home() -> &'static str {
-    "My site. Invite codes are raced for under /invite."
+    "My site. Invite codes are raced for under /invite/."
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The periodic jobs start with the instance and stop when it is dropped.
     let hashpass = HashPass::builder(Config::from_env()?).build().await?;
     let app = Route::new()
         .at("/", get(home))
