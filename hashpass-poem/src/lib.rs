@@ -253,13 +253,13 @@ fn not_an_upgrade(rejection: impl std::fmt::Display) -> Response {
 }
 
 async fn player_socket(hp: HashPass, req: Request) -> Response {
-    let upgrade = match WebSocket::from_request_without_body(&req).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return not_an_upgrade(rejection),
-    };
     let peer = match peer(&req) {
         Ok(peer) => peer,
         Err(refusal) => return respond(refusal),
+    };
+    let upgrade = match WebSocket::from_request_without_body(&req).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return not_an_upgrade(rejection),
     };
     match hp
         .admit_player(peer, req.headers(), req.uri().query())
@@ -274,13 +274,13 @@ async fn player_socket(hp: HashPass, req: Request) -> Response {
 }
 
 async fn admin_socket(hp: HashPass, req: Request) -> Response {
-    let upgrade = match WebSocket::from_request_without_body(&req).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return not_an_upgrade(rejection),
-    };
     let peer = match peer(&req) {
         Ok(peer) => peer,
         Err(refusal) => return respond(refusal),
+    };
+    let upgrade = match WebSocket::from_request_without_body(&req).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return not_an_upgrade(rejection),
     };
     match hp.admit_admin(peer, req.headers(), req.uri().query()).await {
         Ok(()) => upgrade

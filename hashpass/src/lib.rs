@@ -55,7 +55,11 @@ pub use error::{ApiError, StoreError};
 pub use gate::{InviteGate, InviteRejection};
 pub use invite::{InviteCodes, InviteError, InviteKey, VerifiedInvite};
 pub use redemption::{MemoryRedemptionStore, RedemptionStore};
+#[cfg(feature = "redis")]
+pub use redis::{RedisBackend, RedisRedemptionStore};
 pub use service::{BackgroundJobs, PuzzleService, Seams};
+#[cfg(feature = "sql")]
+pub use sql::SqlRedemptionStore;
 
 use admin::{AdminLockout, AdminService, MemoryAdminLockout};
 use audit::{AuditLog, FileAuditLog, MemoryAuditLog};
