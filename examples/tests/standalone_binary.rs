@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use hashpass_tests::process::{browser_scripts, free_port, stop, wait_until_answers};
 use tokio::process::{Child, Command};
 
 const ADMIN_TOKEN: &str = "binary-test-admin-token-0123456789";
@@ -42,14 +42,6 @@ fn command(dir: &Path, binary: &Path, env: &[(&str, &str)]) -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Tiny Argon2 and difficulty 1 (a win in well under a second), offline captcha, on `port`.
 fn quick_game(port: &str) -> Vec<(&str, &str)> {
     vec![
@@ -66,41 +58,9 @@ fn quick_game(port: &str) -> Vec<(&str, &str)> {
     ]
 }
 
-/// Waits until the server answers its health check, or fails with what it printed.
+/// Waits until the server on `port` answers its health check.
 async fn wait_until_up(child: &mut Child, port: &str) {
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/api/health");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = pipe.read_to_string(&mut stderr).await;
-            }
-            panic!("hashpass-server exited early ({status}): {stderr}");
-        }
-        let answer = client
-            .get(&url)
-            .header("user-agent", "Mozilla/5.0")
-            .send()
-            .await;
-        if answer.is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("hashpass-server did not answer {url} within 30 s");
-}
-
-/// Stops the server and returns everything it printed.
-async fn stop(mut child: Child) -> String {
-    let _ = child.start_kill();
-    let output = child.wait_with_output().await.unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    wait_until_answers(child, &format!("http://127.0.0.1:{port}/api/health")).await;
 }
 
 #[tokio::test]
@@ -110,19 +70,8 @@ async fn a_lone_binary_serves_a_miner_page_that_wins() {
     let mut child = command(&dir, &binary, &quick_game(&port)).spawn().unwrap();
     wait_until_up(&mut child, &port).await;
 
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let browser = workspace.join("tests/browser");
-    let chromium =
-        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/lib/chromium/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "Chromium is not installed at {chromium}: run the README's test command (it installs it), or set CHROMIUM"
-    );
-    assert!(
-        browser.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is missing: run `npm ci --prefix tests/browser`"
-    );
-    let out = workspace.join("tests/output/standalone-binary");
+    let (browser, chromium) = browser_scripts();
+    let out = browser.join("../output/standalone-binary");
     let base = format!("http://127.0.0.1:{port}/");
     let run = Command::new("node")
         .arg(browser.join("embedded.e2e.mjs"))

@@ -9,6 +9,7 @@ pub mod adapters;
 pub mod cases;
 pub mod client;
 pub mod postgres_server;
+pub mod process;
 pub mod redis_server;
 pub mod server;
 pub mod tls;

@@ -4,10 +4,9 @@
 //! `/invite` in axum and in poem. Headless Chromium then mines and wins a code on the embedded
 //! miner page there, and finds it in the embedded admin console.
 
+use hashpass_tests::process::{browser_scripts, free_port, stop, wait_until_answers};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use tokio::process::{Child, Command};
 
 const ADMIN_TOKEN: &str = "packaged-host-admin-token-0123456789";
@@ -172,14 +171,6 @@ async fn build_host() -> PathBuf {
     target.join("build/debug")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(binary: &Path, port: u16) -> Child {
     let dir = binary.with_extension("data");
     std::fs::create_dir_all(&dir).unwrap();
@@ -204,36 +195,18 @@ async fn start(binary: &Path, port: u16) -> Child {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/invite/api/health");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{} exited early: {status}", binary.display());
-        }
-        let answer = client
-            .get(&url)
-            .header("user-agent", "Mozilla/5.0")
-            .send()
-            .await;
-        if answer.is_ok_and(|r| r.status().is_success()) {
-            return child;
-        }
-        assert!(Instant::now() < deadline, "{url} never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_answers(
+        &mut child,
+        &format!("http://127.0.0.1:{port}/invite/api/health"),
+    )
+    .await;
+    child
 }
 
 async fn win_under_the_prefix(binary: &Path, name: &str) {
     let port = free_port();
     let child = start(binary, port).await;
-    let browser = workspace().join("tests/browser");
-    let chromium =
-        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/lib/chromium/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "Chromium is not installed at {chromium}: run the README's test command (it installs it), or set CHROMIUM"
-    );
+    let (browser, chromium) = browser_scripts();
     let run = Command::new("node")
         .arg(browser.join("embedded.e2e.mjs"))
         .args(["--base", &format!("http://127.0.0.1:{port}/invite/")])
@@ -245,27 +218,18 @@ async fn win_under_the_prefix(binary: &Path, name: &str) {
         .output()
         .await
         .expect("node runs");
-    let mut child = child;
-    let _ = child.start_kill();
-    let server = child.wait_with_output().await.unwrap();
+    let printed = stop(child).await;
     assert!(
         run.status.success(),
-        "{name}: the embedded pages under /invite failed:\n{}\n{}\nhost:\n{}{}",
+        "{name}: the embedded pages under /invite failed:\n{}\n{}\nhost:\n{printed}",
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr),
-        String::from_utf8_lossy(&server.stdout),
-        String::from_utf8_lossy(&server.stderr)
     );
 }
 
 #[tokio::test]
 async fn a_host_crate_built_from_the_packaged_crates_serves_the_whole_system_under_a_prefix() {
-    assert!(
-        workspace()
-            .join("tests/browser/node_modules/playwright-core")
-            .is_dir(),
-        "playwright-core is missing: run `npm ci --prefix tests/browser`"
-    );
+    browser_scripts();
     let bin = build_host().await;
     win_under_the_prefix(&bin.join("host-axum"), "axum").await;
     win_under_the_prefix(&bin.join("host-poem"), "poem").await;

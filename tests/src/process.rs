@@ -1,0 +1,71 @@
+//! Programs under test run as real processes: a free port to give one, waiting until it
+//! answers, and the browser prerequisites of the node scripts.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::process::Child;
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Waits until `url` answers 2xx (with a browser's User-Agent), or fails with what `child`
+/// printed if it exits first or 30 s pass.
+pub async fn wait_until_answers(child: &mut Child, url: &str) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr).await;
+            }
+            panic!("the server exited early ({status}): {stderr}");
+        }
+        let answer = client
+            .get(url)
+            .header("user-agent", "Mozilla/5.0")
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not answer within 30 s");
+}
+
+/// Stops `child` and returns everything it printed (stdout, then stderr).
+pub async fn stop(mut child: Child) -> String {
+    let _ = child.start_kill();
+    let output = child.wait_with_output().await.expect("the child is reaped");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// `tests/browser/`, after checking that Chromium and playwright-core are there; returns it
+/// with the Chromium path to pass as `--chromium`.
+pub fn browser_scripts() -> (PathBuf, String) {
+    let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let chromium =
+        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/lib/chromium/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium is not installed at {chromium}: run the README's test command (scripts/test installs it), or set CHROMIUM"
+    );
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci --prefix tests/browser`"
+    );
+    (browser, chromium)
+}
