@@ -123,9 +123,9 @@ fn pages(route: Route) -> Route {
         ))
     });
     route
-        .at("/", page(Page::Miner))
-        .at("/admin", page(Page::Admin))
-        .nest("/static", file)
+        .at("/", poem::get(page(Page::Miner)))
+        .at("/admin", poem::get(page(Page::Admin)))
+        .nest("/static", poem::get(file))
 }
 
 /// Without the `ui` feature: no pages.

@@ -184,16 +184,19 @@ fn answer(
     }
 }
 
+/// `text` as an HTML attribute value: the browser decodes the entities back.
 fn escape_attribute(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| match c {
-            '"' => "%22".chars().collect::<Vec<_>>(),
-            '<' => "%3C".chars().collect(),
-            '>' => "%3E".chars().collect(),
-            '&' => "%26".chars().collect(),
-            c => vec![c],
-        })
-        .collect()
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '"' => escaped.push_str("&quot;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 #[cfg(test)]
@@ -242,6 +245,7 @@ mod tests {
         assert!(nested.contains("<base href=\"invite/\">"), "{nested}");
         assert!(!nested.contains(BASE_TAG));
         assert!(body(page(Page::Admin, "/invite/admin", None)).contains(BASE_TAG));
+        assert!(body(page(Page::Miner, "/a&b", None)).contains("<base href=\"a&amp;b/\">"));
     }
 
     #[test]

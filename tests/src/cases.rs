@@ -1310,6 +1310,73 @@ pub async fn slow_reader_does_not_delay_others(serve: Serve) {
     healthy(&server).await;
 }
 
+/// The embedded pages: the miner at `/` and the console at `/admin`, their files under
+/// `/static/` with the right types and revalidating ETags, the security headers on every page,
+/// and nothing else under `/static/` (no page, no path outside the embedded set).
+pub async fn embedded_pages(serve: Serve) {
+    let server = TestServer::with(serve, "pages", |c| c).await;
+    let http = Http::new(&server, client_ip(1));
+    for (path, content_type, marker) in [
+        ("/", "text/html", "static/js/miner.js"),
+        ("/admin", "text/html", "static/js/admin.js"),
+        ("/static/js/miner.js", "text/javascript", "import"),
+        ("/static/js/miner-worker.js", "text/javascript", "argon2d"),
+        ("/static/css/base.css", "text/css", "{"),
+        (
+            "/static/vendor/hash-wasm.esm.min.js",
+            "text/javascript",
+            "argon2d",
+        ),
+        (
+            "/static/vendor/chart.umd.min.js",
+            "text/javascript",
+            "Chart",
+        ),
+        (
+            "/static/vendor/licenses/chart.js.LICENSE.md",
+            "text/plain",
+            "MIT",
+        ),
+    ] {
+        let a = http.get(path).await;
+        assert_eq!(a.status, 200, "{path}");
+        let header = |name: &str| {
+            a.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(
+            header("content-type").starts_with(content_type),
+            "{path}: {}",
+            header("content-type")
+        );
+        assert!(a.text.contains(marker), "{path} lacks {marker:?}");
+        assert!(
+            header("content-security-policy").contains("default-src 'self'"),
+            "{path}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        let etag = header("etag");
+        assert!(etag.starts_with('"'), "{path}: ETag {etag:?}");
+        let again = http
+            .send("GET", path, &[("if-none-match", &etag)], Vec::new())
+            .await;
+        assert_eq!((again.status, again.text.as_str()), (304, ""), "{path}");
+    }
+    for path in [
+        "/static/index.html",
+        "/static/js/nope.js",
+        "/static/../Cargo.toml",
+        "/static/node_modules/hash-wasm/package.json",
+        "/static/package.json",
+    ] {
+        assert_eq!(http.get(path).await.status, 404, "{path}");
+    }
+    assert_eq!(http.send("POST", "/", &[], Vec::new()).await.status, 405);
+}
+
 /// docs/protocol.md#user-agent-filter's filter on the public API (not on health, trace or admin) and docs/protocol.md#security-headers's headers everywhere.
 pub async fn ua_filter_and_headers(serve: Serve) {
     let server = TestServer::with(serve, "ua", |c| c).await;

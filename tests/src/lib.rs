@@ -59,6 +59,7 @@ macro_rules! conformance_suite {
             slow_reader_does_not_delay_others,
             ua_filter_and_headers,
             metrics_endpoint,
+            embedded_pages,
             browser_miner,
             browser_admin,
         );
