@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use hashpass_tests::process::{browser_scripts, free_port, stop, wait_until_answers};
+use hashpass_tests::process::{
+    browser_scripts, free_port, quick_game_env, stop, wait_until_answers,
+};
 use tokio::process::{Child, Command};
 
 const ADMIN_TOKEN: &str = "binary-test-admin-token-0123456789";
@@ -42,20 +44,9 @@ fn command(dir: &Path, binary: &Path, env: &[(&str, &str)]) -> Command {
     command
 }
 
-/// Tiny Argon2 and difficulty 1 (a win in well under a second), offline captcha, on `port`.
-fn quick_game(port: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("PORT", port),
-        ("HASHPASS_HOST", "127.0.0.1"),
-        ("TURNSTILE_TEST_MODE", "true"),
-        ("ADMIN_TOKEN", ADMIN_TOKEN),
-        ("HASHPASS_DIFFICULTY", "1"),
-        ("HASHPASS_MIN_DIFFICULTY", "1"),
-        ("HASHPASS_MAX_DIFFICULTY", "1"),
-        ("HASHPASS_ARGON2_MEMORY_COST", "8"),
-        ("HASHPASS_ARGON2_TIME_COST", "1"),
-        ("HASHPASS_SUBMIT_RATE", "0"),
-    ]
+/// A quick game on `port` with this test's admin token.
+fn quick_game(port: &str) -> Vec<(&'static str, &str)> {
+    quick_game_env(port, ADMIN_TOKEN)
 }
 
 /// Waits until the server on `port` answers its health check.

@@ -16,6 +16,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The environment of a quick game for a server process: tiny Argon2 and difficulty 1 (a win
+/// in well under a second), the offline captcha, no submission limit, `admin_token`, `port`.
+pub fn quick_game_env<'a>(port: &'a str, admin_token: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("PORT", port),
+        ("HASHPASS_HOST", "127.0.0.1"),
+        ("TURNSTILE_TEST_MODE", "true"),
+        ("ADMIN_TOKEN", admin_token),
+        ("HASHPASS_DIFFICULTY", "1"),
+        ("HASHPASS_MIN_DIFFICULTY", "1"),
+        ("HASHPASS_MAX_DIFFICULTY", "1"),
+        ("HASHPASS_ARGON2_MEMORY_COST", "8"),
+        ("HASHPASS_ARGON2_TIME_COST", "1"),
+        ("HASHPASS_SUBMIT_RATE", "0"),
+    ]
+}
+
 /// Waits until `url` answers 2xx (with a browser's User-Agent), or fails with what `child`
 /// printed if it exits first or 30 s pass.
 pub async fn wait_until_answers(child: &mut Child, url: &str) {

@@ -4,7 +4,9 @@
 //! `/invite` in axum and in poem. Headless Chromium then mines and wins a code on the embedded
 //! miner page there, and finds it in the embedded admin console.
 
-use hashpass_tests::process::{browser_scripts, free_port, stop, wait_until_answers};
+use hashpass_tests::process::{
+    browser_scripts, free_port, quick_game_env, stop, wait_until_answers,
+};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::process::{Child, Command};
@@ -174,21 +176,12 @@ async fn build_host() -> PathBuf {
 async fn start(binary: &Path, port: u16) -> Child {
     let dir = binary.with_extension("data");
     std::fs::create_dir_all(&dir).unwrap();
+    let port_text = port.to_string();
     let mut child = Command::new(binary)
         .current_dir(&dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs([
-            ("PORT", port.to_string().as_str()),
-            ("TURNSTILE_TEST_MODE", "true"),
-            ("ADMIN_TOKEN", ADMIN_TOKEN),
-            ("HASHPASS_DIFFICULTY", "1"),
-            ("HASHPASS_MIN_DIFFICULTY", "1"),
-            ("HASHPASS_MAX_DIFFICULTY", "1"),
-            ("HASHPASS_ARGON2_MEMORY_COST", "8"),
-            ("HASHPASS_ARGON2_TIME_COST", "1"),
-            ("HASHPASS_SUBMIT_RATE", "0"),
-        ])
+        .envs(quick_game_env(&port_text, ADMIN_TOKEN))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
