@@ -15,9 +15,10 @@ use hashpass::adapter::{
     WsOutgoing,
 };
 use hashpass::{ApiError, HashPass};
-
-pub use hashpass;
 use http::header::{CONTENT_TYPE, HeaderValue};
+
+/// The core, so a host needs this one dependency: `hashpass_axum::hashpass::{Config, HashPass}`.
+pub use hashpass;
 
 /// Largest WebSocket frame read from a client: large enough that the core sees (and answers)
 /// an oversize message, small enough to bound memory.

@@ -8,12 +8,13 @@ use hashpass::adapter::{
     WsOutgoing,
 };
 use hashpass::{ApiError, HashPass};
-
-pub use hashpass;
 use poem::endpoint::make;
 use poem::http::header::CONTENT_TYPE;
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::{EndpointExt, FromRequest, IntoEndpoint, IntoResponse, Request, Response, Route};
+
+/// The core, so a host needs this one dependency: `hashpass_poem::hashpass::{Config, HashPass}`.
+pub use hashpass;
 
 /// Largest WebSocket frame read from a client (the core answers oversize messages itself).
 const MAX_FRAME_BYTES: usize = 64 * 1024;

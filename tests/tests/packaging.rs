@@ -71,7 +71,7 @@ fn vendored_browser_libraries_are_the_packages_the_lock_file_pins() {
 }
 
 #[test]
-fn rust_version_is_the_highest_the_dependency_tree_declares() {
+fn rust_version_is_the_highest_the_dependency_tree_declares_and_no_openssl() {
     let output =
         std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(workspace())
@@ -132,6 +132,14 @@ fn rust_version_is_the_highest_the_dependency_tree_declares() {
                 stack.push(dep["pkg"].as_str().unwrap());
             }
         }
+    }
+    // TLS to managed Redis and Postgres goes through rustls: nothing links OpenSSL.
+    for id in &seen {
+        let name = packages[id]["name"].as_str().unwrap();
+        assert!(
+            !["openssl-sys", "openssl", "native-tls"].contains(&name),
+            "{name} is in the library crates' dependency tree: use the rustls features instead"
+        );
     }
     let wanted = format!("{}.{}", highest.0.0, highest.0.1);
     for version in declared {
