@@ -8,7 +8,8 @@
 //! `hashpass-poem` are the two written so far, a few hundred lines each.
 
 pub use crate::api::{
-    ADMIN_WS_PATH, ApiBody, ApiRequest, ApiResponse, ENDPOINTS, Endpoint, PLAYER_WS_PATH,
+    ADMIN_WS_PATH, AdminEndpoint, ApiBody, ApiRequest, ApiResponse, ENDPOINTS, Endpoint,
+    PLAYER_WS_PATH, PublicEndpoint,
 };
 pub use crate::service::PlayerAdmission;
 pub use crate::ws::{WsIncoming, WsOutgoing};

@@ -18,10 +18,21 @@ use crate::error::ApiError;
 use crate::request;
 use crate::util::random_bytes;
 
-/// Every HTTP endpoint (the two WebSockets are admitted separately, see [`HashPass::admit_player`]).
+/// Every HTTP endpoint (the two WebSockets are admitted separately, see [`HashPass::admit_player`]):
+/// public, or behind the admin token. Both levels are matched exhaustively, so a new endpoint
+/// without a handler (or without its OpenAPI entry) does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// Open to miners (the User-Agent filter applies to most).
+    Public(PublicEndpoint),
+    /// Behind the admin token (`/api/admin/...`).
+    Admin(AdminEndpoint),
+}
+
+/// The public endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
-pub enum Endpoint {
+pub enum PublicEndpoint {
     Health,
     TurnstileConfig,
     DevTrace,
@@ -30,28 +41,34 @@ pub enum Endpoint {
     Submit,
     Metrics,
     OpenApi,
-    AdminStatus,
-    AdminMiners,
-    AdminSessions,
-    AdminLogs,
-    AdminLogStats,
-    AdminAppLogs,
-    AdminDifficulty,
-    AdminTargetTime,
-    AdminArgon2,
-    AdminWorkerCount,
-    AdminMaxNonceSpeed,
-    AdminResetPuzzle,
-    AdminKickAll,
-    AdminKick,
-    AdminUnban,
-    AdminBlacklist,
-    AdminInvites,
-    AdminInviteStatus,
-    AdminInviteRevoke,
-    AdminInviteMaxUses,
-    AdminClearSessions,
-    AdminRegenerateHmac,
+}
+
+/// The admin endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum AdminEndpoint {
+    Status,
+    Miners,
+    Sessions,
+    Logs,
+    LogStats,
+    AppLogs,
+    Difficulty,
+    TargetTime,
+    Argon2,
+    WorkerCount,
+    MaxNonceSpeed,
+    ResetPuzzle,
+    KickAll,
+    Kick,
+    Unban,
+    Blacklist,
+    Invites,
+    InviteStatus,
+    InviteRevoke,
+    InviteMaxUses,
+    ClearSessions,
+    RegenerateHmac,
 }
 
 /// Path of the player WebSocket.
@@ -61,115 +78,179 @@ pub const ADMIN_WS_PATH: &str = "/api/admin/ws";
 
 /// Method, path (relative to where HashPass is mounted) and endpoint of every HTTP route.
 pub const ENDPOINTS: &[(Method, &str, Endpoint)] = &[
-    (Method::GET, "/api/health", Endpoint::Health),
+    (
+        Method::GET,
+        "/api/health",
+        Endpoint::Public(PublicEndpoint::Health),
+    ),
     (
         Method::GET,
         "/api/turnstile/config",
-        Endpoint::TurnstileConfig,
+        Endpoint::Public(PublicEndpoint::TurnstileConfig),
     ),
-    (Method::GET, "/api/dev/trace", Endpoint::DevTrace),
+    (
+        Method::GET,
+        "/api/dev/trace",
+        Endpoint::Public(PublicEndpoint::DevTrace),
+    ),
     // Cloudflare answers this path at its edge; offline, we answer it, so the browser's first
     // try succeeds instead of logging a 404 before its fallback.
-    (Method::GET, "/cdn-cgi/trace", Endpoint::DevTrace),
-    (Method::POST, "/api/puzzle", Endpoint::Puzzle),
-    (Method::POST, "/api/verify", Endpoint::Verify),
-    (Method::POST, "/api/submit", Endpoint::Submit),
-    (Method::GET, "/api/metrics", Endpoint::Metrics),
-    (Method::GET, "/api/openapi.json", Endpoint::OpenApi),
-    (Method::GET, "/api/admin/status", Endpoint::AdminStatus),
-    (Method::GET, "/api/admin/miners", Endpoint::AdminMiners),
-    (Method::GET, "/api/admin/sessions", Endpoint::AdminSessions),
-    (Method::GET, "/api/admin/logs", Endpoint::AdminLogs),
+    (
+        Method::GET,
+        "/cdn-cgi/trace",
+        Endpoint::Public(PublicEndpoint::DevTrace),
+    ),
+    (
+        Method::POST,
+        "/api/puzzle",
+        Endpoint::Public(PublicEndpoint::Puzzle),
+    ),
+    (
+        Method::POST,
+        "/api/verify",
+        Endpoint::Public(PublicEndpoint::Verify),
+    ),
+    (
+        Method::POST,
+        "/api/submit",
+        Endpoint::Public(PublicEndpoint::Submit),
+    ),
+    (
+        Method::GET,
+        "/api/metrics",
+        Endpoint::Public(PublicEndpoint::Metrics),
+    ),
+    (
+        Method::GET,
+        "/api/openapi.json",
+        Endpoint::Public(PublicEndpoint::OpenApi),
+    ),
+    (
+        Method::GET,
+        "/api/admin/status",
+        Endpoint::Admin(AdminEndpoint::Status),
+    ),
+    (
+        Method::GET,
+        "/api/admin/miners",
+        Endpoint::Admin(AdminEndpoint::Miners),
+    ),
+    (
+        Method::GET,
+        "/api/admin/sessions",
+        Endpoint::Admin(AdminEndpoint::Sessions),
+    ),
+    (
+        Method::GET,
+        "/api/admin/logs",
+        Endpoint::Admin(AdminEndpoint::Logs),
+    ),
     (
         Method::GET,
         "/api/admin/logs/stats",
-        Endpoint::AdminLogStats,
+        Endpoint::Admin(AdminEndpoint::LogStats),
     ),
-    (Method::GET, "/api/admin/applogs", Endpoint::AdminAppLogs),
+    (
+        Method::GET,
+        "/api/admin/applogs",
+        Endpoint::Admin(AdminEndpoint::AppLogs),
+    ),
     (
         Method::POST,
         "/api/admin/difficulty",
-        Endpoint::AdminDifficulty,
+        Endpoint::Admin(AdminEndpoint::Difficulty),
     ),
     (
         Method::POST,
         "/api/admin/target-time",
-        Endpoint::AdminTargetTime,
+        Endpoint::Admin(AdminEndpoint::TargetTime),
     ),
-    (Method::POST, "/api/admin/argon2", Endpoint::AdminArgon2),
+    (
+        Method::POST,
+        "/api/admin/argon2",
+        Endpoint::Admin(AdminEndpoint::Argon2),
+    ),
     (
         Method::POST,
         "/api/admin/worker-count",
-        Endpoint::AdminWorkerCount,
+        Endpoint::Admin(AdminEndpoint::WorkerCount),
     ),
     (
         Method::POST,
         "/api/admin/max-nonce-speed",
-        Endpoint::AdminMaxNonceSpeed,
+        Endpoint::Admin(AdminEndpoint::MaxNonceSpeed),
     ),
     (
         Method::POST,
         "/api/admin/reset-puzzle",
-        Endpoint::AdminResetPuzzle,
+        Endpoint::Admin(AdminEndpoint::ResetPuzzle),
     ),
-    (Method::POST, "/api/admin/kick-all", Endpoint::AdminKickAll),
-    (Method::POST, "/api/admin/kick", Endpoint::AdminKick),
-    (Method::POST, "/api/admin/unban", Endpoint::AdminUnban),
-    (Method::GET, "/api/admin/invites", Endpoint::AdminInvites),
+    (
+        Method::POST,
+        "/api/admin/kick-all",
+        Endpoint::Admin(AdminEndpoint::KickAll),
+    ),
+    (
+        Method::POST,
+        "/api/admin/kick",
+        Endpoint::Admin(AdminEndpoint::Kick),
+    ),
+    (
+        Method::POST,
+        "/api/admin/unban",
+        Endpoint::Admin(AdminEndpoint::Unban),
+    ),
+    (
+        Method::GET,
+        "/api/admin/invites",
+        Endpoint::Admin(AdminEndpoint::Invites),
+    ),
     (
         Method::POST,
         "/api/admin/invites/status",
-        Endpoint::AdminInviteStatus,
+        Endpoint::Admin(AdminEndpoint::InviteStatus),
     ),
     (
         Method::POST,
         "/api/admin/invites/revoke",
-        Endpoint::AdminInviteRevoke,
+        Endpoint::Admin(AdminEndpoint::InviteRevoke),
     ),
     (
         Method::POST,
         "/api/admin/invites/max-uses",
-        Endpoint::AdminInviteMaxUses,
+        Endpoint::Admin(AdminEndpoint::InviteMaxUses),
     ),
     (
         Method::GET,
         "/api/admin/blacklist",
-        Endpoint::AdminBlacklist,
+        Endpoint::Admin(AdminEndpoint::Blacklist),
     ),
     (
         Method::POST,
         "/api/admin/clear-sessions",
-        Endpoint::AdminClearSessions,
+        Endpoint::Admin(AdminEndpoint::ClearSessions),
     ),
     (
         Method::POST,
         "/api/admin/regenerate-hmac",
-        Endpoint::AdminRegenerateHmac,
+        Endpoint::Admin(AdminEndpoint::RegenerateHmac),
     ),
 ];
 
 impl Endpoint {
     /// Whether the User-Agent filter applies (docs/protocol.md#user-agent-filter: public `/api/*` except health and trace).
     pub fn ua_filtered(self) -> bool {
-        !matches!(
-            self,
-            Endpoint::Health | Endpoint::DevTrace | Endpoint::Metrics | Endpoint::OpenApi
-        ) && !self.is_admin()
+        use PublicEndpoint as P;
+        match self {
+            Endpoint::Admin(_) => false,
+            Endpoint::Public(P::Health | P::DevTrace | P::Metrics | P::OpenApi) => false,
+            Endpoint::Public(P::TurnstileConfig | P::Puzzle | P::Verify | P::Submit) => true,
+        }
     }
 
     /// Whether the admin token guards it.
     pub fn is_admin(self) -> bool {
-        !matches!(
-            self,
-            Endpoint::Health
-                | Endpoint::TurnstileConfig
-                | Endpoint::DevTrace
-                | Endpoint::Puzzle
-                | Endpoint::Verify
-                | Endpoint::Submit
-                | Endpoint::Metrics
-                | Endpoint::OpenApi
-        )
+        matches!(self, Endpoint::Admin(_))
     }
 }
 
@@ -417,62 +498,77 @@ impl HashPass {
         }
         let ip = client_ip(config, req.peer, req.headers);
         let authorization = req.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
-        if endpoint.is_admin() {
-            self.admin.authenticate(ip, authorization).await?;
-            return self
-                .admin_endpoint(endpoint, ip, req)
-                .await
-                .map(ApiResponse::ok);
+        match endpoint {
+            Endpoint::Admin(admin) => {
+                self.admin.authenticate(ip, authorization).await?;
+                self.admin_endpoint(admin, ip, req)
+                    .await
+                    .map(ApiResponse::ok)
+            }
+            Endpoint::Public(public) => self.public_endpoint(public, ip, authorization, req).await,
         }
+    }
+
+    async fn public_endpoint(
+        &self,
+        endpoint: PublicEndpoint,
+        ip: IpAddr,
+        authorization: Option<&[u8]>,
+        req: ApiRequest<'_>,
+    ) -> Result<ApiResponse, ApiError> {
         let service = &self.service;
+        let text = |body: String| ApiResponse {
+            status: StatusCode::OK,
+            body: ApiBody::Text(body),
+        };
         let response = match endpoint {
-            Endpoint::Health => {
+            PublicEndpoint::Health => {
                 let state = service.state().await?;
                 json!({ "status": "ok", "current_seed": format!("{}...", &state.seed[..8]) })
             }
-            Endpoint::TurnstileConfig => {
+            PublicEndpoint::TurnstileConfig => {
                 let captcha = &service.seams.captcha;
                 json!({ "siteKey": captcha.site_key(), "testMode": captcha.test_mode() })
             }
-            Endpoint::DevTrace => {
-                return self.dev_trace(ip).map(|t| ApiResponse {
-                    status: StatusCode::OK,
-                    body: ApiBody::Text(t),
-                });
-            }
-            Endpoint::Metrics => {
-                if !config.metrics_public {
+            PublicEndpoint::DevTrace => return self.dev_trace(ip).map(text),
+            PublicEndpoint::Metrics => {
+                if !service.config.metrics_public {
                     self.admin.authenticate(ip, authorization).await?;
                 }
-                return Ok(ApiResponse {
-                    status: StatusCode::OK,
-                    body: ApiBody::Text(self.admin.metrics_text().await?),
-                });
+                return Ok(text(self.admin.metrics_text().await?));
             }
-            Endpoint::OpenApi => crate::openapi::document(),
-            Endpoint::Puzzle | Endpoint::Verify | Endpoint::Submit => {
-                // A syntax error is reported before authentication; field errors after it.
-                let body = request::parse_json(req.body)?;
-                let session = service.authenticate(ip, authorization).await?;
-                match endpoint {
-                    Endpoint::Puzzle => {
-                        service
-                            .puzzle(&session, &request::puzzle_request(body.as_ref())?)
-                            .await?
-                    }
-                    Endpoint::Verify => {
-                        let solution = request::solution(body.as_ref())?;
-                        json!({ "invite_code": service.verify(ip, &session, &solution).await?.invite_code })
-                    }
-                    _ => {
-                        let (solution, zeros) = request::submission(body.as_ref())?;
-                        json!({ "status": service.submit(ip, &session, &solution, zeros).await? })
-                    }
-                }
+            PublicEndpoint::OpenApi => crate::openapi::document(),
+            PublicEndpoint::Puzzle => {
+                let (session, body) = self.player_request(ip, authorization, req.body).await?;
+                service
+                    .puzzle(&session, &request::puzzle_request(body.as_ref())?)
+                    .await?
             }
-            _ => unreachable!("admin endpoints are dispatched above"),
+            PublicEndpoint::Verify => {
+                let (session, body) = self.player_request(ip, authorization, req.body).await?;
+                let solution = request::solution(body.as_ref())?;
+                json!({ "invite_code": service.verify(ip, &session, &solution).await?.invite_code })
+            }
+            PublicEndpoint::Submit => {
+                let (session, body) = self.player_request(ip, authorization, req.body).await?;
+                let (solution, zeros) = request::submission(body.as_ref())?;
+                json!({ "status": service.submit(ip, &session, &solution, zeros).await? })
+            }
         };
         Ok(ApiResponse::ok(response))
+    }
+
+    /// A player endpoint's JSON body and session: a syntax error is reported before
+    /// authentication, field errors (by the caller) after it.
+    async fn player_request(
+        &self,
+        ip: IpAddr,
+        authorization: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<(crate::session::Session, Option<Value>), ApiError> {
+        let body = request::parse_json(body)?;
+        let session = self.service.authenticate(ip, authorization).await?;
+        Ok((session, body))
     }
 
     /// `/api/dev/trace`: served only with the offline captcha or `HASHPASS_DEV_TRACE` (docs/protocol.md#client-ip); reports
@@ -490,7 +586,7 @@ impl HashPass {
 
     async fn admin_endpoint(
         &self,
-        endpoint: Endpoint,
+        endpoint: AdminEndpoint,
         ip: IpAddr,
         req: ApiRequest<'_>,
     ) -> Result<Value, ApiError> {
@@ -500,10 +596,10 @@ impl HashPass {
             |name: &str, default: &str| query_param(&pairs, name).unwrap_or(default).to_string();
         tracing::debug!(%ip, ?endpoint, "admin request");
         match endpoint {
-            Endpoint::AdminStatus => admin.status().await,
-            Endpoint::AdminMiners => admin.miners().await,
-            Endpoint::AdminSessions => admin.sessions().await,
-            Endpoint::AdminLogs => {
+            AdminEndpoint::Status => admin.status().await,
+            AdminEndpoint::Miners => admin.miners().await,
+            AdminEndpoint::Sessions => admin.sessions().await,
+            AdminEndpoint::Logs => {
                 let query = LogQuery {
                     page: query_number(&pairs, "page", 1, 1, u32::MAX)?,
                     per_page: query_number(&pairs, "per_page", 50, 1, 200)?,
@@ -512,8 +608,8 @@ impl HashPass {
                 };
                 admin.logs(&query).await
             }
-            Endpoint::AdminLogStats => admin.log_stats().await,
-            Endpoint::AdminAppLogs => {
+            AdminEndpoint::LogStats => admin.log_stats().await,
+            AdminEndpoint::AppLogs => {
                 let query = AppLogQuery {
                     page: query_number(&pairs, "page", 1, 1, u32::MAX)?,
                     per_page: query_number(&pairs, "per_page", 100, 1, 500)?,
@@ -523,14 +619,14 @@ impl HashPass {
                 };
                 admin.app_logs(&query).await
             }
-            Endpoint::AdminDifficulty => {
+            AdminEndpoint::Difficulty => {
                 admin.set_difficulty(&request::admin_body(req.body)?).await
             }
-            Endpoint::AdminTargetTime => {
+            AdminEndpoint::TargetTime => {
                 admin.set_target_time(&request::admin_body(req.body)?).await
             }
-            Endpoint::AdminArgon2 => admin.set_argon2(&request::admin_body(req.body)?).await,
-            Endpoint::AdminWorkerCount => {
+            AdminEndpoint::Argon2 => admin.set_argon2(&request::admin_body(req.body)?).await,
+            AdminEndpoint::WorkerCount => {
                 #[derive(Default, serde::Deserialize)]
                 struct Body {
                     worker_count: Option<i64>,
@@ -543,7 +639,7 @@ impl HashPass {
                     )
                     .await
             }
-            Endpoint::AdminMaxNonceSpeed => {
+            AdminEndpoint::MaxNonceSpeed => {
                 #[derive(Default, serde::Deserialize)]
                 struct Body {
                     max_nonce_speed: Option<f64>,
@@ -557,12 +653,12 @@ impl HashPass {
                     )
                     .await
             }
-            Endpoint::AdminResetPuzzle => admin.reset_puzzle().await,
-            Endpoint::AdminKickAll => admin.kick_all().await,
-            Endpoint::AdminKick => admin.kick(parse_ip(req.body)?).await,
-            Endpoint::AdminUnban => admin.unban(parse_ip(req.body)?).await,
-            Endpoint::AdminBlacklist => admin.blacklist().await,
-            Endpoint::AdminInvites => {
+            AdminEndpoint::ResetPuzzle => admin.reset_puzzle().await,
+            AdminEndpoint::KickAll => admin.kick_all().await,
+            AdminEndpoint::Kick => admin.kick(parse_ip(req.body)?).await,
+            AdminEndpoint::Unban => admin.unban(parse_ip(req.body)?).await,
+            AdminEndpoint::Blacklist => admin.blacklist().await,
+            AdminEndpoint::Invites => {
                 admin
                     .invites(
                         query_number(&pairs, "page", 1, 1, u32::MAX)?,
@@ -571,22 +667,22 @@ impl HashPass {
                     )
                     .await
             }
-            Endpoint::AdminInviteStatus => {
+            AdminEndpoint::InviteStatus => {
                 let (code, _) = parse_invite(req.body)?;
                 admin.invite_status(&code).await
             }
-            Endpoint::AdminInviteRevoke => {
+            AdminEndpoint::InviteRevoke => {
                 let (code, _) = parse_invite(req.body)?;
                 admin.revoke_invite(&code).await
             }
-            Endpoint::AdminInviteMaxUses => {
+            AdminEndpoint::InviteMaxUses => {
                 let (code, max_uses) = parse_invite(req.body)?;
                 let max_uses =
                     max_uses.ok_or_else(|| ApiError::unprocessable("max_uses is required"))?;
                 admin.set_invite_max_uses(&code, max_uses).await
             }
-            Endpoint::AdminClearSessions => admin.clear_sessions().await,
-            Endpoint::AdminRegenerateHmac => {
+            AdminEndpoint::ClearSessions => admin.clear_sessions().await,
+            AdminEndpoint::RegenerateHmac => {
                 #[derive(Default, serde::Deserialize)]
                 struct Body {
                     hmac_secret: Option<String>,
@@ -594,7 +690,6 @@ impl HashPass {
                 let body: Body = request::admin_body(req.body)?;
                 admin.regenerate_hmac(body.hmac_secret.as_deref()).await
             }
-            _ => Err(ApiError::not_found("Not Found")),
         }
     }
 
@@ -731,11 +826,11 @@ mod tests {
 
     #[test]
     fn endpoint_classes() {
-        assert!(Endpoint::Puzzle.ua_filtered());
-        assert!(!Endpoint::Health.ua_filtered());
-        assert!(!Endpoint::AdminKick.ua_filtered());
-        assert!(Endpoint::AdminKick.is_admin());
-        assert!(!Endpoint::Metrics.is_admin());
+        assert!(Endpoint::Public(PublicEndpoint::Puzzle).ua_filtered());
+        assert!(!Endpoint::Public(PublicEndpoint::Health).ua_filtered());
+        assert!(!Endpoint::Admin(AdminEndpoint::Kick).ua_filtered());
+        assert!(Endpoint::Admin(AdminEndpoint::Kick).is_admin());
+        assert!(!Endpoint::Public(PublicEndpoint::Metrics).is_admin());
         for (_, path, endpoint) in ENDPOINTS {
             assert_eq!(
                 endpoint.is_admin(),

@@ -425,10 +425,11 @@ fn file_param(default: &str, description: &'static str) -> Param {
 /// What the document says about `endpoint`. Exhaustive on purpose: a new endpoint is not
 /// served without being documented.
 fn operation(endpoint: Endpoint) -> Operation {
+    use crate::api::{AdminEndpoint as AE, PublicEndpoint as P};
     use Auth as A;
     use Endpoint as E;
     match endpoint {
-        E::Health => Operation::new(
+        E::Public(P::Health) => Operation::new(
             "health",
             Tag::Public,
             A::None,
@@ -437,7 +438,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         )
         .ok("The service is up.", "Health")
         .fail(503, ERROR, "The puzzle state is unavailable."),
-        E::TurnstileConfig => Operation::new(
+        E::Public(P::TurnstileConfig) => Operation::new(
             "turnstileConfig",
             Tag::Public,
             A::None,
@@ -445,7 +446,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "The Cloudflare Turnstile site key the page renders the widget with, and whether the captcha runs in test mode (offline: any token passes).",
         )
         .ok("The captcha configuration.", "TurnstileConfig"),
-        E::DevTrace => Operation::new(
+        E::Public(P::DevTrace) => Operation::new(
             "devTrace",
             Tag::Public,
             A::None,
@@ -461,7 +462,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             ERROR,
             "Not served: the captcha is not the offline one and `HASHPASS_DEV_TRACE` is off.",
         ),
-        E::Puzzle => Operation::new(
+        E::Public(P::Puzzle) => Operation::new(
             "puzzle",
             Tag::Player,
             A::Session,
@@ -476,7 +477,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             ERROR,
             "The session is bound to another device fingerprint.",
         ),
-        E::Verify => Operation::new(
+        E::Public(P::Verify) => Operation::new(
             "verify",
             Tag::Player,
             A::Session,
@@ -507,7 +508,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "Too many verify/submit calls for this session (`HASHPASS_SUBMIT_RATE`).",
         )
         .fail(503, ERROR, "The verifier is busy: retry."),
-        E::Submit => Operation::new(
+        E::Public(P::Submit) => Operation::new(
             "submit",
             Tag::Player,
             A::Session,
@@ -538,7 +539,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "Too many verify/submit calls for this session (`HASHPASS_SUBMIT_RATE`).",
         )
         .fail(503, ERROR, "The verifier is busy: retry."),
-        E::Metrics => Operation::new(
+        E::Public(P::Metrics) => Operation::new(
             "metrics",
             Tag::Monitoring,
             A::AdminUnlessPublic,
@@ -549,7 +550,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "Prometheus text (`text/plain; charset=utf-8`).",
             Content::Text("# HELP hashpass_puzzles_solved_total Puzzles won by a valid solution.\n# TYPE hashpass_puzzles_solved_total counter\nhashpass_puzzles_solved_total 12\n# HELP hashpass_sessions Stored session tokens.\n# TYPE hashpass_sessions gauge\nhashpass_sessions 3\n"),
         ),
-        E::OpenApi => Operation::new(
+        E::Public(P::OpenApi) => Operation::new(
             "openApi",
             Tag::Public,
             A::None,
@@ -560,7 +561,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "The OpenAPI document.",
             Content::Json(json!({ "type": "object", "description": "An OpenAPI 3.1 document." })),
         ),
-        E::AdminStatus => Operation::new(
+        E::Admin(AE::Status) => Operation::new(
             "adminStatus",
             Tag::Admin,
             A::Admin,
@@ -568,7 +569,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "The puzzle, its settings, the players and the charts: what the admin socket's `STATUS_UPDATE` carries (without `total_hashrate`).",
         )
         .ok("The snapshot.", "AdminStatus"),
-        E::AdminMiners => Operation::new(
+        E::Admin(AE::Miners) => Operation::new(
             "adminMiners",
             Tag::Admin,
             A::Admin,
@@ -579,7 +580,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "The miners.",
             Content::Json(json!({ "type": "array", "items": r("Miner") })),
         ),
-        E::AdminSessions => Operation::new(
+        E::Admin(AE::Sessions) => Operation::new(
             "adminSessions",
             Tag::Admin,
             A::Admin,
@@ -590,7 +591,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "The sessions.",
             Content::Json(json!({ "type": "array", "items": r("Session") })),
         ),
-        E::AdminLogs => Operation::new(
+        E::Admin(AE::Logs) => Operation::new(
             "adminLogs",
             Tag::Logs,
             A::Admin,
@@ -608,7 +609,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         ))
         .ok("The page.", "LogPage")
         .paged(),
-        E::AdminLogStats => Operation::new(
+        E::Admin(AE::LogStats) => Operation::new(
             "adminLogStats",
             Tag::Logs,
             A::Admin,
@@ -616,7 +617,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "Totals over every audit file.",
         )
         .ok("The statistics.", "LogStats"),
-        E::AdminAppLogs => Operation::new(
+        E::Admin(AE::AppLogs) => Operation::new(
             "adminAppLogs",
             Tag::Logs,
             A::Admin,
@@ -639,7 +640,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .ok("The page.", "AppLogPage")
         .paged()
         .fail(503, ERROR, "The log directory cannot be read."),
-        E::AdminDifficulty => Operation::new(
+        E::Admin(AE::Difficulty) => Operation::new(
             "adminSetDifficulty",
             Tag::Admin,
             A::Admin,
@@ -651,7 +652,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .admin_body(
             "A value is outside 1..=64, `min_difficulty` exceeds `max_difficulty`, or `difficulty` is outside the bounds.",
         ),
-        E::AdminTargetTime => Operation::new(
+        E::Admin(AE::TargetTime) => Operation::new(
             "adminSetTargetTime",
             Tag::Admin,
             A::Admin,
@@ -661,7 +662,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .body("TargetTimeChange", false)
         .ok("The new settings.", "TargetTimeChanged")
         .admin_body("A value is below 1, or `target_timeout` is not greater than `target_time`."),
-        E::AdminArgon2 => Operation::new(
+        E::Admin(AE::Argon2) => Operation::new(
             "adminSetArgon2",
             Tag::Admin,
             A::Admin,
@@ -673,7 +674,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .admin_body(
             "`time_cost` or `parallelism` is outside 1..=16, or `memory_cost` outside 8 x parallelism..=1048576.",
         ),
-        E::AdminWorkerCount => Operation::new(
+        E::Admin(AE::WorkerCount) => Operation::new(
             "adminSetWorkerCount",
             Tag::Admin,
             A::Admin,
@@ -683,7 +684,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .body("WorkerCountChange", true)
         .ok("The new setting.", "WorkerCountChanged")
         .admin_body("`worker_count` is missing or outside 1..=32."),
-        E::AdminMaxNonceSpeed => Operation::new(
+        E::Admin(AE::MaxNonceSpeed) => Operation::new(
             "adminSetMaxNonceSpeed",
             Tag::Admin,
             A::Admin,
@@ -693,7 +694,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .body("MaxNonceSpeedChange", true)
         .ok("The new setting.", "MaxNonceSpeedChanged")
         .admin_body("`max_nonce_speed` is missing, negative or not finite."),
-        E::AdminResetPuzzle => Operation::new(
+        E::Admin(AE::ResetPuzzle) => Operation::new(
             "adminResetPuzzle",
             Tag::Admin,
             A::Admin,
@@ -701,7 +702,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "A new seed at the same settings, which every socket hears; an open timeout collection window is cancelled.",
         )
         .ok("The puzzle was reset.", "PuzzleReset"),
-        E::AdminKickAll => Operation::new(
+        E::Admin(AE::KickAll) => Operation::new(
             "adminKickAll",
             Tag::Admin,
             A::Admin,
@@ -709,7 +710,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "Revokes every session, closes every player socket, forgets the hashrates and resets the puzzle without a broadcast.",
         )
         .ok("Everyone was kicked.", "PuzzleReset"),
-        E::AdminKick => Operation::new(
+        E::Admin(AE::Kick) => Operation::new(
             "adminKick",
             Tag::Admin,
             A::Admin,
@@ -720,7 +721,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .ok("The IP was banned.", "Message")
         .admin_body("`ip` is missing or not an IPv4 or IPv6 address.")
         .fail(503, ERROR, "The ban list cannot be updated."),
-        E::AdminUnban => Operation::new(
+        E::Admin(AE::Unban) => Operation::new(
             "adminUnban",
             Tag::Admin,
             A::Admin,
@@ -731,7 +732,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .ok("The IP is not banned.", "Message")
         .admin_body("`ip` is missing or not an IPv4 or IPv6 address.")
         .fail(503, ERROR, "The ban list cannot be updated."),
-        E::AdminBlacklist => Operation::new(
+        E::Admin(AE::Blacklist) => Operation::new(
             "adminBlacklist",
             Tag::Admin,
             A::Admin,
@@ -743,7 +744,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             Content::Json(json!({ "type": "array", "items": { "type": "string", "description": "An IPv4 or IPv6 address." } })),
         )
         .fail(503, ERROR, "The ban list cannot be read."),
-        E::AdminInvites => Operation::new(
+        E::Admin(AE::Invites) => Operation::new(
             "adminInvites",
             Tag::Invites,
             A::Admin,
@@ -762,7 +763,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .paged()
         .fail(422, ERROR, "`state` is not one of the states.")
         .fail(503, ERROR, "The redemption store is unavailable."),
-        E::AdminInviteStatus => Operation::new(
+        E::Admin(AE::InviteStatus) => Operation::new(
             "adminInviteStatus",
             Tag::Invites,
             A::Admin,
@@ -773,7 +774,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .ok("The code's state.", "InviteStatus")
         .admin_body("`invite_code` is missing.")
         .gate(),
-        E::AdminInviteRevoke => Operation::new(
+        E::Admin(AE::InviteRevoke) => Operation::new(
             "adminInviteRevoke",
             Tag::Invites,
             A::Admin,
@@ -785,7 +786,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         .admin_body("`invite_code` is missing.")
         .gate()
         .fail(409, ERROR, "The code is already used up or withdrawn."),
-        E::AdminInviteMaxUses => Operation::new(
+        E::Admin(AE::InviteMaxUses) => Operation::new(
             "adminInviteMaxUses",
             Tag::Invites,
             A::Admin,
@@ -798,7 +799,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "`invite_code` or `max_uses` is missing, `max_uses` is out of range, or below the uses already made.",
         )
         .gate(),
-        E::AdminClearSessions => Operation::new(
+        E::Admin(AE::ClearSessions) => Operation::new(
             "adminClearSessions",
             Tag::Admin,
             A::Admin,
@@ -806,7 +807,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "Revokes every session token and closes the player sockets; players reconnect with a new captcha.",
         )
         .ok("The sessions were cleared.", "Message"),
-        E::AdminRegenerateHmac => Operation::new(
+        E::Admin(AE::RegenerateHmac) => Operation::new(
             "adminRegenerateHmac",
             Tag::Invites,
             A::Admin,
