@@ -7,10 +7,21 @@
 //! the puzzle's version. While Redis is unreachable every call fails with
 //! [`StoreError::Unavailable`] (HTTP 503) and nothing is half-written; the manager reconnects on
 //! its own when Redis returns.
+//!
+//! One file per store, named after the core module it implements, beside its scripts. Each
+//! multi-step change is one Lua script (atomic on the server, hashed once per process and sent by
+//! its SHA after the first load); numbers cross as decimal strings, so nothing is rounded on the
+//! way.
 
+mod admin;
 mod audit;
+mod bans;
 mod events;
-mod stores;
+mod hashrate;
+mod lease;
+mod puzzle_store;
+mod redemption;
+mod session;
 
 use std::time::Duration;
 
@@ -18,12 +29,15 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::StoreError;
 
+pub use admin::RedisAdminLockout;
 pub use audit::RedisAuditLog;
+pub use bans::RedisBanList;
 pub use events::RedisEventBus;
-pub use stores::{
-    RedisAdminLockout, RedisBanList, RedisHashrateStore, RedisLease, RedisPuzzleStore,
-    RedisRedemptionStore, RedisSessionStore,
-};
+pub use hashrate::RedisHashrateStore;
+pub use lease::RedisLease;
+pub use puzzle_store::RedisPuzzleStore;
+pub use redemption::RedisRedemptionStore;
+pub use session::RedisSessionStore;
 
 /// A Redis connection and the key prefix of one deployment.
 #[derive(Clone)]
@@ -43,6 +57,11 @@ impl std::fmt::Debug for RedisBackend {
 
 pub(crate) fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
+}
+
+/// A stored value that does not parse.
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
 }
 
 impl RedisBackend {

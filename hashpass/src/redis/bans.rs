@@ -1,0 +1,75 @@
+//! Bans.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+
+use super::RedisBackend;
+use crate::bans::{BanError, BanList};
+use crate::config::canonical_ip;
+
+fn ban_error(backend: &RedisBackend, e: redis::RedisError) -> BanError {
+    BanError {
+        path: backend.key("bans").into(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// [`BanList`] in Redis: one set of IP strings.
+#[derive(Debug, Clone)]
+pub struct RedisBanList {
+    backend: RedisBackend,
+}
+
+impl RedisBanList {
+    /// The list on `backend`.
+    pub fn new(backend: RedisBackend) -> Self {
+        Self { backend }
+    }
+}
+
+#[async_trait]
+impl BanList for RedisBanList {
+    async fn is_banned(&self, ip: IpAddr) -> Result<bool, BanError> {
+        let mut conn = self.backend.connection();
+        conn.sismember(self.backend.key("bans"), canonical_ip(ip).to_string())
+            .await
+            .map_err(|e| ban_error(&self.backend, e))
+    }
+
+    async fn ban(&self, ip: IpAddr) -> Result<bool, BanError> {
+        let mut conn = self.backend.connection();
+        let added: i64 = conn
+            .sadd(self.backend.key("bans"), canonical_ip(ip).to_string())
+            .await
+            .map_err(|e| ban_error(&self.backend, e))?;
+        Ok(added == 1)
+    }
+
+    async fn unban(&self, ip: IpAddr) -> Result<bool, BanError> {
+        let mut conn = self.backend.connection();
+        let removed: i64 = conn
+            .srem(self.backend.key("bans"), canonical_ip(ip).to_string())
+            .await
+            .map_err(|e| ban_error(&self.backend, e))?;
+        Ok(removed == 1)
+    }
+
+    async fn list(&self) -> Result<Vec<String>, BanError> {
+        let mut conn = self.backend.connection();
+        let mut list: Vec<String> = conn
+            .smembers(self.backend.key("bans"))
+            .await
+            .map_err(|e| ban_error(&self.backend, e))?;
+        list.sort();
+        Ok(list)
+    }
+
+    async fn count(&self) -> Result<usize, BanError> {
+        let mut conn = self.backend.connection();
+        conn.scard(self.backend.key("bans"))
+            .await
+            .map_err(|e| ban_error(&self.backend, e))
+    }
+}
