@@ -24,7 +24,7 @@ use crate::puzzle_store::PuzzleState;
 use crate::redemption::{CodeState, CodeStatus};
 use crate::service::PuzzleService;
 use crate::session::preview;
-use crate::util::round_dp;
+use crate::util::{lock, round_dp};
 
 /// Most IPs the memory lockout table tracks; the stalest entries go first beyond it.
 const LOCKOUT_TABLE_LIMIT: usize = 10_000;
@@ -70,7 +70,7 @@ impl MemoryAdminLockout {
 #[async_trait]
 impl AdminLockout for MemoryAdminLockout {
     async fn locked_for(&self, ip: IpAddr, now: f64) -> Result<Option<f64>, StoreError> {
-        let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let table = lock(&self.table);
         Ok(table
             .get(&ip)
             .and_then(|f| f.locked_until)
@@ -85,7 +85,7 @@ impl AdminLockout for MemoryAdminLockout {
         max_failures: u32,
         lockout: Duration,
     ) -> Result<bool, StoreError> {
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let mut table = lock(&self.table);
         let period = lockout.as_secs_f64();
         if table.len() >= LOCKOUT_TABLE_LIMIT && !table.contains_key(&ip) {
             table.retain(|_, f| now - f.last < period || f.locked_until.is_some_and(|u| u > now));
@@ -121,10 +121,7 @@ impl AdminLockout for MemoryAdminLockout {
     }
 
     async fn clear(&self, ip: IpAddr) -> Result<(), StoreError> {
-        self.table
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&ip);
+        lock(&self.table).remove(&ip);
         Ok(())
     }
 }

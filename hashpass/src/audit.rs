@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::util::{local_datetime, round_dp};
+use crate::util::{local_datetime, lock, round_dp};
 
 /// The current file's name.
 pub const CURRENT_FILE: &str = "verify.jsonl";
@@ -605,7 +605,7 @@ impl MemoryAuditLog {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut MemoryFiles) -> R) -> R {
-        f(&mut self.files.lock().unwrap_or_else(|e| e.into_inner()))
+        f(&mut lock(&self.files))
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::RwLock;
 use async_trait::async_trait;
 
 use crate::config::canonical_ip;
-use crate::util::write_atomic;
+use crate::util::{read_lock, write_atomic, write_lock};
 
 /// The file's name in the data directory.
 pub const BLACKLIST_FILE: &str = "blacklist.json";
@@ -51,11 +51,11 @@ struct BanSet(RwLock<BTreeSet<String>>);
 
 impl BanSet {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeSet<String>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner())
+        read_lock(&self.0)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeSet<String>> {
-        self.0.write().unwrap_or_else(|e| e.into_inner())
+        write_lock(&self.0)
     }
 
     fn contains(&self, ip: IpAddr) -> bool {

@@ -1,6 +1,7 @@
 //! This instance's open sockets: how many per IP (the one-connection-per-IP rule, docs/protocol.md#client-ip, checked
 //! atomically by reserving a slot before the handshake completes) and in total.
 
+use crate::util::lock;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +23,7 @@ impl ConnectionRegistry {
 
     /// Reserves a player slot for `ip` unless it already holds `limit` (0 = unlimited).
     pub fn reserve(self: &Arc<Self>, ip: IpAddr, limit: u32) -> Option<PlayerSlot> {
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let mut per_ip = lock(&self.per_ip);
         let count = per_ip.entry(ip).or_insert(0);
         if limit != 0 && *count >= limit as usize {
             return None;
@@ -54,7 +55,7 @@ impl ConnectionRegistry {
 
     /// Open player sockets of one IP.
     pub fn players_of(&self, ip: IpAddr) -> usize {
-        let per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let per_ip = lock(&self.per_ip);
         per_ip.get(&ip).copied().unwrap_or(0)
     }
 
@@ -80,11 +81,7 @@ impl PlayerSlot {
 
 impl Drop for PlayerSlot {
     fn drop(&mut self) {
-        let mut per_ip = self
-            .registry
-            .per_ip
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut per_ip = lock(&self.registry.per_ip);
         if let Some(count) = per_ip.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::puzzle_store::{CHART_HISTORY, ChartPoint};
 use crate::session::ConnectionId;
+use crate::util::lock;
 
 /// Largest hashrate a report may claim.
 pub const MAX_REPORTED_RATE: f64 = 1e9;
@@ -97,10 +98,6 @@ impl MemoryHashrateStore {
     pub fn new() -> Self {
         Self::default()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[async_trait]

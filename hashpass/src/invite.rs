@@ -14,7 +14,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::util::random_bytes;
+use crate::util::{random_bytes, read_lock, write_lock};
 
 const PREFIX: &str = "HASHPASS-";
 const VERSION: u8 = 1;
@@ -212,18 +212,14 @@ impl InviteCodes {
     }
 
     fn key(&self) -> InviteKey {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .current
-            .clone()
+        read_lock(&self.keys).current.clone()
     }
 
     /// Makes `key` the current key (nothing happens if it already is): every earlier code stops
     /// verifying, and is refused as [`InviteError::KeyRotated`] while its key is among the last
     /// [`RETIRED_KEYS`].
     pub fn rotate(&self, key: &InviteKey) {
-        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let mut keys = write_lock(&self.keys);
         if keys.current != *key {
             let old = std::mem::replace(&mut keys.current, key.clone());
             keys.retired.retain(|retired| retired != key);
@@ -261,7 +257,7 @@ impl InviteCodes {
         let authentic_under =
             |key: &InviteKey| bool::from(key.tag(&bytes[..SIGNED_LEN]).ct_eq(&bytes[SIGNED_LEN..]));
         {
-            let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+            let keys = read_lock(&self.keys);
             if !authentic_under(&keys.current) {
                 return Err(if keys.retired.iter().any(authentic_under) {
                     InviteError::KeyRotated

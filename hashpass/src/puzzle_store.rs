@@ -16,6 +16,7 @@ use crate::difficulty::DifficultyState;
 use crate::error::StoreError;
 use crate::puzzle::Argon2Params;
 use crate::session::ConnectionId;
+use crate::util::lock;
 
 /// How many solve times the history keeps (docs/protocol.md#difficulty-adjustment).
 pub const SOLVE_HISTORY: usize = 5;
@@ -242,10 +243,6 @@ impl MemoryPuzzleStore {
     pub fn new() -> Self {
         Self::default()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[async_trait]

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
+use crate::util::lock;
 
 /// How many accounts a code signs up unless an admin changes it.
 pub const DEFAULT_MAX_USES: u32 = 1;
@@ -174,7 +175,7 @@ impl MemoryRedemptionStore {
     }
 
     fn with<R>(&self, code_id: &str, f: impl FnOnce(&mut CodeStatus) -> R) -> R {
-        let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut codes = lock(&self.codes);
         let fresh = CodeStatus::new(code_id);
         let mut status = codes.get(code_id).cloned().unwrap_or_else(|| fresh.clone());
         let result = f(&mut status);
@@ -243,7 +244,7 @@ impl RedemptionStore for MemoryRedemptionStore {
     }
 
     async fn list(&self) -> Result<Vec<CodeStatus>, StoreError> {
-        let codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
+        let codes = lock(&self.codes);
         let mut all: Vec<CodeStatus> = codes.values().cloned().collect();
         all.sort_by(|a, b| b.updated_at.total_cmp(&a.updated_at));
         Ok(all)

@@ -30,7 +30,7 @@ use crate::puzzle_store::{
     ChartPoint, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow,
 };
 use crate::session::{ConnectionId, Session, SessionStore, new_connection_id, preview};
-use crate::util::{local_timestamp, round_dp};
+use crate::util::{local_timestamp, lock, round_dp};
 use crate::verify::{Verifier, VerifyError};
 use crate::webhook::{WebhookEvent, WebhookSink};
 use crate::wire;
@@ -139,7 +139,7 @@ impl SubmissionLimiter {
         if self.limit == 0 {
             return true;
         }
-        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut calls = lock(&self.calls);
         let recent = calls.entry(token.to_string()).or_default();
         while recent.front().is_some_and(|t| now - t >= self.window) {
             recent.pop_front();
@@ -152,7 +152,7 @@ impl SubmissionLimiter {
     }
 
     fn forget_idle(&self, now: f64) {
-        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut calls = lock(&self.calls);
         calls.retain(|_, recent| recent.back().is_some_and(|t| now - t < self.window));
     }
 }

@@ -14,7 +14,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::util::random_bytes;
+use crate::util::{lock, random_bytes};
 
 /// Identifies one accepted WebSocket connection, unique across instances.
 pub type ConnectionId = u64;
@@ -131,7 +131,7 @@ impl MemorySessionStore {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Session>) -> R) -> R {
-        f(&mut self.sessions.lock().unwrap_or_else(|e| e.into_inner()))
+        f(&mut lock(&self.sessions))
     }
 
     /// Revokes the unrevoked sessions matching `which`; returns them.

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
 use crate::puzzle::{Argon2Params, HASH_LEN, PuzzleHash};
+use crate::util::lock;
 
 /// Why a hash could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,17 +121,12 @@ struct BufferPool {
 
 impl BufferPool {
     fn take(&self, blocks: usize) -> Vec<Block> {
-        let reused = self
-            .free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&blocks)
-            .and_then(Vec::pop);
+        let reused = lock(&self.free).get_mut(&blocks).and_then(Vec::pop);
         reused.unwrap_or_else(|| vec![Block::new(); blocks])
     }
 
     fn give_back(&self, buffer: Vec<Block>) {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = lock(&self.free);
         let idle: usize = free.values().map(Vec::len).sum();
         if idle < self.keep {
             free.entry(buffer.len()).or_default().push(buffer);
