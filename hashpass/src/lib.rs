@@ -9,6 +9,26 @@
 //! [`bans::BanList`], [`audit::AuditLog`],
 //! [`hashrate::HashrateStore`], [`admin::AdminLockout`],
 //! [`RedemptionStore`] (which codes signed up whom) and the [`clock::Clock`].
+//!
+//! ## The path of one request
+//! A winning `POST /api/verify`, from the socket to the stores and back:
+//! 1. The adapter (`hashpass-axum`, `hashpass-poem`) routed the row of
+//!    [`adapter::ENDPOINTS`], read the body under the size limit and hands
+//!    [`HashPass::handle`] the [`adapter::Endpoint`] and an [`adapter::ApiRequest`] (peer
+//!    address, headers, query, body).
+//! 2. `api` applies what every request shares — the User-Agent filter, the body limit, the
+//!    effective client IP behind trusted proxies — then matches the endpoint: a player endpoint
+//!    parses its JSON body and authenticates the session token ([`session::SessionStore`]).
+//! 3. [`PuzzleService::verify`] runs the cheap checks first (token bound to this IP and visitor,
+//!    current seed, enough leading zero bits, the per-session rate), then recomputes Argon2d on
+//!    the [`verify::Verifier`]'s bounded blocking pool, outside any lock.
+//! 4. The single-winner claim is one [`puzzle_store::PuzzleStore::compare_and_swap`] on the
+//!    puzzle's version (one Lua script in Redis); the loser of a race gets 409.
+//! 5. The winner's invite code comes from [`InviteCodes`]; its record is appended to the
+//!    [`audit::AuditLog`] (fsynced) before the answer, the [`webhook::WebhookSink`] is told in
+//!    the background, and the reset goes out on the [`events::EventBus`] to every socket.
+//! 6. The result (or an [`ApiError`] that knows its status and JSON body) goes back to the
+//!    adapter as an [`adapter::ApiResponse`], which it sends with the security headers.
 
 use std::sync::Arc;
 
