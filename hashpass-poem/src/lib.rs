@@ -193,9 +193,8 @@ fn api_request<'a>(req: &'a Request, body: &'a [u8]) -> Result<ApiRequest<'a>, A
 
 async fn handle(hp: HashPass, endpoint: Endpoint, mut req: Request) -> Response {
     let limit = hp.config().max_body_bytes;
-    let body = match req.take_body().into_bytes_limit(limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => return respond(ApiError::payload_too_large(limit).into()),
+    let Ok(body) = req.take_body().into_bytes_limit(limit).await else {
+        return respond(ApiError::payload_too_large(limit).into());
     };
     match api_request(&req, &body) {
         Ok(api) => respond(hp.handle(endpoint, api).await),

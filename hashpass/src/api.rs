@@ -242,8 +242,8 @@ impl Endpoint {
     pub fn ua_filtered(self) -> bool {
         use PublicEndpoint as P;
         match self {
-            Endpoint::Admin(_) => false,
-            Endpoint::Public(P::Health | P::DevTrace | P::Metrics | P::OpenApi) => false,
+            Endpoint::Admin(_)
+            | Endpoint::Public(P::Health | P::DevTrace | P::Metrics | P::OpenApi) => false,
             Endpoint::Public(P::TurnstileConfig | P::Puzzle | P::Verify | P::Submit) => true,
         }
     }
@@ -341,7 +341,7 @@ const BLOCKED_AGENTS: &[&str] = &[
 ];
 
 /// docs/protocol.md#user-agent-filter's verdict on a User-Agent header: present, not a known script, starting with `Mozilla/5.0`.
-pub fn user_agent_allowed(user_agent: Option<&HeaderValue>) -> bool {
+pub(crate) fn user_agent_allowed(user_agent: Option<&HeaderValue>) -> bool {
     let Some(ua) = user_agent
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -355,7 +355,7 @@ pub fn user_agent_allowed(user_agent: Option<&HeaderValue>) -> bool {
 
 /// The effective client IP (docs/protocol.md#client-ip): the TCP peer, unless the peer is a trusted proxy and the
 /// configured header names a valid address (for `X-Forwarded-For`: the right-most untrusted entry).
-pub fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+pub(crate) fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     let peer = canonical_ip(peer);
     let trusted = |ip: IpAddr| config.trusted_proxies.iter().any(|net| net.contains(ip));
     if !trusted(peer) {
@@ -385,7 +385,7 @@ pub fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
 }
 
 /// The query string as decoded pairs.
-pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .into_owned()
         .collect()

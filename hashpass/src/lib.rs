@@ -210,6 +210,16 @@ pub struct HashPassBuilder {
     jobs: bool,
 }
 
+impl std::fmt::Debug for HashPassBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashPassBuilder")
+            .field("config", &self.config)
+            .field("files", &self.files)
+            .field("jobs", &self.jobs)
+            .finish_non_exhaustive()
+    }
+}
+
 macro_rules! seam_setters {
     ($($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
         impl HashPassBuilder {

@@ -10,7 +10,7 @@ use crate::puzzle::{self, MAX_NONCE, MAX_VISITOR_ID_LEN};
 use crate::service::Solution;
 
 /// Parses a body as JSON. `Ok(None)` for an empty body (reported after authentication).
-pub fn parse_json(body: &[u8]) -> Result<Option<Value>, ApiError> {
+pub(crate) fn parse_json(body: &[u8]) -> Result<Option<Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -210,14 +210,14 @@ fn unprocessable(errors: Vec<Value>) -> ApiError {
 }
 
 /// `POST /api/puzzle` body: `{"visitorId"}`.
-pub fn puzzle_request(body: Option<&Value>) -> Result<String, ApiError> {
+pub(crate) fn puzzle_request(body: Option<&Value>) -> Result<String, ApiError> {
     let mut f = Fields::of(body)?;
     let visitor_id = f.visitor_id().map(str::to_string);
     f.finish(visitor_id)
 }
 
 /// `POST /api/verify` body (and the solution part of `/api/submit`).
-pub fn solution(body: Option<&Value>) -> Result<Solution, ApiError> {
+pub(crate) fn solution(body: Option<&Value>) -> Result<Solution, ApiError> {
     let mut f = Fields::of(body)?;
     let solution = solution_fields(&mut f);
     f.finish(solution)
@@ -251,7 +251,7 @@ fn solution_fields(f: &mut Fields<'_>) -> Option<Solution> {
 }
 
 /// `POST /api/submit` body: a solution plus `leadingZeros` (0..=256).
-pub fn submission(body: Option<&Value>) -> Result<(Solution, u32), ApiError> {
+pub(crate) fn submission(body: Option<&Value>) -> Result<(Solution, u32), ApiError> {
     let mut f = Fields::of(body)?;
     let solution = solution_fields(&mut f);
     let zeros = f.integer("leadingZeros", 0, 256).map(|z| z as u32);
@@ -260,7 +260,9 @@ pub fn submission(body: Option<&Value>) -> Result<(Solution, u32), ApiError> {
 }
 
 /// An admin body: empty means all fields absent; anything unreadable is a 422 naming the problem.
-pub fn admin_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn admin_body<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<T, ApiError> {
     match parse_json(body).map_err(|e| {
         if e.status == StatusCode::BAD_REQUEST {
             e
@@ -268,8 +270,7 @@ pub fn admin_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resu
             ApiError::unprocessable("Request body is not valid JSON")
         }
     })? {
-        None => Ok(T::default()),
-        Some(Value::Null) => Ok(T::default()),
+        None | Some(Value::Null) => Ok(T::default()),
         Some(value @ Value::Object(_)) => serde_json::from_value(value)
             .map_err(|e| ApiError::unprocessable(format!("Invalid request body: {e}"))),
         Some(_) => Err(ApiError::unprocessable(

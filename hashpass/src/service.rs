@@ -89,6 +89,13 @@ pub struct Seams {
     pub redemptions: Arc<dyn crate::redemption::RedemptionStore>,
 }
 
+impl std::fmt::Debug for Seams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The seams are trait objects; which implementation each is shows in the builder's use.
+        f.debug_struct("Seams").finish_non_exhaustive()
+    }
+}
+
 /// A solution as submitted to `/api/verify` or `/api/submit`, after field validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Solution {

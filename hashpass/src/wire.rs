@@ -36,7 +36,7 @@ impl Formatter for PythonFormatter {
 }
 
 /// Serialises with Python's default separators.
-pub fn to_python_json(value: &impl Serialize) -> String {
+pub(crate) fn to_python_json(value: &impl Serialize) -> String {
     let mut out = Vec::with_capacity(128);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
     value
@@ -46,17 +46,17 @@ pub fn to_python_json(value: &impl Serialize) -> String {
 }
 
 /// `{"type":"SESSION_TOKEN","token":...}` (compact).
-pub fn session_token(token: &str) -> String {
+pub(crate) fn session_token(token: &str) -> String {
     json!({ "type": "SESSION_TOKEN", "token": token }).to_string()
 }
 
 /// `{"type": "PONG", "online": n}`.
-pub fn pong(online: usize) -> String {
+pub(crate) fn pong(online: usize) -> String {
     to_python_json(&json!({ "type": "PONG", "online": online }))
 }
 
 /// `{"type": "PUZZLE_RESET", ...}`.
-pub fn puzzle_reset(
+pub(crate) fn puzzle_reset(
     seed: &str,
     difficulty: u32,
     solve_time: Option<f64>,
@@ -76,7 +76,11 @@ pub fn puzzle_reset(
 }
 
 /// `{"type": "NETWORK_HASHRATE", ...}`.
-pub fn network_hashrate(total_hashrate: f64, active_miners: usize, timestamp: f64) -> String {
+pub(crate) fn network_hashrate(
+    total_hashrate: f64,
+    active_miners: usize,
+    timestamp: f64,
+) -> String {
     to_python_json(&json!({
         "type": "NETWORK_HASHRATE",
         "total_hashrate": round_dp(total_hashrate, 2),
@@ -86,7 +90,7 @@ pub fn network_hashrate(total_hashrate: f64, active_miners: usize, timestamp: f6
 }
 
 /// `{"type": "TIMEOUT_INVITE_CODE", "invite_code": ..., "leading_zeros": n}`.
-pub fn timeout_invite_code(invite_code: &str, leading_zeros: u32) -> String {
+pub(crate) fn timeout_invite_code(invite_code: &str, leading_zeros: u32) -> String {
     to_python_json(&json!({
         "type": "TIMEOUT_INVITE_CODE",
         "invite_code": invite_code,
@@ -95,12 +99,12 @@ pub fn timeout_invite_code(invite_code: &str, leading_zeros: u32) -> String {
 }
 
 /// `{"type": "ERROR", "detail": ...}`.
-pub fn error(detail: &str) -> String {
+pub(crate) fn error(detail: &str) -> String {
     to_python_json(&json!({ "type": "ERROR", "detail": detail }))
 }
 
 /// `{"type":"STATUS_UPDATE", <snapshot fields>, "total_hashrate": x}` (compact).
-pub fn status_update(mut snapshot: Value, total_hashrate: f64) -> String {
+pub(crate) fn status_update(mut snapshot: Value, total_hashrate: f64) -> String {
     if let Value::Object(map) = &mut snapshot {
         let mut out = serde_json::Map::with_capacity(map.len() + 2);
         out.insert("type".into(), Value::from("STATUS_UPDATE"));

@@ -18,15 +18,15 @@ use crate::session::{ConnectionId, Session, new_session_token, preview};
 use crate::wire;
 
 /// Longest text frame accepted, in characters (docs/protocol.md#messages-from-the-client).
-pub const MAX_MESSAGE_CHARS: usize = 4096;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 4096;
 
 /// Period of the admin socket's STATUS_UPDATE (docs/protocol.md#admin-websocket).
-pub const ADMIN_STATUS_PERIOD: Duration = Duration::from_secs(2);
+pub(crate) const ADMIN_STATUS_PERIOD: Duration = Duration::from_secs(2);
 
 /// Close code: policy violation (replaced, too slow).
-pub const CLOSE_POLICY: u16 = 1008;
+pub(crate) const CLOSE_POLICY: u16 = 1008;
 /// Close code: message too big.
-pub const CLOSE_TOO_BIG: u16 = 1009;
+pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 
 /// A frame from the client, as the adapter saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub enum WsOutgoing {
 
 /// What a player's text frame asks for (docs/protocol.md#messages-from-the-client).
 #[derive(Debug, Clone, PartialEq)]
-pub enum PlayerMessage {
+pub(crate) enum PlayerMessage {
     /// `ping` or `{"type":"ping"}`.
     Ping,
     /// `{"type":"mining_start"}`.
@@ -73,7 +73,7 @@ pub enum PlayerMessage {
 }
 
 /// Classifies a player's text frame.
-pub fn parse_player_message(text: &str) -> PlayerMessage {
+pub(crate) fn parse_player_message(text: &str) -> PlayerMessage {
     if text.len() > MAX_MESSAGE_CHARS && text.chars().count() > MAX_MESSAGE_CHARS {
         return PlayerMessage::TooLarge;
     }
@@ -137,7 +137,7 @@ where
 }
 
 /// Drives an admitted player socket until it closes; cleans up after it.
-pub async fn run_player<S, E>(
+pub(crate) async fn run_player<S, E>(
     service: Arc<PuzzleService>,
     admission: PlayerAdmission,
     mut socket: S,
@@ -314,8 +314,11 @@ async fn cleanup(service: &PuzzleService, connection: ConnectionId, token: &str)
 }
 
 /// Drives an authenticated admin socket: a STATUS_UPDATE every 2 s until it closes.
-pub async fn run_admin<S, E>(service: Arc<PuzzleService>, admin: Arc<AdminService>, mut socket: S)
-where
+pub(crate) async fn run_admin<S, E>(
+    service: Arc<PuzzleService>,
+    admin: Arc<AdminService>,
+    mut socket: S,
+) where
     S: Stream<Item = Result<WsIncoming, E>> + Sink<WsOutgoing> + Unpin + Send,
 {
     let _slot = service.connections.admin();

@@ -237,6 +237,7 @@ pub fn solve_for(
 }
 
 /// A browser: HTTP and a player socket from one address, with its session.
+#[derive(Debug)]
 pub struct Player {
     /// HTTP from the player's address.
     pub http: Http,

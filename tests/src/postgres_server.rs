@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// A running PostgreSQL cluster.
+#[derive(Debug)]
 pub struct PostgresServer {
     /// `postgres://hashpass@127.0.0.1:PORT/postgres`.
     pub url: String,

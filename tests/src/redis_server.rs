@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// A running `redis-server`.
+#[derive(Debug)]
 pub struct RedisServer {
     /// `redis://127.0.0.1:PORT/`.
     pub url: String,

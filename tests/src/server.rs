@@ -49,6 +49,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// A running server; stops (gracefully) when dropped.
+#[derive(Debug)]
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,

@@ -107,7 +107,7 @@ mod axum_site {
     use hashpass::gate::InviteGate;
     use hashpass_axum::ValidInvite;
 
-    #[derive(Clone)]
+    #[derive(Clone, Debug)]
     pub struct Site {
         pub gate: InviteGate,
     }
@@ -118,7 +118,7 @@ mod axum_site {
         }
     }
 
-    pub async fn signup(
+    pub(crate) async fn signup(
         State(site): State<Site>,
         headers: HeaderMap,
         invite: ValidInvite,
@@ -158,7 +158,7 @@ mod poem_site {
     use poem::{IntoResponse, Request, Response, handler};
 
     #[handler]
-    pub async fn signup(
+    pub(crate) async fn signup(
         req: &Request,
         invite: ValidInvite,
         Data(gate): Data<&InviteGate>,

@@ -676,6 +676,15 @@ pub struct Launch {
     _log_guard: tracing_appender::non_blocking::WorkerGuard,
 }
 
+impl std::fmt::Debug for Launch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launch")
+            .field("hashpass", &self.hashpass)
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Reads `.env` and the environment (the `SITE_*` and the usual HashPass settings), starts
 /// logging, and builds HashPass with its redemptions in the site's database, then the site.
 pub async fn launch_from_env() -> Result<Launch, Box<dyn std::error::Error>> {

@@ -12,10 +12,10 @@ use hashpass::session::{Session, new_connection_id, new_session_token};
 use hashpass::{Config, HashPass};
 
 /// Tiny but real Argon2d parameters: 8 KiB, one pass.
-pub const TINY: Argon2Params = Argon2Params::new(1, 8, 1);
+pub(crate) const TINY: Argon2Params = Argon2Params::new(1, 8, 1);
 
 /// A test configuration: offline captcha, tiny parameters, difficulty 1, no rate limit.
-pub fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config::default()
         .with_turnstile_test_mode(true)
         .with_argon2(TINY)
@@ -27,7 +27,7 @@ pub fn config() -> Config {
 }
 
 /// An instance on a fake clock.
-pub async fn instance(config: Config) -> (HashPass, FakeClock) {
+pub(crate) async fn instance(config: Config) -> (HashPass, FakeClock) {
     let clock = FakeClock::default();
     let hp = HashPass::builder(config)
         .clock(Arc::new(clock.clone()))
@@ -39,12 +39,12 @@ pub async fn instance(config: Config) -> (HashPass, FakeClock) {
 }
 
 /// A distinct client IP per index.
-pub fn ip(i: usize) -> IpAddr {
+pub(crate) fn ip(i: usize) -> IpAddr {
     IpAddr::from([10, 0, (i / 250) as u8, (i % 250 + 1) as u8])
 }
 
 /// Creates a connected session for `ip` directly in the store.
-pub async fn session(hp: &HashPass, ip: IpAddr) -> Session {
+pub(crate) async fn session(hp: &HashPass, ip: IpAddr) -> Session {
     let s = Session::new(
         new_session_token(),
         ip,
@@ -61,7 +61,7 @@ pub async fn session(hp: &HashPass, ip: IpAddr) -> Session {
 }
 
 /// Finds the smallest nonce ≥ `from` whose hash has at least `zeros` leading zero bits.
-pub fn solve(
+pub(crate) fn solve(
     params: Argon2Params,
     seed: &str,
     visitor: &str,
@@ -74,7 +74,13 @@ pub fn solve(
 }
 
 /// A solution for the current puzzle.
-pub fn solution(seed: &str, visitor: &str, ip: IpAddr, nonce: u64, hash: PuzzleHash) -> Solution {
+pub(crate) fn solution(
+    seed: &str,
+    visitor: &str,
+    ip: IpAddr,
+    nonce: u64,
+    hash: PuzzleHash,
+) -> Solution {
     Solution {
         visitor_id: visitor.to_string(),
         nonce,
