@@ -29,7 +29,9 @@ use crate::puzzle::{self, PuzzleHash, leading_zero_bits};
 use crate::puzzle_store::{
     ChartPoint, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow,
 };
-use crate::session::{ConnectionId, Session, SessionStore, new_connection_id, preview};
+use crate::session::{
+    ConnectionId, Session, SessionStore, new_connection_id, new_session_token, preview,
+};
 use crate::util::{local_timestamp, lock, round_dp};
 use crate::verify::{Verifier, VerifyError};
 use crate::webhook::{WebhookEvent, WebhookSink};
@@ -897,6 +899,96 @@ impl PuzzleService {
             reconnect_token: None,
             slot,
         })
+    }
+
+    /// A player's socket joined (docs/protocol.md#player-socket-admission): a reconnect takes
+    /// over its session, and the socket it replaces is closed with 1008; a new player gets a
+    /// session. Returns the token, and for a new player the SESSION_TOKEN greeting to send.
+    pub(crate) async fn player_joined(
+        &self,
+        ip: IpAddr,
+        connection: ConnectionId,
+        reconnect_token: Option<String>,
+    ) -> Result<(String, Option<String>), StoreError> {
+        let sessions = &self.seams.sessions;
+        let Some(token) = reconnect_token else {
+            let token = new_session_token();
+            sessions
+                .insert(Session::new(token.clone(), ip, self.now(), connection))
+                .await?;
+            tracing::info!(%ip, token = %preview(&token), "player connected");
+            let greeting = wire::session_token(&token);
+            return Ok((token, Some(greeting)));
+        };
+        if let Some(previous) = sessions.attach(&token, connection).await? {
+            self.publish(Event::CloseConnection {
+                connection: previous,
+                code: wire::CLOSE_POLICY,
+                reason: "Replaced by new connection".into(),
+            })
+            .await;
+        }
+        tracing::info!(%ip, token = %preview(&token), "player reconnected");
+        Ok((token, None))
+    }
+
+    /// The player started mining the current puzzle: its mining time counts from now.
+    pub(crate) async fn mining_started(&self, connection: ConnectionId) {
+        let result = match self.seams.puzzles.load().await {
+            Ok(Some(state)) => {
+                self.seams
+                    .puzzles
+                    .mining_start(&state.seed, connection, self.now())
+                    .await
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record mining_start");
+        }
+    }
+
+    /// The player stopped mining.
+    pub(crate) async fn mining_stopped(&self, connection: ConnectionId) {
+        if let Err(e) = self.seams.puzzles.mining_stop(connection, self.now()).await {
+            tracing::warn!(error = %e, "could not record mining_stop");
+        }
+    }
+
+    /// A player's hashrate report, flagged as overspeed at or above the speed limit (flagged
+    /// only, never refused: docs/protocol.md#speed-limit).
+    pub(crate) async fn hashrate_reported(&self, connection: ConnectionId, ip: IpAddr, rate: f64) {
+        let limit = match self.seams.puzzles.load().await {
+            Ok(Some(state)) => state.max_nonce_speed,
+            _ => 0.0,
+        };
+        let overspeed = limit > 0.0 && rate >= limit;
+        let now = self.now();
+        if let Err(e) = self
+            .seams
+            .hashrate
+            .report(connection, ip, rate, overspeed, now)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record a hashrate report");
+        }
+    }
+
+    /// The player's socket closed (docs/protocol.md#close-codes): its hashrate and mining are
+    /// forgotten and its session marked disconnected (usable again within the grace period).
+    pub(crate) async fn player_left(&self, connection: ConnectionId, token: &str) {
+        let seams = &self.seams;
+        let now = self.now();
+        if let Err(e) = seams.hashrate.remove(connection).await {
+            tracing::warn!(error = %e, "could not remove a hashrate entry");
+        }
+        if let Err(e) = seams.puzzles.mining_stop(connection, now).await {
+            tracing::warn!(error = %e, "could not stop mining accounting");
+        }
+        if let Err(e) = seams.sessions.detach(token, connection, now).await {
+            tracing::warn!(error = %e, "could not mark a session disconnected");
+        }
     }
 }
 

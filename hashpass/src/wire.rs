@@ -10,6 +10,11 @@ use serde_json::{Value, json};
 
 use crate::util::round_dp;
 
+/// Close code: policy violation (replaced by a newer socket, too slow).
+pub(crate) const CLOSE_POLICY: u16 = 1008;
+/// Close code: message too big.
+pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+
 /// serde_json formatter reproducing Python's `json.dumps` default separators.
 struct PythonFormatter;
 

@@ -14,7 +14,7 @@ use crate::admin::AdminService;
 use crate::events::Event;
 use crate::hashrate::validate_rate;
 use crate::service::{PlayerAdmission, PuzzleService};
-use crate::session::{ConnectionId, Session, new_session_token, preview};
+use crate::session::ConnectionId;
 use crate::wire;
 
 /// Longest text frame accepted, in characters (docs/protocol.md#messages-from-the-client).
@@ -22,11 +22,6 @@ pub(crate) const MAX_MESSAGE_CHARS: usize = 4096;
 
 /// Period of the admin socket's STATUS_UPDATE (docs/protocol.md#admin-websocket).
 pub(crate) const ADMIN_STATUS_PERIOD: Duration = Duration::from_secs(2);
-
-/// Close code: policy violation (replaced, too slow).
-pub(crate) const CLOSE_POLICY: u16 = 1008;
-/// Close code: message too big.
-pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 
 /// A frame from the client, as the adapter saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,16 +145,15 @@ pub(crate) async fn run_player<S, E>(
         reconnect_token,
         slot,
     } = admission;
-    let seams = &service.seams;
     let timeout = service.config.ws_send_timeout;
     // Subscribe before anything else, so no reset published from here on is missed.
-    let mut events = seams.events.subscribe();
+    let mut events = service.seams.events.subscribe();
 
-    let token = match attach_session(&service, ip, connection, reconnect_token).await {
+    let token = match service.player_joined(ip, connection, reconnect_token).await {
         Ok((token, None)) => token,
         Ok((token, Some(greeting))) => {
             if !send(&mut socket, WsOutgoing::Text(greeting.into()), timeout).await {
-                cleanup(&service, connection, &token).await;
+                service.player_left(connection, &token).await;
                 return;
             }
             token
@@ -191,7 +185,7 @@ pub(crate) async fn run_player<S, E>(
                 match parse_player_message(&text) {
                     PlayerMessage::TooLarge => {
                         let _ = send(&mut socket, WsOutgoing::Text(wire::error("Message too large").into()), timeout).await;
-                        let _ = send(&mut socket, WsOutgoing::Close { code: CLOSE_TOO_BIG, reason: "Message too large".into() }, timeout).await;
+                        let _ = send(&mut socket, WsOutgoing::Close { code: wire::CLOSE_TOO_BIG, reason: "Message too large".into() }, timeout).await;
                         break;
                     }
                     PlayerMessage::Ping => {
@@ -201,31 +195,9 @@ pub(crate) async fn run_player<S, E>(
                             break;
                         }
                     }
-                    PlayerMessage::MiningStart => {
-                        let result = match seams.puzzles.load().await {
-                            Ok(Some(state)) => seams.puzzles.mining_start(&state.seed, connection, service.now()).await,
-                            Ok(None) => Ok(()),
-                            Err(e) => Err(e),
-                        };
-                        if let Err(e) = result {
-                            tracing::warn!(error = %e, "could not record mining_start");
-                        }
-                    }
-                    PlayerMessage::MiningStop => {
-                        if let Err(e) = seams.puzzles.mining_stop(connection, service.now()).await {
-                            tracing::warn!(error = %e, "could not record mining_stop");
-                        }
-                    }
-                    PlayerMessage::Hashrate(rate) => {
-                        let limit = match seams.puzzles.load().await {
-                            Ok(Some(state)) => state.max_nonce_speed,
-                            _ => 0.0,
-                        };
-                        let overspeed = limit > 0.0 && rate >= limit;
-                        if let Err(e) = seams.hashrate.report(connection, ip, rate, overspeed, service.now()).await {
-                            tracing::warn!(error = %e, "could not record a hashrate report");
-                        }
-                    }
+                    PlayerMessage::MiningStart => service.mining_started(connection).await,
+                    PlayerMessage::MiningStop => service.mining_stopped(connection).await,
+                    PlayerMessage::Hashrate(rate) => service.hashrate_reported(connection, ip, rate).await,
                     PlayerMessage::Ignored => {}
                 }
             }
@@ -234,7 +206,7 @@ pub(crate) async fn run_player<S, E>(
                     Ok(event) => event,
                     Err(RecvError::Lagged(_)) => {
                         service.metrics.slow_socket();
-                        let _ = send(&mut socket, WsOutgoing::Close { code: CLOSE_POLICY, reason: "Too slow".into() }, Duration::from_millis(100)).await;
+                        let _ = send(&mut socket, WsOutgoing::Close { code: wire::CLOSE_POLICY, reason: "Too slow".into() }, Duration::from_millis(100)).await;
                         break;
                     }
                     Err(RecvError::Closed) => break,
@@ -258,59 +230,8 @@ pub(crate) async fn run_player<S, E>(
             }
         }
     }
-    cleanup(&service, connection, &me.token).await;
+    service.player_left(connection, &me.token).await;
     drop(slot);
-}
-
-/// Attaches the connection to its session (docs/protocol.md#player-socket-admission steps 4 and 8): a reconnect replaces the
-/// session's previous socket; a new player gets a session, and the SESSION_TOKEN greeting to send.
-async fn attach_session(
-    service: &PuzzleService,
-    ip: std::net::IpAddr,
-    connection: ConnectionId,
-    reconnect_token: Option<String>,
-) -> Result<(String, Option<String>), crate::error::StoreError> {
-    let sessions = &service.seams.sessions;
-    match reconnect_token {
-        Some(token) => {
-            if let Some(previous) = sessions.attach(&token, connection).await? {
-                let reason = "Replaced by new connection".into();
-                service
-                    .publish(Event::CloseConnection {
-                        connection: previous,
-                        code: CLOSE_POLICY,
-                        reason,
-                    })
-                    .await;
-            }
-            tracing::info!(%ip, token = %preview(&token), "player reconnected");
-            Ok((token, None))
-        }
-        None => {
-            let token = new_session_token();
-            sessions
-                .insert(Session::new(token.clone(), ip, service.now(), connection))
-                .await?;
-            tracing::info!(%ip, token = %preview(&token), "player connected");
-            let greeting = wire::session_token(&token);
-            Ok((token, Some(greeting)))
-        }
-    }
-}
-
-/// docs/protocol.md#close-codes: forget the socket's hashrate and mining, mark its session disconnected.
-async fn cleanup(service: &PuzzleService, connection: ConnectionId, token: &str) {
-    let seams = &service.seams;
-    let now = service.now();
-    if let Err(e) = seams.hashrate.remove(connection).await {
-        tracing::warn!(error = %e, "could not remove a hashrate entry");
-    }
-    if let Err(e) = seams.puzzles.mining_stop(connection, now).await {
-        tracing::warn!(error = %e, "could not stop mining accounting");
-    }
-    if let Err(e) = seams.sessions.detach(token, connection, now).await {
-        tracing::warn!(error = %e, "could not mark a session disconnected");
-    }
 }
 
 /// Drives an authenticated admin socket: a STATUS_UPDATE every 2 s until it closes.
