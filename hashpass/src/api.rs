@@ -11,6 +11,7 @@ use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::HashPass;
+use crate::admin::{AdminCredential, AdminError, AdminErrorKind};
 use crate::applog::AppLogQuery;
 use crate::audit::LogQuery;
 use crate::config::{Config, canonical_ip};
@@ -453,6 +454,107 @@ fn parse_ip(body: &[u8]) -> Result<IpAddr, ApiError> {
         })
 }
 
+/// A required field of an admin body: 422 `<name> is required` without it.
+fn required<T>(name: &str, value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::unprocessable(format!("{name} is required")))
+}
+
+/// The required `worker_count` of `worker-count`'s body.
+fn worker_count(body: &[u8]) -> Result<i64, ApiError> {
+    #[derive(Default, serde::Deserialize)]
+    struct Body {
+        worker_count: Option<i64>,
+    }
+    let body: Body = request::admin_body(body)?;
+    required("worker_count", body.worker_count)
+}
+
+/// The required `max_nonce_speed` of `max-nonce-speed`'s body.
+fn nonce_speed(body: &[u8]) -> Result<f64, ApiError> {
+    #[derive(Default, serde::Deserialize)]
+    struct Body {
+        max_nonce_speed: Option<f64>,
+    }
+    let body: Body = request::admin_body(body)?;
+    required("max_nonce_speed", body.max_nonce_speed)
+}
+
+/// The optional `hmac_secret` of `regenerate-hmac`'s body.
+fn hmac_secret(body: &[u8]) -> Result<Option<String>, ApiError> {
+    #[derive(Default, serde::Deserialize)]
+    struct Body {
+        hmac_secret: Option<String>,
+    }
+    let body: Body = request::admin_body(body)?;
+    Ok(body.hmac_secret)
+}
+
+/// The query of `GET /api/admin/logs`.
+fn log_query(pairs: &[(String, String)]) -> Result<LogQuery, ApiError> {
+    let text = |name: &str, default: &str| query_param(pairs, name).unwrap_or(default).to_string();
+    Ok(LogQuery {
+        page: query_number(pairs, "page", 1, 1, u32::MAX)?,
+        per_page: query_number(pairs, "per_page", 50, 1, 200)?,
+        search: text("search", ""),
+        file: text("file", "verify.jsonl"),
+    })
+}
+
+/// The query of `GET /api/admin/applogs`.
+fn app_log_query(pairs: &[(String, String)]) -> Result<AppLogQuery, ApiError> {
+    let text = |name: &str, default: &str| query_param(pairs, name).unwrap_or(default).to_string();
+    Ok(AppLogQuery {
+        page: query_number(pairs, "page", 1, 1, u32::MAX)?,
+        per_page: query_number(pairs, "per_page", 100, 1, 500)?,
+        search: text("search", ""),
+        file: text("file", "hashpass.log"),
+        level: text("level", ""),
+    })
+}
+
+/// An admin operation's typed answer as its JSON body, or its error as the HTTP answer.
+fn answer<T: serde::Serialize>(result: Result<T, AdminError>) -> Result<Value, ApiError> {
+    serde_json::to_value(result?).map_err(|e| {
+        tracing::error!(error = %e, "could not encode an admin answer");
+        ApiError::detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Could not encode the answer",
+        )
+    })
+}
+
+/// The one place an [`AdminError`] becomes an HTTP answer: its kind's status with
+/// `{"detail": ...}`, or the answer a carried invite rejection or service error already has.
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> Self {
+        let status = match error.kind() {
+            AdminErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AdminErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            AdminErrorKind::LockedOut => StatusCode::TOO_MANY_REQUESTS,
+            AdminErrorKind::Malformed => StatusCode::BAD_REQUEST,
+            AdminErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            AdminErrorKind::Conflict => StatusCode::CONFLICT,
+            AdminErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AdminErrorKind::Invite(rejection) => return rejection.clone().into(),
+            AdminErrorKind::Service(error) => return error.clone(),
+        };
+        ApiError::detail(status, error.detail())
+    }
+}
+
+/// The `Authorization` header as the admin ladder reads it: absent, not `Bearer <token>`, or
+/// the token (any bytes).
+impl<'a> From<Option<&'a [u8]>> for AdminCredential<'a> {
+    fn from(header: Option<&'a [u8]>) -> Self {
+        match header {
+            None => AdminCredential::Missing,
+            Some(header) => header
+                .strip_prefix(b"Bearer ")
+                .map_or(AdminCredential::Malformed, AdminCredential::Token),
+        }
+    }
+}
+
 impl HashPass {
     /// Answers one HTTP request to `endpoint`. Never panics on client input; every refusal is
     /// a 4xx (or a 503 when a backend is down) with a JSON body.
@@ -592,103 +694,51 @@ impl HashPass {
     ) -> Result<Value, ApiError> {
         let admin = &self.admin;
         let pairs = query_pairs(req.query);
-        let text =
-            |name: &str, default: &str| query_param(&pairs, name).unwrap_or(default).to_string();
+        let body = req.body;
         tracing::debug!(%ip, ?endpoint, "admin request");
         match endpoint {
-            AdminEndpoint::Status => admin.status().await,
-            AdminEndpoint::Miners => admin.miners().await,
-            AdminEndpoint::Sessions => admin.sessions().await,
-            AdminEndpoint::Logs => {
-                let query = LogQuery {
-                    page: query_number(&pairs, "page", 1, 1, u32::MAX)?,
-                    per_page: query_number(&pairs, "per_page", 50, 1, 200)?,
-                    search: text("search", ""),
-                    file: text("file", "verify.jsonl"),
-                };
-                admin.logs(&query).await
-            }
-            AdminEndpoint::LogStats => admin.log_stats().await,
-            AdminEndpoint::AppLogs => {
-                let query = AppLogQuery {
-                    page: query_number(&pairs, "page", 1, 1, u32::MAX)?,
-                    per_page: query_number(&pairs, "per_page", 100, 1, 500)?,
-                    search: text("search", ""),
-                    file: text("file", "hashpass.log"),
-                    level: text("level", ""),
-                };
-                admin.app_logs(&query).await
-            }
+            AdminEndpoint::Status => answer(admin.status().await),
+            AdminEndpoint::Miners => answer(admin.miners().await),
+            AdminEndpoint::Sessions => answer(admin.sessions().await),
+            AdminEndpoint::Logs => answer(admin.logs(&log_query(&pairs)?).await),
+            AdminEndpoint::LogStats => answer(admin.log_stats().await),
+            AdminEndpoint::AppLogs => answer(admin.app_logs(&app_log_query(&pairs)?).await),
             AdminEndpoint::Difficulty => {
-                admin.set_difficulty(&request::admin_body(req.body)?).await
+                answer(admin.set_difficulty(&request::admin_body(body)?).await)
             }
             AdminEndpoint::TargetTime => {
-                admin.set_target_time(&request::admin_body(req.body)?).await
+                answer(admin.set_target_time(&request::admin_body(body)?).await)
             }
-            AdminEndpoint::Argon2 => admin.set_argon2(&request::admin_body(req.body)?).await,
-            AdminEndpoint::WorkerCount => {
-                #[derive(Default, serde::Deserialize)]
-                struct Body {
-                    worker_count: Option<i64>,
-                }
-                let body: Body = request::admin_body(req.body)?;
-                admin
-                    .set_worker_count(
-                        body.worker_count
-                            .ok_or_else(|| ApiError::unprocessable("worker_count is required"))?,
-                    )
-                    .await
-            }
+            AdminEndpoint::Argon2 => answer(admin.set_argon2(&request::admin_body(body)?).await),
+            AdminEndpoint::WorkerCount => answer(admin.set_worker_count(worker_count(body)?).await),
             AdminEndpoint::MaxNonceSpeed => {
-                #[derive(Default, serde::Deserialize)]
-                struct Body {
-                    max_nonce_speed: Option<f64>,
-                }
-                let body: Body = request::admin_body(req.body)?;
-                admin
-                    .set_max_nonce_speed(
-                        body.max_nonce_speed.ok_or_else(|| {
-                            ApiError::unprocessable("max_nonce_speed is required")
-                        })?,
-                    )
-                    .await
+                answer(admin.set_max_nonce_speed(nonce_speed(body)?).await)
             }
-            AdminEndpoint::ResetPuzzle => admin.reset_puzzle().await,
-            AdminEndpoint::KickAll => admin.kick_all().await,
-            AdminEndpoint::Kick => admin.kick(parse_ip(req.body)?).await,
-            AdminEndpoint::Unban => admin.unban(parse_ip(req.body)?).await,
-            AdminEndpoint::Blacklist => admin.blacklist().await,
+            AdminEndpoint::ResetPuzzle => answer(admin.reset_puzzle().await),
+            AdminEndpoint::KickAll => answer(admin.kick_all().await),
+            AdminEndpoint::Kick => answer(admin.kick(parse_ip(body)?).await),
+            AdminEndpoint::Unban => answer(admin.unban(parse_ip(body)?).await),
+            AdminEndpoint::Blacklist => answer(admin.blacklist().await),
             AdminEndpoint::Invites => {
-                admin
-                    .invites(
-                        query_number(&pairs, "page", 1, 1, u32::MAX)?,
-                        query_number(&pairs, "per_page", 50, 1, 200)?,
-                        &text("state", ""),
-                    )
-                    .await
+                let page = query_number(&pairs, "page", 1, 1, u32::MAX)?;
+                let per_page = query_number(&pairs, "per_page", 50, 1, 200)?;
+                let state = query_param(&pairs, "state").unwrap_or("");
+                answer(admin.invites(page, per_page, state).await)
             }
             AdminEndpoint::InviteStatus => {
-                let (code, _) = parse_invite(req.body)?;
-                admin.invite_status(&code).await
+                answer(admin.invite_status(&parse_invite(body)?.0).await)
             }
             AdminEndpoint::InviteRevoke => {
-                let (code, _) = parse_invite(req.body)?;
-                admin.revoke_invite(&code).await
+                answer(admin.revoke_invite(&parse_invite(body)?.0).await)
             }
             AdminEndpoint::InviteMaxUses => {
-                let (code, max_uses) = parse_invite(req.body)?;
-                let max_uses =
-                    max_uses.ok_or_else(|| ApiError::unprocessable("max_uses is required"))?;
-                admin.set_invite_max_uses(&code, max_uses).await
+                let (code, max_uses) = parse_invite(body)?;
+                let max_uses = required("max_uses", max_uses)?;
+                answer(admin.set_invite_max_uses(&code, max_uses).await)
             }
-            AdminEndpoint::ClearSessions => admin.clear_sessions().await,
+            AdminEndpoint::ClearSessions => answer(admin.clear_sessions().await),
             AdminEndpoint::RegenerateHmac => {
-                #[derive(Default, serde::Deserialize)]
-                struct Body {
-                    hmac_secret: Option<String>,
-                }
-                let body: Body = request::admin_body(req.body)?;
-                admin.regenerate_hmac(body.hmac_secret.as_deref()).await
+                answer(admin.regenerate_hmac(hmac_secret(body)?.as_deref()).await)
             }
         }
     }
@@ -734,6 +784,7 @@ impl HashPass {
         self.admin
             .authenticate_socket(ip, query_param(&pairs, "token"))
             .await
+            .map_err(ApiError::from)
     }
 
     /// Runs an admitted admin socket to its end (docs/protocol.md#admin-websocket).

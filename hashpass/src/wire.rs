@@ -5,8 +5,8 @@
 use std::io;
 
 use serde::Serialize;
+use serde_json::json;
 use serde_json::ser::Formatter;
-use serde_json::{Value, json};
 
 use crate::util::round_dp;
 
@@ -109,20 +109,29 @@ pub(crate) fn error(detail: &str) -> String {
 }
 
 /// `{"type":"STATUS_UPDATE", <snapshot fields>, "total_hashrate": x}` (compact).
-pub(crate) fn status_update(mut snapshot: Value, total_hashrate: f64) -> String {
-    if let Value::Object(map) = &mut snapshot {
-        let mut out = serde_json::Map::with_capacity(map.len() + 2);
-        out.insert("type".into(), Value::from("STATUS_UPDATE"));
-        out.append(map);
-        out.insert("total_hashrate".into(), json!(round_dp(total_hashrate, 2)));
-        return Value::Object(out).to_string();
+pub(crate) fn status_update(snapshot: &impl serde::Serialize, total_hashrate: f64) -> String {
+    #[derive(serde::Serialize)]
+    struct StatusUpdate<'a, S> {
+        r#type: &'static str,
+        #[serde(flatten)]
+        snapshot: &'a S,
+        total_hashrate: f64,
     }
-    snapshot.to_string()
+    let update = StatusUpdate {
+        r#type: "STATUS_UPDATE",
+        snapshot,
+        total_hashrate: round_dp(total_hashrate, 2),
+    };
+    serde_json::to_string(&update).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not encode a STATUS_UPDATE");
+        String::new()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn python_separators() {
@@ -150,7 +159,7 @@ mod tests {
 
     #[test]
     fn status_update_starts_with_type() {
-        let s = status_update(json!({"difficulty": 3}), 12.345);
+        let s = status_update(&json!({"difficulty": 3}), 12.345);
         assert_eq!(
             s,
             r#"{"type":"STATUS_UPDATE","difficulty":3,"total_hashrate":12.35}"#

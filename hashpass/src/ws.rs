@@ -252,8 +252,8 @@ pub(crate) async fn run_admin<S, E>(
                 Some(Ok(_)) => {}
             },
             _ = ticks.tick() => {
-                let update = match admin.snapshot().await {
-                    Ok((status, total)) => wire::status_update(status, total),
+                let update = match admin.status_with_hashrate().await {
+                    Ok((status, total)) => wire::status_update(&status, total),
                     Err(e) => {
                         tracing::warn!(error = %e, "admin status unavailable");
                         continue;
