@@ -18,7 +18,7 @@ use crate::applog::{AppLogPage, AppLogQuery, AppLogReader};
 use crate::audit::{AuditError, LogQuery, LogStats};
 use crate::bans::BanError;
 use crate::difficulty::DifficultyState;
-use crate::error::{ApiError, StoreError};
+use crate::error::StoreError;
 use crate::events::Event;
 use crate::gate::InviteRejection;
 use crate::hashrate;
@@ -27,7 +27,7 @@ use crate::metrics::Gauges;
 use crate::puzzle::{self, Argon2Params};
 use crate::puzzle_store::PuzzleState;
 use crate::redemption::{CodeState, CodeStatus};
-use crate::service::PuzzleService;
+use crate::service::{GameError, PuzzleService};
 use crate::session::preview;
 use crate::util::{lock, round_dp};
 
@@ -183,9 +183,9 @@ pub enum AdminError {
     /// A shared-state backend failed.
     #[error("Service temporarily unavailable, retry")]
     Store(#[source] StoreError),
-    /// The puzzle service refused, with its own answer (carried through unchanged).
+    /// The game refused, with its own answer (carried through unchanged).
     #[error(transparent)]
-    Service(#[from] ApiError),
+    Game(#[from] GameError),
 }
 
 /// What kind of refusal an [`AdminError`] is, whatever protocol answers it.
@@ -207,8 +207,8 @@ pub enum AdminErrorKind<'a> {
     Unavailable,
     /// A refusal of the invite gate, which knows its own answer.
     Invite(&'a InviteRejection),
-    /// A refusal of the puzzle service, which knows its own answer.
-    Service(&'a ApiError),
+    /// A refusal of the game, which knows its own kind.
+    Game(&'a GameError),
 }
 
 impl AdminError {
@@ -230,18 +230,13 @@ impl AdminError {
             | Self::BanCount(_)
             | Self::Store(_) => AdminErrorKind::Unavailable,
             Self::Invite(rejection) => AdminErrorKind::Invite(rejection),
-            Self::Service(error) => AdminErrorKind::Service(error),
+            Self::Game(error) => AdminErrorKind::Game(error),
         }
     }
 
     /// The message for a person (the `detail` of an HTTP answer).
     pub fn detail(&self) -> String {
-        match self {
-            Self::Service(error) => error
-                .message()
-                .map_or_else(|| error.to_string(), str::to_string),
-            other => other.to_string(),
-        }
+        self.to_string()
     }
 
     fn redemptions(error: StoreError) -> Self {

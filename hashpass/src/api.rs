@@ -17,6 +17,7 @@ use crate::audit::LogQuery;
 use crate::config::{Config, canonical_ip};
 use crate::error::ApiError;
 use crate::request;
+use crate::service::{GameError, GameErrorKind};
 use crate::util::random_bytes;
 
 /// Every HTTP endpoint (the two WebSockets are admitted separately, see [`HashPass::admit_player`]):
@@ -512,15 +513,36 @@ fn app_log_query(pairs: &[(String, String)]) -> Result<AppLogQuery, ApiError> {
     })
 }
 
-/// An admin operation's typed answer as its JSON body, or its error as the HTTP answer.
-fn answer<T: serde::Serialize>(result: Result<T, AdminError>) -> Result<Value, ApiError> {
-    serde_json::to_value(result?).map_err(|e| {
-        tracing::error!(error = %e, "could not encode an admin answer");
+/// A typed answer as its JSON body (a logged 500 in the case serde could not encode it).
+fn json_body(value: &impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| {
+        tracing::error!(error = %e, "could not encode an answer");
         ApiError::detail(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Could not encode the answer",
         )
     })
+}
+
+/// An admin operation's typed answer as its JSON body, or its error as the HTTP answer.
+fn answer<T: serde::Serialize>(result: Result<T, AdminError>) -> Result<Value, ApiError> {
+    json_body(&result?)
+}
+
+/// The one place a [`GameError`] becomes an HTTP answer: its kind's status with
+/// `{"detail": ...}`.
+impl From<GameError> for ApiError {
+    fn from(error: GameError) -> Self {
+        let status = match error.kind() {
+            GameErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            GameErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            GameErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            GameErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            GameErrorKind::Conflict => StatusCode::CONFLICT,
+            GameErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::detail(status, error.to_string())
+    }
 }
 
 /// The one place an [`AdminError`] becomes an HTTP answer: its kind's status with
@@ -536,7 +558,7 @@ impl From<AdminError> for ApiError {
             AdminErrorKind::Conflict => StatusCode::CONFLICT,
             AdminErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AdminErrorKind::Invite(rejection) => return rejection.clone().into(),
-            AdminErrorKind::Service(error) => return error.clone(),
+            AdminErrorKind::Game(error) => return error.clone().into(),
         };
         ApiError::detail(status, error.detail())
     }
@@ -642,9 +664,10 @@ impl HashPass {
             PublicEndpoint::OpenApi => crate::openapi::document(),
             PublicEndpoint::Puzzle => {
                 let (session, body) = self.player_request(ip, authorization, req.body).await?;
-                service
+                let answer = service
                     .puzzle(&session, &request::puzzle_request(body.as_ref())?)
-                    .await?
+                    .await?;
+                json_body(&answer)?
             }
             PublicEndpoint::Verify => {
                 let (session, body) = self.player_request(ip, authorization, req.body).await?;
@@ -758,6 +781,7 @@ impl HashPass {
         self.service
             .admit_player(ip, query_param(&pairs, "token"), ua_ok)
             .await
+            .map_err(ApiError::from)
     }
 
     /// Runs an admitted player socket to its end: messages, events, close codes, slow-client

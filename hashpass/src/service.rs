@@ -20,7 +20,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::connections::{ConnectionRegistry, PlayerSlot};
 use crate::difficulty::DifficultyState;
-use crate::error::{ApiError, StoreError};
+use crate::error::StoreError;
 use crate::events::{Event, EventBus};
 use crate::hashrate::{self, HashrateStore, NetworkHashrate};
 use crate::invite::InviteCodes;
@@ -40,6 +40,136 @@ use crate::wire;
 /// A solve time is never reported as 0 (docs/protocol.md#difficulty-adjustment): at least 0.01 s, the smallest value the wire's
 /// two decimals show.
 const MIN_SOLVE_TIME: f64 = 0.01;
+
+/// Why the game refused a request. Each variant's message is the `detail` a client reads;
+/// [`GameError::kind`] classifies it, and `api` alone turns that into an HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GameError {
+    /// The client's IP is banned.
+    #[error("Access denied")]
+    Banned,
+    /// The ban list cannot be read.
+    #[error("Service temporarily unavailable, retry")]
+    BanListUnavailable,
+    /// No `Authorization` header.
+    #[error("Missing Authorization header")]
+    MissingAuthorization,
+    /// An `Authorization` header that is not `Bearer <token>`.
+    #[error("Invalid Authorization header format (expected 'Bearer <token>')")]
+    MalformedAuthorization,
+    /// Unknown, revoked or expired session token.
+    #[error("Invalid or expired session token")]
+    InvalidSession,
+    /// The session belongs to another IP.
+    #[error("Session token is bound to another IP")]
+    BoundToAnotherIp,
+    /// The session is bound to another device fingerprint.
+    #[error("Device fingerprint mismatch")]
+    FingerprintMismatch,
+    /// The solution's trace names another IP than the request's.
+    #[error("Identity mismatch: TraceData IP doesn't match request IP")]
+    TraceIpMismatch,
+    /// The per-session submission limit.
+    #[error("Too many submissions")]
+    TooManySubmissions,
+    /// The verifier's queue is full.
+    #[error("Server busy, retry")]
+    Busy,
+    /// The verifier could not hash the solution.
+    #[error("Hash verification failed: {0}")]
+    VerificationFailed(String),
+    /// The recomputed hash differs from the submitted one.
+    #[error("Hash mismatch")]
+    HashMismatch,
+    /// The puzzle was solved (or reset) before this solution.
+    #[error("Puzzle already solved by someone else")]
+    AlreadySolved,
+    /// The hash has fewer leading zero bits than required.
+    #[error(
+        "Hash does not meet difficulty requirement ({required} leading zero bits, found {found})"
+    )]
+    NotEnoughZeros {
+        /// Required leading zero bits.
+        required: u32,
+        /// Found leading zero bits.
+        found: u32,
+    },
+    /// A timeout submission claiming no leading zero bit.
+    #[error("Leading zeros must be >= 1")]
+    LeadingZerosTooLow,
+    /// No timeout reward window is open.
+    #[error("No active timeout collection window")]
+    NoRewardWindow,
+    /// A timeout submission for another seed than the timed-out one.
+    #[error("Seed does not match timed-out puzzle")]
+    RewardSeedMismatch,
+    /// A player socket from a scripted client.
+    #[error("Access denied")]
+    UserAgentRefused,
+    /// A player socket without `?token=`.
+    #[error("Missing token in query parameter")]
+    MissingQueryToken,
+    /// A second player socket from one IP.
+    #[error("Duplicate connection from same IP")]
+    DuplicateConnection,
+    /// The captcha provider refused the token.
+    #[error("{0}")]
+    CaptchaRefused(String),
+    /// A shared-state backend failed.
+    #[error("Service temporarily unavailable, retry")]
+    Store(StoreError),
+}
+
+/// What kind of refusal a [`GameError`] is, whatever protocol answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GameErrorKind {
+    /// No valid credential.
+    Unauthenticated,
+    /// Refused for who the client is or where it comes from.
+    Forbidden,
+    /// Too many requests.
+    RateLimited,
+    /// The request itself is wrong.
+    Invalid,
+    /// The request lost to the state (solved, no window).
+    Conflict,
+    /// Try again later.
+    Unavailable,
+}
+
+impl GameError {
+    /// The kind of refusal.
+    pub fn kind(&self) -> GameErrorKind {
+        use GameError as E;
+        match self {
+            E::MissingAuthorization | E::MalformedAuthorization | E::InvalidSession => {
+                GameErrorKind::Unauthenticated
+            }
+            E::Banned
+            | E::BoundToAnotherIp
+            | E::FingerprintMismatch
+            | E::TraceIpMismatch
+            | E::UserAgentRefused
+            | E::MissingQueryToken
+            | E::DuplicateConnection
+            | E::CaptchaRefused(_) => GameErrorKind::Forbidden,
+            E::TooManySubmissions => GameErrorKind::RateLimited,
+            E::VerificationFailed(_)
+            | E::HashMismatch
+            | E::NotEnoughZeros { .. }
+            | E::LeadingZerosTooLow => GameErrorKind::Invalid,
+            E::AlreadySolved | E::NoRewardWindow | E::RewardSeedMismatch => GameErrorKind::Conflict,
+            E::BanListUnavailable | E::Busy | E::Store(_) => GameErrorKind::Unavailable,
+        }
+    }
+}
+
+impl From<StoreError> for GameError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(error = %error, "state store error");
+        GameError::Store(error)
+    }
+}
 
 /// Who runs the periodic jobs: with several instances exactly one should (timeouts, awards,
 /// aggregation, clean-up), so they hold a lease with expiry.
@@ -113,6 +243,29 @@ pub struct Solution {
     pub hash: PuzzleHash,
 }
 
+/// The answer of `POST /api/puzzle`: the current puzzle and its recent solve times.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PuzzleAnswer {
+    /// The seed to mine.
+    pub seed: String,
+    /// Required leading zero bits.
+    pub difficulty: u32,
+    /// Argon2 memory, KiB.
+    pub memory_cost: u32,
+    /// Argon2 passes.
+    pub time_cost: u32,
+    /// Argon2 lanes.
+    pub parallelism: u32,
+    /// Web Workers each browser runs.
+    pub worker_count: u32,
+    /// When the puzzle started, Unix seconds.
+    pub puzzle_start_time: f64,
+    /// The last solve time, seconds (two decimals).
+    pub last_solve_time: Option<f64>,
+    /// The average of the recent solve times, seconds (two decimals).
+    pub average_solve_time: Option<f64>,
+}
+
 /// What a winning verification returns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Win {
@@ -183,10 +336,12 @@ impl std::fmt::Debug for PuzzleService {
     }
 }
 
-fn bearer(authorization: Option<&[u8]>) -> Result<&str, &'static str> {
-    let value = authorization.ok_or("missing")?;
-    let value = std::str::from_utf8(value).map_err(|_| "format")?;
-    value.strip_prefix("Bearer ").ok_or("format")
+fn bearer(authorization: Option<&[u8]>) -> Result<&str, GameError> {
+    let value = authorization.ok_or(GameError::MissingAuthorization)?;
+    let value = std::str::from_utf8(value).map_err(|_| GameError::MalformedAuthorization)?;
+    value
+        .strip_prefix("Bearer ")
+        .ok_or(GameError::MalformedAuthorization)
 }
 
 impl PuzzleService {
@@ -294,22 +449,20 @@ impl PuzzleService {
     }
 
     /// The current puzzle state.
-    pub async fn state(&self) -> Result<PuzzleState, ApiError> {
+    pub async fn state(&self) -> Result<PuzzleState, GameError> {
         match self.seams.puzzles.load().await? {
             Some(state) => Ok(state),
             None => Ok(self.initialise().await?),
         }
     }
 
-    pub(crate) async fn ensure_not_banned(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub(crate) async fn ensure_not_banned(&self, ip: IpAddr) -> Result<(), GameError> {
         match self.seams.bans.is_banned(ip).await {
             Ok(false) => Ok(()),
-            Ok(true) => Err(ApiError::forbidden("Access denied")),
+            Ok(true) => Err(GameError::Banned),
             Err(e) => {
                 tracing::error!(error = %e, "ban list unavailable");
-                Err(ApiError::unavailable(
-                    "Service temporarily unavailable, retry",
-                ))
+                Err(GameError::BanListUnavailable)
             }
         }
     }
@@ -320,22 +473,14 @@ impl PuzzleService {
         &self,
         ip: IpAddr,
         authorization: Option<&[u8]>,
-    ) -> Result<Session, ApiError> {
-        let token = match bearer(authorization) {
-            Ok(token) => token,
-            Err("missing") => return Err(ApiError::unauthorized("Missing Authorization header")),
-            Err(_) => {
-                return Err(ApiError::unauthorized(
-                    "Invalid Authorization header format (expected 'Bearer <token>')",
-                ));
-            }
-        };
+    ) -> Result<Session, GameError> {
+        let token = bearer(authorization)?;
         self.ensure_not_banned(ip).await?;
-        let invalid = || ApiError::unauthorized("Invalid or expired session token");
+        let invalid = || GameError::InvalidSession;
         let session = self.seams.sessions.get(token).await?.ok_or_else(invalid)?;
         if session.ip != ip {
             tracing::warn!(token = %preview(token), %ip, bound = %session.ip, "session token used from another IP");
-            return Err(ApiError::forbidden("Session token is bound to another IP"));
+            return Err(GameError::BoundToAnotherIp);
         }
         if !session.is_live(self.now(), self.config.session_grace) {
             return Err(invalid());
@@ -348,27 +493,27 @@ impl PuzzleService {
         &self,
         session: &Session,
         visitor_id: &str,
-    ) -> Result<serde_json::Value, ApiError> {
+    ) -> Result<PuzzleAnswer, GameError> {
         let bound = self
             .seams
             .sessions
             .bind_visitor(&session.token, visitor_id)
             .await?;
         if bound.as_deref() != Some(visitor_id) {
-            return Err(ApiError::forbidden("Device fingerprint mismatch"));
+            return Err(GameError::FingerprintMismatch);
         }
         let state = self.state().await?;
-        Ok(serde_json::json!({
-            "seed": state.seed,
-            "difficulty": state.difficulty.difficulty,
-            "memory_cost": state.params.memory_cost,
-            "time_cost": state.params.time_cost,
-            "parallelism": state.params.parallelism,
-            "worker_count": state.worker_count,
-            "puzzle_start_time": state.started_at,
-            "last_solve_time": state.last_solve_time.map(|t| round_dp(t, 2)),
-            "average_solve_time": state.average_solve_time().map(|t| round_dp(t, 2)),
-        }))
+        Ok(PuzzleAnswer {
+            last_solve_time: state.last_solve_time.map(|t| round_dp(t, 2)),
+            average_solve_time: state.average_solve_time().map(|t| round_dp(t, 2)),
+            difficulty: state.difficulty.difficulty,
+            memory_cost: state.params.memory_cost,
+            time_cost: state.params.time_cost,
+            parallelism: state.params.parallelism,
+            worker_count: state.worker_count,
+            puzzle_start_time: state.started_at,
+            seed: state.seed,
+        })
     }
 
     /// Trace IP and device binding (docs/protocol.md#verify-a-solution steps 4–5).
@@ -377,32 +522,30 @@ impl PuzzleService {
         ip: IpAddr,
         session: &Session,
         solution: &Solution,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), GameError> {
         let traced = puzzle::trace_ip(&solution.trace_data);
         if traced
             .and_then(|t| t.parse::<IpAddr>().ok())
             .map(crate::config::canonical_ip)
             != Some(ip)
         {
-            return Err(ApiError::forbidden(
-                "Identity mismatch: TraceData IP doesn't match request IP",
-            ));
+            return Err(GameError::TraceIpMismatch);
         }
         if session
             .visitor_id
             .as_deref()
             .is_some_and(|v| v != solution.visitor_id)
         {
-            return Err(ApiError::forbidden("Device fingerprint mismatch"));
+            return Err(GameError::FingerprintMismatch);
         }
         Ok(())
     }
 
-    fn rate_limit(&self, session: &Session) -> Result<(), ApiError> {
+    fn rate_limit(&self, session: &Session) -> Result<(), GameError> {
         if self.limiter.allow(&session.token, self.now()) {
             Ok(())
         } else {
-            Err(ApiError::too_many("Too many submissions"))
+            Err(GameError::TooManySubmissions)
         }
     }
 
@@ -423,7 +566,7 @@ impl PuzzleService {
         seed: &str,
         ip: IpAddr,
         solution: &Solution,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), GameError> {
         let salt = puzzle::salt(seed, &solution.visitor_id, &ip.to_string());
         let computed = match self
             .seams
@@ -434,12 +577,10 @@ impl PuzzleService {
             Ok(c) => c,
             Err(VerifyError::Busy) => {
                 self.metrics.verification(Outcome::Busy);
-                return Err(ApiError::unavailable("Server busy, retry"));
+                return Err(GameError::Busy);
             }
             Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "Hash verification failed: {e}"
-                )));
+                return Err(GameError::VerificationFailed(e.to_string()));
             }
         };
         self.metrics
@@ -452,7 +593,7 @@ impl PuzzleService {
             Ok(())
         } else {
             self.metrics.verification(Outcome::Mismatch);
-            Err(ApiError::bad_request("Hash mismatch"))
+            Err(GameError::HashMismatch)
         }
     }
 
@@ -462,11 +603,11 @@ impl PuzzleService {
         ip: IpAddr,
         session: &Session,
         solution: &Solution,
-    ) -> Result<Win, ApiError> {
+    ) -> Result<Win, GameError> {
         let result = self.verify_inner(ip, session, solution).await;
         if let Err(e) = &result
-            && e.status.as_u16() != 503
-            && e.message() != Some("Hash mismatch")
+            && e.kind() != GameErrorKind::Unavailable
+            && *e != GameError::HashMismatch
         {
             self.metrics.verification(Outcome::Rejected);
         }
@@ -478,19 +619,17 @@ impl PuzzleService {
         ip: IpAddr,
         session: &Session,
         solution: &Solution,
-    ) -> Result<Win, ApiError> {
+    ) -> Result<Win, GameError> {
         self.check_identity(ip, session, solution)?;
         let state = self.state().await?;
-        let stale = || ApiError::conflict("Puzzle already solved by someone else");
+        let stale = || GameError::AlreadySolved;
         if solution.submitted_seed != state.seed {
             return Err(stale());
         }
         let required = state.difficulty.difficulty;
         let found = leading_zero_bits(&solution.hash);
         if found < required {
-            return Err(ApiError::bad_request(format!(
-                "Hash does not meet difficulty requirement ({required} leading zero bits, found {found})"
-            )));
+            return Err(GameError::NotEnoughZeros { required, found });
         }
         self.rate_limit(session)?;
         self.flag_speed(&state, ip, solution.nonce, self.now() - state.started_at)
@@ -603,17 +742,15 @@ impl PuzzleService {
         session: &Session,
         solution: &Solution,
         leading_zeros: u32,
-    ) -> Result<&'static str, ApiError> {
+    ) -> Result<&'static str, GameError> {
         self.check_identity(ip, session, solution)?;
         if leading_zeros < 1 {
-            return Err(ApiError::bad_request("Leading zeros must be >= 1"));
+            return Err(GameError::LeadingZerosTooLow);
         }
         let ip_text = ip.to_string();
         let offer = |o: RewardOffer| match o {
-            RewardOffer::NoWindow => Err(ApiError::conflict("No active timeout collection window")),
-            RewardOffer::SeedMismatch => {
-                Err(ApiError::conflict("Seed does not match timed-out puzzle"))
-            }
+            RewardOffer::NoWindow => Err(GameError::NoRewardWindow),
+            RewardOffer::SeedMismatch => Err(GameError::RewardSeedMismatch),
             RewardOffer::AlreadySubmitted => Ok("already_submitted"),
             RewardOffer::Accepted => Ok("submitted"),
         };
@@ -630,12 +767,13 @@ impl PuzzleService {
             .puzzles
             .reward_window()
             .await?
-            .ok_or_else(|| ApiError::conflict("No active timeout collection window"))?;
+            .ok_or(GameError::NoRewardWindow)?;
         let found = leading_zero_bits(&solution.hash);
         if found < leading_zeros {
-            return Err(ApiError::bad_request(format!(
-                "Hash does not meet difficulty requirement ({leading_zeros} leading zero bits, found {found})"
-            )));
+            return Err(GameError::NotEnoughZeros {
+                required: leading_zeros,
+                found,
+            });
         }
         self.rate_limit(session)?;
         self.recompute(window.params, &window.seed, ip, solution)
@@ -864,19 +1002,19 @@ impl PuzzleService {
         ip: IpAddr,
         token: Option<&str>,
         user_agent_ok: bool,
-    ) -> Result<PlayerAdmission, ApiError> {
+    ) -> Result<PlayerAdmission, GameError> {
         if !user_agent_ok {
-            return Err(ApiError::forbidden("Access denied"));
+            return Err(GameError::UserAgentRefused);
         }
         let token = token
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::forbidden("Missing token in query parameter"))?;
+            .ok_or(GameError::MissingQueryToken)?;
         self.ensure_not_banned(ip).await?;
         if let Some(session) = self.seams.sessions.get(token).await?
             && session.is_live(self.now(), self.config.session_grace)
         {
             if session.ip != ip {
-                return Err(ApiError::forbidden("Session token is bound to another IP"));
+                return Err(GameError::BoundToAnotherIp);
             }
             return Ok(PlayerAdmission {
                 ip,
@@ -888,10 +1026,10 @@ impl PuzzleService {
         let slot = self
             .connections
             .reserve(ip, self.config.max_connections_per_ip)
-            .ok_or_else(|| ApiError::forbidden("Duplicate connection from same IP"))?;
+            .ok_or(GameError::DuplicateConnection)?;
         if let Err(e) = self.seams.captcha.verify(token, ip).await {
             tracing::warn!(%ip, error = %e, "captcha refused");
-            return Err(ApiError::forbidden(e.to_string()));
+            return Err(GameError::CaptchaRefused(e.to_string()));
         }
         Ok(PlayerAdmission {
             ip,

@@ -13,7 +13,13 @@ use hashpass::admin::AdminErrorKind;
 use hashpass::clock::Clock;
 use hashpass::events::Event;
 use hashpass::puzzle::{self, Argon2Params, leading_zero_bits};
+use hashpass::service::GameError;
 use hashpass::verify::{Argon2Verifier, Computed, Verifier, VerifyError};
+
+/// A refusal as a client reads it: the HTTP status and `detail` the API answers with.
+fn http(e: &GameError) -> hashpass::ApiError {
+    e.clone().into()
+}
 
 fn resets(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
@@ -65,8 +71,11 @@ async fn sixty_four_valid_solutions_one_winner_for_200_rounds() {
                     assert!(win.invite_code.starts_with("HASHPASS-"));
                 }
                 Err(e) => {
-                    assert_eq!(e.status.as_u16(), 409, "round {round}: {e}");
-                    assert_eq!(e.message(), Some("Puzzle already solved by someone else"));
+                    assert_eq!(http(&e).status.as_u16(), 409, "round {round}: {e}");
+                    assert_eq!(
+                        http(&e).message(),
+                        Some("Puzzle already solved by someone else")
+                    );
                 }
             }
         }
@@ -153,12 +162,12 @@ async fn a_flood_of_wrong_hashes_cannot_starve_an_honest_winner() {
                 hash[0] = 0;
                 let sol = solution(&seed, &format!("flood{i}"), ip, n, hash);
                 match hp.service().verify(ip, &session, &sol).await {
-                    Err(e) if e.message() == Some("Hash mismatch") => outcomes.0 += 1,
-                    Err(e) if e.status.as_u16() == 503 => {
+                    Err(e) if http(&e).message() == Some("Hash mismatch") => outcomes.0 += 1,
+                    Err(e) if http(&e).status.as_u16() == 503 => {
                         outcomes.1 += 1;
                         tokio::task::yield_now().await;
                     }
-                    Err(e) if e.status.as_u16() == 409 => break,
+                    Err(e) if http(&e).status.as_u16() == 409 => break,
                     other => panic!("a wrong hash was answered {other:?}"),
                 }
             }
@@ -227,7 +236,7 @@ async fn invalid_proofs_never_win() {
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.message()),
+        (http(&e).status.as_u16(), http(&e).message()),
         (400, Some("Hash mismatch"))
     );
 
@@ -254,9 +263,10 @@ async fn invalid_proofs_never_win() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.status.as_u16(), 400);
+    assert_eq!(http(&e).status.as_u16(), 400);
     assert!(
-        e.message()
+        http(&e)
+            .message()
             .unwrap()
             .starts_with("Hash does not meet difficulty requirement (2 leading zero bits, found")
     );
@@ -271,7 +281,7 @@ async fn invalid_proofs_never_win() {
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.message()),
+        (http(&e).status.as_u16(), http(&e).message()),
         (409, Some("Puzzle already solved by someone else"))
     );
 
@@ -286,7 +296,7 @@ async fn invalid_proofs_never_win() {
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.message()),
+        (http(&e).status.as_u16(), http(&e).message()),
         (
             403,
             Some("Identity mismatch: TraceData IP doesn't match request IP")
@@ -297,7 +307,7 @@ async fn invalid_proofs_never_win() {
     from_b.trace_data = format!("ip={b}");
     let e = svc.verify(b, &session_b, &from_b).await.unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.message()),
+        (http(&e).status.as_u16(), http(&e).message()),
         (400, Some("Hash mismatch"))
     );
 
@@ -314,7 +324,7 @@ async fn invalid_proofs_never_win() {
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.message()),
+        (http(&e).status.as_u16(), http(&e).message()),
         (403, Some("Device fingerprint mismatch"))
     );
 
@@ -345,14 +355,14 @@ async fn per_session_rate_limit_answers_429() {
             .verify(a, &s, &solution(&state.seed, "v", a, 1, wrong))
             .await
             .unwrap_err();
-        assert_eq!(e.message(), Some("Hash mismatch"));
+        assert_eq!(http(&e).message(), Some("Hash mismatch"));
     }
     let e = svc
         .verify(a, &s, &solution(&state.seed, "v", a, 1, wrong))
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.message()),
+        (http(&e).status.as_u16(), http(&e).message()),
         (429, Some("Too many submissions"))
     );
     clock.advance_secs(10.0);
@@ -360,7 +370,7 @@ async fn per_session_rate_limit_answers_429() {
         .verify(a, &s, &solution(&state.seed, "v", a, 1, wrong))
         .await
         .unwrap_err();
-    assert_eq!(e.message(), Some("Hash mismatch"));
+    assert_eq!(http(&e).message(), Some("Hash mismatch"));
 }
 
 #[tokio::test]
@@ -371,7 +381,7 @@ async fn the_session_ladder() {
     let s = session(&hp, a).await;
     let bearer = format!("Bearer {}", s.token);
     let status =
-        |r: Result<_, hashpass::ApiError>| r.map(|_| 200).unwrap_or_else(|e| e.status.as_u16());
+        |r: Result<_, GameError>| r.map(|_| 200).unwrap_or_else(|e| http(&e).status.as_u16());
     assert_eq!(status(svc.authenticate(a, None).await), 401);
     assert_eq!(status(svc.authenticate(a, Some(b"Token x")).await), 401);
     assert_eq!(
@@ -388,7 +398,7 @@ async fn the_session_ladder() {
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.message()),
+        (http(&e).status.as_u16(), http(&e).message()),
         (403, Some("Session token is bound to another IP"))
     );
     assert_eq!(
@@ -402,7 +412,7 @@ async fn the_session_ladder() {
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.message()),
+        (http(&e).status.as_u16(), http(&e).message()),
         (403, Some("Access denied"))
     );
     hp.service().seams().bans.unban(a).await.unwrap();
@@ -532,7 +542,7 @@ async fn timeout_opens_a_reward_window_and_the_best_verified_hash_wins() {
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.message()),
+        (http(&e).status.as_u16(), http(&e).message()),
         (409, Some("No active timeout collection window"))
     );
 
@@ -572,24 +582,27 @@ async fn timeout_opens_a_reward_window_and_the_best_verified_hash_wins() {
         .submit(c, &sc, &solution(&state.seed, "vc", c, n3, h3), claimed)
         .await
         .unwrap_err();
-    assert_eq!(e.status.as_u16(), 400);
+    assert_eq!(http(&e).status.as_u16(), 400);
     let mut forged = h3;
     forged[31] ^= 0xff;
     let e = svc
         .submit(c, &sc, &solution(&state.seed, "vc", c, n3, forged), 1)
         .await
         .unwrap_err();
-    assert_eq!(e.message(), Some("Hash mismatch"));
+    assert_eq!(http(&e).message(), Some("Hash mismatch"));
     let e = svc
         .submit(c, &sc, &solution(&next.seed, "vc", c, n3, h3), 1)
         .await
         .unwrap_err();
-    assert_eq!(e.message(), Some("Seed does not match timed-out puzzle"));
+    assert_eq!(
+        http(&e).message(),
+        Some("Seed does not match timed-out puzzle")
+    );
     let e = svc
         .submit(c, &sc, &solution(&state.seed, "vc", c, n3, h3), 0)
         .await
         .unwrap_err();
-    assert_eq!(e.message(), Some("Leading zeros must be >= 1"));
+    assert_eq!(http(&e).message(), Some("Leading zeros must be >= 1"));
 
     // A regular win during the window does not cancel it (docs/protocol.md#difficulty-adjustment).
     let (n4, h4) = solve(TINY, &next.seed, "vc", c, 11, 0);
@@ -639,7 +652,7 @@ async fn timeout_opens_a_reward_window_and_the_best_verified_hash_wins() {
         .submit(a, &sa, &solution(&state.seed, "va", a, n1, h1), 1)
         .await
         .unwrap_err();
-    assert_eq!(e.status.as_u16(), 409);
+    assert_eq!(http(&e).status.as_u16(), 409);
 }
 
 #[tokio::test]
