@@ -41,7 +41,9 @@ fn limits(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
 /// Every HashPass route — public and admin endpoints, both WebSockets, the JSON 404 for unknown
 /// `/api/...` paths and (with the `ui` feature) the miner page at `/`, the admin console at
 /// `/admin` and their files under `/static/` — with the security headers, as a router for any
-/// host state `S`: nest it anywhere (`Router::<AppState>::new().nest("/invite", router(hp))`).
+/// host state `S`: mount it anywhere. `nest_service("/invite", router(hp))` answers `/invite`
+/// and `/invite/`; `Router::<AppState>::new().nest("/invite", router(hp))` works too, except that
+/// axum's `nest` leaves `/invite/` (the prefix with its slash) to the host's fallback.
 pub fn router<S>(hashpass: HashPass) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,

@@ -1,6 +1,6 @@
 // End-to-end: HashPass mounted by a host app under a prefix (`--base`, the mount URL ending in
-// `/`, e.g. http://127.0.0.1:PORT/invite/). The miner page, opened at the mount without its
-// slash, mines and wins a code; the admin console at `<mount>admin` logs in and shows that
+// `/`, e.g. http://127.0.0.1:PORT/invite/). The miner page there mines and wins a code, and it
+// works at the mount without its slash too; the admin console at `<mount>admin` logs in and shows that
 // code in its invite log; every request either page makes stays under the mount (the offline
 // captcha never sends anyone to Cloudflare's root /cdn-cgi/trace); the host's own page still
 // answers.
@@ -150,9 +150,9 @@ run(async () => {
     const watched = await watchedContext(browser, opts.base);
     const urls = recordUrls(watched.context);
 
-    // The miner page, opened at the bare mount, wins a code.
+    // The miner page, opened at the mount, wins a code.
     const miner = await watched.context.newPage();
-    await openBareMount(miner, opts.base);
+    await miner.goto(opts.base);
     const code = await winCode(miner);
     console.log(`won ${code}`);
     // Paused, then closed: at difficulty 1 it would go on winning a code per puzzle while the
@@ -170,12 +170,19 @@ run(async () => {
     await admin.close();
     assertNoProblems(watched.problems, 'admin console under the mount');
 
+    // The mount without its trailing slash serves a working miner page too (its socket
+    // connects); opened last, when no other miner page holds this address's connection.
+    const bare = await watched.context.newPage();
+    await openBareMount(bare, opts.base);
+    await bare.waitForSelector('#conn-state[data-state="connected"]', { timeout: 20000 });
+    await bare.close();
+    assertNoProblems(watched.problems, 'miner page at the bare mount');
+
     // Everything the pages asked for stayed under the mount, and the key requests were seen.
     const outside = outsideMount(urls, opts.base);
     if (outside.length) throw new Error(`${outside.length} request(s) left the mount ${opts.base}:\n  ${outside.join('\n  ')}`);
-    // The miner page itself was opened at the bare mount (checked by openBareMount).
     assertRequested(urls, opts.base, [
-      'static/js/miner.js', 'static/vendor/thumbmark.esm.js', 'static/js/miner-worker.js',
+      '', 'static/js/miner.js', 'static/vendor/thumbmark.esm.js', 'static/js/miner-worker.js',
       'static/vendor/hash-wasm.esm.min.js', 'api/turnstile/config', 'api/dev/trace', 'api/ws', 'api/puzzle',
       'api/verify', 'admin', 'static/vendor/chart.umd.min.js', 'api/admin/status', 'api/admin/ws',
     ], 'the pages');

@@ -1,7 +1,7 @@
 //! HashPass as another Rust site adopts it: a scratch host crate outside the workspace, built
 //! against the packaged crates (the `.crate` files `cargo package` writes, unpacked — never path
 //! dependencies into the workspace), with its own state and route, nests the whole system under
-//! `/invite` in axum and in poem. Headless Chromium then mines and wins a code on the embedded
+//! `/invite` in axum (`nest_service`, so that `/invite/` answers too) and in poem. Headless Chromium then mines and wins a code on the embedded
 //! miner page there, and finds it in the embedded admin console.
 
 use hashpass_tests::process::{
@@ -52,7 +52,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hashpass = HashPass::builder(Config::from_env()?).build().await?;
     let app = Router::new()
         .route("/", get(|State(state): State<AppState>| async move { state.home }))
-        .nest("/invite", hashpass_axum::router(hashpass))
+        // nest_service: axum then answers both /invite and /invite/.
+        .nest_service("/invite", hashpass_axum::router(hashpass))
         .with_state(AppState { home: "__HOME__" });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", std::env::var("PORT")?.parse()?)).await?;
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;

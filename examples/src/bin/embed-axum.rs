@@ -24,7 +24,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/",
             get(|State(state): State<AppState>| async move { state.greeting }),
         )
-        .nest("/invite", hashpass_axum::router(hashpass))
+        // nest_service rather than nest: axum then answers /invite/ as well as /invite.
+        .nest_service("/invite", hashpass_axum::router(hashpass))
         .with_state(AppState {
             greeting: "My site. Invite codes are raced for under /invite/.",
         });
