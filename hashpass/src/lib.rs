@@ -45,6 +45,7 @@ pub(crate) mod connections;
 pub mod difficulty;
 pub mod error;
 pub mod events;
+pub mod game_error;
 pub mod gate;
 pub mod hashrate;
 pub mod invite;

@@ -37,139 +37,11 @@ use crate::verify::{Verifier, VerifyError};
 use crate::webhook::{WebhookEvent, WebhookSink};
 use crate::wire;
 
+pub use crate::game_error::{GameError, GameErrorKind};
+
 /// A solve time is never reported as 0 (docs/protocol.md#difficulty-adjustment): at least 0.01 s, the smallest value the wire's
 /// two decimals show.
 const MIN_SOLVE_TIME: f64 = 0.01;
-
-/// Why the game refused a request. Each variant's message is the `detail` a client reads;
-/// [`GameError::kind`] classifies it, and `api` alone turns that into an HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GameError {
-    /// The client's IP is banned.
-    #[error("Access denied")]
-    Banned,
-    /// The ban list cannot be read.
-    #[error("Service temporarily unavailable, retry")]
-    BanListUnavailable,
-    /// No `Authorization` header.
-    #[error("Missing Authorization header")]
-    MissingAuthorization,
-    /// An `Authorization` header that is not `Bearer <token>`.
-    #[error("Invalid Authorization header format (expected 'Bearer <token>')")]
-    MalformedAuthorization,
-    /// Unknown, revoked or expired session token.
-    #[error("Invalid or expired session token")]
-    InvalidSession,
-    /// The session belongs to another IP.
-    #[error("Session token is bound to another IP")]
-    BoundToAnotherIp,
-    /// The session is bound to another device fingerprint.
-    #[error("Device fingerprint mismatch")]
-    FingerprintMismatch,
-    /// The solution's trace names another IP than the request's.
-    #[error("Identity mismatch: TraceData IP doesn't match request IP")]
-    TraceIpMismatch,
-    /// The per-session submission limit.
-    #[error("Too many submissions")]
-    TooManySubmissions,
-    /// The verifier's queue is full.
-    #[error("Server busy, retry")]
-    Busy,
-    /// The verifier could not hash the solution.
-    #[error("Hash verification failed: {0}")]
-    VerificationFailed(String),
-    /// The recomputed hash differs from the submitted one.
-    #[error("Hash mismatch")]
-    HashMismatch,
-    /// The puzzle was solved (or reset) before this solution.
-    #[error("Puzzle already solved by someone else")]
-    AlreadySolved,
-    /// The hash has fewer leading zero bits than required.
-    #[error(
-        "Hash does not meet difficulty requirement ({required} leading zero bits, found {found})"
-    )]
-    NotEnoughZeros {
-        /// Required leading zero bits.
-        required: u32,
-        /// Found leading zero bits.
-        found: u32,
-    },
-    /// A timeout submission claiming no leading zero bit.
-    #[error("Leading zeros must be >= 1")]
-    LeadingZerosTooLow,
-    /// No timeout reward window is open.
-    #[error("No active timeout collection window")]
-    NoRewardWindow,
-    /// A timeout submission for another seed than the timed-out one.
-    #[error("Seed does not match timed-out puzzle")]
-    RewardSeedMismatch,
-    /// A player socket from a scripted client.
-    #[error("Access denied")]
-    UserAgentRefused,
-    /// A player socket without `?token=`.
-    #[error("Missing token in query parameter")]
-    MissingQueryToken,
-    /// A second player socket from one IP.
-    #[error("Duplicate connection from same IP")]
-    DuplicateConnection,
-    /// The captcha provider refused the token.
-    #[error("{0}")]
-    CaptchaRefused(String),
-    /// A shared-state backend failed.
-    #[error("Service temporarily unavailable, retry")]
-    Store(StoreError),
-}
-
-/// What kind of refusal a [`GameError`] is, whatever protocol answers it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GameErrorKind {
-    /// No valid credential.
-    Unauthenticated,
-    /// Refused for who the client is or where it comes from.
-    Forbidden,
-    /// Too many requests.
-    RateLimited,
-    /// The request itself is wrong.
-    Invalid,
-    /// The request lost to the state (solved, no window).
-    Conflict,
-    /// Try again later.
-    Unavailable,
-}
-
-impl GameError {
-    /// The kind of refusal.
-    pub fn kind(&self) -> GameErrorKind {
-        use GameError as E;
-        match self {
-            E::MissingAuthorization | E::MalformedAuthorization | E::InvalidSession => {
-                GameErrorKind::Unauthenticated
-            }
-            E::Banned
-            | E::BoundToAnotherIp
-            | E::FingerprintMismatch
-            | E::TraceIpMismatch
-            | E::UserAgentRefused
-            | E::MissingQueryToken
-            | E::DuplicateConnection
-            | E::CaptchaRefused(_) => GameErrorKind::Forbidden,
-            E::TooManySubmissions => GameErrorKind::RateLimited,
-            E::VerificationFailed(_)
-            | E::HashMismatch
-            | E::NotEnoughZeros { .. }
-            | E::LeadingZerosTooLow => GameErrorKind::Invalid,
-            E::AlreadySolved | E::NoRewardWindow | E::RewardSeedMismatch => GameErrorKind::Conflict,
-            E::BanListUnavailable | E::Busy | E::Store(_) => GameErrorKind::Unavailable,
-        }
-    }
-}
-
-impl From<StoreError> for GameError {
-    fn from(error: StoreError) -> Self {
-        tracing::error!(error = %error, "state store error");
-        GameError::Store(error)
-    }
-}
 
 /// Who runs the periodic jobs: with several instances exactly one should (timeouts, awards,
 /// aggregation, clean-up), so they hold a lease with expiry.
@@ -921,25 +793,8 @@ impl PuzzleService {
     /// reward award every second, hashrate every 5 s, cleanup every 60 s — each tick only while
     /// this instance holds the jobs lease.
     pub fn spawn_jobs(self: &Arc<Self>) -> BackgroundJobs {
-        let every =
-            |period: Duration,
-             service: Arc<Self>,
-             job: fn(Arc<Self>) -> futures_util::future::BoxFuture<'static, ()>| {
-                tokio::spawn(async move {
-                    let mut interval = tokio::time::interval(period);
-                    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    loop {
-                        interval.tick().await;
-                        match service.seams.lease.hold().await {
-                            Ok(true) => job(Arc::clone(&service)).await,
-                            Ok(false) => {}
-                            Err(e) => tracing::warn!(error = %e, "could not renew the jobs lease"),
-                        }
-                    }
-                })
-            };
-        let mut tasks = vec![
-            every(Duration::from_secs(1), Arc::clone(self), |s| {
+        let tasks = vec![
+            self.spawn_leased(Duration::from_secs(1), |s| {
                 Box::pin(async move {
                     if let Err(e) = s.check_timeout().await {
                         tracing::error!(error = %e, "timeout check failed");
@@ -949,14 +804,14 @@ impl PuzzleService {
                     }
                 })
             }),
-            every(Duration::from_secs(5), Arc::clone(self), |s| {
+            self.spawn_leased(Duration::from_secs(5), |s| {
                 Box::pin(async move {
                     if let Err(e) = s.aggregate_hashrate().await {
                         tracing::error!(error = %e, "hashrate aggregation failed");
                     }
                 })
             }),
-            every(Duration::from_secs(60), Arc::clone(self), |s| {
+            self.spawn_leased(Duration::from_secs(60), |s| {
                 Box::pin(async move {
                     match s.cleanup().await {
                         Ok(0) => {}
@@ -965,22 +820,54 @@ impl PuzzleService {
                     }
                 })
             }),
+            self.spawn_bookkeeping(),
+            self.spawn_key_listener(),
         ];
-        // This instance's own bookkeeping runs everywhere, lease or not: the submit limiter's
-        // clean-up, and the invite key an admin rotated to on any instance (at once through the
-        // event, and every minute in case an event was lost).
+        BackgroundJobs { tasks }
+    }
+
+    /// Runs `job` every `period` while this instance holds the jobs lease (with several
+    /// instances, exactly one runs it).
+    fn spawn_leased(
+        self: &Arc<Self>,
+        period: Duration,
+        job: fn(Arc<Self>) -> futures_util::future::BoxFuture<'static, ()>,
+    ) -> tokio::task::JoinHandle<()> {
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                match service.seams.lease.hold().await {
+                    Ok(true) => job(Arc::clone(&service)).await,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not renew the jobs lease"),
+                }
+            }
+        })
+    }
+
+    /// This instance's own bookkeeping, lease or not, every minute: the submit limiter's
+    /// clean-up, and the invite key an admin rotated to on any instance (in case its event was
+    /// lost).
+    fn spawn_bookkeeping(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let local = Arc::clone(self);
-        tasks.push(tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_secs(60));
             loop {
                 interval.tick().await;
                 local.limiter.forget_idle(local.now());
                 local.resync_invite_key().await;
             }
-        }));
+        })
+    }
+
+    /// Adopts a rotated invite key as soon as its event arrives (or events were lost).
+    fn spawn_key_listener(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let listener = Arc::clone(self);
         let mut events = self.seams.events.subscribe();
-        tasks.push(tokio::spawn(async move {
+        tokio::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 match events.recv().await {
@@ -991,8 +878,7 @@ impl PuzzleService {
                     Err(RecvError::Closed) => break,
                 }
             }
-        }));
-        BackgroundJobs { tasks }
+        })
     }
 
     /// Admits a player socket (docs/protocol.md#player-socket-admission with docs/protocol.md#client-ip/docs/protocol.md#captcha): refusals are errors to answer with HTTP 403
