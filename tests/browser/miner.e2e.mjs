@@ -44,18 +44,27 @@ run(async () => {
     }
 
     // The other page mines the current puzzle: it heard the reset (or, when it loaded after the
-    // win, started on the new puzzle directly).
-    const status = await admin('/api/admin/status');
-    const seed8 = status.current_seed.slice(0, 8);
-    try {
-      await other.waitForFunction(
-        (seed) => (document.querySelector('#log')?.textContent || '').includes(seed),
-        seed8,
-        { timeout: 20000 },
-      );
-    } catch {
-      const log = await other.$$eval('#log li', (items) => items.map((li) => li.textContent));
-      throw new Error(`the other page is not on the current puzzle ${seed8}: ${log.join(' | ')}`);
+    // win, started on the new puzzle directly). The winner pauses first, or at difficulty 3 the
+    // two pages would go on resetting the puzzle faster than a check can follow: the other page
+    // fetches only the newest puzzle after resets in quick succession, so a seed read at one
+    // instant may never appear in its log. Then the other page's newest puzzle must be, at some
+    // moment, the server's current one.
+    await winner.click('#toggle');
+    const deadline = Date.now() + 20000;
+    let seen = { page: null, server: null };
+    for (;;) {
+      const page = await other.$$eval('#log li', (items) => {
+        const seeds = items.map((li) => (li.textContent.match(/New puzzle (\w{8})/) || [])[1]).filter(Boolean);
+        return seeds[seeds.length - 1] || null;
+      });
+      const server = (await admin('/api/admin/status')).current_seed.slice(0, 8);
+      seen = { page, server };
+      if (page && page === server) break;
+      if (Date.now() > deadline) {
+        const log = await other.$$eval('#log li', (items) => items.map((li) => li.textContent));
+        throw new Error(`the other page is not on the current puzzle (page ${seen.page}, server ${seen.server}): ${log.join(' | ')}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await other.waitForFunction(() => document.querySelector('#workers')?.textContent !== '–', null, { timeout: 20000 });
 
