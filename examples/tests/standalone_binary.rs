@@ -8,7 +8,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use hashpass_tests::process::{
-    browser_scripts, free_port, quick_game_env, stop, wait_until_answers,
+    check_embedded_pages, free_port, quick_game_env, stop, wait_until_answers,
 };
 use tokio::process::{Child, Command};
 
@@ -61,31 +61,10 @@ async fn a_lone_binary_serves_a_miner_page_that_wins() {
     let mut child = command(&dir, &binary, &quick_game(&port)).spawn().unwrap();
     wait_until_up(&mut child, &port).await;
 
-    let (browser, chromium) = browser_scripts();
-    let out = browser.join("../output/standalone-binary");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/output/standalone-binary");
     let base = format!("http://127.0.0.1:{port}/");
-    let run = Command::new("node")
-        .arg(browser.join("embedded.e2e.mjs"))
-        .args([
-            "--base",
-            &base,
-            "--token",
-            ADMIN_TOKEN,
-            "--chromium",
-            &chromium,
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .await
-        .expect("node runs");
-    let printed = stop(child).await;
-    assert!(
-        run.status.success(),
-        "the miner page under the lone binary failed:\n{}\n{}\nserver:\n{printed}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let printed =
+        check_embedded_pages(child, "the lone binary", &base, ADMIN_TOKEN, &out, &[]).await;
     // Nothing but what the server itself writes appeared beside it.
     let mut entries: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

@@ -28,6 +28,7 @@ use crate::puzzle::{self, Argon2Params};
 use crate::puzzle_store::PuzzleState;
 use crate::redemption::{CodeState, CodeStatus};
 use crate::service::{GameError, PuzzleService};
+use crate::session::Credential;
 use crate::session::preview;
 use crate::util::{lock, round_dp};
 
@@ -272,17 +273,6 @@ impl From<StoreError> for AdminError {
     }
 }
 
-/// What a request offers as the admin token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminCredential<'a> {
-    /// Nothing.
-    Missing,
-    /// Something, but not in the expected form.
-    Malformed,
-    /// A token: any bytes.
-    Token(&'a [u8]),
-}
-
 /// Admin operations over a [`PuzzleService`].
 pub struct AdminService {
     service: Arc<PuzzleService>,
@@ -355,15 +345,15 @@ impl AdminService {
     pub async fn authenticate(
         &self,
         ip: IpAddr,
-        credential: impl Into<AdminCredential<'_>>,
+        credential: impl Into<Credential<'_>>,
     ) -> Result<(), AdminError> {
         let credential = credential.into();
         let expected = self.admin_token()?;
         self.refuse_if_locked(ip).await?;
         match credential {
-            AdminCredential::Missing => Err(AdminError::MissingCredential),
-            AdminCredential::Malformed => Err(AdminError::MalformedCredential),
-            AdminCredential::Token(token) => self.check_token(ip, expected, token).await,
+            Credential::Missing => Err(AdminError::MissingCredential),
+            Credential::Malformed => Err(AdminError::MalformedCredential),
+            Credential::Token(token) => self.check_token(ip, expected, token).await,
         }
     }
 

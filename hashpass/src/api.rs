@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::HashPass;
-use crate::admin::{AdminCredential, AdminError, AdminErrorKind};
+use crate::admin::{AdminError, AdminErrorKind};
 use crate::applog::AppLogQuery;
 use crate::audit::LogQuery;
 use crate::config::{Config, canonical_ip};
@@ -561,19 +561,6 @@ impl From<AdminError> for ApiError {
             AdminErrorKind::Game(error) => return error.clone().into(),
         };
         ApiError::detail(status, error.detail())
-    }
-}
-
-/// The `Authorization` header as the admin ladder reads it: absent, not `Bearer <token>`, or
-/// the token (any bytes).
-impl<'a> From<Option<&'a [u8]>> for AdminCredential<'a> {
-    fn from(header: Option<&'a [u8]>) -> Self {
-        match header {
-            None => AdminCredential::Missing,
-            Some(header) => header
-                .strip_prefix(b"Bearer ")
-                .map_or(AdminCredential::Malformed, AdminCredential::Token),
-        }
     }
 }
 

@@ -30,7 +30,7 @@ use crate::puzzle_store::{
     ChartPoint, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow,
 };
 use crate::session::{
-    ConnectionId, Session, SessionStore, new_connection_id, new_session_token, preview,
+    ConnectionId, Credential, Session, SessionStore, new_connection_id, new_session_token, preview,
 };
 use crate::util::{local_timestamp, lock, round_dp};
 use crate::verify::{Verifier, VerifyError};
@@ -208,12 +208,15 @@ impl std::fmt::Debug for PuzzleService {
     }
 }
 
-fn bearer(authorization: Option<&[u8]>) -> Result<&str, GameError> {
-    let value = authorization.ok_or(GameError::MissingAuthorization)?;
-    let value = std::str::from_utf8(value).map_err(|_| GameError::MalformedAuthorization)?;
-    value
-        .strip_prefix("Bearer ")
-        .ok_or(GameError::MalformedAuthorization)
+/// The session token of an `Authorization` header (a token must be text).
+fn session_token(authorization: Option<&[u8]>) -> Result<&str, GameError> {
+    match Credential::from(authorization) {
+        Credential::Missing => Err(GameError::MissingAuthorization),
+        Credential::Malformed => Err(GameError::MalformedAuthorization),
+        Credential::Token(token) => {
+            std::str::from_utf8(token).map_err(|_| GameError::MalformedAuthorization)
+        }
+    }
 }
 
 impl PuzzleService {
@@ -346,7 +349,7 @@ impl PuzzleService {
         ip: IpAddr,
         authorization: Option<&[u8]>,
     ) -> Result<Session, GameError> {
-        let token = bearer(authorization)?;
+        let token = session_token(authorization)?;
         self.ensure_not_banned(ip).await?;
         let invalid = || GameError::InvalidSession;
         let session = self.seams.sessions.get(token).await?.ok_or_else(invalid)?;

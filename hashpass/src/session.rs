@@ -229,6 +229,30 @@ impl SessionStore for MemorySessionStore {
     }
 }
 
+/// What a request's `Authorization` header offers: nothing, something that is not
+/// `Bearer <token>`, or the token's bytes. Read once here for both the session ladder and the
+/// admin ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// No header.
+    Missing,
+    /// A header, but not in the `Bearer <token>` form.
+    Malformed,
+    /// The token (any bytes).
+    Token(&'a [u8]),
+}
+
+impl<'a> From<Option<&'a [u8]>> for Credential<'a> {
+    fn from(header: Option<&'a [u8]>) -> Self {
+        match header {
+            None => Credential::Missing,
+            Some(header) => header
+                .strip_prefix(b"Bearer ")
+                .map_or(Credential::Malformed, Credential::Token),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

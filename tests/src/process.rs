@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
-use tokio::process::Child;
+use tokio::process::{Child, Command};
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -85,4 +85,36 @@ pub fn browser_scripts() -> (PathBuf, String) {
         "playwright-core is missing: run `npm ci --prefix tests/browser`"
     );
     (browser, chromium)
+}
+
+/// Runs `tests/browser/embedded.e2e.mjs` against the pages mounted at `base` (its URL ending in
+/// `/`): Chromium wins a code there and finds it in the console (`token` logs in). Stops
+/// `server` afterwards and returns what it printed; fails with both sides' output, naming
+/// `what`, if the script fails. `extra` goes to the script after the usual arguments.
+pub async fn check_embedded_pages(
+    server: Child,
+    what: &str,
+    base: &str,
+    token: &str,
+    out: &Path,
+    extra: &[&str],
+) -> String {
+    let (browser, chromium) = browser_scripts();
+    let run = Command::new("node")
+        .arg(browser.join("embedded.e2e.mjs"))
+        .args(["--base", base, "--token", token, "--chromium", &chromium])
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .await
+        .expect("node runs");
+    let printed = stop(server).await;
+    assert!(
+        run.status.success(),
+        "{what}: the embedded pages at {base} failed:\n{}\n{}\nserver:\n{printed}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    printed
 }

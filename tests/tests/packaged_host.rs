@@ -5,7 +5,7 @@
 //! miner page there, and finds it in the embedded admin console.
 
 use hashpass_tests::process::{
-    browser_scripts, free_port, quick_game_env, stop, wait_until_answers,
+    browser_scripts, check_embedded_pages, free_port, quick_game_env, wait_until_answers,
 };
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -200,25 +200,11 @@ async fn start(binary: &Path, port: u16) -> Child {
 async fn win_under_the_prefix(binary: &Path, name: &str) {
     let port = free_port();
     let child = start(binary, port).await;
-    let (browser, chromium) = browser_scripts();
-    let run = Command::new("node")
-        .arg(browser.join("embedded.e2e.mjs"))
-        .args(["--base", &format!("http://127.0.0.1:{port}/invite/")])
-        .args(["--home", &format!("http://127.0.0.1:{port}/")])
-        .args(["--home-text", HOME_TEXT, "--token", ADMIN_TOKEN])
-        .args(["--chromium", &chromium])
-        .arg("--out")
-        .arg(workspace().join("tests/output/packaged-host").join(name))
-        .output()
-        .await
-        .expect("node runs");
-    let printed = stop(child).await;
-    assert!(
-        run.status.success(),
-        "{name}: the embedded pages under /invite failed:\n{}\n{}\nhost:\n{printed}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr),
-    );
+    let base = format!("http://127.0.0.1:{port}/invite/");
+    let home = format!("http://127.0.0.1:{port}/");
+    let out = workspace().join("tests/output/packaged-host").join(name);
+    let extra = ["--home", home.as_str(), "--home-text", HOME_TEXT];
+    check_embedded_pages(child, name, &base, ADMIN_TOKEN, &out, &extra).await;
 }
 
 #[tokio::test]
