@@ -4,24 +4,31 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use hashpass::{Config, HashPass};
+use hashpass::HashPass;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
+mod settings;
 pub mod site;
 
-/// Logs to stdout and to a daily-rotated `hashpass.log.YYYY-MM-DD` in `log_dir` (30 kept).
-/// The returned guard flushes the file on drop.
-pub fn init_logging(config: &Config) -> Result<WorkerGuard, Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(&config.log_dir)?;
+pub use settings::ServerSettings;
+
+/// Logs at `level` (unless `RUST_LOG` says otherwise) to stdout and to a daily-rotated
+/// `hashpass.log.YYYY-MM-DD` in `log_dir` (30 kept), where the admin `applogs` endpoint reads
+/// it. The returned guard flushes the file on drop.
+pub fn init_logging(
+    log_dir: &std::path::Path,
+    level: &str,
+) -> Result<WorkerGuard, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(log_dir)?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("hashpass.log")
         .max_log_files(30)
-        .build(&config.log_dir)?;
+        .build(log_dir)?;
     let (file, guard) = tracing_appender::non_blocking(appender);
-    let level = config.log_level.to_ascii_lowercase();
+    let level = level.to_ascii_lowercase();
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn,tower_http=warn")));
     let stdout_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());

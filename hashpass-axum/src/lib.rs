@@ -194,7 +194,7 @@ fn api_request<'a>(peer: IpAddr, parts: &'a Parts, body: &'a [u8]) -> ApiRequest
 
 async fn handle(hp: HashPass, endpoint: Endpoint, peer: Peer, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let limit = hp.config().max_body_bytes;
+    let limit = hp.config().limits.max_body_bytes;
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => return respond(ApiError::payload_too_large(limit).into()),

@@ -192,7 +192,7 @@ fn api_request<'a>(req: &'a Request, body: &'a [u8]) -> Result<ApiRequest<'a>, A
 }
 
 async fn handle(hp: HashPass, endpoint: Endpoint, mut req: Request) -> Response {
-    let limit = hp.config().max_body_bytes;
+    let limit = hp.config().limits.max_body_bytes;
     let Ok(body) = req.take_body().into_bytes_limit(limit).await else {
         return respond(ApiError::payload_too_large(limit).into());
     };

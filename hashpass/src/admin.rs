@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::applog::{AppLogPage, AppLogQuery, AppLogReader};
-use crate::audit::{AuditError, LogQuery, LogStats};
-use crate::bans::BanError;
+use crate::audit::{LogQuery, LogStats};
+use crate::config::Secret;
 use crate::difficulty::DifficultyState;
 use crate::error::StoreError;
 use crate::events::Event;
@@ -171,16 +171,16 @@ pub enum AdminError {
     Redemptions(#[source] StoreError),
     /// The audit log cannot be read.
     #[error("Could not read the audit log")]
-    AuditLog(#[source] AuditError),
+    AuditLog(#[source] StoreError),
     /// The application log cannot be read.
     #[error("Could not read the application log")]
     AppLog(#[source] std::io::Error),
     /// The ban list cannot be changed or read.
     #[error("Could not update the ban list")]
-    BanList(#[source] BanError),
+    BanList(#[source] StoreError),
     /// The ban list cannot be counted (for the status snapshot).
     #[error("Service temporarily unavailable, retry")]
-    BanCount(#[source] BanError),
+    BanCount(#[source] StoreError),
     /// A shared-state backend failed.
     #[error("Service temporarily unavailable, retry")]
     Store(#[source] StoreError),
@@ -239,36 +239,10 @@ impl AdminError {
     pub fn detail(&self) -> String {
         self.to_string()
     }
-
-    fn redemptions(error: StoreError) -> Self {
-        tracing::error!(error = %error, "redemption store unavailable");
-        Self::Redemptions(error)
-    }
-
-    fn audit_log(error: AuditError) -> Self {
-        tracing::error!(error = %error, "audit log unavailable");
-        Self::AuditLog(error)
-    }
-
-    fn app_log(error: std::io::Error) -> Self {
-        tracing::error!(error = %error, "could not read the application log");
-        Self::AppLog(error)
-    }
-
-    fn ban_list(error: BanError) -> Self {
-        tracing::error!(error = %error, "ban list unavailable");
-        Self::BanList(error)
-    }
-
-    fn ban_count(error: BanError) -> Self {
-        tracing::error!(error = %error, "ban list unavailable");
-        Self::BanCount(error)
-    }
 }
 
 impl From<StoreError> for AdminError {
     fn from(error: StoreError) -> Self {
-        tracing::error!(error = %error, "state store error");
         Self::Store(error)
     }
 }
@@ -289,7 +263,7 @@ impl std::fmt::Debug for AdminService {
 impl AdminService {
     /// Admin operations over `service`, with lockout counters in `lockout`.
     pub fn new(service: Arc<PuzzleService>, lockout: Arc<dyn AdminLockout>) -> Self {
-        let applogs = AppLogReader::new(service.config.log_dir.clone());
+        let applogs = AppLogReader::new(service.config.admin.log_dir.clone());
         Self {
             service,
             lockout,
@@ -300,8 +274,10 @@ impl AdminService {
     fn admin_token(&self) -> Result<&str, AdminError> {
         self.service
             .config
-            .admin_token
-            .as_deref()
+            .admin
+            .token
+            .as_ref()
+            .map(Secret::expose)
             .ok_or(AdminError::TokenNotConfigured)
     }
 
@@ -328,13 +304,13 @@ impl AdminService {
             .record_failure(
                 ip,
                 self.service.now(),
-                c.admin_max_failures,
-                c.admin_lockout,
+                c.admin.max_failures,
+                c.admin.lockout,
             )
             .await?
         {
             tracing::warn!(%ip, "admin locked out after repeated failures");
-            return Err(AdminError::LockedOutNow(c.admin_lockout.as_secs()));
+            return Err(AdminError::LockedOutNow(c.admin.lockout.as_secs()));
         }
         tracing::warn!(%ip, "invalid admin token");
         Err(AdminError::InvalidToken)
@@ -462,10 +438,14 @@ impl AdminService {
         let state = s.state().await?;
         let now = s.now();
         let mining = s.seams.puzzles.mining_time(&state.seed, now).await?;
-        let fresh = s.seams.hashrate.fresh(now, s.config.hashrate_stale).await?;
+        let fresh = s
+            .seams
+            .hashrate
+            .fresh(now, s.config.game.hashrate_stale)
+            .await?;
         let network = hashrate::network_hashrate(&fresh);
         let session_count = s.seams.sessions.count().await?;
-        let banned = s.seams.bans.count().await.map_err(AdminError::ban_count)?;
+        let banned = s.seams.bans.count().await.map_err(AdminError::BanCount)?;
         let chart = s.seams.hashrate.chart().await?;
         let d = &state.difficulty;
         let status = AdminStatus {
@@ -520,7 +500,11 @@ impl AdminService {
         let s = &self.service;
         let state = s.state().await?;
         let now = s.now();
-        let fresh = s.seams.hashrate.fresh(now, s.config.hashrate_stale).await?;
+        let fresh = s
+            .seams
+            .hashrate
+            .fresh(now, s.config.game.hashrate_stale)
+            .await?;
         Ok(s.metrics.render(Gauges {
             sessions: s.seams.sessions.count().await?,
             player_sockets: s.connections.players(),
@@ -605,7 +589,11 @@ impl AdminService {
     pub async fn miners(&self) -> Result<Vec<MinerView>, AdminError> {
         let s = &self.service;
         let now = s.now();
-        let mut fresh = s.seams.hashrate.fresh(now, s.config.hashrate_stale).await?;
+        let mut fresh = s
+            .seams
+            .hashrate
+            .fresh(now, s.config.game.hashrate_stale)
+            .await?;
         fresh.sort_by(|a, b| b.rate.total_cmp(&a.rate));
         Ok(fresh
             .iter()
@@ -645,7 +633,7 @@ impl AdminService {
             .audit
             .page(query)
             .await
-            .map_err(AdminError::audit_log)?;
+            .map_err(AdminError::AuditLog)?;
         // Each record also says whether (and by whom) its code was redeemed.
         let redemptions = &self.service.seams.redemptions;
         let states = futures_util::future::join_all(page.records.iter().map(|record| async move {
@@ -678,12 +666,12 @@ impl AdminService {
             .audit
             .stats()
             .await
-            .map_err(AdminError::audit_log)
+            .map_err(AdminError::AuditLog)
     }
 
     /// A page of the application log.
     pub async fn app_logs(&self, query: &AppLogQuery) -> Result<AppLogPage, AdminError> {
-        self.applogs.page(query).await.map_err(AdminError::app_log)
+        self.applogs.page(query).await.map_err(AdminError::AppLog)
     }
 }
 
@@ -787,7 +775,7 @@ impl AdminService {
             .redemptions
             .list()
             .await
-            .map_err(AdminError::redemptions)?
+            .map_err(AdminError::Redemptions)?
             .into_iter()
             .filter(|code| state.is_none_or(|wanted| code.state() == wanted))
             .collect();
@@ -1241,7 +1229,7 @@ impl AdminService {
     /// `POST /api/admin/kick`: ban `ip`, revoke its sessions, close all its sockets.
     pub async fn kick(&self, ip: IpAddr) -> Result<AdminMessage, AdminError> {
         let s = &self.service;
-        s.seams.bans.ban(ip).await.map_err(AdminError::ban_list)?;
+        s.seams.bans.ban(ip).await.map_err(AdminError::BanList)?;
         let revoked = s.seams.sessions.revoke_ip(ip).await?.len();
         let sockets = s.connections.players_of(ip);
         s.publish(Event::CloseIp {
@@ -1264,7 +1252,7 @@ impl AdminService {
             .bans
             .unban(ip)
             .await
-            .map_err(AdminError::ban_list)?;
+            .map_err(AdminError::BanList)?;
         Ok(if was {
             tracing::info!(%ip, "admin unbanned an IP");
             AdminMessage::new(format!("Unbanned IP {ip}"))
@@ -1280,7 +1268,7 @@ impl AdminService {
             .bans
             .list()
             .await
-            .map_err(AdminError::ban_list)
+            .map_err(AdminError::BanList)
     }
 
     /// `POST /api/admin/clear-sessions`.

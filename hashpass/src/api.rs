@@ -359,18 +359,25 @@ pub(crate) fn user_agent_allowed(user_agent: Option<&HeaderValue>) -> bool {
 /// configured header names a valid address (for `X-Forwarded-For`: the right-most untrusted entry).
 pub(crate) fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     let peer = canonical_ip(peer);
-    let trusted = |ip: IpAddr| config.trusted_proxies.iter().any(|net| net.contains(ip));
+    let trusted = |ip: IpAddr| {
+        config
+            .network
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(ip))
+    };
     if !trusted(peer) {
         return peer;
     }
     let Some(value) = headers
-        .get(config.client_ip_header.as_str())
+        .get(config.network.client_ip_header.as_str())
         .and_then(|v| v.to_str().ok())
     else {
         return peer;
     };
     let parse = |s: &str| s.trim().parse::<IpAddr>().ok().map(canonical_ip);
     if config
+        .network
         .client_ip_header
         .eq_ignore_ascii_case("x-forwarded-for")
     {
@@ -556,7 +563,11 @@ impl From<AdminError> for ApiError {
             AdminErrorKind::Malformed => StatusCode::BAD_REQUEST,
             AdminErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             AdminErrorKind::Conflict => StatusCode::CONFLICT,
-            AdminErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AdminErrorKind::Unavailable => {
+                let cause = std::error::Error::source(&error).map(ToString::to_string);
+                tracing::error!(error = %error, cause = cause.as_deref().unwrap_or_default(), "admin operation failed: a backend is unavailable");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AdminErrorKind::Invite(rejection) => return rejection.clone().into(),
             AdminErrorKind::Game(error) => return error.clone().into(),
         };
@@ -577,7 +588,8 @@ impl HashPass {
     /// The answer for an `/api/...` path that matches no endpoint: the UA filter's 404 first
     /// (it runs before routing, docs/protocol.md#user-agent-filter), else 404 `Not Found`.
     pub fn unknown_api_path(&self, req: ApiRequest<'_>) -> ApiResponse {
-        if self.service.config.ua_filter && !user_agent_allowed(req.headers.get(USER_AGENT)) {
+        if self.service.config.network.ua_filter && !user_agent_allowed(req.headers.get(USER_AGENT))
+        {
             return ApiError::ua_refused().into();
         }
         ApiError::not_found("Not Found").into()
@@ -585,7 +597,8 @@ impl HashPass {
 
     /// The answer for a known path with the wrong method (the UA filter first, as above).
     pub fn method_not_allowed(&self, req: ApiRequest<'_>) -> ApiResponse {
-        if self.service.config.ua_filter && !user_agent_allowed(req.headers.get(USER_AGENT)) {
+        if self.service.config.network.ua_filter && !user_agent_allowed(req.headers.get(USER_AGENT))
+        {
             return ApiError::ua_refused().into();
         }
         ApiError::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into()
@@ -598,14 +611,14 @@ impl HashPass {
     ) -> Result<ApiResponse, ApiError> {
         let config = &self.service.config;
         if endpoint.ua_filtered()
-            && config.ua_filter
+            && config.network.ua_filter
             && !user_agent_allowed(req.headers.get(USER_AGENT))
         {
             tracing::warn!(peer = %req.peer, ?endpoint, "request refused by the User-Agent filter");
             return Err(ApiError::ua_refused());
         }
-        if req.body.len() > config.max_body_bytes {
-            return Err(ApiError::payload_too_large(config.max_body_bytes));
+        if req.body.len() > config.limits.max_body_bytes {
+            return Err(ApiError::payload_too_large(config.limits.max_body_bytes));
         }
         let ip = client_ip(config, req.peer, req.headers);
         let authorization = req.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
@@ -643,7 +656,7 @@ impl HashPass {
             }
             PublicEndpoint::DevTrace => return self.dev_trace(ip).map(text),
             PublicEndpoint::Metrics => {
-                if !service.config.metrics_public {
+                if !service.config.admin.metrics_public {
                     self.admin.authenticate(ip, authorization).await?;
                 }
                 return Ok(text(self.admin.metrics_text().await?));
@@ -687,7 +700,7 @@ impl HashPass {
     /// the effective IP.
     fn dev_trace(&self, ip: IpAddr) -> Result<String, ApiError> {
         let config = &self.service.config;
-        if !(config.captcha_offline() || config.dev_trace) {
+        if !(config.captcha.offline() || config.network.dev_trace) {
             return Err(ApiError::not_found("Not Found"));
         }
         Ok(format!(
@@ -763,7 +776,7 @@ impl HashPass {
     ) -> Result<crate::service::PlayerAdmission, ApiError> {
         let config = &self.service.config;
         let ip = client_ip(config, peer, headers);
-        let ua_ok = !config.ua_filter || user_agent_allowed(headers.get(USER_AGENT));
+        let ua_ok = !config.network.ua_filter || user_agent_allowed(headers.get(USER_AGENT));
         let pairs = query_pairs(query);
         self.service
             .admit_player(ip, query_param(&pairs, "token"), ua_ok)
@@ -874,11 +887,11 @@ mod tests {
         headers.insert("cf-connecting-ip", HeaderValue::from_static("9.9.9.9"));
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
         assert_eq!(client_ip(&config, peer, &headers), peer);
-        config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        config.network.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
         assert_eq!(client_ip(&config, peer, &headers).to_string(), "9.9.9.9");
         headers.insert("cf-connecting-ip", HeaderValue::from_static("junk"));
         assert_eq!(client_ip(&config, peer, &headers), peer);
-        config.client_ip_header = "X-Forwarded-For".into();
+        config.network.client_ip_header = "X-Forwarded-For".into();
         headers.insert(
             "x-forwarded-for",
             HeaderValue::from_static("1.1.1.1, 2.2.2.2, 127.0.0.5"),

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::{SharedClock, SystemClock};
+use crate::error::StoreError;
 use crate::util::{local_datetime, lock, round_dp};
 
 /// The current file's name.
@@ -55,15 +56,25 @@ pub struct AuditRecord {
     pub adjustment_reason: String,
 }
 
-/// The audit log could not be read or written.
-#[derive(Debug, thiserror::Error)]
-#[error("audit log at {path}: {source}")]
-pub struct AuditError {
-    /// The file (or store key) involved.
-    pub path: PathBuf,
-    /// What went wrong.
-    #[source]
-    pub source: std::io::Error,
+/// The default audit log: [`FileAuditLog`] in `disk` when the instance keeps files there, else
+/// [`MemoryAuditLog`], rotating as `config` says, on `clock`.
+pub fn from_config(
+    config: &crate::config::AdminConfig,
+    disk: Option<&Path>,
+    clock: SharedClock,
+) -> Result<Arc<dyn AuditLog>, StoreError> {
+    Ok(match disk {
+        Some(dir) => Arc::new(
+            FileAuditLog::open(dir)?
+                .with_rotation(config.audit_rotation)
+                .with_clock(clock),
+        ),
+        None => Arc::new(
+            MemoryAuditLog::default()
+                .with_rotation(config.audit_rotation)
+                .with_clock(clock),
+        ),
+    })
 }
 
 /// Which page of which file to show.
@@ -113,16 +124,16 @@ pub struct LogStats {
 #[async_trait]
 pub trait AuditLog: Send + Sync + 'static {
     /// Appends a record durably.
-    async fn append(&self, record: &AuditRecord) -> Result<(), AuditError>;
+    async fn append(&self, record: &AuditRecord) -> Result<(), StoreError>;
     /// Every file, current first, then archives newest first.
-    async fn files(&self) -> Result<Vec<String>, AuditError>;
+    async fn files(&self) -> Result<Vec<String>, StoreError>;
     /// A page of one file.
-    async fn page(&self, query: &LogQuery) -> Result<LogPage, AuditError>;
+    async fn page(&self, query: &LogQuery) -> Result<LogPage, StoreError>;
     /// Statistics over every file.
-    async fn stats(&self) -> Result<LogStats, AuditError>;
+    async fn stats(&self) -> Result<LogStats, StoreError>;
     /// The solve times (positive ones) of the last ≤`n` such records, oldest first; seeds the
     /// difficulty average at start-up.
-    async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, AuditError>;
+    async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, StoreError>;
 }
 
 fn positive_solve_time(record: &Value) -> Option<f64> {
@@ -308,15 +319,11 @@ fn sync_dir(dir: &Path) {
 async fn blocking<T: Send + 'static>(
     path: &Path,
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, AuditError> {
-    let error = |source| AuditError {
-        path: path.to_path_buf(),
-        source,
-    };
+) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| error(std::io::Error::other(e)))?
-        .map_err(error)
+        .map_err(|e| StoreError::io(path, &std::io::Error::other(e)))?
+        .map_err(|e| StoreError::io(path, &e))
 }
 
 /// What is known about the current file once read.
@@ -355,12 +362,9 @@ impl std::fmt::Debug for FileAuditLog {
 
 impl FileAuditLog {
     /// The log in `dir` (created if missing).
-    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, AuditError> {
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|source| AuditError {
-            path: dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, &e))?;
         Ok(Self {
             dir,
             rotation: DEFAULT_ROTATION,
@@ -381,13 +385,13 @@ impl FileAuditLog {
         self
     }
 
-    async fn read(&self, name: &str) -> Result<Vec<Value>, AuditError> {
+    async fn read(&self, name: &str) -> Result<Vec<Value>, StoreError> {
         let path = self.dir.join(name);
         blocking(&path.clone(), move || read_records(&path)).await
     }
 
     /// Archive names with their sizes, newest first.
-    async fn archives(&self) -> Result<Vec<(String, u64)>, AuditError> {
+    async fn archives(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let dir = self.dir.clone();
         let mut archives = blocking(&self.dir, move || {
             let mut archives = Vec::new();
@@ -408,7 +412,7 @@ impl FileAuditLog {
     async fn current<'a>(
         &self,
         state: &'a mut FileState,
-    ) -> Result<&'a mut CurrentFile, AuditError> {
+    ) -> Result<&'a mut CurrentFile, StoreError> {
         if state.current.is_none() {
             let path = self.dir.join(CURRENT_FILE);
             let bytes = blocking(&path.clone(), move || read_bytes(&path)).await?;
@@ -421,7 +425,7 @@ impl FileAuditLog {
     }
 
     /// Renames the current file to a fresh archive name; returns the name and its size.
-    async fn rotate(&self) -> Result<(String, u64), AuditError> {
+    async fn rotate(&self) -> Result<(String, u64), StoreError> {
         let dir = self.dir.clone();
         let name = archive_name(self.clock.now());
         blocking(&self.dir, move || {
@@ -435,7 +439,7 @@ impl FileAuditLog {
         .await
     }
 
-    async fn write_line(&self, line: Vec<u8>) -> Result<(), AuditError> {
+    async fn write_line(&self, line: Vec<u8>) -> Result<(), StoreError> {
         let (dir, path) = (self.dir.clone(), self.dir.join(CURRENT_FILE));
         blocking(&path.clone(), move || {
             let mut file = std::fs::OpenOptions::new()
@@ -456,7 +460,7 @@ impl FileAuditLog {
 
 #[async_trait]
 impl AuditLog for FileAuditLog {
-    async fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    async fn append(&self, record: &AuditRecord) -> Result<(), StoreError> {
         let mut state = self.state.lock().await;
         if self.current(&mut state).await?.aggregate.count as usize >= self.rotation {
             let (name, size) = self.rotate().await?;
@@ -482,14 +486,14 @@ impl AuditLog for FileAuditLog {
         Ok(())
     }
 
-    async fn files(&self) -> Result<Vec<String>, AuditError> {
+    async fn files(&self) -> Result<Vec<String>, StoreError> {
         let archives = self.archives().await?;
         Ok(std::iter::once(CURRENT_FILE.to_string())
             .chain(archives.into_iter().map(|(name, _)| name))
             .collect())
     }
 
-    async fn page(&self, query: &LogQuery) -> Result<LogPage, AuditError> {
+    async fn page(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
         let files = self.files().await?;
         let name = requested_file(query);
         if !files.iter().any(|f| f == name) {
@@ -498,7 +502,7 @@ impl AuditLog for FileAuditLog {
         Ok(paginate(&self.read(name).await?, query, files))
     }
 
-    async fn stats(&self) -> Result<LogStats, AuditError> {
+    async fn stats(&self) -> Result<LogStats, StoreError> {
         let archives = self.archives().await?;
         let uncached: Vec<(String, u64)> = {
             let state = self.state.lock().await;
@@ -530,7 +534,7 @@ impl AuditLog for FileAuditLog {
         ))
     }
 
-    async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, AuditError> {
+    async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, StoreError> {
         let mut newest_first = Vec::new();
         for name in self.files().await? {
             if newest_first.len() >= n {
@@ -611,7 +615,7 @@ impl MemoryAuditLog {
 
 #[async_trait]
 impl AuditLog for MemoryAuditLog {
-    async fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    async fn append(&self, record: &AuditRecord) -> Result<(), StoreError> {
         let value = serde_json::to_value(record).expect("an audit record serialises");
         let name = archive_name(self.clock.now());
         self.with(|files| {
@@ -627,11 +631,11 @@ impl AuditLog for MemoryAuditLog {
         Ok(())
     }
 
-    async fn files(&self) -> Result<Vec<String>, AuditError> {
+    async fn files(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.with(|files| files.names()))
     }
 
-    async fn page(&self, query: &LogQuery) -> Result<LogPage, AuditError> {
+    async fn page(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
         Ok(self.with(|files| {
             let name = requested_file(query);
             let records = if name == CURRENT_FILE {
@@ -650,14 +654,14 @@ impl AuditLog for MemoryAuditLog {
         }))
     }
 
-    async fn stats(&self) -> Result<LogStats, AuditError> {
+    async fn stats(&self) -> Result<LogStats, StoreError> {
         Ok(self.with(|files| {
             let parts: Vec<Aggregate> = files.all().map(Aggregate::of).collect();
             combine(parts.iter())
         }))
     }
 
-    async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, AuditError> {
+    async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, StoreError> {
         Ok(self.with(|files| {
             let mut times: Vec<f64> = files
                 .all()

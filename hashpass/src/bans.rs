@@ -9,35 +9,36 @@ use std::sync::RwLock;
 use async_trait::async_trait;
 
 use crate::config::canonical_ip;
+use crate::error::StoreError;
 use crate::util::{read_lock, write_atomic, write_lock};
 
 /// The file's name in the data directory.
 pub const BLACKLIST_FILE: &str = "blacklist.json";
 
-/// The ban list could not be persisted (or reached).
-#[derive(Debug, thiserror::Error)]
-#[error("could not write {path}: {source}")]
-pub struct BanError {
-    /// The file (or store key).
-    pub path: PathBuf,
-    /// What went wrong.
-    #[source]
-    pub source: std::io::Error,
+/// The default ban list: [`FileBanList`] in `disk` when the instance keeps files there, else
+/// [`MemoryBanList`].
+pub fn from_config(disk: Option<&Path>) -> Result<std::sync::Arc<dyn BanList>, StoreError> {
+    Ok(match disk {
+        Some(dir) => std::sync::Arc::new(
+            FileBanList::open(dir).map_err(|e| StoreError::io(&dir.join(BLACKLIST_FILE), &e))?,
+        ),
+        None => std::sync::Arc::new(MemoryBanList::default()),
+    })
 }
 
 /// Which IPs are banned. IPv4-mapped IPv6 addresses count as their IPv4 address.
 #[async_trait]
 pub trait BanList: Send + Sync + 'static {
     /// Whether `ip` is banned.
-    async fn is_banned(&self, ip: IpAddr) -> Result<bool, BanError>;
+    async fn is_banned(&self, ip: IpAddr) -> Result<bool, StoreError>;
     /// Bans `ip`; true if it was not banned before.
-    async fn ban(&self, ip: IpAddr) -> Result<bool, BanError>;
+    async fn ban(&self, ip: IpAddr) -> Result<bool, StoreError>;
     /// Lifts a ban; true if `ip` was banned.
-    async fn unban(&self, ip: IpAddr) -> Result<bool, BanError>;
+    async fn unban(&self, ip: IpAddr) -> Result<bool, StoreError>;
     /// Every banned IP, sorted as strings.
-    async fn list(&self) -> Result<Vec<String>, BanError>;
+    async fn list(&self) -> Result<Vec<String>, StoreError>;
     /// Number of banned IPs.
-    async fn count(&self) -> Result<usize, BanError>;
+    async fn count(&self) -> Result<usize, StoreError>;
 }
 
 /// The key of `ip` in the set: its canonical string form.
@@ -77,23 +78,23 @@ pub struct MemoryBanList(BanSet);
 
 #[async_trait]
 impl BanList for MemoryBanList {
-    async fn is_banned(&self, ip: IpAddr) -> Result<bool, BanError> {
+    async fn is_banned(&self, ip: IpAddr) -> Result<bool, StoreError> {
         Ok(self.0.contains(ip))
     }
 
-    async fn ban(&self, ip: IpAddr) -> Result<bool, BanError> {
+    async fn ban(&self, ip: IpAddr) -> Result<bool, StoreError> {
         Ok(self.0.write().insert(key(ip)))
     }
 
-    async fn unban(&self, ip: IpAddr) -> Result<bool, BanError> {
+    async fn unban(&self, ip: IpAddr) -> Result<bool, StoreError> {
         Ok(self.0.write().remove(&key(ip)))
     }
 
-    async fn list(&self) -> Result<Vec<String>, BanError> {
+    async fn list(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.0.list())
     }
 
-    async fn count(&self) -> Result<usize, BanError> {
+    async fn count(&self) -> Result<usize, StoreError> {
         Ok(self.0.len())
     }
 }
@@ -158,7 +159,7 @@ impl FileBanList {
     async fn change(
         &self,
         change: impl FnOnce(&mut BTreeSet<String>) -> bool,
-    ) -> Result<bool, BanError> {
+    ) -> Result<bool, StoreError> {
         let _writer = self.writer.lock().await;
         let mut next = self.set.read().clone();
         if !change(&mut next) {
@@ -169,10 +170,7 @@ impl FileBanList {
         tokio::task::spawn_blocking(move || write_atomic(&path, &json))
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-            .map_err(|source| BanError {
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(|e| StoreError::io(&self.path, &e))?;
         *self.set.write() = next;
         Ok(true)
     }
@@ -180,23 +178,23 @@ impl FileBanList {
 
 #[async_trait]
 impl BanList for FileBanList {
-    async fn is_banned(&self, ip: IpAddr) -> Result<bool, BanError> {
+    async fn is_banned(&self, ip: IpAddr) -> Result<bool, StoreError> {
         Ok(self.set.contains(ip))
     }
 
-    async fn ban(&self, ip: IpAddr) -> Result<bool, BanError> {
+    async fn ban(&self, ip: IpAddr) -> Result<bool, StoreError> {
         self.change(|set| set.insert(key(ip))).await
     }
 
-    async fn unban(&self, ip: IpAddr) -> Result<bool, BanError> {
+    async fn unban(&self, ip: IpAddr) -> Result<bool, StoreError> {
         self.change(|set| set.remove(&key(ip))).await
     }
 
-    async fn list(&self) -> Result<Vec<String>, BanError> {
+    async fn list(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.set.list())
     }
 
-    async fn count(&self) -> Result<usize, BanError> {
+    async fn count(&self) -> Result<usize, StoreError> {
         Ok(self.set.len())
     }
 }

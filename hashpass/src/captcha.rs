@@ -63,6 +63,26 @@ impl CaptchaProvider for TestCaptcha {
     }
 }
 
+/// The captcha `config` describes: Turnstile with its key pair, or the offline [`TestCaptcha`]
+/// in test mode or when no key pair is configured (with a warning in the latter case).
+pub fn from_config(config: &crate::config::CaptchaConfig) -> std::sync::Arc<dyn CaptchaProvider> {
+    match (&config.site_key, &config.secret_key) {
+        (Some(site), Some(secret)) if !config.test_mode => {
+            let mut turnstile = TurnstileCaptcha::new(site.clone(), secret.expose());
+            if let Some(url) = &config.siteverify_url {
+                turnstile = turnstile.with_siteverify_url(url.clone());
+            }
+            std::sync::Arc::new(turnstile)
+        }
+        _ => {
+            if !config.test_mode {
+                tracing::warn!("no Turnstile keys configured: using the offline test captcha");
+            }
+            std::sync::Arc::new(TestCaptcha)
+        }
+    }
+}
+
 /// Cloudflare Turnstile over HTTPS (rustls).
 pub struct TurnstileCaptcha {
     site_key: String,

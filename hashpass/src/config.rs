@@ -1,5 +1,9 @@
-//! Configuration: a plain struct with defaults and `with_*` builders, and the one function that
-//! reads the environment (the original's variable names, docs/protocol.md#environment-variables, plus ours, docs/protocol.md#differences-from-the-original).
+//! Configuration, grouped by concern ([`GameConfig`], [`CaptchaConfig`], [`NetworkConfig`],
+//! [`LimitsConfig`], [`AdminConfig`], [`InviteConfig`], [`WebhookConfig`]), each with its
+//! defaults, and [`Config::from_lookup`], the one function that reads them from variables (the
+//! original's names, docs/protocol.md#environment-variables, plus ours,
+//! docs/protocol.md#differences-from-the-original). Secrets are [`Secret`]s and URLs that may
+//! carry credentials [`SecretUrl`]s, so a derived `Debug` never shows them.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -8,17 +12,87 @@ use std::time::Duration;
 
 use crate::puzzle::Argon2Params;
 
-/// Every setting of a HashPass instance.
-#[derive(Clone)]
+/// A secret setting (a token, a key): its `Debug` shows `<redacted>`, never the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_string())
+    }
+}
+
+/// A URL that may carry a credential in its user info, path or query: its `Debug` shows the
+/// scheme, host and port only (see [`redact_url`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// The whole URL, for the one place that connects to it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl From<String> for SecretUrl {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for SecretUrl {
+    fn from(value: &str) -> Self {
+        Self(value.to_string())
+    }
+}
+
+/// Every setting of a HashPass instance, by concern.
+#[derive(Clone, Debug, Default)]
 pub struct Config {
-    /// `ADMIN_TOKEN`: bearer token of the admin API; `None` disables it (401).
-    pub admin_token: Option<String>,
-    /// `HASHPASS_HMAC_SECRET`: hex key of invite codes; `None` = 32 random bytes per start.
-    pub hmac_secret: Option<String>,
-    /// `HASHPASS_HOST`: the address the example server binds (`0.0.0.0`, every IPv4 interface).
-    pub host: IpAddr,
-    /// `PORT`: where the example server listens.
-    pub port: u16,
+    /// The puzzle: difficulty, timing, Argon2 cost, the browsers' workers.
+    pub game: GameConfig,
+    /// The captcha that gates a new session.
+    pub captcha: CaptchaConfig,
+    /// What the server believes about its clients' connections.
+    pub network: NetworkConfig,
+    /// How much any one client may ask of the server.
+    pub limits: LimitsConfig,
+    /// The admin API and what it reads.
+    pub admin: AdminConfig,
+    /// The invite codes.
+    pub invites: InviteConfig,
+    /// The webhook told of every invite.
+    pub webhook: WebhookConfig,
+}
+
+/// The puzzle and its timing.
+#[derive(Clone, Debug)]
+pub struct GameConfig {
     /// `HASHPASS_DIFFICULTY`: starting difficulty in leading zero bits.
     pub difficulty: u32,
     /// `HASHPASS_MIN_DIFFICULTY`: lower bound of automatic adjustment.
@@ -35,109 +109,18 @@ pub struct Config {
     pub worker_count: u32,
     /// `HASHPASS_MAX_NONCE_SPEED`: H/s above which a miner is flagged; 0 = off.
     pub max_nonce_speed: f64,
-    /// `TURNSTILE_TEST_MODE`: offline captcha that accepts any non-empty token.
-    pub turnstile_test_mode: bool,
-    /// `TURNSTILE_SITE_KEY`.
-    pub turnstile_site_key: Option<String>,
-    /// `TURNSTILE_SECRET_KEY`.
-    pub turnstile_secret_key: Option<String>,
-    /// `TURNSTILE_SITEVERIFY_URL`: where Turnstile tokens are checked.
-    pub turnstile_siteverify_url: Option<String>,
-    /// `WEBHOOK_URL`: POSTed after every invite.
-    pub webhook_url: Option<String>,
-    /// `WEBHOOK_TOKEN`: bearer token of webhook calls.
-    pub webhook_token: Option<String>,
-    /// `WEBHOOK_SECRET`: signs webhook bodies (`X-HashPass-Signature`).
-    pub webhook_secret: Option<String>,
-    /// `HASHPASS_LOG_LEVEL`.
-    pub log_level: String,
-    /// `HASHPASS_DATA_DIR`: audit log and blacklist.
-    pub data_dir: PathBuf,
-    /// `HASHPASS_LOG_DIR`: application logs.
-    pub log_dir: PathBuf,
-    /// `HASHPASS_TRUSTED_PROXIES`: peers whose client-IP header is believed.
-    pub trusted_proxies: Vec<IpNet>,
-    /// `HASHPASS_CLIENT_IP_HEADER`: the header a trusted proxy sets.
-    pub client_ip_header: String,
-    /// `HASHPASS_DEV_TRACE`: serve `/api/dev/trace` outside test mode.
-    pub dev_trace: bool,
-    /// `HASHPASS_MAX_CONNECTIONS_PER_IP`: player sockets per IP; 0 = unlimited.
-    pub max_connections_per_ip: u32,
-    /// `HASHPASS_VERIFY_MEMORY_BUDGET_MB`: Argon2 memory of concurrent verifications.
-    pub verify_memory_budget_mb: u32,
-    /// `HASHPASS_VERIFY_QUEUE`: verifications that may wait for memory before 503.
-    pub verify_queue: usize,
-    /// `HASHPASS_SUBMIT_RATE`: verify/submit calls per session per window ("4/10" = 4 per 10 s; 0 = off).
-    pub submit_limit: u32,
-    /// Window of the per-session submission limit.
-    pub submit_window: Duration,
-    /// `HASHPASS_INVITE_TTL`: seconds an invite code stays valid; 0 = forever.
-    pub invite_ttl: u64,
-    /// `HASHPASS_AUDIT_ROTATION`: audit records per file before rotation (1000).
-    pub audit_rotation: usize,
-    /// `REDIS_URL` or `HASHPASS_REDIS_URL`: share state through Redis (several instances).
-    pub redis_url: Option<String>,
-    /// `HASHPASS_REDIS_PREFIX`: prefix of every key, so deployments can share a Redis.
-    pub redis_prefix: String,
-    /// `HASHPASS_METRICS_PUBLIC`: serve `/api/metrics` without the admin token.
-    pub metrics_public: bool,
-    /// `HASHPASS_UA_FILTER`: refuse scripted clients on the public API (docs/protocol.md#user-agent-filter).
-    pub ua_filter: bool,
-    /// `HASHPASS_MAX_BODY_BYTES`: largest request body accepted.
-    pub max_body_bytes: usize,
-    /// Disconnected sessions stay usable this long (300 s).
-    pub session_grace: Duration,
     /// A timeout's reward collection window (10 s).
     pub reward_window: Duration,
+    /// Disconnected sessions stay usable this long (300 s).
+    pub session_grace: Duration,
     /// Hashrate reports older than this are stale (10 s).
     pub hashrate_stale: Duration,
-    /// Admin lockout: failures before lockout (10) and its length (300 s).
-    pub admin_max_failures: u32,
-    /// Length of an admin lockout.
-    pub admin_lockout: Duration,
-    /// A socket whose send does not complete in this time is closed as too slow.
-    pub ws_send_timeout: Duration,
 }
 
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secret = |s: &Option<String>| s.as_ref().map(|_| "<set>");
-        f.debug_struct("Config")
-            .field("admin_token", &secret(&self.admin_token))
-            .field("hmac_secret", &secret(&self.hmac_secret))
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("difficulty", &self.difficulty)
-            .field("min_difficulty", &self.min_difficulty)
-            .field("max_difficulty", &self.max_difficulty)
-            .field("target_time", &self.target_time)
-            .field("target_timeout", &self.target_timeout)
-            .field("argon2", &self.argon2)
-            .field("worker_count", &self.worker_count)
-            .field("max_nonce_speed", &self.max_nonce_speed)
-            .field("turnstile_test_mode", &self.turnstile_test_mode)
-            .field("turnstile_secret_key", &secret(&self.turnstile_secret_key))
-            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
-            .field("webhook_token", &secret(&self.webhook_token))
-            .field("webhook_secret", &secret(&self.webhook_secret))
-            .field("data_dir", &self.data_dir)
-            .field("log_dir", &self.log_dir)
-            .field("trusted_proxies", &self.trusted_proxies)
-            .field("client_ip_header", &self.client_ip_header)
-            .field("redis", &self.redis_url.as_deref().map(redact_url))
-            .field("redis_prefix", &self.redis_prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Config {
-    /// The original's code defaults (docs/protocol.md#environment-variables), with docs/protocol.md#differences-from-the-original's additions.
+impl Default for GameConfig {
+    /// The original's code defaults (docs/protocol.md#environment-variables).
     fn default() -> Self {
         Self {
-            admin_token: None,
-            hmac_secret: None,
-            host: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            port: 8000,
             difficulty: 12,
             min_difficulty: 4,
             max_difficulty: 24,
@@ -146,48 +129,163 @@ impl Default for Config {
             argon2: Argon2Params::default(),
             worker_count: 1,
             max_nonce_speed: 0.0,
-            turnstile_test_mode: false,
-            turnstile_site_key: None,
-            turnstile_secret_key: None,
-            turnstile_siteverify_url: None,
-            webhook_url: None,
-            webhook_token: None,
-            webhook_secret: None,
-            log_level: "INFO".into(),
-            data_dir: PathBuf::from("."),
-            log_dir: PathBuf::from("log"),
+            reward_window: Duration::from_secs(10),
+            session_grace: Duration::from_secs(300),
+            hashrate_stale: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The captcha that gates a new session: Cloudflare Turnstile, or the offline one.
+#[derive(Clone, Debug, Default)]
+pub struct CaptchaConfig {
+    /// `TURNSTILE_TEST_MODE`: offline captcha that accepts any non-empty token.
+    pub test_mode: bool,
+    /// `TURNSTILE_SITE_KEY`.
+    pub site_key: Option<String>,
+    /// `TURNSTILE_SECRET_KEY`.
+    pub secret_key: Option<Secret>,
+    /// `TURNSTILE_SITEVERIFY_URL`: where Turnstile tokens are checked.
+    pub siteverify_url: Option<String>,
+}
+
+impl CaptchaConfig {
+    /// Whether captchas are checked offline: test mode, or no Turnstile key pair configured
+    /// (the standalone system then runs without Cloudflare, and `/api/dev/trace` is served).
+    pub fn offline(&self) -> bool {
+        self.test_mode || self.site_key.is_none() || self.secret_key.is_none()
+    }
+}
+
+/// What the server believes about its clients' connections.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// `HASHPASS_TRUSTED_PROXIES`: peers whose client-IP header is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `HASHPASS_CLIENT_IP_HEADER`: the header a trusted proxy sets (`CF-Connecting-IP`).
+    pub client_ip_header: String,
+    /// `HASHPASS_UA_FILTER`: refuse scripted clients on the public API
+    /// (docs/protocol.md#user-agent-filter).
+    pub ua_filter: bool,
+    /// `HASHPASS_DEV_TRACE`: serve `/api/dev/trace` outside test mode.
+    pub dev_trace: bool,
+    /// A socket whose send does not complete in this time is closed as too slow (10 s).
+    pub ws_send_timeout: Duration,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
             trusted_proxies: Vec::new(),
             client_ip_header: "CF-Connecting-IP".into(),
-            dev_trace: false,
-            max_connections_per_ip: 1,
-            verify_memory_budget_mb: crate::verify::Argon2Verifier::default_budget_mib(),
-            verify_queue: 64,
-            submit_limit: 4,
-            submit_window: Duration::from_secs(10),
-            invite_ttl: 0,
-            audit_rotation: 1000,
-            redis_url: None,
-            redis_prefix: "hashpass:".into(),
-            metrics_public: false,
             ua_filter: true,
-            max_body_bytes: 16 * 1024,
-            session_grace: Duration::from_secs(300),
-            reward_window: Duration::from_secs(10),
-            hashrate_stale: Duration::from_secs(10),
-            admin_max_failures: 10,
-            admin_lockout: Duration::from_secs(300),
+            dev_trace: false,
             ws_send_timeout: Duration::from_secs(10),
         }
     }
 }
 
+/// How much any one client may ask of the server.
+#[derive(Clone, Debug)]
+pub struct LimitsConfig {
+    /// `HASHPASS_MAX_BODY_BYTES`: largest request body accepted.
+    pub max_body_bytes: usize,
+    /// `HASHPASS_MAX_CONNECTIONS_PER_IP`: player sockets per IP; 0 = unlimited.
+    pub max_connections_per_ip: u32,
+    /// `HASHPASS_VERIFY_MEMORY_BUDGET_MB`: Argon2 memory of concurrent verifications.
+    pub verify_memory_budget_mb: u32,
+    /// `HASHPASS_VERIFY_QUEUE`: verifications that may wait for memory before 503.
+    pub verify_queue: usize,
+    /// `HASHPASS_SUBMIT_RATE`: verify/submit calls per session per window ("4/10" = 4 per
+    /// 10 s; 0 = off).
+    pub submit_limit: u32,
+    /// Window of the per-session submission limit.
+    pub submit_window: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024,
+            max_connections_per_ip: 1,
+            verify_memory_budget_mb: crate::verify::Argon2Verifier::default_budget_mib(),
+            verify_queue: 64,
+            submit_limit: 4,
+            submit_window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The admin API and what it reads.
+#[derive(Clone, Debug)]
+pub struct AdminConfig {
+    /// `ADMIN_TOKEN`: bearer token of the admin API; `None` disables it (401).
+    pub token: Option<Secret>,
+    /// Failures from one address before it is locked out (10).
+    pub max_failures: u32,
+    /// Length of a lockout (300 s).
+    pub lockout: Duration,
+    /// `HASHPASS_METRICS_PUBLIC`: serve `/api/metrics` without the admin token.
+    pub metrics_public: bool,
+    /// `HASHPASS_LOG_DIR`: the application logs the `applogs` endpoint reads.
+    pub log_dir: PathBuf,
+    /// `HASHPASS_AUDIT_ROTATION`: audit records per file before rotation (1000).
+    pub audit_rotation: usize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            max_failures: 10,
+            lockout: Duration::from_secs(300),
+            metrics_public: false,
+            log_dir: PathBuf::from("log"),
+            audit_rotation: 1000,
+        }
+    }
+}
+
+/// The invite codes.
+#[derive(Clone, Debug, Default)]
+pub struct InviteConfig {
+    /// `HASHPASS_HMAC_SECRET`: hex key of invite codes; `None` = 32 random bytes per start.
+    pub hmac_secret: Option<Secret>,
+    /// `HASHPASS_INVITE_TTL`: seconds an invite code stays valid; 0 = forever.
+    pub ttl: u64,
+}
+
+impl InviteConfig {
+    /// The configured signing key, `None` when unset.
+    pub fn key(&self) -> Result<Option<crate::invite::InviteKey>, ConfigError> {
+        self.hmac_secret
+            .as_ref()
+            .map(|hex_key| {
+                crate::invite::InviteKey::from_hex(hex_key.expose())
+                    .map_err(|e| ConfigError::new("HASHPASS_HMAC_SECRET", e.to_string()))
+            })
+            .transpose()
+    }
+}
+
+/// The webhook told of every invite.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookConfig {
+    /// `WEBHOOK_URL`: POSTed after every invite; `None` = no webhook.
+    pub url: Option<SecretUrl>,
+    /// `WEBHOOK_TOKEN`: bearer token of webhook calls.
+    pub token: Option<Secret>,
+    /// `WEBHOOK_SECRET`: signs webhook bodies (`X-HashPass-Signature`).
+    pub secret: Option<Secret>,
+}
+
 macro_rules! with {
-    ($(#[$doc:meta] $name:ident: $field:ident: $ty:ty),* $(,)?) => {
+    ($(#[$doc:meta] $name:ident: $group:ident.$field:ident: $ty:ty),* $(,)?) => {
         impl Config {
             $(
                 #[$doc]
-                pub fn $name(mut self, value: impl Into<$ty>) -> Self {
-                    self.$field = value.into();
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$group.$field = value;
                     self
                 }
             )*
@@ -196,74 +294,68 @@ macro_rules! with {
 }
 
 with! {
-    /// Sets the admin token.
-    with_admin_token: admin_token: Option<String>,
-    /// Sets the invite HMAC key (hex).
-    with_hmac_secret: hmac_secret: Option<String>,
-    /// Sets the address the example server binds.
-    with_host: host: IpAddr,
-    /// Sets the listening port.
-    with_port: port: u16,
     /// Sets the starting difficulty.
-    with_difficulty: difficulty: u32,
+    with_difficulty: game.difficulty: u32,
     /// Sets the lower difficulty bound.
-    with_min_difficulty: min_difficulty: u32,
+    with_min_difficulty: game.min_difficulty: u32,
     /// Sets the upper difficulty bound.
-    with_max_difficulty: max_difficulty: u32,
+    with_max_difficulty: game.max_difficulty: u32,
     /// Sets the target solve time in seconds.
-    with_target_time: target_time: u64,
+    with_target_time: game.target_time: u64,
     /// Sets the timeout in seconds of mining time.
-    with_target_timeout: target_timeout: u64,
+    with_target_timeout: game.target_timeout: u64,
     /// Sets the Argon2 parameters.
-    with_argon2: argon2: Argon2Params,
+    with_argon2: game.argon2: Argon2Params,
     /// Sets the number of browser workers.
-    with_worker_count: worker_count: u32,
+    with_worker_count: game.worker_count: u32,
     /// Sets the max nonce speed (0 = off).
-    with_max_nonce_speed: max_nonce_speed: f64,
-    /// Switches the offline test captcha on or off.
-    with_turnstile_test_mode: turnstile_test_mode: bool,
-    /// Sets the webhook URL.
-    with_webhook_url: webhook_url: Option<String>,
-    /// Sets the webhook bearer token.
-    with_webhook_token: webhook_token: Option<String>,
-    /// Sets the webhook signing secret.
-    with_webhook_secret: webhook_secret: Option<String>,
-    /// Sets the data directory.
-    with_data_dir: data_dir: PathBuf,
-    /// Sets the log directory.
-    with_log_dir: log_dir: PathBuf,
-    /// Sets the trusted proxies.
-    with_trusted_proxies: trusted_proxies: Vec<IpNet>,
-    /// Sets the client-IP header name.
-    with_client_ip_header: client_ip_header: String,
-    /// Serves `/api/dev/trace` even outside test mode.
-    with_dev_trace: dev_trace: bool,
-    /// Sets the player sockets allowed per IP (0 = unlimited).
-    with_max_connections_per_ip: max_connections_per_ip: u32,
-    /// Sets the verification memory budget in MiB.
-    with_verify_memory_budget_mb: verify_memory_budget_mb: u32,
-    /// Sets how many verifications may wait.
-    with_verify_queue: verify_queue: usize,
-    /// Sets the submissions allowed per session per window (0 = unlimited).
-    with_submit_limit: submit_limit: u32,
-    /// Sets the submission-limit window.
-    with_submit_window: submit_window: Duration,
-    /// Sets the invite TTL in seconds (0 = forever).
-    with_invite_ttl: invite_ttl: u64,
-    /// Sets the audit records per file before rotation.
-    with_audit_rotation: audit_rotation: usize,
-    /// Serves metrics without the admin token.
-    with_metrics_public: metrics_public: bool,
-    /// Switches the User-Agent filter.
-    with_ua_filter: ua_filter: bool,
-    /// Sets the largest accepted body.
-    with_max_body_bytes: max_body_bytes: usize,
-    /// Sets the session reconnect grace.
-    with_session_grace: session_grace: Duration,
+    with_max_nonce_speed: game.max_nonce_speed: f64,
     /// Sets the timeout reward window.
-    with_reward_window: reward_window: Duration,
+    with_reward_window: game.reward_window: Duration,
+    /// Sets the session reconnect grace.
+    with_session_grace: game.session_grace: Duration,
+    /// Switches the offline test captcha on or off.
+    with_turnstile_test_mode: captcha.test_mode: bool,
+    /// Sets the trusted proxies.
+    with_trusted_proxies: network.trusted_proxies: Vec<IpNet>,
+    /// Sets the client-IP header name.
+    with_client_ip_header: network.client_ip_header: String,
+    /// Switches the User-Agent filter.
+    with_ua_filter: network.ua_filter: bool,
+    /// Serves `/api/dev/trace` even outside test mode.
+    with_dev_trace: network.dev_trace: bool,
     /// Sets the socket send timeout.
-    with_ws_send_timeout: ws_send_timeout: Duration,
+    with_ws_send_timeout: network.ws_send_timeout: Duration,
+    /// Sets the largest accepted body.
+    with_max_body_bytes: limits.max_body_bytes: usize,
+    /// Sets the player sockets allowed per IP (0 = unlimited).
+    with_max_connections_per_ip: limits.max_connections_per_ip: u32,
+    /// Sets the verification memory budget in MiB.
+    with_verify_memory_budget_mb: limits.verify_memory_budget_mb: u32,
+    /// Sets how many verifications may wait.
+    with_verify_queue: limits.verify_queue: usize,
+    /// Sets the submissions allowed per session per window (0 = unlimited).
+    with_submit_limit: limits.submit_limit: u32,
+    /// Sets the submission-limit window.
+    with_submit_window: limits.submit_window: Duration,
+    /// Sets the admin token (`None` disables the admin API).
+    with_admin_token: admin.token: Option<Secret>,
+    /// Serves metrics without the admin token.
+    with_metrics_public: admin.metrics_public: bool,
+    /// Sets the directory of the application logs.
+    with_log_dir: admin.log_dir: PathBuf,
+    /// Sets the audit records per file before rotation.
+    with_audit_rotation: admin.audit_rotation: usize,
+    /// Sets the invite HMAC key (hex).
+    with_hmac_secret: invites.hmac_secret: Option<Secret>,
+    /// Sets the invite TTL in seconds (0 = forever).
+    with_invite_ttl: invites.ttl: u64,
+    /// Sets the webhook URL.
+    with_webhook_url: webhook.url: Option<SecretUrl>,
+    /// Sets the webhook bearer token.
+    with_webhook_token: webhook.token: Option<Secret>,
+    /// Sets the webhook signing secret.
+    with_webhook_secret: webhook.secret: Option<Secret>,
 }
 
 /// The shortest admin token accepted.
@@ -271,19 +363,6 @@ pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
 /// The admin token `.env.example` shows, refused as a real one.
 pub const EXAMPLE_ADMIN_TOKEN: &str = "change-me-to-a-long-random-string";
-
-/// Reads a boolean variable: true/false, 1/0, yes/no, on/off (any case); anything else is an
-/// error naming the variable, so a typo never silently means "off".
-fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError {
-            name: name.into(),
-            message: format!("{value:?} is not a boolean (use true/false, 1/0, yes/no or on/off)"),
-        }),
-    }
-}
 
 /// A URL as logs may show it: scheme, host and port; credentials, path and query (which often
 /// carry a token) replaced by `…`.
@@ -309,220 +388,334 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl ConfigError {
+    /// The variable `name` is wrong: `message` says how.
+    pub fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Typed reads of named settings from a lookup (the environment, a map in tests): values are
+/// trimmed, empty ones count as unset, and every error names its variable. A host or an
+/// example server reads its own settings with it beside [`Config::read`].
+pub struct Variables<F> {
+    lookup: F,
+}
+
+impl<F> std::fmt::Debug for Variables<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Variables").finish_non_exhaustive()
+    }
+}
+
+impl Variables<fn(&str) -> Option<String>> {
+    /// The process environment.
+    pub fn from_env() -> Self {
+        Self::new(|name| std::env::var(name).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Variables<F> {
+    /// Reads through `lookup` (a variable name → its value).
+    pub fn new(lookup: F) -> Self {
+        Self { lookup }
+    }
+
+    /// The variable's text, `None` when unset or empty.
+    pub fn text(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The variable parsed as a `T`, `None` when unset.
+    pub fn parsed<T: FromStr>(&self, name: &str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.text(name).map(|v| parse(name, &v)).transpose()
+    }
+
+    /// Overwrites `slot` with the variable parsed as a `T` when it is set.
+    pub fn set<T: FromStr>(&self, name: &str, slot: &mut T) -> Result<(), ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        if let Some(value) = self.parsed(name)? {
+            *slot = value;
+        }
+        Ok(())
+    }
+
+    /// A boolean: true/false, 1/0, yes/no, on/off (any case), `None` when unset; anything else
+    /// is an error, so a typo never silently means "off".
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, ConfigError> {
+        let Some(value) = self.text(name) else {
+            return Ok(None);
+        };
+        match value.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Some(true)),
+            "false" | "0" | "no" | "off" => Ok(Some(false)),
+            _ => Err(ConfigError::new(
+                name,
+                format!("{value:?} is not a boolean (use true/false, 1/0, yes/no or on/off)"),
+            )),
+        }
+    }
+}
+
+fn parse<T: FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e: T::Err| ConfigError::new(name, format!("cannot read {value:?}: {e}")))
+}
+
 impl Config {
     /// Reads the process environment (see [`Config::from_lookup`]).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::read(&Variables::from_env())
     }
 
     /// Reads every setting through `lookup` (a variable name → its value), starting from the
     /// defaults. Empty values count as unset. Unknown variables are ignored.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let mut c = Config::default();
-        fn parse<T: FromStr>(name: &str, value: String) -> Result<T, ConfigError>
-        where
-            T::Err: std::fmt::Display,
-        {
-            value.parse().map_err(|e: T::Err| ConfigError {
-                name: name.into(),
-                message: format!("cannot read {value:?}: {e}"),
-            })
-        }
-        let flag = |name: &str| get(name).map(|v| parse_bool(name, &v)).transpose();
-        macro_rules! num {
-            ($name:literal => $target:expr) => {
-                if let Some(v) = get($name) {
-                    $target = parse($name, v)?;
-                }
-            };
-        }
-        c.admin_token = get("ADMIN_TOKEN");
-        if let Some(host) = get("HASHPASS_HOST") {
-            c.host = host.parse().map_err(|_| ConfigError {
-                name: "HASHPASS_HOST".into(),
-                message: format!(
-                    "{host:?} is not an IP address (0.0.0.0 for every interface, 127.0.0.1 behind a local proxy)"
-                ),
-            })?;
-        }
-        c.hmac_secret = get("HASHPASS_HMAC_SECRET");
-        if let Some(hex_key) = &c.hmac_secret {
-            crate::invite::InviteKey::from_hex(hex_key).map_err(|e| ConfigError {
-                name: "HASHPASS_HMAC_SECRET".into(),
-                message: e.to_string(),
-            })?;
-        }
-        num!("PORT" => c.port);
-        num!("HASHPASS_DIFFICULTY" => c.difficulty);
-        num!("HASHPASS_MIN_DIFFICULTY" => c.min_difficulty);
-        num!("HASHPASS_MAX_DIFFICULTY" => c.max_difficulty);
-        num!("HASHPASS_TARGET_TIME" => c.target_time);
-        num!("HASHPASS_TARGET_TIMEOUT" => c.target_timeout);
-        num!("HASHPASS_ARGON2_TIME_COST" => c.argon2.time_cost);
-        num!("HASHPASS_ARGON2_MEMORY_COST" => c.argon2.memory_cost);
-        num!("HASHPASS_ARGON2_PARALLELISM" => c.argon2.parallelism);
-        num!("HASHPASS_WORKER_COUNT" => c.worker_count);
-        num!("HASHPASS_MAX_NONCE_SPEED" => c.max_nonce_speed);
-        let test_mode = flag("TURNSTILE_TEST_MODE")?;
-        c.turnstile_test_mode = test_mode.unwrap_or(false);
-        c.turnstile_site_key = get("TURNSTILE_SITE_KEY");
-        c.turnstile_secret_key = get("TURNSTILE_SECRET_KEY");
-        if test_mode == Some(false) {
-            // Test mode switched off on purpose: the real captcha or nothing, never the offline
-            // one that lets any token pass.
-            for (name, key) in [
-                ("TURNSTILE_SITE_KEY", &c.turnstile_site_key),
-                ("TURNSTILE_SECRET_KEY", &c.turnstile_secret_key),
-            ] {
-                if key.is_none() {
-                    return Err(ConfigError {
-                        name: name.into(),
-                        message: "is required with TURNSTILE_TEST_MODE=false (set both Turnstile keys, or TURNSTILE_TEST_MODE=true for the offline captcha)".into(),
-                    });
-                }
-            }
-        }
-        c.turnstile_siteverify_url = get("TURNSTILE_SITEVERIFY_URL");
-        c.webhook_url = get("WEBHOOK_URL");
-        c.webhook_token = get("WEBHOOK_TOKEN");
-        c.webhook_secret = get("WEBHOOK_SECRET");
-        if let Some(level) = get("HASHPASS_LOG_LEVEL") {
-            c.log_level = level;
-        }
-        if let Some(dir) = get("HASHPASS_DATA_DIR") {
-            c.data_dir = dir.into();
-        }
-        if let Some(dir) = get("HASHPASS_LOG_DIR") {
-            c.log_dir = dir.into();
-        }
-        if let Some(list) = get("HASHPASS_TRUSTED_PROXIES") {
-            c.trusted_proxies = list
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| parse("HASHPASS_TRUSTED_PROXIES", s.to_string()))
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(header) = get("HASHPASS_CLIENT_IP_HEADER") {
-            if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                return Err(ConfigError {
-                    name: "HASHPASS_CLIENT_IP_HEADER".into(),
-                    message: format!("{header:?} is not a valid header name"),
-                });
-            }
-            c.client_ip_header = header;
-        }
-        c.dev_trace = flag("HASHPASS_DEV_TRACE")?.unwrap_or(false);
-        num!("HASHPASS_MAX_CONNECTIONS_PER_IP" => c.max_connections_per_ip);
-        num!("HASHPASS_VERIFY_MEMORY_BUDGET_MB" => c.verify_memory_budget_mb);
-        num!("HASHPASS_VERIFY_QUEUE" => c.verify_queue);
-        if let Some(rate) = get("HASHPASS_SUBMIT_RATE") {
-            let (count, secs) = rate.split_once('/').unwrap_or((rate.as_str(), "10"));
-            c.submit_limit = parse("HASHPASS_SUBMIT_RATE", count.trim().to_string())?;
-            let secs: f64 = parse("HASHPASS_SUBMIT_RATE", secs.trim().to_string())?;
-            if !(secs.is_finite() && secs > 0.0) {
-                return Err(ConfigError {
-                    name: "HASHPASS_SUBMIT_RATE".into(),
-                    message: "the window must be a positive number of seconds".into(),
-                });
-            }
-            c.submit_window = Duration::from_secs_f64(secs);
-        }
-        num!("HASHPASS_INVITE_TTL" => c.invite_ttl);
-        num!("HASHPASS_AUDIT_ROTATION" => c.audit_rotation);
-        c.redis_url = get("HASHPASS_REDIS_URL").or_else(|| get("REDIS_URL"));
-        if let Some(prefix) = get("HASHPASS_REDIS_PREFIX") {
-            c.redis_prefix = prefix;
-        }
-        c.metrics_public = flag("HASHPASS_METRICS_PUBLIC")?.unwrap_or(false);
-        c.ua_filter = flag("HASHPASS_UA_FILTER")?.unwrap_or(true);
-        num!("HASHPASS_MAX_BODY_BYTES" => c.max_body_bytes);
-        c.validate()?;
-        Ok(c)
+        Self::read(&Variables::new(lookup))
     }
 
-    /// Whether captchas are checked offline: test mode, or no Turnstile key pair configured
-    /// (the standalone system then runs without Cloudflare, and `/api/dev/trace` is served).
-    pub fn captcha_offline(&self) -> bool {
-        self.turnstile_test_mode
-            || self.turnstile_site_key.is_none()
-            || self.turnstile_secret_key.is_none()
+    /// Reads every setting from `vars`, starting from the defaults, and validates the result.
+    pub fn read<F: Fn(&str) -> Option<String>>(vars: &Variables<F>) -> Result<Self, ConfigError> {
+        let mut config = Config::default();
+        config.game.read(vars)?;
+        config.captcha.read(vars)?;
+        config.network.read(vars)?;
+        config.limits.read(vars)?;
+        config.admin.read(vars)?;
+        config.invites.read(vars)?;
+        config.webhook.read(vars);
+        config.validate()?;
+        Ok(config)
     }
 
     /// Checks the settings against each other; start-up refuses a configuration that fails.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |name: &str, message: String| ConfigError {
-            name: name.into(),
-            message,
-        };
-        if let Some(token) = &self.admin_token {
-            if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
-                return Err(err(
-                    "ADMIN_TOKEN",
-                    format!(
-                        "is shorter than {MIN_ADMIN_TOKEN_CHARS} characters; use a long random string (openssl rand -hex 32)"
-                    ),
-                ));
-            }
-            if token == EXAMPLE_ADMIN_TOKEN {
-                return Err(err(
-                    "ADMIN_TOKEN",
-                    "is still the placeholder from .env.example; set a long random string of your own (openssl rand -hex 32)".into(),
-                ));
-            }
-        }
-        if !self.turnstile_test_mode
-            && self.turnstile_site_key.is_some() != self.turnstile_secret_key.is_some()
-        {
-            let missing = if self.turnstile_site_key.is_none() {
-                "TURNSTILE_SITE_KEY"
-            } else {
-                "TURNSTILE_SECRET_KEY"
-            };
-            return Err(err(
-                missing,
-                "is required when the other Turnstile key is set (set both, or neither for the offline captcha)".into(),
-            ));
-        }
+        self.game.validate()?;
+        self.captcha.validate()?;
+        self.admin.validate()?;
+        self.invites.key()?;
+        Ok(())
+    }
+}
+
+impl GameConfig {
+    fn read<F: Fn(&str) -> Option<String>>(
+        &mut self,
+        vars: &Variables<F>,
+    ) -> Result<(), ConfigError> {
+        vars.set("HASHPASS_DIFFICULTY", &mut self.difficulty)?;
+        vars.set("HASHPASS_MIN_DIFFICULTY", &mut self.min_difficulty)?;
+        vars.set("HASHPASS_MAX_DIFFICULTY", &mut self.max_difficulty)?;
+        vars.set("HASHPASS_TARGET_TIME", &mut self.target_time)?;
+        vars.set("HASHPASS_TARGET_TIMEOUT", &mut self.target_timeout)?;
+        vars.set("HASHPASS_ARGON2_TIME_COST", &mut self.argon2.time_cost)?;
+        vars.set("HASHPASS_ARGON2_MEMORY_COST", &mut self.argon2.memory_cost)?;
+        vars.set("HASHPASS_ARGON2_PARALLELISM", &mut self.argon2.parallelism)?;
+        vars.set("HASHPASS_WORKER_COUNT", &mut self.worker_count)?;
+        vars.set("HASHPASS_MAX_NONCE_SPEED", &mut self.max_nonce_speed)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
         self.argon2
             .validate()
-            .map_err(|m| err("HASHPASS_ARGON2_*", m))?;
+            .map_err(|m| ConfigError::new("HASHPASS_ARGON2_*", m))?;
+        let fail = |name: &str, message: &str| Err(ConfigError::new(name, message));
         if !(1..=64).contains(&self.min_difficulty) || !(1..=64).contains(&self.max_difficulty) {
-            return Err(err(
-                "HASHPASS_MIN/MAX_DIFFICULTY",
-                "bounds must lie in 1..64".into(),
-            ));
+            return fail("HASHPASS_MIN/MAX_DIFFICULTY", "bounds must lie in 1..64");
         }
         if self.min_difficulty > self.max_difficulty {
-            return Err(err(
+            return fail(
                 "HASHPASS_MIN_DIFFICULTY",
-                "must not exceed HASHPASS_MAX_DIFFICULTY".into(),
-            ));
+                "must not exceed HASHPASS_MAX_DIFFICULTY",
+            );
         }
         if !(1..=256).contains(&self.difficulty) {
-            return Err(err("HASHPASS_DIFFICULTY", "must lie in 1..256".into()));
+            return fail("HASHPASS_DIFFICULTY", "must lie in 1..256");
         }
         if self.target_time == 0 || self.target_timeout <= self.target_time {
-            return Err(err(
+            return fail(
                 "HASHPASS_TARGET_TIMEOUT",
-                "target_time must be >= 1 and target_timeout greater than target_time".into(),
-            ));
+                "target_time must be >= 1 and target_timeout greater than target_time",
+            );
         }
         if !(1..=32).contains(&self.worker_count) {
-            return Err(err("HASHPASS_WORKER_COUNT", "must lie in 1..32".into()));
+            return fail("HASHPASS_WORKER_COUNT", "must lie in 1..32");
         }
         if !(self.max_nonce_speed.is_finite() && self.max_nonce_speed >= 0.0) {
-            return Err(err(
-                "HASHPASS_MAX_NONCE_SPEED",
-                "must be a finite number >= 0".into(),
+            return fail("HASHPASS_MAX_NONCE_SPEED", "must be a finite number >= 0");
+        }
+        Ok(())
+    }
+}
+
+impl CaptchaConfig {
+    fn read<F: Fn(&str) -> Option<String>>(
+        &mut self,
+        vars: &Variables<F>,
+    ) -> Result<(), ConfigError> {
+        let test_mode = vars.flag("TURNSTILE_TEST_MODE")?;
+        self.test_mode = test_mode.unwrap_or(false);
+        self.site_key = vars.text("TURNSTILE_SITE_KEY");
+        self.secret_key = vars.text("TURNSTILE_SECRET_KEY").map(Secret);
+        self.siteverify_url = vars.text("TURNSTILE_SITEVERIFY_URL");
+        if test_mode == Some(false) {
+            // Test mode switched off on purpose: the real captcha or nothing, never the offline
+            // one that lets any token pass.
+            for (name, set) in [
+                ("TURNSTILE_SITE_KEY", self.site_key.is_some()),
+                ("TURNSTILE_SECRET_KEY", self.secret_key.is_some()),
+            ] {
+                if !set {
+                    return Err(ConfigError::new(
+                        name,
+                        "is required with TURNSTILE_TEST_MODE=false (set both Turnstile keys, or TURNSTILE_TEST_MODE=true for the offline captcha)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.test_mode || self.site_key.is_some() == self.secret_key.is_some() {
+            return Ok(());
+        }
+        let missing = if self.site_key.is_none() {
+            "TURNSTILE_SITE_KEY"
+        } else {
+            "TURNSTILE_SECRET_KEY"
+        };
+        Err(ConfigError::new(
+            missing,
+            "is required when the other Turnstile key is set (set both, or neither for the offline captcha)",
+        ))
+    }
+}
+
+impl NetworkConfig {
+    fn read<F: Fn(&str) -> Option<String>>(
+        &mut self,
+        vars: &Variables<F>,
+    ) -> Result<(), ConfigError> {
+        if let Some(list) = vars.text("HASHPASS_TRUSTED_PROXIES") {
+            self.trusted_proxies = list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| parse("HASHPASS_TRUSTED_PROXIES", s))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(header) = vars.text("HASHPASS_CLIENT_IP_HEADER") {
+            if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                return Err(ConfigError::new(
+                    "HASHPASS_CLIENT_IP_HEADER",
+                    format!("{header:?} is not a valid header name"),
+                ));
+            }
+            self.client_ip_header = header;
+        }
+        self.ua_filter = vars.flag("HASHPASS_UA_FILTER")?.unwrap_or(true);
+        self.dev_trace = vars.flag("HASHPASS_DEV_TRACE")?.unwrap_or(false);
+        Ok(())
+    }
+}
+
+impl LimitsConfig {
+    fn read<F: Fn(&str) -> Option<String>>(
+        &mut self,
+        vars: &Variables<F>,
+    ) -> Result<(), ConfigError> {
+        vars.set("HASHPASS_MAX_BODY_BYTES", &mut self.max_body_bytes)?;
+        vars.set(
+            "HASHPASS_MAX_CONNECTIONS_PER_IP",
+            &mut self.max_connections_per_ip,
+        )?;
+        vars.set(
+            "HASHPASS_VERIFY_MEMORY_BUDGET_MB",
+            &mut self.verify_memory_budget_mb,
+        )?;
+        vars.set("HASHPASS_VERIFY_QUEUE", &mut self.verify_queue)?;
+        if let Some(rate) = vars.text("HASHPASS_SUBMIT_RATE") {
+            let name = "HASHPASS_SUBMIT_RATE";
+            let (count, secs) = rate.split_once('/').unwrap_or((rate.as_str(), "10"));
+            self.submit_limit = parse(name, count.trim())?;
+            let secs: f64 = parse(name, secs.trim())?;
+            if !(secs.is_finite() && secs > 0.0) {
+                return Err(ConfigError::new(
+                    name,
+                    "the window must be a positive number of seconds",
+                ));
+            }
+            self.submit_window = Duration::from_secs_f64(secs);
+        }
+        Ok(())
+    }
+}
+
+impl AdminConfig {
+    fn read<F: Fn(&str) -> Option<String>>(
+        &mut self,
+        vars: &Variables<F>,
+    ) -> Result<(), ConfigError> {
+        self.token = vars.text("ADMIN_TOKEN").map(Secret);
+        self.metrics_public = vars.flag("HASHPASS_METRICS_PUBLIC")?.unwrap_or(false);
+        if let Some(dir) = vars.text("HASHPASS_LOG_DIR") {
+            self.log_dir = dir.into();
+        }
+        vars.set("HASHPASS_AUDIT_ROTATION", &mut self.audit_rotation)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        if token.expose().chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            return Err(ConfigError::new(
+                "ADMIN_TOKEN",
+                format!(
+                    "is shorter than {MIN_ADMIN_TOKEN_CHARS} characters; use a long random string (openssl rand -hex 32)"
+                ),
+            ));
+        }
+        if token.expose() == EXAMPLE_ADMIN_TOKEN {
+            return Err(ConfigError::new(
+                "ADMIN_TOKEN",
+                "is still the placeholder from .env.example; set a long random string of your own (openssl rand -hex 32)",
             ));
         }
         Ok(())
+    }
+}
+
+impl InviteConfig {
+    fn read<F: Fn(&str) -> Option<String>>(
+        &mut self,
+        vars: &Variables<F>,
+    ) -> Result<(), ConfigError> {
+        self.hmac_secret = vars.text("HASHPASS_HMAC_SECRET").map(Secret);
+        vars.set("HASHPASS_INVITE_TTL", &mut self.ttl)
+    }
+}
+
+impl WebhookConfig {
+    fn read<F: Fn(&str) -> Option<String>>(&mut self, vars: &Variables<F>) {
+        self.url = vars.text("WEBHOOK_URL").map(SecretUrl);
+        self.token = vars.text("WEBHOOK_TOKEN").map(Secret);
+        self.secret = vars.text("WEBHOOK_SECRET").map(Secret);
     }
 }
 
@@ -604,7 +797,6 @@ mod tests {
     fn reads_the_originals_names_and_ours() {
         let c = env(&[
             ("ADMIN_TOKEN", "secret-0123456789"),
-            ("PORT", "9000"),
             ("TURNSTILE_TEST_MODE", "TRUE"),
             ("HASHPASS_DIFFICULTY", "3"),
             ("HASHPASS_MIN_DIFFICULTY", "1"),
@@ -618,26 +810,37 @@ mod tests {
             ("HASHPASS_UA_FILTER", "false"),
         ])
         .unwrap();
-        assert_eq!(c.admin_token.as_deref(), Some("secret-0123456789"));
         assert_eq!(
-            (c.port, c.difficulty, c.min_difficulty, c.max_difficulty),
-            (9000, 3, 1, 6)
+            c.admin.token.as_ref().map(Secret::expose),
+            Some("secret-0123456789")
         );
-        assert_eq!((c.target_time, c.target_timeout), (60, 300));
-        assert_eq!(c.argon2, Argon2Params::new(3, 1024, 1));
-        assert_eq!(c.worker_count, 4);
-        assert!(c.turnstile_test_mode && !c.ua_filter);
-        assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!(
-            (c.submit_limit, c.submit_window),
+            (
+                c.game.difficulty,
+                c.game.min_difficulty,
+                c.game.max_difficulty
+            ),
+            (3, 1, 6)
+        );
+        assert_eq!((c.game.target_time, c.game.target_timeout), (60, 300));
+        assert_eq!(c.game.argon2, Argon2Params::new(3, 1024, 1));
+        assert_eq!(c.game.worker_count, 4);
+        assert!(c.captcha.test_mode && !c.network.ua_filter);
+        assert_eq!(c.network.trusted_proxies.len(), 2);
+        assert_eq!(
+            (c.limits.submit_limit, c.limits.submit_window),
             (8, Duration::from_secs(5))
         );
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        let e = env(&[("TURNSTILE_TEST_MODE", "true"), ("PORT", "eighty")]).unwrap_err();
-        assert_eq!(e.name, "PORT");
+        let e = env(&[
+            ("TURNSTILE_TEST_MODE", "true"),
+            ("HASHPASS_DIFFICULTY", "eighty"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "HASHPASS_DIFFICULTY");
         let e = env(&[
             ("TURNSTILE_TEST_MODE", "true"),
             ("HASHPASS_HMAC_SECRET", "zz"),
@@ -645,9 +848,9 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.name, "HASHPASS_HMAC_SECRET");
         // No Turnstile keys: runs with the offline captcha.
-        assert!(env(&[]).unwrap().captcha_offline());
+        assert!(env(&[]).unwrap().captcha.offline());
         let keyed = env(&[("TURNSTILE_SITE_KEY", "s"), ("TURNSTILE_SECRET_KEY", "k")]).unwrap();
-        assert!(!keyed.captcha_offline());
+        assert!(!keyed.captcha.offline());
         let e = env(&[
             ("TURNSTILE_TEST_MODE", "true"),
             ("HASHPASS_TRUSTED_PROXIES", "1.2.3.4/40"),
@@ -690,7 +893,7 @@ mod tests {
             ("TURNSTILE_SECRET_KEY", "secret"),
         ])
         .unwrap();
-        assert!(!real.captcha_offline());
+        assert!(!real.captcha.offline());
         // Weak or placeholder admin tokens.
         assert_eq!(name(&[("ADMIN_TOKEN", "x")]), "ADMIN_TOKEN");
         assert_eq!(name(&[("ADMIN_TOKEN", "fifteen-chars-x")]), "ADMIN_TOKEN");
@@ -718,16 +921,14 @@ mod tests {
             ("0", false),
         ] {
             assert_eq!(
-                env(&[("HASHPASS_UA_FILTER", text)]).unwrap().ua_filter,
+                env(&[("HASHPASS_UA_FILTER", text)])
+                    .unwrap()
+                    .network
+                    .ua_filter,
                 value,
                 "{text}"
             );
         }
-        assert_eq!(name(&[("HASHPASS_HOST", "localhost:80")]), "HASHPASS_HOST");
-        assert_eq!(
-            env(&[("HASHPASS_HOST", "::1")]).unwrap().host.to_string(),
-            "::1"
-        );
     }
 
     #[test]
@@ -743,13 +944,10 @@ mod tests {
             ("WEBHOOK_SECRET", "webhook-secret-value"),
             ("TURNSTILE_SITE_KEY", "site"),
             ("TURNSTILE_SECRET_KEY", "turnstile-secret-value"),
-            (
-                "REDIS_URL",
-                "rediss://user:redis-password@redis.example.org:6380/0",
-            ),
         ])
         .unwrap();
-        let shown = format!("{c:?}");
+        let redis = SecretUrl::from("rediss://user:redis-password@redis.example.org:6380/0");
+        let shown = format!("{c:?} {redis:?}");
         for secret in [
             "admin-token-0123456789",
             "00112233445566778899aabbccddeeff",

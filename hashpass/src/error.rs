@@ -103,6 +103,13 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// A file-backed store's I/O on `path` failed.
+    pub fn io(path: &std::path::Path, error: &std::io::Error) -> Self {
+        Self::Unavailable(format!("{}: {error}", path.display()))
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         tracing::error!(error = %err, "state store error");

@@ -199,6 +199,21 @@ impl InviteCodes {
         }
     }
 
+    /// The codes `config` describes, on `clock`: signed with its key, or with a random key
+    /// (and a warning: codes won before a restart stop verifying after it) when none is set.
+    pub fn from_config(
+        config: &crate::config::InviteConfig,
+        clock: SharedClock,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let key = config.key()?.unwrap_or_else(|| {
+            tracing::warn!(
+                "HASHPASS_HMAC_SECRET is not set: invite codes are signed with a random key, so codes won before a restart stop verifying after it (set it to 32+ random bytes in hex: openssl rand -hex 32)"
+            );
+            InviteKey::random()
+        });
+        Ok(Self::new(key).with_ttl(config.ttl).with_clock(clock))
+    }
+
     /// Codes expire `secs` seconds after issue (0 = never).
     pub fn with_ttl(mut self, secs: u64) -> Self {
         self.ttl = (secs > 0).then_some(secs);

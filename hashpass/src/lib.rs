@@ -83,16 +83,16 @@ pub use service::{BackgroundJobs, PuzzleService, Seams};
 pub use sql::SqlRedemptionStore;
 
 use admin::{AdminLockout, AdminService, MemoryAdminLockout};
-use audit::{AuditLog, FileAuditLog, MemoryAuditLog};
-use bans::{BanList, FileBanList, MemoryBanList};
-use captcha::{CaptchaProvider, TestCaptcha, TurnstileCaptcha};
+use audit::AuditLog;
+use bans::BanList;
+use captcha::CaptchaProvider;
 use clock::{SharedClock, SystemClock};
 use events::{EventBus, MemoryEventBus};
 use hashrate::{HashrateStore, MemoryHashrateStore};
 use puzzle_store::{MemoryPuzzleStore, PuzzleStore};
 use session::{MemorySessionStore, SessionStore};
 use verify::{Argon2Verifier, Verifier};
-use webhook::{HttpWebhook, NoWebhook, WebhookSink};
+use webhook::WebhookSink;
 
 /// One HashPass instance: the game and its admin, ready to be mounted by an adapter.
 /// Cloning is cheap and shares the instance.
@@ -142,7 +142,7 @@ impl HashPass {
             lockout: None,
             lease: None,
             redemptions: None,
-            files: false,
+            disk: None,
             jobs: true,
         }
     }
@@ -207,7 +207,7 @@ pub struct HashPassBuilder {
     lockout: Option<Arc<dyn AdminLockout>>,
     lease: Option<Arc<dyn service::JobLease>>,
     redemptions: Option<Arc<dyn redemption::RedemptionStore>>,
-    files: bool,
+    disk: Option<std::path::PathBuf>,
     jobs: bool,
 }
 
@@ -215,7 +215,7 @@ impl std::fmt::Debug for HashPassBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HashPassBuilder")
             .field("config", &self.config)
-            .field("files", &self.files)
+            .field("disk", &self.disk)
             .field("jobs", &self.jobs)
             .finish_non_exhaustive()
     }
@@ -293,9 +293,9 @@ impl HashPassBuilder {
     }
 
     /// Keeps the audit log (`verify.jsonl`) and the blacklist (`blacklist.json`) as files in
-    /// the configured data directory instead of memory.
-    pub fn persist_to_data_dir(mut self) -> Self {
-        self.files = true;
+    /// `dir` (created if missing) instead of memory, unless those seams are set explicitly.
+    pub fn on_disk(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.disk = Some(dir.into());
         self
     }
 
@@ -307,97 +307,36 @@ impl HashPassBuilder {
         self
     }
 
-    /// Validates the configuration, fills the unset seams with defaults, initialises the
-    /// puzzle state (or joins the one a shared store already holds) and starts the periodic
-    /// jobs, which run until the last clone of the instance is dropped.
+    /// Validates the configuration, fills the unset seams with the defaults their modules
+    /// build from it, initialises the puzzle state (or joins the one a shared store already
+    /// holds) and starts the periodic jobs, which run until the last clone of the instance is
+    /// dropped.
     pub async fn build(self) -> Result<HashPass, BuildError> {
         let config = self.config;
         config.validate()?;
         let clock: SharedClock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let invites = match self.invites {
             Some(invites) => invites,
-            None => {
-                let key = match &config.hmac_secret {
-                    Some(hex_key) => {
-                        InviteKey::from_hex(hex_key).map_err(|e| config::ConfigError {
-                            name: "HASHPASS_HMAC_SECRET".into(),
-                            message: e.to_string(),
-                        })?
-                    }
-                    None => {
-                        tracing::warn!(
-                            "HASHPASS_HMAC_SECRET is not set: invite codes are signed with a random key, so codes won before a restart stop verifying after it (set it to 32+ random bytes in hex: openssl rand -hex 32)"
-                        );
-                        InviteKey::random()
-                    }
-                };
-                Arc::new(
-                    InviteCodes::new(key)
-                        .with_ttl(config.invite_ttl)
-                        .with_clock(Arc::clone(&clock)),
-                )
-            }
+            None => Arc::new(InviteCodes::from_config(
+                &config.invites,
+                Arc::clone(&clock),
+            )?),
         };
-        let captcha: Arc<dyn CaptchaProvider> = match self.captcha {
-            Some(c) => c,
-            None if config.captcha_offline() => {
-                if !config.turnstile_test_mode {
-                    tracing::warn!("no Turnstile keys configured: using the offline test captcha");
-                }
-                Arc::new(TestCaptcha)
-            }
-            None => {
-                let (site, secret) = (
-                    config.turnstile_site_key.clone().unwrap_or_default(),
-                    config.turnstile_secret_key.clone().unwrap_or_default(),
-                );
-                let mut turnstile = TurnstileCaptcha::new(site, secret);
-                if let Some(url) = &config.turnstile_siteverify_url {
-                    turnstile = turnstile.with_siteverify_url(url.clone());
-                }
-                Arc::new(turnstile)
-            }
-        };
-        let webhook: Arc<dyn WebhookSink> = match (self.webhook, &config.webhook_url) {
-            (Some(w), _) => w,
-            (None, Some(url)) => {
-                let mut hook = HttpWebhook::new(url.clone());
-                if let Some(token) = &config.webhook_token {
-                    hook = hook.with_token(token.clone());
-                }
-                if let Some(secret) = &config.webhook_secret {
-                    hook = hook.with_secret(secret.clone());
-                }
-                Arc::new(hook)
-            }
-            (None, None) => Arc::new(NoWebhook),
-        };
-        let files_err = |what: &'static str| {
-            move |e: &dyn std::fmt::Display| BuildError::Files {
+        let disk = self.disk.as_deref();
+        let files_error = |what: &'static str| {
+            move |e: StoreError| BuildError::Files {
                 what,
                 message: e.to_string(),
             }
         };
-        let bans: Arc<dyn BanList> = match self.bans {
-            Some(b) => b,
-            None if self.files => Arc::new(
-                FileBanList::open(&config.data_dir).map_err(|e| files_err("blacklist.json")(&e))?,
-            ),
-            None => Arc::new(MemoryBanList::default()),
+        let bans = match self.bans {
+            Some(bans) => bans,
+            None => bans::from_config(disk).map_err(files_error("blacklist.json"))?,
         };
-        let audit: Arc<dyn AuditLog> = match self.audit {
-            Some(a) => a,
-            None if self.files => Arc::new(
-                FileAuditLog::open(&config.data_dir)
-                    .map_err(|e| files_err("verify.jsonl")(&e))?
-                    .with_rotation(config.audit_rotation)
-                    .with_clock(Arc::clone(&clock)),
-            ),
-            None => Arc::new(
-                MemoryAuditLog::default()
-                    .with_rotation(config.audit_rotation)
-                    .with_clock(Arc::clone(&clock)),
-            ),
+        let audit = match self.audit {
+            Some(audit) => audit,
+            None => audit::from_config(&config.admin, disk, Arc::clone(&clock))
+                .map_err(files_error("verify.jsonl"))?,
         };
         let seams = Seams {
             clock,
@@ -407,15 +346,16 @@ impl HashPassBuilder {
             sessions: self
                 .sessions
                 .unwrap_or_else(|| Arc::new(MemorySessionStore::new())),
-            verifier: self.verifier.unwrap_or_else(|| {
-                Arc::new(Argon2Verifier::new(
-                    config.verify_memory_budget_mb,
-                    config.verify_queue,
-                ))
-            }),
+            verifier: self
+                .verifier
+                .unwrap_or_else(|| Arc::new(Argon2Verifier::from_config(&config.limits))),
             invites,
-            captcha,
-            webhook,
+            captcha: self
+                .captcha
+                .unwrap_or_else(|| captcha::from_config(&config.captcha)),
+            webhook: self
+                .webhook
+                .unwrap_or_else(|| webhook::from_config(&config.webhook)),
             events: self
                 .events
                 .unwrap_or_else(|| Arc::new(MemoryEventBus::new())),

@@ -357,7 +357,7 @@ fn common_failures(endpoint: Endpoint, auth: Auth) -> Vec<Failure> {
                 ERROR,
                 &format!(
                     "Wrong admin token{unless}; counted per client IP, the {}th failure in a row locks the IP out.",
-                    Config::default().admin_max_failures
+                    Config::default().admin.max_failures
                 ),
             );
             add(
@@ -380,7 +380,7 @@ fn common_failures(endpoint: Endpoint, auth: Auth) -> Vec<Failure> {
         ERROR,
         &format!(
             "The request body is larger than `HASHPASS_MAX_BODY_BYTES` ({} bytes by default).",
-            Config::default().max_body_bytes
+            Config::default().limits.max_body_bytes
         ),
     );
     out

@@ -223,8 +223,8 @@ impl PuzzleService {
     /// A service over `seams`; call [`PuzzleService::initialise`] before use.
     pub fn new(config: Config, seams: Seams) -> Self {
         let limiter = SubmissionLimiter {
-            limit: config.submit_limit,
-            window: config.submit_window.as_secs_f64(),
+            limit: config.limits.submit_limit,
+            window: config.limits.submit_window.as_secs_f64(),
             calls: Mutex::default(),
         };
         Self {
@@ -245,7 +245,11 @@ impl PuzzleService {
             return Ok(state);
         }
         let c = &self.config;
-        let mut difficulty = DifficultyState::new(c.difficulty, c.min_difficulty, c.max_difficulty);
+        let mut difficulty = DifficultyState::new(
+            c.game.difficulty,
+            c.game.min_difficulty,
+            c.game.max_difficulty,
+        );
         match self.seams.audit.recent_solve_times(5).await {
             Ok(times) => times.into_iter().for_each(|t| {
                 difficulty.fold_sample(t);
@@ -259,11 +263,11 @@ impl PuzzleService {
             seed: puzzle::new_seed(),
             started_at: self.now(),
             difficulty,
-            params: c.argon2,
-            worker_count: c.worker_count,
-            target_time: c.target_time,
-            target_timeout: c.target_timeout,
-            max_nonce_speed: c.max_nonce_speed,
+            params: c.game.argon2,
+            worker_count: c.game.worker_count,
+            target_time: c.game.target_time,
+            target_timeout: c.game.target_timeout,
+            max_nonce_speed: c.game.max_nonce_speed,
             last_solve_time: None,
             solve_history: Vec::new(),
             solve_time_chart: Vec::new(),
@@ -357,7 +361,7 @@ impl PuzzleService {
             tracing::warn!(token = %preview(token), %ip, bound = %session.ip, "session token used from another IP");
             return Err(GameError::BoundToAnotherIp);
         }
-        if !session.is_live(self.now(), self.config.session_grace) {
+        if !session.is_live(self.now(), self.config.game.session_grace) {
             return Err(invalid());
         }
         Ok(session)
@@ -704,7 +708,7 @@ impl PuzzleService {
                 difficulty: state.difficulty.difficulty,
                 params: state.params,
                 new_difficulty: next.difficulty.difficulty,
-                closes_at: now + self.config.reward_window.as_secs_f64(),
+                closes_at: now + self.config.game.reward_window.as_secs_f64(),
                 submitted_ips: Default::default(),
                 best: None,
             })
@@ -763,7 +767,7 @@ impl PuzzleService {
         let fresh = self
             .seams
             .hashrate
-            .fresh(now, self.config.hashrate_stale)
+            .fresh(now, self.config.game.hashrate_stale)
             .await?;
         let network = hashrate::network_hashrate(&fresh);
         self.seams
@@ -788,7 +792,7 @@ impl PuzzleService {
         let now = self.now();
         self.seams
             .sessions
-            .cleanup(now, self.config.session_grace)
+            .cleanup(now, self.config.game.session_grace)
             .await
     }
 
@@ -900,7 +904,7 @@ impl PuzzleService {
             .ok_or(GameError::MissingQueryToken)?;
         self.ensure_not_banned(ip).await?;
         if let Some(session) = self.seams.sessions.get(token).await?
-            && session.is_live(self.now(), self.config.session_grace)
+            && session.is_live(self.now(), self.config.game.session_grace)
         {
             if session.ip != ip {
                 return Err(GameError::BoundToAnotherIp);
@@ -914,7 +918,7 @@ impl PuzzleService {
         }
         let slot = self
             .connections
-            .reserve(ip, self.config.max_connections_per_ip)
+            .reserve(ip, self.config.limits.max_connections_per_ip)
             .ok_or(GameError::DuplicateConnection)?;
         if let Err(e) = self.seams.captcha.verify(token, ip).await {
             tracing::warn!(%ip, error = %e, "captcha refused");

@@ -203,6 +203,11 @@ impl Argon2Verifier {
         self.started.load(Ordering::Relaxed)
     }
 
+    /// The verifier `limits` describe: its memory budget and queue.
+    pub fn from_config(limits: &crate::config::LimitsConfig) -> Self {
+        Self::new(limits.verify_memory_budget_mb, limits.verify_queue)
+    }
+
     /// The default budget: one 64 MiB verification per available core.
     pub fn default_budget_mib() -> u32 {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -67,6 +67,22 @@ impl std::fmt::Debug for HttpWebhook {
     }
 }
 
+/// The webhook `config` describes: [`HttpWebhook`] to its URL, with its token and signing
+/// secret when set, or [`NoWebhook`] when no URL is configured.
+pub fn from_config(config: &crate::config::WebhookConfig) -> std::sync::Arc<dyn WebhookSink> {
+    let Some(url) = &config.url else {
+        return std::sync::Arc::new(NoWebhook);
+    };
+    let mut hook = HttpWebhook::new(url.expose());
+    if let Some(token) = &config.token {
+        hook = hook.with_token(token.expose());
+    }
+    if let Some(secret) = &config.secret {
+        hook = hook.with_secret(secret.expose());
+    }
+    std::sync::Arc::new(hook)
+}
+
 impl HttpWebhook {
     /// POSTs to `url`.
     pub fn new(url: impl Into<String>) -> Self {

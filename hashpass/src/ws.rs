@@ -145,7 +145,7 @@ pub(crate) async fn run_player<S, E>(
         reconnect_token,
         slot,
     } = admission;
-    let timeout = service.config.ws_send_timeout;
+    let timeout = service.config.network.ws_send_timeout;
     // Subscribe before anything else, so no reset published from here on is missed.
     let mut events = service.seams.events.subscribe();
 
@@ -243,7 +243,7 @@ pub(crate) async fn run_admin<S, E>(
     S: Stream<Item = Result<WsIncoming, E>> + Sink<WsOutgoing> + Unpin + Send,
 {
     let _slot = service.connections.admin();
-    let timeout = service.config.ws_send_timeout;
+    let timeout = service.config.network.ws_send_timeout;
     let mut ticks = tokio::time::interval(ADMIN_STATUS_PERIOD);
     loop {
         tokio::select! {

@@ -1161,9 +1161,9 @@ pub async fn webhook_delivery(serve: Serve) {
         }
     });
     let server = TestServer::with(serve, "webhook", |c| {
-        c.with_webhook_url(Some(url.clone()))
-            .with_webhook_token(Some("hook-token".to_string()))
-            .with_webhook_secret(Some("hook-secret".to_string()))
+        c.with_webhook_url(Some(url.as_str().into()))
+            .with_webhook_token(Some("hook-token".into()))
+            .with_webhook_secret(Some("hook-secret".into()))
     })
     .await;
     let player = Player::connect(&server, client_ip(1)).await;
@@ -1476,9 +1476,9 @@ pub async fn ua_filter_and_headers(serve: Serve) {
     assert_eq!(http.get("/admin").await.status, 200);
     // Production captcha: the trace is off, the CSP admits Turnstile, the site key is published.
     let prod = TestServer::with(serve, "ua-prod", |mut c| {
-        c.turnstile_site_key = Some("site-key-123".into());
-        c.turnstile_secret_key = Some("secret-key-456".into());
-        c.turnstile_siteverify_url = Some("http://127.0.0.1:9/siteverify".into());
+        c.captcha.site_key = Some("site-key-123".into());
+        c.captcha.secret_key = Some("secret-key-456".into());
+        c.captcha.siteverify_url = Some("http://127.0.0.1:9/siteverify".into());
         c.with_turnstile_test_mode(false)
     })
     .await;

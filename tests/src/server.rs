@@ -23,12 +23,11 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub fn test_config(dir: &std::path::Path) -> Config {
     Config::default()
         .with_turnstile_test_mode(true)
-        .with_admin_token(Some(ADMIN_TOKEN.to_string()))
+        .with_admin_token(Some(ADMIN_TOKEN.into()))
         .with_argon2(Argon2Params::new(1, 8, 1))
         .with_difficulty(1u32)
         .with_min_difficulty(1u32)
         .with_max_difficulty(1u32)
-        .with_data_dir(dir.join("data"))
         .with_log_dir(dir.join("log"))
         .with_submit_limit(0u32)
 }
@@ -125,7 +124,7 @@ impl TestServer {
         // instance) open — a "crashed" instance must not keep renewing its lease.
         let mut builder = HashPass::builder(config)
             .clock(Arc::new(clock.clone()))
-            .persist_to_data_dir()
+            .on_disk(dir.join("data"))
             .without_background_jobs();
         let redis_backed = backend.is_some();
         if let Some(backend) = backend {

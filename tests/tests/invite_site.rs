@@ -35,7 +35,7 @@ fn site_config(database_url: &str) -> SiteConfig {
     config
 }
 
-/// Each test server's site database, by the server's data directory (the serve functions get
+/// Each test server's site database, by the server's log directory (the serve functions get
 /// only the HashPass instance).
 static SITE_DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> =
     std::sync::Mutex::new(Vec::new());
@@ -44,7 +44,7 @@ fn database_url(hashpass: &HashPass) -> String {
     let databases = SITE_DATABASES.lock().unwrap();
     let (_, url) = databases
         .iter()
-        .find(|(dir, _)| *dir == hashpass.config().data_dir)
+        .find(|(dir, _)| *dir == hashpass.config().admin.log_dir)
         .expect("start_site registered the database");
     url.clone()
 }
@@ -93,11 +93,7 @@ async fn start_site(
     let url = match database_url {
         Some(url) => url.to_string(),
         None => {
-            std::fs::create_dir_all(&config.data_dir).unwrap();
-            format!(
-                "sqlite://{}?mode=rwc",
-                config.data_dir.join("site.db").display()
-            )
+            format!("sqlite://{}?mode=rwc", dir.join("site.db").display())
         }
     };
     let store = match redemptions {
@@ -107,7 +103,7 @@ async fn start_site(
     SITE_DATABASES
         .lock()
         .unwrap()
-        .push((config.data_dir.clone(), url));
+        .push((config.admin.log_dir.clone(), url));
     TestServer::start_custom(serve, config, dir, None, move |builder| {
         builder.redemption_store(store)
     })

@@ -6,10 +6,8 @@
 //! see `.env.example`). `--framework poem` (or `HASHPASS_FRAMEWORK=poem`) serves it with poem
 //! instead of axum.
 
-use std::net::SocketAddr;
-
-use hashpass::{Config, HashPass};
-use hashpass_examples::Framework;
+use hashpass::HashPass;
+use hashpass_examples::{Framework, ServerSettings};
 
 /// `--framework NAME` on the command line, else `HASHPASS_FRAMEWORK`, else axum.
 fn framework() -> Result<Framework, String> {
@@ -42,19 +40,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // `.env` never overrides the real environment (as python-dotenv in the original).
     let _ = dotenvy::dotenv();
     let framework = framework()?;
-    let config = Config::from_env()?;
-    let _log_guard = hashpass_examples::init_logging(&config)?;
-    tracing::info!(?config, "starting HashPass");
-    let port = config.port;
-    let mut builder = HashPass::builder(config.clone()).persist_to_data_dir();
-    if let Some(url) = &config.redis_url {
-        let backend =
-            hashpass::redis::RedisBackend::connect(url, config.redis_prefix.clone()).await?;
-        tracing::info!(prefix = %config.redis_prefix, "sharing state through Redis");
-        builder = builder.redis(backend).await?;
-    }
-    let hashpass = builder.build().await?;
-    let addr = SocketAddr::new(config.host, port);
+    let (settings, config) = ServerSettings::from_env()?;
+    let _log_guard = hashpass_examples::init_logging(&config.admin.log_dir, &settings.log_level)?;
+    tracing::info!(?settings, ?config, "starting HashPass");
+    let hashpass = settings
+        .stores(HashPass::builder(config))
+        .await?
+        .build()
+        .await?;
+    let addr = settings.addr();
     hashpass_examples::serve_standalone(framework, hashpass, addr).await?;
     tracing::info!("stopped");
     Ok(())

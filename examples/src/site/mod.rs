@@ -690,10 +690,10 @@ impl std::fmt::Debug for Launch {
 pub async fn launch_from_env() -> Result<Launch, Box<dyn std::error::Error>> {
     let _ = dotenvy::dotenv();
     let site_config = SiteConfig::from_env()?;
-    let config = hashpass::Config::from_env()?;
-    let log_guard = crate::init_logging(&config)?;
-    let hashpass = HashPass::builder(config.clone())
-        .persist_to_data_dir()
+    let (settings, config) = crate::ServerSettings::from_env()?;
+    let log_guard = crate::init_logging(&config.admin.log_dir, &settings.log_level)?;
+    let hashpass = HashPass::builder(config)
+        .on_disk(&settings.data_dir)
         .redemption_store(Site::redemption_store(&site_config).await?)
         .build()
         .await?;
@@ -701,7 +701,7 @@ pub async fn launch_from_env() -> Result<Launch, Box<dyn std::error::Error>> {
     Ok(Launch {
         site,
         hashpass,
-        addr: std::net::SocketAddr::new(config.host, config.port),
+        addr: settings.addr(),
         _log_guard: log_guard,
     })
 }

@@ -9,24 +9,18 @@ use async_trait::async_trait;
 use redis::AsyncCommands;
 use serde_json::Value;
 
-use super::RedisBackend;
+use super::{RedisBackend, unavailable};
 use crate::audit::{
-    AuditError, AuditLog, AuditRecord, CURRENT_FILE, LEGACY_FILE, LogPage, LogQuery, LogStats,
-    paginate, unknown_file,
+    AuditLog, AuditRecord, CURRENT_FILE, LEGACY_FILE, LogPage, LogQuery, LogStats, paginate,
+    unknown_file,
 };
+use crate::error::StoreError;
 use crate::util::{round_dp, write_atomic};
 
 /// The audit trail as a Redis stream with running statistics.
 #[derive(Debug, Clone)]
 pub struct RedisAuditLog {
     backend: RedisBackend,
-}
-
-fn redis_error(backend: &RedisBackend, e: redis::RedisError) -> AuditError {
-    AuditError {
-        path: backend.key("audit").into(),
-        source: std::io::Error::other(e.to_string()),
-    }
 }
 
 impl RedisAuditLog {
@@ -36,12 +30,12 @@ impl RedisAuditLog {
     }
 
     /// Every record, oldest first.
-    async fn records(&self) -> Result<Vec<Value>, AuditError> {
+    async fn records(&self) -> Result<Vec<Value>, StoreError> {
         let mut conn = self.backend.connection();
         let entries: redis::streams::StreamRangeReply = conn
             .xrange_all(self.backend.key("audit"))
             .await
-            .map_err(|e| redis_error(&self.backend, e))?;
+            .map_err(unavailable)?;
         Ok(entries
             .ids
             .iter()
@@ -51,7 +45,7 @@ impl RedisAuditLog {
     }
 
     /// Writes every record to `path` as JSONL (one compact record per line), atomically.
-    pub async fn export_jsonl(&self, path: &Path) -> Result<usize, AuditError> {
+    pub async fn export_jsonl(&self, path: &Path) -> Result<usize, StoreError> {
         let records = self.records().await?;
         let mut text = String::new();
         for record in &records {
@@ -61,21 +55,15 @@ impl RedisAuditLog {
         let target = path.to_path_buf();
         tokio::task::spawn_blocking(move || write_atomic(&target, text.as_bytes()))
             .await
-            .map_err(|e| AuditError {
-                path: path.to_path_buf(),
-                source: std::io::Error::other(e.to_string()),
-            })?
-            .map_err(|source| AuditError {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(|e| StoreError::io(path, &std::io::Error::other(e)))?
+            .map_err(|e| StoreError::io(path, &e))?;
         Ok(records.len())
     }
 }
 
 #[async_trait]
 impl AuditLog for RedisAuditLog {
-    async fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    async fn append(&self, record: &AuditRecord) -> Result<(), StoreError> {
         let b = &self.backend;
         let json = serde_json::to_string(record).expect("an audit record serialises");
         let mut pipe = redis::pipe();
@@ -96,16 +84,14 @@ impl AuditLog for RedisAuditLog {
                 .ignore();
         }
         let mut conn = b.connection();
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| redis_error(b, e))
+        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
     }
 
-    async fn files(&self) -> Result<Vec<String>, AuditError> {
+    async fn files(&self) -> Result<Vec<String>, StoreError> {
         Ok(vec![CURRENT_FILE.to_string()])
     }
 
-    async fn page(&self, query: &LogQuery) -> Result<LogPage, AuditError> {
+    async fn page(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
         let files = self.files().await?;
         if query.file != CURRENT_FILE && query.file != LEGACY_FILE {
             return Ok(unknown_file(query, files));
@@ -113,7 +99,7 @@ impl AuditLog for RedisAuditLog {
         Ok(paginate(&self.records().await?, query, files))
     }
 
-    async fn stats(&self) -> Result<LogStats, AuditError> {
+    async fn stats(&self) -> Result<LogStats, StoreError> {
         let b = &self.backend;
         let mut conn = b.connection();
         let (total, visitors, mut times, difficulties): (u64, u64, Vec<f64>, HashMap<String, u64>) =
@@ -125,7 +111,7 @@ impl AuditLog for RedisAuditLog {
                 .hgetall(b.key("audit:difficulty"))
                 .query_async(&mut conn)
                 .await
-                .map_err(|e| redis_error(b, e))?;
+                .map_err(unavailable)?;
         times.sort_by(f64::total_cmp);
         Ok(LogStats {
             total_codes: total,
@@ -137,7 +123,7 @@ impl AuditLog for RedisAuditLog {
         })
     }
 
-    async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, AuditError> {
+    async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, StoreError> {
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -145,6 +131,6 @@ impl AuditLog for RedisAuditLog {
         let mut conn = b.connection();
         conn.lrange(b.key("audit:solve_times"), -(n as isize), -1)
             .await
-            .map_err(|e| redis_error(b, e))
+            .map_err(unavailable)
     }
 }

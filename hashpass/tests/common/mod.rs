@@ -23,7 +23,7 @@ pub(crate) fn config() -> Config {
         .with_min_difficulty(1u32)
         .with_max_difficulty(64u32)
         .with_submit_limit(0u32)
-        .with_admin_token(Some("admin-secret-0123456789".to_string()))
+        .with_admin_token(Some("admin-secret-0123456789".into()))
 }
 
 /// An instance on a fake clock.

@@ -1,0 +1,137 @@
+//! The settings only the example servers read: where to listen, how much to log, where the
+//! files go and which Redis to share. The library never reads them; a host site has its own.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use hashpass::config::{ConfigError, SecretUrl, Variables};
+use hashpass::{Config, HashPassBuilder};
+
+/// The example servers' own settings, beside the library's [`Config`].
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `HASHPASS_HOST`: the address to bind (`0.0.0.0`, every IPv4 interface).
+    pub host: IpAddr,
+    /// `PORT`: where to listen (8000).
+    pub port: u16,
+    /// `HASHPASS_LOG_LEVEL`: the lowest level logged (`INFO`), unless `RUST_LOG` says otherwise.
+    pub log_level: String,
+    /// `HASHPASS_DATA_DIR`: where the audit log and the blacklist are kept (`.`).
+    pub data_dir: PathBuf,
+    /// `HASHPASS_REDIS_URL` or `REDIS_URL`: share state through Redis (several instances).
+    pub redis_url: Option<SecretUrl>,
+    /// `HASHPASS_REDIS_PREFIX`: prefix of every key, so deployments can share a Redis
+    /// (`hashpass:`).
+    pub redis_prefix: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 8000,
+            log_level: "INFO".into(),
+            data_dir: PathBuf::from("."),
+            redis_url: None,
+            redis_prefix: "hashpass:".into(),
+        }
+    }
+}
+
+impl ServerSettings {
+    /// Reads the settings from `vars`, starting from the defaults.
+    pub fn read<F: Fn(&str) -> Option<String>>(vars: &Variables<F>) -> Result<Self, ConfigError> {
+        let mut settings = Self::default();
+        if let Some(host) = vars.text("HASHPASS_HOST") {
+            settings.host = host.parse().map_err(|_| {
+                ConfigError::new(
+                    "HASHPASS_HOST",
+                    format!(
+                        "{host:?} is not an IP address (0.0.0.0 for every interface, 127.0.0.1 behind a local proxy)"
+                    ),
+                )
+            })?;
+        }
+        vars.set("PORT", &mut settings.port)?;
+        if let Some(level) = vars.text("HASHPASS_LOG_LEVEL") {
+            settings.log_level = level;
+        }
+        if let Some(dir) = vars.text("HASHPASS_DATA_DIR") {
+            settings.data_dir = dir.into();
+        }
+        settings.redis_url = vars
+            .text("HASHPASS_REDIS_URL")
+            .or_else(|| vars.text("REDIS_URL"))
+            .map(SecretUrl::from);
+        if let Some(prefix) = vars.text("HASHPASS_REDIS_PREFIX") {
+            settings.redis_prefix = prefix;
+        }
+        Ok(settings)
+    }
+
+    /// Reads the process environment: these settings and the library's [`Config`].
+    pub fn from_env() -> Result<(Self, Config), ConfigError> {
+        let vars = Variables::from_env();
+        Ok((Self::read(&vars)?, Config::read(&vars)?))
+    }
+
+    /// The address to listen on.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// `builder` with the audit log and blacklist on disk in the data directory and, when a
+    /// Redis URL is set, every shared store in that Redis.
+    pub async fn stores(
+        &self,
+        builder: HashPassBuilder,
+    ) -> Result<HashPassBuilder, Box<dyn std::error::Error>> {
+        let builder = builder.on_disk(&self.data_dir);
+        let Some(url) = &self.redis_url else {
+            return Ok(builder);
+        };
+        let backend =
+            hashpass::redis::RedisBackend::connect(url.expose(), self.redis_prefix.clone()).await?;
+        tracing::info!(prefix = %self.redis_prefix, "sharing state through Redis");
+        Ok(builder.redis(backend).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<ServerSettings, ConfigError> {
+        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+        ServerSettings::read(&Variables::new(|k| map.get(k).map(|v| v.to_string())))
+    }
+
+    #[test]
+    fn reads_the_servers_own_variables() {
+        let s = read(&[
+            ("PORT", "9000"),
+            ("HASHPASS_HOST", "::1"),
+            ("REDIS_URL", "redis://user:pw@127.0.0.1:6379/0"),
+            ("HASHPASS_DATA_DIR", "state"),
+        ])
+        .unwrap();
+        assert_eq!(s.addr().to_string(), "[::1]:9000");
+        assert_eq!(s.data_dir, PathBuf::from("state"));
+        assert!(!format!("{s:?}").contains("pw"), "{s:?}");
+        let prefixed = read(&[
+            ("HASHPASS_REDIS_URL", "redis://a"),
+            ("REDIS_URL", "redis://b"),
+        ])
+        .unwrap();
+        assert_eq!(prefixed.redis_url.unwrap().expose(), "redis://a");
+        assert_eq!(read(&[]).unwrap().addr().to_string(), "0.0.0.0:8000");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let name = |pairs: &[(&str, &str)]| read(pairs).unwrap_err().name;
+        assert_eq!(name(&[("PORT", "eighty")]), "PORT");
+        assert_eq!(name(&[("HASHPASS_HOST", "localhost:80")]), "HASHPASS_HOST");
+    }
+}
