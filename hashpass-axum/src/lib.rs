@@ -76,10 +76,13 @@ where
 /// Adds the HTTP endpoints and the WebSocket of one side (`Some(admin)`) or of both (`None`).
 fn endpoints(admin: Option<bool>, mut router: Router<HashPass>) -> Router<HashPass> {
     let wanted = |is_admin: bool| admin.is_none_or(|a| a == is_admin);
-    for (method, path, endpoint) in ENDPOINTS.iter().filter(|(_, _, e)| wanted(e.is_admin())) {
-        let filter = MethodFilter::try_from(method.clone())
+    for row in ENDPOINTS
+        .iter()
+        .filter(|row| wanted(row.endpoint.is_admin()))
+    {
+        let filter = MethodFilter::try_from(row.method.clone())
             .expect("the endpoint table uses standard methods");
-        let endpoint = *endpoint;
+        let endpoint = row.endpoint;
         let answer = move |State(hp): State<HashPass>, peer: Peer, req: Request| {
             handle(hp, endpoint, peer, req)
         };
@@ -87,7 +90,7 @@ fn endpoints(admin: Option<bool>, mut router: Router<HashPass>) -> Router<HashPa
             let (parts, _) = req.into_parts();
             respond(hp.method_not_allowed(api_request(peer.0, &parts, &[])))
         };
-        router = router.route(path, on(filter, answer).fallback(wrong_method));
+        router = router.route(row.path, on(filter, answer).fallback(wrong_method));
     }
     if wanted(false) {
         router = router.route(PLAYER_WS_PATH, get(player_socket));

@@ -67,10 +67,14 @@ pub fn admin_route(hashpass: HashPass) -> impl poem::Endpoint<Output = Response>
 /// Adds the HTTP endpoints and WebSockets of one side (`Some(admin)`) or both (`None`).
 fn endpoints(hashpass: &HashPass, admin: Option<bool>, mut route: Route) -> Route {
     let wanted = |is_admin: bool| admin.is_none_or(|a| a == is_admin);
-    for (method, path, endpoint) in ENDPOINTS.iter().filter(|(_, _, e)| wanted(e.is_admin())) {
-        let (hp, method, endpoint) = (hashpass.clone(), method.clone(), *endpoint);
+    for row in ENDPOINTS
+        .iter()
+        .filter(|row| wanted(row.endpoint.is_admin()))
+    {
+        let (hp, method, path, endpoint) =
+            (hashpass.clone(), row.method.clone(), row.path, row.endpoint);
         route = route.at(
-            *path,
+            path,
             make(move |req: Request| {
                 let (hp, method) = (hp.clone(), method.clone());
                 async move {

@@ -7,9 +7,9 @@
 //! point, hands request parts to the core and sends back what it answers; `hashpass-axum` and
 //! `hashpass-poem` are the two written so far, a few hundred lines each.
 
-pub use crate::api::{
-    ADMIN_WS_PATH, AdminEndpoint, ApiBody, ApiRequest, ApiResponse, ENDPOINTS, Endpoint,
-    PLAYER_WS_PATH, PublicEndpoint,
+pub use crate::api::{ApiBody, ApiRequest, ApiResponse};
+pub use crate::endpoint::{
+    ADMIN_WS_PATH, AdminEndpoint, ENDPOINTS, Endpoint, PLAYER_WS_PATH, PublicEndpoint, Route,
 };
 pub use crate::service::PlayerAdmission;
 pub use crate::ws::{WsIncoming, WsOutgoing};

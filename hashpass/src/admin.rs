@@ -15,17 +15,17 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::applog::{AppLogPage, AppLogQuery, AppLogReader};
-use crate::audit::{LogQuery, LogStats};
+use crate::audit::{LogQuery, LogStats, LoggedRecord};
 use crate::config::Secret;
 use crate::difficulty::DifficultyState;
 use crate::error::StoreError;
 use crate::events::Event;
 use crate::gate::InviteRejection;
-use crate::hashrate;
+use crate::hashrate::{self, NetworkHashrate};
 use crate::invite::{InviteKey, InviteKeyError, code_id};
 use crate::metrics::Gauges;
 use crate::puzzle::{self, Argon2Params};
-use crate::puzzle_store::PuzzleState;
+use crate::puzzle_store::{ChartPoint, MiningTime, PuzzleState};
 use crate::redemption::{CodeState, CodeStatus};
 use crate::service::{GameError, PuzzleService};
 use crate::session::Credential;
@@ -426,29 +426,29 @@ fn round_time(t: Option<f64>) -> Option<f64> {
     t.map(|t| round_dp(t, 2))
 }
 
-impl AdminService {
-    /// The status snapshot of docs/protocol.md#admin-api (`GET /api/admin/status`).
-    pub async fn status(&self) -> Result<AdminStatus, AdminError> {
-        Ok(self.status_with_hashrate().await?.0)
-    }
+/// What one status snapshot reads from the stores.
+struct StatusReadings {
+    state: PuzzleState,
+    mining: MiningTime,
+    network: NetworkHashrate,
+    session_count: usize,
+    banned: usize,
+    chart: Vec<ChartPoint>,
+}
 
-    /// The status snapshot and the network hashrate (every STATUS_UPDATE carries both).
-    pub async fn status_with_hashrate(&self) -> Result<(AdminStatus, f64), AdminError> {
-        let s = &self.service;
-        let state = s.state().await?;
-        let now = s.now();
-        let mining = s.seams.puzzles.mining_time(&state.seed, now).await?;
-        let fresh = s
-            .seams
-            .hashrate
-            .fresh(now, s.config.game.hashrate_stale)
-            .await?;
-        let network = hashrate::network_hashrate(&fresh);
-        let session_count = s.seams.sessions.count().await?;
-        let banned = s.seams.bans.count().await.map_err(AdminError::BanCount)?;
-        let chart = s.seams.hashrate.chart().await?;
+impl StatusReadings {
+    /// The snapshot, with `active_connections` player sockets on this instance.
+    fn into_status(self, active_connections: usize) -> AdminStatus {
+        let Self {
+            state,
+            mining,
+            network,
+            session_count,
+            banned,
+            chart,
+        } = self;
         let d = &state.difficulty;
-        let status = AdminStatus {
+        AdminStatus {
             difficulty: d.difficulty,
             difficulty_float: round_dp(d.difficulty_float, 3),
             min_difficulty: d.min_difficulty,
@@ -468,7 +468,7 @@ impl AdminService {
                 .collect(),
             average_solve_time: round_time(state.average_solve_time()),
             active_miners: network.active_miners,
-            active_connections: s.connections.players(),
+            active_connections,
             session_count,
             argon2_time_cost: state.params.time_cost,
             argon2_memory_cost: state.params.memory_cost,
@@ -491,8 +491,48 @@ impl AdminService {
                     solve_time: round_dp(p.value, 2),
                 })
                 .collect(),
-        };
-        Ok((status, network.total_hashrate))
+        }
+    }
+}
+
+impl AdminService {
+    /// The status snapshot of docs/protocol.md#admin-api (`GET /api/admin/status`).
+    pub async fn status(&self) -> Result<AdminStatus, AdminError> {
+        Ok(self.status_with_hashrate().await?.0)
+    }
+
+    /// The status snapshot and the network hashrate (every STATUS_UPDATE carries both).
+    pub async fn status_with_hashrate(&self) -> Result<(AdminStatus, f64), AdminError> {
+        let readings = self.status_readings().await?;
+        let total_hashrate = readings.network.total_hashrate;
+        let status = readings.into_status(self.service.connections.players());
+        Ok((status, total_hashrate))
+    }
+
+    /// Reads what the status snapshot shows: the puzzle state, its mining time, the fresh
+    /// miners, the session and ban counts, then the hashrate chart.
+    async fn status_readings(&self) -> Result<StatusReadings, AdminError> {
+        let s = &self.service;
+        let state = s.state().await?;
+        let now = s.now();
+        let mining = s.seams.puzzles.mining_time(&state.seed, now).await?;
+        let fresh = s
+            .seams
+            .hashrate
+            .fresh(now, s.config.game.hashrate_stale)
+            .await?;
+        let network = hashrate::network_hashrate(&fresh);
+        let session_count = s.seams.sessions.count().await?;
+        let banned = s.seams.bans.count().await.map_err(AdminError::BanCount)?;
+        let chart = s.seams.hashrate.chart().await?;
+        Ok(StatusReadings {
+            state,
+            mining,
+            network,
+            session_count,
+            banned,
+            chart,
+        })
     }
 
     /// Prometheus text of the instance's metrics.
@@ -566,22 +606,16 @@ pub struct AdminLogPage {
     pub files: Vec<String>,
 }
 
-/// An audit record as the log holds it (an object the audit log owns, passed through
-/// untouched), followed by where its code stands when that is known.
+/// An audit record as the log holds it (passed through untouched), followed by where its code
+/// stands when that is known.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AnnotatedRecord {
     /// The record's own fields.
     #[serde(flatten)]
-    pub record: serde_json::Value,
+    pub record: LoggedRecord,
     /// Whether (and by whom) its code was redeemed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redemption: Option<InviteView>,
-}
-
-/// The one field of an audit record the annotation reads.
-#[derive(Deserialize)]
-struct RecordCode {
-    invite_code: Option<String>,
 }
 
 impl AdminService {
@@ -637,8 +671,8 @@ impl AdminService {
         // Each record also says whether (and by whom) its code was redeemed.
         let redemptions = &self.service.seams.redemptions;
         let states = futures_util::future::join_all(page.records.iter().map(|record| async move {
-            let code = RecordCode::deserialize(record).ok()?.invite_code?;
-            redemptions.status(&code_id(&code)?).await.ok()
+            let code = record.invite_code()?;
+            redemptions.status(&code_id(code)?).await.ok()
         }))
         .await;
         let records = page
@@ -1326,6 +1360,38 @@ impl AdminService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_annotated_record_shows_the_stored_fields_then_the_redemption() {
+        let stored = r#"{"zeta":1,"invite_code":"HASHPASS-X","alpha":null}"#;
+        let record = LoggedRecord::from_json(stored).unwrap();
+        let plain = AnnotatedRecord {
+            record: record.clone(),
+            redemption: None,
+        };
+        assert_eq!(serde_json::to_value(&plain).unwrap().to_string(), stored);
+        let annotated = AnnotatedRecord {
+            record,
+            redemption: Some(InviteView {
+                code_id: "id".into(),
+                state: CodeState::Unused,
+                max_uses: 1,
+                remaining: 1,
+                uses: Vec::new(),
+                revoked_at: None,
+                updated_at: 2.0,
+            }),
+        };
+        let expected = concat!(
+            r#"{"zeta":1,"invite_code":"HASHPASS-X","alpha":null,"redemption":"#,
+            r#"{"code_id":"id","state":"unused","max_uses":1,"remaining":1,"uses":[],"#,
+            r#""revoked_at":null,"updated_at":2.0}}"#
+        );
+        assert_eq!(
+            serde_json::to_value(&annotated).unwrap().to_string(),
+            expected
+        );
+    }
 
     #[tokio::test]
     async fn lockout_after_max_failures_and_decay() {

@@ -1,13 +1,14 @@
-//! The HTTP API without a web framework: a table of [`Endpoint`]s and one entry point,
-//! [`HashPass::handle`], taking plain request parts and returning a status with a JSON (or text)
-//! body. Client-IP resolution (docs/protocol.md#client-ip), the User-Agent filter (docs/protocol.md#user-agent-filter), the body limit and the security
+//! The HTTP API without a web framework: one entry point, [`HashPass::handle`], taking an
+//! [`Endpoint`] of the endpoint table ([`crate::endpoint`]) and plain request parts and returning
+//! a status with a JSON (or text) body. It is the one place typed results and errors of the
+//! services become statuses and JSON. Client-IP resolution (docs/protocol.md#client-ip), the User-Agent filter (docs/protocol.md#user-agent-filter), the body limit and the security
 //! headers (docs/protocol.md#security-headers) live here too, so adapters only translate types.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::header::{AUTHORIZATION, HeaderName, HeaderValue, USER_AGENT};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::HashPass;
@@ -15,246 +16,11 @@ use crate::admin::{AdminError, AdminErrorKind};
 use crate::applog::AppLogQuery;
 use crate::audit::LogQuery;
 use crate::config::{Config, canonical_ip};
+use crate::endpoint::{AdminEndpoint, Endpoint, PublicEndpoint};
 use crate::error::ApiError;
 use crate::request;
 use crate::service::{GameError, GameErrorKind};
 use crate::util::random_bytes;
-
-/// Every HTTP endpoint (the two WebSockets are admitted separately, see [`HashPass::admit_player`]):
-/// public, or behind the admin token. Both levels are matched exhaustively, so a new endpoint
-/// without a handler (or without its OpenAPI entry) does not compile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// Open to miners (the User-Agent filter applies to most).
-    Public(PublicEndpoint),
-    /// Behind the admin token (`/api/admin/...`).
-    Admin(AdminEndpoint),
-}
-
-/// The public endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
-pub enum PublicEndpoint {
-    Health,
-    TurnstileConfig,
-    DevTrace,
-    Puzzle,
-    Verify,
-    Submit,
-    Metrics,
-    OpenApi,
-}
-
-/// The admin endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
-pub enum AdminEndpoint {
-    Status,
-    Miners,
-    Sessions,
-    Logs,
-    LogStats,
-    AppLogs,
-    Difficulty,
-    TargetTime,
-    Argon2,
-    WorkerCount,
-    MaxNonceSpeed,
-    ResetPuzzle,
-    KickAll,
-    Kick,
-    Unban,
-    Blacklist,
-    Invites,
-    InviteStatus,
-    InviteRevoke,
-    InviteMaxUses,
-    ClearSessions,
-    RegenerateHmac,
-}
-
-/// Path of the player WebSocket.
-pub const PLAYER_WS_PATH: &str = "/api/ws";
-/// Path of the admin WebSocket.
-pub const ADMIN_WS_PATH: &str = "/api/admin/ws";
-
-/// Method, path (relative to where HashPass is mounted) and endpoint of every HTTP route.
-pub const ENDPOINTS: &[(Method, &str, Endpoint)] = &[
-    (
-        Method::GET,
-        "/api/health",
-        Endpoint::Public(PublicEndpoint::Health),
-    ),
-    (
-        Method::GET,
-        "/api/turnstile/config",
-        Endpoint::Public(PublicEndpoint::TurnstileConfig),
-    ),
-    (
-        Method::GET,
-        "/api/dev/trace",
-        Endpoint::Public(PublicEndpoint::DevTrace),
-    ),
-    // Cloudflare answers this path at its edge; offline, we answer it, so the browser's first
-    // try succeeds instead of logging a 404 before its fallback.
-    (
-        Method::GET,
-        "/cdn-cgi/trace",
-        Endpoint::Public(PublicEndpoint::DevTrace),
-    ),
-    (
-        Method::POST,
-        "/api/puzzle",
-        Endpoint::Public(PublicEndpoint::Puzzle),
-    ),
-    (
-        Method::POST,
-        "/api/verify",
-        Endpoint::Public(PublicEndpoint::Verify),
-    ),
-    (
-        Method::POST,
-        "/api/submit",
-        Endpoint::Public(PublicEndpoint::Submit),
-    ),
-    (
-        Method::GET,
-        "/api/metrics",
-        Endpoint::Public(PublicEndpoint::Metrics),
-    ),
-    (
-        Method::GET,
-        "/api/openapi.json",
-        Endpoint::Public(PublicEndpoint::OpenApi),
-    ),
-    (
-        Method::GET,
-        "/api/admin/status",
-        Endpoint::Admin(AdminEndpoint::Status),
-    ),
-    (
-        Method::GET,
-        "/api/admin/miners",
-        Endpoint::Admin(AdminEndpoint::Miners),
-    ),
-    (
-        Method::GET,
-        "/api/admin/sessions",
-        Endpoint::Admin(AdminEndpoint::Sessions),
-    ),
-    (
-        Method::GET,
-        "/api/admin/logs",
-        Endpoint::Admin(AdminEndpoint::Logs),
-    ),
-    (
-        Method::GET,
-        "/api/admin/logs/stats",
-        Endpoint::Admin(AdminEndpoint::LogStats),
-    ),
-    (
-        Method::GET,
-        "/api/admin/applogs",
-        Endpoint::Admin(AdminEndpoint::AppLogs),
-    ),
-    (
-        Method::POST,
-        "/api/admin/difficulty",
-        Endpoint::Admin(AdminEndpoint::Difficulty),
-    ),
-    (
-        Method::POST,
-        "/api/admin/target-time",
-        Endpoint::Admin(AdminEndpoint::TargetTime),
-    ),
-    (
-        Method::POST,
-        "/api/admin/argon2",
-        Endpoint::Admin(AdminEndpoint::Argon2),
-    ),
-    (
-        Method::POST,
-        "/api/admin/worker-count",
-        Endpoint::Admin(AdminEndpoint::WorkerCount),
-    ),
-    (
-        Method::POST,
-        "/api/admin/max-nonce-speed",
-        Endpoint::Admin(AdminEndpoint::MaxNonceSpeed),
-    ),
-    (
-        Method::POST,
-        "/api/admin/reset-puzzle",
-        Endpoint::Admin(AdminEndpoint::ResetPuzzle),
-    ),
-    (
-        Method::POST,
-        "/api/admin/kick-all",
-        Endpoint::Admin(AdminEndpoint::KickAll),
-    ),
-    (
-        Method::POST,
-        "/api/admin/kick",
-        Endpoint::Admin(AdminEndpoint::Kick),
-    ),
-    (
-        Method::POST,
-        "/api/admin/unban",
-        Endpoint::Admin(AdminEndpoint::Unban),
-    ),
-    (
-        Method::GET,
-        "/api/admin/invites",
-        Endpoint::Admin(AdminEndpoint::Invites),
-    ),
-    (
-        Method::POST,
-        "/api/admin/invites/status",
-        Endpoint::Admin(AdminEndpoint::InviteStatus),
-    ),
-    (
-        Method::POST,
-        "/api/admin/invites/revoke",
-        Endpoint::Admin(AdminEndpoint::InviteRevoke),
-    ),
-    (
-        Method::POST,
-        "/api/admin/invites/max-uses",
-        Endpoint::Admin(AdminEndpoint::InviteMaxUses),
-    ),
-    (
-        Method::GET,
-        "/api/admin/blacklist",
-        Endpoint::Admin(AdminEndpoint::Blacklist),
-    ),
-    (
-        Method::POST,
-        "/api/admin/clear-sessions",
-        Endpoint::Admin(AdminEndpoint::ClearSessions),
-    ),
-    (
-        Method::POST,
-        "/api/admin/regenerate-hmac",
-        Endpoint::Admin(AdminEndpoint::RegenerateHmac),
-    ),
-];
-
-impl Endpoint {
-    /// Whether the User-Agent filter applies (docs/protocol.md#user-agent-filter: public `/api/*` except health and trace).
-    pub fn ua_filtered(self) -> bool {
-        use PublicEndpoint as P;
-        match self {
-            Endpoint::Admin(_)
-            | Endpoint::Public(P::Health | P::DevTrace | P::Metrics | P::OpenApi) => false,
-            Endpoint::Public(P::TurnstileConfig | P::Puzzle | P::Verify | P::Submit) => true,
-        }
-    }
-
-    /// Whether the admin token guards it.
-    pub fn is_admin(self) -> bool {
-        matches!(self, Endpoint::Admin(_))
-    }
-}
 
 /// The parts of an HTTP request the API reads.
 #[derive(Debug, Clone, Copy)]
@@ -897,21 +663,5 @@ mod tests {
             HeaderValue::from_static("1.1.1.1, 2.2.2.2, 127.0.0.5"),
         );
         assert_eq!(client_ip(&config, peer, &headers).to_string(), "2.2.2.2");
-    }
-
-    #[test]
-    fn endpoint_classes() {
-        assert!(Endpoint::Public(PublicEndpoint::Puzzle).ua_filtered());
-        assert!(!Endpoint::Public(PublicEndpoint::Health).ua_filtered());
-        assert!(!Endpoint::Admin(AdminEndpoint::Kick).ua_filtered());
-        assert!(Endpoint::Admin(AdminEndpoint::Kick).is_admin());
-        assert!(!Endpoint::Public(PublicEndpoint::Metrics).is_admin());
-        for (_, path, endpoint) in ENDPOINTS {
-            assert_eq!(
-                endpoint.is_admin(),
-                path.starts_with("/api/admin/"),
-                "{path}: the admin token guards exactly the admin paths"
-            );
-        }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::StoreError;
@@ -90,11 +90,78 @@ pub struct LogQuery {
     pub file: String,
 }
 
+/// One record exactly as the log holds it: every field it was written with, in its order,
+/// including those of records older versions wrote (which may lack fields or have others).
+///
+/// It serialises as the JSON object it wraps, untouched; [`LoggedRecord::invite_code`] reads the
+/// one field the admin side needs. A stored entry that is not a JSON object (a torn or foreign
+/// line) is skipped when read, in every backend.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct LoggedRecord(Map<String, Value>);
+
+/// What indexing a missing field gives.
+static MISSING: Value = Value::Null;
+
+impl LoggedRecord {
+    /// The record an append writes.
+    pub(crate) fn from_record(record: &AuditRecord) -> Self {
+        match serde_json::to_value(record) {
+            Ok(Value::Object(fields)) => Self(fields),
+            _ => panic!("an audit record serialises as a JSON object"),
+        }
+    }
+
+    /// A stored JSON text (a file's line, a stream entry), if it is a JSON object.
+    pub(crate) fn from_json(json: &str) -> Option<Self> {
+        serde_json::from_str(json).ok().map(Self)
+    }
+
+    /// The invite code, when the record has one as a string.
+    pub fn invite_code(&self) -> Option<&str> {
+        self.get("invite_code").and_then(Value::as_str)
+    }
+
+    /// The field `key`, if the record has it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
+    /// Every field, in the stored order.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// The record's solve time, when it is positive.
+    fn positive_solve_time(&self) -> Option<f64> {
+        self.get("solve_time")
+            .and_then(Value::as_f64)
+            .filter(|t| *t > 0.0)
+    }
+}
+
+/// The field `key`, or `null` when the record lacks it (as indexing a [`Value`] does).
+impl std::ops::Index<&str> for LoggedRecord {
+    type Output = Value;
+
+    fn index(&self, key: &str) -> &Value {
+        self.0.get(key).unwrap_or(&MISSING)
+    }
+}
+
+/// The record as compact JSON, as it is stored.
+impl std::fmt::Display for LoggedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::to_string(&self.0).map_err(|_| std::fmt::Error)?;
+        f.write_str(&json)
+    }
+}
+
 /// A page of records, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogPage {
     /// The records.
-    pub records: Vec<Value>,
+    pub records: Vec<LoggedRecord>,
     /// Matching records in the file.
     pub total: u64,
     /// This page.
@@ -136,13 +203,6 @@ pub trait AuditLog: Send + Sync + 'static {
     async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, StoreError>;
 }
 
-fn positive_solve_time(record: &Value) -> Option<f64> {
-    record
-        .get("solve_time")
-        .and_then(Value::as_f64)
-        .filter(|t| *t > 0.0)
-}
-
 /// The statistics' ingredients for a set of records.
 #[derive(Debug, Clone, Default)]
 struct Aggregate {
@@ -153,18 +213,18 @@ struct Aggregate {
 }
 
 impl Aggregate {
-    fn of(records: &[Value]) -> Self {
+    fn of(records: &[LoggedRecord]) -> Self {
         let mut aggregate = Self::default();
         records.iter().for_each(|r| aggregate.add(r));
         aggregate
     }
 
-    fn add(&mut self, record: &Value) {
+    fn add(&mut self, record: &LoggedRecord) {
         self.count += 1;
         if let Some(visitor) = record.get("visitor_id").and_then(Value::as_str) {
             self.visitors.insert(visitor.to_string());
         }
-        self.solve_times.extend(positive_solve_time(record));
+        self.solve_times.extend(record.positive_solve_time());
         if let Some(d) = record
             .get("difficulty")
             .and_then(Value::as_u64)
@@ -209,9 +269,9 @@ fn requested_file(query: &LogQuery) -> &str {
 }
 
 /// A page of `records` (oldest first in the input), newest first in the output.
-pub(crate) fn paginate(records: &[Value], query: &LogQuery, files: Vec<String>) -> LogPage {
+pub(crate) fn paginate(records: &[LoggedRecord], query: &LogQuery, files: Vec<String>) -> LogPage {
     let needle = query.search.to_lowercase();
-    let matching: Vec<&Value> = records
+    let matching: Vec<&LoggedRecord> = records
         .iter()
         .rev()
         .filter(|r| needle.is_empty() || r.to_string().to_lowercase().contains(&needle))
@@ -285,14 +345,10 @@ fn unique_archive_name(name: String, taken: impl Fn(&str) -> bool) -> String {
 }
 
 /// Records of a JSONL text; lines that are not JSON objects (a torn tail) are skipped.
-fn parse_lines(text: &str) -> Vec<Value> {
+fn parse_lines(text: &str) -> Vec<LoggedRecord> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| {
-            serde_json::from_str::<Value>(l)
-                .ok()
-                .filter(Value::is_object)
-        })
+        .filter_map(LoggedRecord::from_json)
         .collect()
 }
 
@@ -304,7 +360,7 @@ fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn read_records(path: &Path) -> std::io::Result<Vec<Value>> {
+fn read_records(path: &Path) -> std::io::Result<Vec<LoggedRecord>> {
     Ok(parse_lines(&String::from_utf8_lossy(&read_bytes(path)?)))
 }
 
@@ -385,7 +441,7 @@ impl FileAuditLog {
         self
     }
 
-    async fn read(&self, name: &str) -> Result<Vec<Value>, StoreError> {
+    async fn read(&self, name: &str) -> Result<Vec<LoggedRecord>, StoreError> {
         let path = self.dir.join(name);
         blocking(&path.clone(), move || read_records(&path)).await
     }
@@ -480,9 +536,7 @@ impl AuditLog for FileAuditLog {
             return Err(e);
         }
         current.ends_mid_line = false;
-        current
-            .aggregate
-            .add(&serde_json::to_value(record).expect("an audit record serialises"));
+        current.aggregate.add(&LoggedRecord::from_record(record));
         Ok(())
     }
 
@@ -541,7 +595,12 @@ impl AuditLog for FileAuditLog {
                 break;
             }
             let records = self.read(&name).await?;
-            newest_first.extend(records.iter().rev().filter_map(positive_solve_time));
+            newest_first.extend(
+                records
+                    .iter()
+                    .rev()
+                    .filter_map(LoggedRecord::positive_solve_time),
+            );
         }
         newest_first.truncate(n);
         newest_first.reverse();
@@ -552,8 +611,8 @@ impl AuditLog for FileAuditLog {
 /// The in-memory files: the current records and the archives, newest first.
 #[derive(Debug, Default)]
 struct MemoryFiles {
-    current: Vec<Value>,
-    archives: Vec<(String, Vec<Value>)>,
+    current: Vec<LoggedRecord>,
+    archives: Vec<(String, Vec<LoggedRecord>)>,
 }
 
 impl MemoryFiles {
@@ -564,7 +623,7 @@ impl MemoryFiles {
     }
 
     /// Every file's records, current first, then archives newest first.
-    fn all(&self) -> impl Iterator<Item = &[Value]> {
+    fn all(&self) -> impl Iterator<Item = &[LoggedRecord]> {
         std::iter::once(self.current.as_slice())
             .chain(self.archives.iter().map(|(_, records)| records.as_slice()))
     }
@@ -616,7 +675,7 @@ impl MemoryAuditLog {
 #[async_trait]
 impl AuditLog for MemoryAuditLog {
     async fn append(&self, record: &AuditRecord) -> Result<(), StoreError> {
-        let value = serde_json::to_value(record).expect("an audit record serialises");
+        let value = LoggedRecord::from_record(record);
         let name = archive_name(self.clock.now());
         self.with(|files| {
             if files.current.len() >= self.rotation {
@@ -666,7 +725,7 @@ impl AuditLog for MemoryAuditLog {
             let mut times: Vec<f64> = files
                 .all()
                 .flat_map(|records| records.iter().rev())
-                .filter_map(positive_solve_time)
+                .filter_map(LoggedRecord::positive_solve_time)
                 .take(n)
                 .collect();
             times.reverse();
@@ -984,6 +1043,42 @@ mod tests {
         );
         assert_eq!(reopened.stats().await.unwrap().total_codes, 2);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn file_records_are_shown_as_stored() {
+        let dir = temp_dir();
+        // An older version's record: other fields, another order, a number as the code.
+        let old = r#"{"zeta":1,"invite_code":"HASHPASS-OLD","nested":{"b":2,"a":1},"alpha":null}"#;
+        let odd = r#"{"invite_code":7}"#;
+        let text = format!("{old}\n[1,2]\n\"text\"\n{odd}\n");
+        std::fs::write(dir.join(CURRENT_FILE), text).unwrap();
+        let log = FileAuditLog::open(&dir).unwrap();
+        let page = log.page(&query(1, 10, "", CURRENT_FILE)).await.unwrap();
+        assert_eq!(page.total, 2, "lines that are not objects are skipped");
+        let shown: Vec<String> = page
+            .records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        assert_eq!(shown, [odd, old]);
+        assert_eq!(page.records[1].to_string(), old);
+        assert_eq!(page.records[1].invite_code(), Some("HASHPASS-OLD"));
+        assert_eq!(page.records[0].invite_code(), None, "not a string");
+        assert_eq!(page.records[1]["zeta"], 1);
+        assert_eq!(page.records[1]["missing"], Value::Null);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn appended_records_keep_the_field_order() {
+        let full = record(3, "v", Some(1.5), 4);
+        let logged = LoggedRecord::from_record(&full);
+        assert_eq!(
+            serde_json::to_string(&logged).unwrap(),
+            serde_json::to_string(&full).unwrap()
+        );
+        assert_eq!(logged.invite_code(), Some("HASHPASS-3"));
     }
 
     #[test]

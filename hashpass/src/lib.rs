@@ -43,6 +43,7 @@ pub mod clock;
 pub mod config;
 pub(crate) mod connections;
 pub mod difficulty;
+pub(crate) mod endpoint;
 pub mod error;
 pub mod events;
 pub mod game_error;

@@ -162,100 +162,132 @@ impl Metrics {
     /// Renders everything in Prometheus text exposition format.
     pub fn render(&self, gauges: Gauges) -> String {
         let mut out = String::with_capacity(4096);
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
-        counter(
-            &mut out,
-            "hashpass_puzzles_solved_total",
-            "Puzzles won by a valid solution.",
-            self.puzzles_solved(),
-        );
-        counter(
-            &mut out,
-            "hashpass_puzzles_timed_out_total",
-            "Puzzles reset by the timeout.",
-            self.puzzles_timed_out.load(Ordering::Relaxed),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP hashpass_verifications_total Solutions judged, by outcome.\n# TYPE hashpass_verifications_total counter"
-        );
-        for outcome in Outcome::ALL {
-            let _ = writeln!(
-                out,
-                "hashpass_verifications_total{{outcome=\"{}\"}} {}",
-                outcome.label(),
-                self.verifications(outcome)
-            );
+        for (name, help, reading) in self.families().into_iter().chain(gauges.families()) {
+            reading.render(&mut out, name, help);
         }
-        self.verification_seconds.render(
-            &mut out,
-            "hashpass_verification_seconds",
-            "Argon2 recomputation time per verification.",
-        );
-        self.verification_queue_seconds.render(
-            &mut out,
-            "hashpass_verification_queue_seconds",
-            "Time a verification waited for memory.",
-        );
-        self.broadcast_lag_seconds.render(
-            &mut out,
-            "hashpass_broadcast_lag_seconds",
-            "Delay from a puzzle reset to its delivery to a socket.",
-        );
-        counter(
-            &mut out,
-            "hashpass_sockets_closed_slow_total",
-            "Sockets closed because they did not keep up.",
-            self.sockets_closed_slow.load(Ordering::Relaxed),
-        );
-        let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        };
-        gauge(
-            &mut out,
-            "hashpass_sessions",
-            "Stored session tokens.",
-            gauges.sessions as f64,
-        );
-        gauge(
-            &mut out,
-            "hashpass_player_sockets",
-            "Open player WebSockets on this instance.",
-            gauges.player_sockets as f64,
-        );
-        gauge(
-            &mut out,
-            "hashpass_admin_sockets",
-            "Open admin WebSockets on this instance.",
-            gauges.admin_sockets as f64,
-        );
-        gauge(
-            &mut out,
-            "hashpass_verification_queue",
-            "Verifications waiting for memory.",
-            gauges.verify_queue as f64,
-        );
-        gauge(
-            &mut out,
-            "hashpass_difficulty",
-            "Current difficulty in leading zero bits.",
-            f64::from(gauges.difficulty),
-        );
-        gauge(
-            &mut out,
-            "hashpass_network_hashrate",
-            "Reported network hashrate (H/s).",
-            gauges.network_hashrate,
-        );
         out
+    }
+
+    /// The counter and histogram families, in page order (the gauges follow them).
+    fn families(&self) -> [Family<'_>; 7] {
+        [
+            (
+                "hashpass_puzzles_solved_total",
+                "Puzzles won by a valid solution.",
+                Reading::Counter(self.puzzles_solved()),
+            ),
+            (
+                "hashpass_puzzles_timed_out_total",
+                "Puzzles reset by the timeout.",
+                Reading::Counter(self.puzzles_timed_out.load(Ordering::Relaxed)),
+            ),
+            (
+                "hashpass_verifications_total",
+                "Solutions judged, by outcome.",
+                Reading::ByOutcome(Outcome::ALL.map(|outcome| self.verifications(outcome))),
+            ),
+            (
+                "hashpass_verification_seconds",
+                "Argon2 recomputation time per verification.",
+                Reading::Histogram(&self.verification_seconds),
+            ),
+            (
+                "hashpass_verification_queue_seconds",
+                "Time a verification waited for memory.",
+                Reading::Histogram(&self.verification_queue_seconds),
+            ),
+            (
+                "hashpass_broadcast_lag_seconds",
+                "Delay from a puzzle reset to its delivery to a socket.",
+                Reading::Histogram(&self.broadcast_lag_seconds),
+            ),
+            (
+                "hashpass_sockets_closed_slow_total",
+                "Sockets closed because they did not keep up.",
+                Reading::Counter(self.sockets_closed_slow.load(Ordering::Relaxed)),
+            ),
+        ]
+    }
+}
+
+impl Gauges {
+    /// The gauge families, in page order.
+    fn families(self) -> [Family<'static>; 6] {
+        [
+            (
+                "hashpass_sessions",
+                "Stored session tokens.",
+                Reading::Gauge(self.sessions as f64),
+            ),
+            (
+                "hashpass_player_sockets",
+                "Open player WebSockets on this instance.",
+                Reading::Gauge(self.player_sockets as f64),
+            ),
+            (
+                "hashpass_admin_sockets",
+                "Open admin WebSockets on this instance.",
+                Reading::Gauge(self.admin_sockets as f64),
+            ),
+            (
+                "hashpass_verification_queue",
+                "Verifications waiting for memory.",
+                Reading::Gauge(self.verify_queue as f64),
+            ),
+            (
+                "hashpass_difficulty",
+                "Current difficulty in leading zero bits.",
+                Reading::Gauge(f64::from(self.difficulty)),
+            ),
+            (
+                "hashpass_network_hashrate",
+                "Reported network hashrate (H/s).",
+                Reading::Gauge(self.network_hashrate),
+            ),
+        ]
+    }
+}
+
+/// One metric family of the page: its name, its help text and what it reads.
+type Family<'a> = (&'static str, &'static str, Reading<'a>);
+
+/// What a metric family reads, which decides how it is rendered.
+#[derive(Debug, Clone, Copy)]
+enum Reading<'a> {
+    /// A single counter.
+    Counter(u64),
+    /// A single gauge.
+    Gauge(f64),
+    /// One counter per verification outcome, in [`Outcome::ALL`] order.
+    ByOutcome([u64; Outcome::ALL.len()]),
+    /// A latency histogram.
+    Histogram(&'a Histogram),
+}
+
+impl Reading<'_> {
+    /// Appends the family `name`, with its HELP and TYPE lines, to `out`.
+    fn render(self, out: &mut String, name: &str, help: &str) {
+        match self {
+            Reading::Counter(value) => {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+                );
+            }
+            Reading::Gauge(value) => {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+                );
+            }
+            Reading::ByOutcome(counts) => {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                for (outcome, count) in Outcome::ALL.iter().zip(counts) {
+                    let _ = writeln!(out, "{name}{{outcome=\"{}\"}} {count}", outcome.label());
+                }
+            }
+            Reading::Histogram(histogram) => histogram.render(out, name, help),
+        }
     }
 }
 

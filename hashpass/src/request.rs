@@ -114,17 +114,13 @@ impl<'a> Fields<'a> {
     /// An integer in `lo..=hi`, accepting pydantic's lax forms: `5`, `5.0`, `"5"`.
     fn integer(&mut self, field: &str, lo: u64, hi: u64) -> Option<u64> {
         let value = self.get(field)?;
-        // Integers stay exact (i128); floats must have no fraction.
-        let parsed: Option<Result<i128, f64>> = match value {
-            Value::Number(n) => n
-                .as_u64()
-                .map(|v| Ok(i128::from(v)))
-                .or_else(|| n.as_i64().map(|v| Ok(i128::from(v))))
-                .or_else(|| n.as_f64().map(Err)),
-            Value::String(s) => s.trim().parse::<i128>().ok().map(Ok),
-            _ => None,
-        };
-        let Some(number) = parsed else {
+        let number = self.whole_number(field, value)?;
+        self.within(field, value, number, lo, hi)
+    }
+
+    /// `value` as an exact whole number, or `None` with the reason recorded.
+    fn whole_number(&mut self, field: &str, value: &Value) -> Option<i128> {
+        let Some(number) = lax_number(value) else {
             let (kind, msg) = match value {
                 Value::String(_) => (
                     "int_parsing",
@@ -135,27 +131,31 @@ impl<'a> Fields<'a> {
             self.errors.push(error(kind, field, msg, value, None));
             return None;
         };
-        let number = match number {
-            Ok(integer) => integer,
-            Err(float) if float.fract() == 0.0 && float.abs() < 1e30 => float as i128,
-            Err(float) if float.fract() == 0.0 => {
-                if float > 0.0 {
-                    i128::MAX
-                } else {
-                    i128::MIN
-                }
-            }
-            Err(_) => {
-                self.errors.push(error(
-                    "int_from_float",
-                    field,
-                    "Input should be a valid integer, got a number with a fractional part",
-                    value,
-                    None,
-                ));
-                return None;
-            }
+        let whole = match number {
+            LaxNumber::Integer(integer) => Some(integer),
+            LaxNumber::Float(float) => whole_float(float),
         };
+        if whole.is_none() {
+            self.errors.push(error(
+                "int_from_float",
+                field,
+                "Input should be a valid integer, got a number with a fractional part",
+                value,
+                None,
+            ));
+        }
+        whole
+    }
+
+    /// `number` as a `u64` if it lies in `lo..=hi`, or `None` with the bound it breaks recorded.
+    fn within(
+        &mut self,
+        field: &str,
+        value: &Value,
+        number: i128,
+        lo: u64,
+        hi: u64,
+    ) -> Option<u64> {
         if number < i128::from(lo) {
             self.errors.push(error(
                 "greater_than_equal",
@@ -199,6 +199,40 @@ impl<'a> Fields<'a> {
             Some(v) if self.errors.is_empty() => Ok(v),
             _ => Err(unprocessable(self.errors)),
         }
+    }
+}
+
+/// A number as pydantic's lax integer mode first reads it.
+enum LaxNumber {
+    /// An integer, kept exact.
+    Integer(i128),
+    /// A float, a whole number only if it has no fractional part.
+    Float(f64),
+}
+
+/// Reads a JSON number or a numeric string; `None` for anything else.
+fn lax_number(value: &Value) -> Option<LaxNumber> {
+    match value {
+        Value::Number(n) => n
+            .as_u64()
+            .map(|v| LaxNumber::Integer(i128::from(v)))
+            .or_else(|| n.as_i64().map(|v| LaxNumber::Integer(i128::from(v))))
+            .or_else(|| n.as_f64().map(LaxNumber::Float)),
+        Value::String(s) => s.trim().parse::<i128>().ok().map(LaxNumber::Integer),
+        _ => None,
+    }
+}
+
+/// A float without a fractional part as an integer (saturating far out of range); `None` otherwise.
+fn whole_float(float: f64) -> Option<i128> {
+    if float.fract() != 0.0 {
+        None
+    } else if float.abs() < 1e30 {
+        Some(float as i128)
+    } else if float > 0.0 {
+        Some(i128::MAX)
+    } else {
+        Some(i128::MIN)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::captcha::CaptchaProvider;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::connections::{ConnectionRegistry, PlayerSlot};
-use crate::difficulty::DifficultyState;
+use crate::difficulty::{Adjustment, DifficultyState};
 use crate::error::StoreError;
 use crate::events::{Event, EventBus};
 use crate::hashrate::{self, HashrateStore, NetworkHashrate};
@@ -147,6 +147,15 @@ pub struct Win {
     pub record: AuditRecord,
 }
 
+/// A won claim: the solved puzzle, the one that replaced it, how the difficulty moved and the
+/// solve time it moved on.
+struct Claim {
+    solved: PuzzleState,
+    next: PuzzleState,
+    adjustment: Adjustment,
+    solve_time: f64,
+}
+
 /// How a player socket was admitted (docs/protocol.md#player-socket-admission).
 #[derive(Debug)]
 pub struct PlayerAdmission {
@@ -216,6 +225,16 @@ fn session_token(authorization: Option<&[u8]>) -> Result<&str, GameError> {
         Credential::Token(token) => {
             std::str::from_utf8(token).map_err(|_| GameError::MalformedAuthorization)
         }
+    }
+}
+
+/// The answer of `POST /api/submit` for the reward window's verdict on an entry.
+fn reward_answer(offer: RewardOffer) -> Result<&'static str, GameError> {
+    match offer {
+        RewardOffer::NoWindow => Err(GameError::NoRewardWindow),
+        RewardOffer::SeedMismatch => Err(GameError::RewardSeedMismatch),
+        RewardOffer::AlreadySubmitted => Ok("already_submitted"),
+        RewardOffer::Accepted => Ok("submitted"),
     }
 }
 
@@ -499,11 +518,26 @@ impl PuzzleService {
         session: &Session,
         solution: &Solution,
     ) -> Result<Win, GameError> {
+        self.check_solution(ip, session, solution).await?;
+        let claim = self.claim(solution).await?;
+        self.metrics.verification(Outcome::Win);
+        self.metrics.solved();
+        self.publish_reset(&claim.next, false).await;
+        Ok(self.award(ip, solution, claim).await)
+    }
+
+    /// The checks before the claim, in order: identity, the seed (still current), the leading
+    /// zeros, the rate limit, the speed flag (a warning only) and the recomputed hash.
+    async fn check_solution(
+        &self,
+        ip: IpAddr,
+        session: &Session,
+        solution: &Solution,
+    ) -> Result<(), GameError> {
         self.check_identity(ip, session, solution)?;
         let state = self.state().await?;
-        let stale = || GameError::AlreadySolved;
         if solution.submitted_seed != state.seed {
-            return Err(stale());
+            return Err(GameError::AlreadySolved);
         }
         let required = state.difficulty.difficulty;
         let found = leading_zero_bits(&solution.hash);
@@ -514,15 +548,17 @@ impl PuzzleService {
         self.flag_speed(&state, ip, solution.nonce, self.now() - state.started_at)
             .await;
         self.recompute(state.params, &state.seed, ip, solution)
-            .await?;
+            .await
+    }
 
-        // The claim: one compare-and-swap per attempt; retried only while the seed is unchanged
-        // (an unrelated settings change bumped the version).
-        let (solved, next, adjustment, solve_time) = loop {
+    /// The claim: one compare-and-swap per attempt; retried only while the seed is unchanged
+    /// (an unrelated settings change bumped the version).
+    async fn claim(&self, solution: &Solution) -> Result<Claim, GameError> {
+        loop {
             let state = self.state().await?;
             if state.seed != solution.submitted_seed {
                 self.metrics.verification(Outcome::Late);
-                return Err(stale());
+                return Err(GameError::AlreadySolved);
             }
             let now = self.now();
             let mining = self.seams.puzzles.mining_time(&state.seed, now).await?;
@@ -541,13 +577,24 @@ impl PuzzleService {
                 .compare_and_swap(state.version, next.clone())
                 .await?
             {
-                break (state, next, adjustment, solve_time);
+                return Ok(Claim {
+                    solved: state,
+                    next,
+                    adjustment,
+                    solve_time,
+                });
             }
-        };
-        self.metrics.verification(Outcome::Win);
-        self.metrics.solved();
-        self.publish_reset(&next, false).await;
+        }
+    }
 
+    /// Issues the winner's invite under the new puzzle's key, logs the win and delivers it.
+    async fn award(&self, ip: IpAddr, solution: &Solution, claim: Claim) -> Win {
+        let Claim {
+            solved,
+            next,
+            adjustment,
+            solve_time,
+        } = claim;
         self.adopt_invite_key(&next);
         let invite = self.seams.invites.issue();
         let record = AuditRecord {
@@ -566,10 +613,10 @@ impl PuzzleService {
         };
         tracing::info!(%ip, visitor = %record.visitor_id, difficulty = record.difficulty, solve_time = round_dp(solve_time, 2), new_difficulty = record.new_difficulty, "puzzle solved");
         self.deliver_invite(&record).await;
-        Ok(Win {
+        Win {
             invite_code: invite.code,
             record,
-        })
+        }
     }
 
     /// Writes the audit record (awaited: an acknowledged invite is on disk) and spawns the webhook.
@@ -627,20 +674,33 @@ impl PuzzleService {
             return Err(GameError::LeadingZerosTooLow);
         }
         let ip_text = ip.to_string();
-        let offer = |o: RewardOffer| match o {
-            RewardOffer::NoWindow => Err(GameError::NoRewardWindow),
-            RewardOffer::SeedMismatch => Err(GameError::RewardSeedMismatch),
-            RewardOffer::AlreadySubmitted => Ok("already_submitted"),
-            RewardOffer::Accepted => Ok("submitted"),
-        };
         let check = self
             .seams
             .puzzles
             .reward_offer(&solution.submitted_seed, &ip_text, None, self.now())
             .await?;
-        if offer(check)? == "already_submitted" {
+        if reward_answer(check)? == "already_submitted" {
             return Ok("already_submitted");
         }
+        let found = self
+            .check_reward_entry(ip, session, solution, leading_zeros)
+            .await?;
+        let recorded = self
+            .record_reward_entry(&ip_text, session, solution, found)
+            .await?;
+        reward_answer(recorded)
+    }
+
+    /// The checks of a reward entry, in order: an open window, at least `leading_zeros` leading
+    /// zeros, the rate limit and the hash recomputed on the window's puzzle. Returns the leading
+    /// zero bits found.
+    async fn check_reward_entry(
+        &self,
+        ip: IpAddr,
+        session: &Session,
+        solution: &Solution,
+        leading_zeros: u32,
+    ) -> Result<u32, GameError> {
         let window = self
             .seams
             .puzzles
@@ -657,24 +717,36 @@ impl PuzzleService {
         self.rate_limit(session)?;
         self.recompute(window.params, &window.seed, ip, solution)
             .await?;
+        Ok(found)
+    }
+
+    /// Offers the checked entry (`found` leading zero bits) to the reward window, counting it
+    /// when accepted; returns the window's answer.
+    async fn record_reward_entry(
+        &self,
+        ip_text: &str,
+        session: &Session,
+        solution: &Solution,
+        found: u32,
+    ) -> Result<RewardOffer, GameError> {
         let entry = RewardEntry {
             visitor_id: solution.visitor_id.clone(),
             nonce: solution.nonce,
             hash: hex::encode(solution.hash),
             leading_zeros: found,
-            ip: ip_text.clone(),
+            ip: ip_text.to_string(),
             trace_data: solution.trace_data.clone(),
             session_token: session.token.clone(),
         };
         let recorded = self
             .seams
             .puzzles
-            .reward_offer(&solution.submitted_seed, &ip_text, Some(entry), self.now())
+            .reward_offer(&solution.submitted_seed, ip_text, Some(entry), self.now())
             .await?;
         if recorded == RewardOffer::Accepted {
             self.metrics.verification(Outcome::RewardEntry);
         }
-        offer(recorded)
+        Ok(recorded)
     }
 
     /// Resets the puzzle if its mining time reached the timeout, opening a reward window for the

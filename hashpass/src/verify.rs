@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::puzzle::{Argon2Params, HASH_LEN, PuzzleHash};
 use crate::util::lock;
@@ -213,6 +213,22 @@ impl Argon2Verifier {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         (cores as u32) * 64
     }
+
+    /// Waits in the FIFO queue for `needed_mib` MiB of the budget; [`VerifyError::Busy`] at once
+    /// when the queue is full and the memory is not free right now.
+    async fn wait_for_memory(&self, needed_mib: u32) -> Result<OwnedSemaphorePermit, VerifyError> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue
+            && self.slots.available_permits() < needed_mib as usize
+        {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(VerifyError::Busy);
+        }
+        let _waiting = WaitingGuard(&self.waiting);
+        Arc::clone(&self.slots)
+            .acquire_many_owned(needed_mib)
+            .await
+            .map_err(|e| VerifyError::Internal(e.to_string()))
+    }
 }
 
 /// Decrements the waiting count when a queued job stops waiting, however it ends.
@@ -242,19 +258,7 @@ impl Verifier for Argon2Verifier {
 
         let arrived = Instant::now();
         let started_before = self.started.load(Ordering::Acquire);
-        let permit = {
-            if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue
-                && self.slots.available_permits() < needed_mib as usize
-            {
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
-                return Err(VerifyError::Busy);
-            }
-            let _waiting = WaitingGuard(&self.waiting);
-            Arc::clone(&self.slots)
-                .acquire_many_owned(needed_mib)
-                .await
-                .map_err(|e| VerifyError::Internal(e.to_string()))?
-        };
+        let permit = self.wait_for_memory(needed_mib).await?;
         let started_ahead = self.started.fetch_add(1, Ordering::AcqRel) - started_before;
         let queued_for = arrived.elapsed();
 
@@ -263,25 +267,7 @@ impl Verifier for Argon2Verifier {
         let buffers = self.reuse_buffers.then(|| Arc::clone(&self.buffers));
         let (hash, hashed_for) = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let began = Instant::now();
-            let mut out = [0u8; HASH_LEN];
-            let result = match buffers {
-                Some(pool) => {
-                    let mut memory = pool.take(blocks);
-                    let r = argon.hash_password_into_with_memory(
-                        &password,
-                        &salt,
-                        &mut out,
-                        &mut memory[..],
-                    );
-                    pool.give_back(memory);
-                    r
-                }
-                None => argon.hash_password_into(&password, &salt, &mut out),
-            };
-            result
-                .map(|()| (out, began.elapsed()))
-                .map_err(|e| VerifyError::Argon2(e.to_string()))
+            timed_hash(&argon, blocks, buffers.as_deref(), &password, &salt)
         })
         .await
         .map_err(|e| VerifyError::Internal(e.to_string()))??;
@@ -293,6 +279,31 @@ impl Verifier for Argon2Verifier {
             hashed_for,
         })
     }
+}
+
+/// Hashes `password` and `salt` with `argon`, in `blocks` blocks of memory from `buffers` if
+/// given (a fresh allocation otherwise); returns the hash and how long hashing took.
+fn timed_hash(
+    argon: &Argon2<'_>,
+    blocks: usize,
+    buffers: Option<&BufferPool>,
+    password: &[u8],
+    salt: &[u8],
+) -> Result<(PuzzleHash, Duration), VerifyError> {
+    let began = Instant::now();
+    let mut out = [0u8; HASH_LEN];
+    let result = match buffers {
+        Some(pool) => {
+            let mut memory = pool.take(blocks);
+            let r = argon.hash_password_into_with_memory(password, salt, &mut out, &mut memory[..]);
+            pool.give_back(memory);
+            r
+        }
+        None => argon.hash_password_into(password, salt, &mut out),
+    };
+    result
+        .map(|()| (out, began.elapsed()))
+        .map_err(|e| VerifyError::Argon2(e.to_string()))
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 //! socket to [`run_player`] or [`run_admin`]. Everything else — messages, events, close codes,
 //! slow-client handling, clean-up — happens here, once for every framework.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::admin::AdminService;
 use crate::events::Event;
@@ -149,14 +150,55 @@ pub(crate) async fn run_player<S, E>(
     // Subscribe before anything else, so no reset published from here on is missed.
     let mut events = service.seams.events.subscribe();
 
-    let token = match service.player_joined(ip, connection, reconnect_token).await {
-        Ok((token, None)) => token,
+    let Some(token) = join_session(
+        &service,
+        &mut socket,
+        ip,
+        connection,
+        reconnect_token,
+        timeout,
+    )
+    .await
+    else {
+        return;
+    };
+    let mut player = PlayerSocket {
+        service: &service,
+        socket: &mut socket,
+        me: PlayerIdentity {
+            ip,
+            connection,
+            token,
+        },
+        timeout,
+    };
+
+    player.serve(&mut events).await;
+    service.player_left(connection, &player.me.token).await;
+    drop(slot);
+}
+
+/// Registers the player's session and sends its greeting, if any: the session token, or `None`
+/// when the socket is done (closed with 1011 if the session store is down).
+async fn join_session<S>(
+    service: &PuzzleService,
+    socket: &mut S,
+    ip: std::net::IpAddr,
+    connection: ConnectionId,
+    reconnect_token: Option<String>,
+    timeout: Duration,
+) -> Option<String>
+where
+    S: Sink<WsOutgoing> + Unpin,
+{
+    match service.player_joined(ip, connection, reconnect_token).await {
+        Ok((token, None)) => Some(token),
         Ok((token, Some(greeting))) => {
-            if !send(&mut socket, WsOutgoing::Text(greeting.into()), timeout).await {
+            if !send(socket, WsOutgoing::Text(greeting.into()), timeout).await {
                 service.player_left(connection, &token).await;
-                return;
+                return None;
             }
-            token
+            Some(token)
         }
         Err(e) => {
             tracing::error!(error = %e, "session store unavailable at connect");
@@ -164,74 +206,118 @@ pub(crate) async fn run_player<S, E>(
                 code: 1011,
                 reason: "Service unavailable".into(),
             };
-            let _ = send(&mut socket, close, timeout).await;
-            return;
+            let _ = send(socket, close, timeout).await;
+            None
         }
-    };
-    let me = PlayerIdentity {
-        ip,
-        connection,
-        token,
-    };
+    }
+}
 
-    loop {
-        tokio::select! {
-            frame = socket.next() => {
-                let text = match frame {
-                    Some(Ok(WsIncoming::Text(text))) => text,
-                    Some(Ok(WsIncoming::Binary | WsIncoming::Control)) => continue,
-                    Some(Ok(WsIncoming::Close) | Err(_)) | None => break,
-                };
-                match parse_player_message(&text) {
-                    PlayerMessage::TooLarge => {
-                        let _ = send(&mut socket, WsOutgoing::Text(wire::error("Message too large").into()), timeout).await;
-                        let _ = send(&mut socket, WsOutgoing::Close { code: wire::CLOSE_TOO_BIG, reason: "Message too large".into() }, timeout).await;
-                        break;
-                    }
-                    PlayerMessage::Ping => {
-                        let pong = wire::pong(service.connections.players());
-                        if !send(&mut socket, WsOutgoing::Text(pong.into()), timeout).await {
-                            service.metrics.slow_socket();
-                            break;
-                        }
-                    }
-                    PlayerMessage::MiningStart => service.mining_started(connection).await,
-                    PlayerMessage::MiningStop => service.mining_stopped(connection).await,
-                    PlayerMessage::Hashrate(rate) => service.hashrate_reported(connection, ip, rate).await,
-                    PlayerMessage::Ignored => {}
-                }
-            }
-            event = events.recv() => {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(RecvError::Lagged(_)) => {
-                        service.metrics.slow_socket();
-                        let _ = send(&mut socket, WsOutgoing::Close { code: wire::CLOSE_POLICY, reason: "Too slow".into() }, Duration::from_millis(100)).await;
-                        break;
-                    }
-                    Err(RecvError::Closed) => break,
-                };
-                if let Event::Broadcast { is_reset: true, published_at, .. } = &event {
-                    service.metrics.broadcast_lag_seconds.observe(service.now() - published_at);
-                }
-                match react(event, &me) {
-                    Reaction::Send(message) => {
-                        if !send(&mut socket, WsOutgoing::Text(message), timeout).await {
-                            service.metrics.slow_socket();
-                            break;
-                        }
-                    }
-                    Reaction::Close(code, reason) => {
-                        let _ = send(&mut socket, WsOutgoing::Close { code, reason }, timeout).await;
-                        break;
-                    }
-                    Reaction::Nothing => {}
-                }
+/// A joined player's socket, with what answering its messages and events needs.
+struct PlayerSocket<'a, S> {
+    service: &'a PuzzleService,
+    socket: &'a mut S,
+    me: PlayerIdentity,
+    timeout: Duration,
+}
+
+impl<S> PlayerSocket<'_, S>
+where
+    S: Sink<WsOutgoing> + Unpin,
+{
+    /// Answers the player's frames and passes on its events until the socket is to close.
+    async fn serve<E>(&mut self, events: &mut broadcast::Receiver<Event>)
+    where
+        S: Stream<Item = Result<WsIncoming, E>>,
+    {
+        loop {
+            let flow = tokio::select! {
+                frame = self.socket.next() => match frame {
+                    Some(Ok(WsIncoming::Text(text))) => self.on_text(&text).await,
+                    Some(Ok(WsIncoming::Binary | WsIncoming::Control)) => ControlFlow::Continue(()),
+                    Some(Ok(WsIncoming::Close) | Err(_)) | None => ControlFlow::Break(()),
+                },
+                event = events.recv() => self.on_event(event).await,
+            };
+            if flow.is_break() {
+                break;
             }
         }
     }
-    service.player_left(connection, &me.token).await;
-    drop(slot);
+
+    /// Answers a text frame; breaks when the socket is to close.
+    async fn on_text(&mut self, text: &str) -> ControlFlow<()> {
+        let service = self.service;
+        match parse_player_message(text) {
+            PlayerMessage::TooLarge => {
+                let error = WsOutgoing::Text(wire::error("Message too large").into());
+                let _ = send(self.socket, error, self.timeout).await;
+                let close = WsOutgoing::Close {
+                    code: wire::CLOSE_TOO_BIG,
+                    reason: "Message too large".into(),
+                };
+                let _ = send(self.socket, close, self.timeout).await;
+                return ControlFlow::Break(());
+            }
+            PlayerMessage::Ping => {
+                let pong = wire::pong(service.connections.players());
+                return self.deliver(pong.into()).await;
+            }
+            PlayerMessage::MiningStart => service.mining_started(self.me.connection).await,
+            PlayerMessage::MiningStop => service.mining_stopped(self.me.connection).await,
+            PlayerMessage::Hashrate(rate) => {
+                service
+                    .hashrate_reported(self.me.connection, self.me.ip, rate)
+                    .await;
+            }
+            PlayerMessage::Ignored => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Passes on an event meant for this player; breaks when the socket is to close.
+    async fn on_event(&mut self, event: Result<Event, RecvError>) -> ControlFlow<()> {
+        let event = match event {
+            Ok(event) => event,
+            Err(RecvError::Lagged(_)) => {
+                self.service.metrics.slow_socket();
+                let close = WsOutgoing::Close {
+                    code: wire::CLOSE_POLICY,
+                    reason: "Too slow".into(),
+                };
+                let _ = send(self.socket, close, Duration::from_millis(100)).await;
+                return ControlFlow::Break(());
+            }
+            Err(RecvError::Closed) => return ControlFlow::Break(()),
+        };
+        if let Event::Broadcast {
+            is_reset: true,
+            published_at,
+            ..
+        } = &event
+        {
+            let lag = self.service.now() - published_at;
+            self.service.metrics.broadcast_lag_seconds.observe(lag);
+        }
+        match react(event, &self.me) {
+            Reaction::Send(message) => self.deliver(message).await,
+            Reaction::Close(code, reason) => {
+                let close = WsOutgoing::Close { code, reason };
+                let _ = send(self.socket, close, self.timeout).await;
+                ControlFlow::Break(())
+            }
+            Reaction::Nothing => ControlFlow::Continue(()),
+        }
+    }
+
+    /// Sends a text frame; breaks, counting a slow socket, when it fails or is too slow.
+    async fn deliver(&mut self, message: Arc<str>) -> ControlFlow<()> {
+        if send(self.socket, WsOutgoing::Text(message), self.timeout).await {
+            ControlFlow::Continue(())
+        } else {
+            self.service.metrics.slow_socket();
+            ControlFlow::Break(())
+        }
+    }
 }
 
 /// Drives an authenticated admin socket: a STATUS_UPDATE every 2 s until it closes.

@@ -7,12 +7,11 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use serde_json::Value;
 
 use super::{RedisBackend, unavailable};
 use crate::audit::{
-    AuditLog, AuditRecord, CURRENT_FILE, LEGACY_FILE, LogPage, LogQuery, LogStats, paginate,
-    unknown_file,
+    AuditLog, AuditRecord, CURRENT_FILE, LEGACY_FILE, LogPage, LogQuery, LogStats, LoggedRecord,
+    paginate, unknown_file,
 };
 use crate::error::StoreError;
 use crate::util::{round_dp, write_atomic};
@@ -29,8 +28,9 @@ impl RedisAuditLog {
         Self { backend }
     }
 
-    /// Every record, oldest first.
-    async fn records(&self) -> Result<Vec<Value>, StoreError> {
+    /// Every record, oldest first: each entry's JSON as stored (an entry that is not JSON is
+    /// skipped).
+    async fn records(&self) -> Result<Vec<LoggedRecord>, StoreError> {
         let mut conn = self.backend.connection();
         let entries: redis::streams::StreamRangeReply = conn
             .xrange_all(self.backend.key("audit"))
@@ -40,7 +40,7 @@ impl RedisAuditLog {
             .ids
             .iter()
             .filter_map(|entry| entry.get::<String>("record"))
-            .filter_map(|json| serde_json::from_str(&json).ok())
+            .filter_map(|json| LoggedRecord::from_json(&json))
             .collect())
     }
 
