@@ -119,13 +119,13 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Public(PublicEndpoint::TurnstileConfig),
         doc: || {
             Operation::new(
-            "turnstileConfig",
-            Tag::Public,
-            A::None,
-            "Captcha configuration",
-            "The Cloudflare Turnstile site key the page renders the widget with, and whether the captcha runs in test mode (offline: any token passes).",
-        )
-        .ok("The captcha configuration.", "TurnstileConfig")
+                "turnstileConfig",
+                Tag::Public,
+                A::None,
+                "Captcha configuration",
+                "The Cloudflare Turnstile site key the page renders the widget with, and whether the captcha runs in test mode (offline: any token passes).",
+            )
+            .ok("The captcha configuration.", "TurnstileConfig")
         },
     },
     Route {
@@ -148,20 +148,20 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Public(PublicEndpoint::Puzzle),
         doc: || {
             Operation::new(
-            "puzzle",
-            Tag::Player,
-            A::Session,
-            "Get the current puzzle",
-            "Binds the session to the device fingerprint on the first call (later calls must name the same one) and returns the puzzle the browser mines: find a nonce whose Argon2d hash (salt `<seed>|<visitorId>|<client IP>`) starts with `difficulty` zero bits.",
-        )
-        .body("PuzzleRequest", true)
-        .ok("The current puzzle.", "Puzzle")
-        .player_body()
-        .fail(
-            403,
-            ERROR,
-            "The session is bound to another device fingerprint.",
-        )
+                "puzzle",
+                Tag::Player,
+                A::Session,
+                "Get the current puzzle",
+                "Binds the session to the device fingerprint on the first call (later calls must name the same one) and returns the puzzle the browser mines: find a nonce whose Argon2d hash (salt `<seed>|<visitorId>|<client IP>`) starts with `difficulty` zero bits.",
+            )
+            .body("PuzzleRequest", true)
+            .ok("The current puzzle.", "Puzzle")
+            .player_body()
+            .fail(
+                403,
+                ERROR,
+                "The session is bound to another device fingerprint.",
+            )
         },
     },
     Route {
@@ -170,36 +170,22 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Public(PublicEndpoint::Verify),
         doc: || {
             Operation::new(
-            "verify",
-            Tag::Player,
-            A::Session,
-            "Claim the puzzle with a solution",
-            "Checks the solution (identity, current seed, difficulty, rate limit), recomputes its Argon2d hash, and lets the first valid solution for the seed win: it gets an invite code and the puzzle resets for everyone.",
-        )
-        .body("Solution", true)
-        .ok("The solution won.", "Verified")
-        .player_body()
-        .fail(
-            400,
-            ERROR,
-            "The hash does not meet the difficulty, does not match the recomputation, or cannot be recomputed.",
-        )
-        .fail(
-            403,
-            ERROR,
-            "The trace's `ip=` line is not the client IP, or the device fingerprint is not the session's.",
-        )
-        .fail(
-            409,
-            ERROR,
-            "The seed is no longer current: someone else solved it first.",
-        )
-        .fail(
-            429,
-            ERROR,
-            "Too many verify/submit calls for this session (`HASHPASS_SUBMIT_RATE`).",
-        )
-        .fail(503, ERROR, "The verifier is busy: retry.")
+                "verify",
+                Tag::Player,
+                A::Session,
+                "Claim the puzzle with a solution",
+                "Checks the solution (identity, current seed, difficulty, rate limit), recomputes its Argon2d hash, and lets the first valid solution for the seed win: it gets an invite code and the puzzle resets for everyone.",
+            )
+            .body("Solution", true)
+            .ok("The solution won.", "Verified")
+            .player_body()
+            .fail(
+                400,
+                ERROR,
+                "The hash does not meet the difficulty, does not match the recomputation, or cannot be recomputed.",
+            )
+            .fail(409, ERROR, "The seed is no longer current: someone else solved it first.")
+            .solution_checks()
         },
     },
     Route {
@@ -208,36 +194,22 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Public(PublicEndpoint::Submit),
         doc: || {
             Operation::new(
-            "submit",
-            Tag::Player,
-            A::Session,
-            "Offer a best hash for a timed-out puzzle",
-            "After a puzzle times out, miners may submit the best hash they found for the old seed during the collection window; the verified entry with the most leading zero bits wins an invite code, delivered over the player WebSocket (`TIMEOUT_INVITE_CODE`). One entry per IP.",
-        )
-        .body("Submission", true)
-        .ok("The entry was recorded, or this IP already submitted one.", "Submitted")
-        .player_body()
-        .fail(
-            400,
-            ERROR,
-            "`leadingZeros` is below 1, the hash has fewer leading zero bits than claimed, or it does not match the recomputation.",
-        )
-        .fail(
-            403,
-            ERROR,
-            "The trace's `ip=` line is not the client IP, or the device fingerprint is not the session's.",
-        )
-        .fail(
-            409,
-            ERROR,
-            "No collection window is open, or the seed is not the timed-out puzzle's.",
-        )
-        .fail(
-            429,
-            ERROR,
-            "Too many verify/submit calls for this session (`HASHPASS_SUBMIT_RATE`).",
-        )
-        .fail(503, ERROR, "The verifier is busy: retry.")
+                "submit",
+                Tag::Player,
+                A::Session,
+                "Offer a best hash for a timed-out puzzle",
+                "After a puzzle times out, miners may submit the best hash they found for the old seed during the collection window; the verified entry with the most leading zero bits wins an invite code, delivered over the player WebSocket (`TIMEOUT_INVITE_CODE`). One entry per IP.",
+            )
+            .body("Submission", true)
+            .ok("The entry was recorded, or this IP already submitted one.", "Submitted")
+            .player_body()
+            .fail(
+                400,
+                ERROR,
+                "`leadingZeros` is below 1, the hash has fewer leading zero bits than claimed, or it does not match the recomputation.",
+            )
+            .fail(409, ERROR, "No collection window is open, or the seed is not the timed-out puzzle's.")
+            .solution_checks()
         },
     },
     Route {
@@ -246,16 +218,16 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Public(PublicEndpoint::Metrics),
         doc: || {
             Operation::new(
-            "metrics",
-            Tag::Monitoring,
-            A::AdminUnlessPublic,
-            "Prometheus metrics",
-            "This instance's metrics in the Prometheus text exposition format. Guarded by the admin token unless `HASHPASS_METRICS_PUBLIC` is set.",
-        )
-        .ok_with(
-            "Prometheus text (`text/plain; charset=utf-8`).",
-            Content::Text("# HELP hashpass_puzzles_solved_total Puzzles won by a valid solution.\n# TYPE hashpass_puzzles_solved_total counter\nhashpass_puzzles_solved_total 12\n# HELP hashpass_sessions Stored session tokens.\n# TYPE hashpass_sessions gauge\nhashpass_sessions 3\n"),
-        )
+                "metrics",
+                Tag::Monitoring,
+                A::AdminUnlessPublic,
+                "Prometheus metrics",
+                "This instance's metrics in the Prometheus text exposition format. Guarded by the admin token unless `HASHPASS_METRICS_PUBLIC` is set.",
+            )
+            .ok_with(
+                "Prometheus text (`text/plain; charset=utf-8`).",
+                Content::Text("# HELP hashpass_puzzles_solved_total Puzzles won by a valid solution.\n# TYPE hashpass_puzzles_solved_total counter\nhashpass_puzzles_solved_total 12\n# HELP hashpass_sessions Stored session tokens.\n# TYPE hashpass_sessions gauge\nhashpass_sessions 3\n"),
+            )
         },
     },
     Route {
@@ -284,13 +256,13 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::Status),
         doc: || {
             Operation::new(
-            "adminStatus",
-            Tag::Admin,
-            A::Admin,
-            "Status snapshot",
-            "The puzzle, its settings, the players and the charts: what the admin socket's `STATUS_UPDATE` carries (without `total_hashrate`).",
-        )
-        .ok("The snapshot.", "AdminStatus")
+                "adminStatus",
+                Tag::Admin,
+                A::Admin,
+                "Status snapshot",
+                "The puzzle, its settings, the players and the charts: what the admin socket's `STATUS_UPDATE` carries (without `total_hashrate`).",
+            )
+            .ok("The snapshot.", "AdminStatus")
         },
     },
     Route {
@@ -335,23 +307,23 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::Logs),
         doc: || {
             Operation::new(
-            "adminLogs",
-            Tag::Logs,
-            A::Admin,
-            "Audit log page",
-            "A page of one file of the winners' audit log, newest first; each record says whether (and by whom) its code was redeemed.",
-        )
-        .query(page_param())
-        .query(per_page_param(50, 200, "Records per page."))
-        .query(search_param(
-            "Case-insensitive substring of a record's JSON; empty matches all.",
-        ))
-        .query(file_param(
-            "verify.jsonl",
-            "Audit file, from the page's `files` (the current file, then archives).",
-        ))
-        .ok("The page.", "LogPage")
-        .paged()
+                "adminLogs",
+                Tag::Logs,
+                A::Admin,
+                "Audit log page",
+                "A page of one file of the winners' audit log, newest first; each record says whether (and by whom) its code was redeemed.",
+            )
+            .query(page_param())
+            .query(per_page_param(50, 200, "Records per page."))
+            .query(search_param(
+                "Case-insensitive substring of a record's JSON; empty matches all.",
+            ))
+            .query(file_param(
+                "verify.jsonl",
+                "Audit file, from the page's `files` (the current file, then archives).",
+            ))
+            .ok("The page.", "LogPage")
+            .paged()
         },
     },
     Route {
@@ -375,28 +347,28 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::AppLogs),
         doc: || {
             Operation::new(
-            "adminAppLogs",
-            Tag::Logs,
-            A::Admin,
-            "Application log page",
-            "A page of one application log file, newest line first.",
-        )
-        .query(page_param())
-        .query(per_page_param(100, 500, "Lines per page."))
-        .query(search_param("Case-insensitive substring; empty matches all."))
-        .query(file_param(
-            "hashpass.log",
-            "Log file, from the page's `files`; an unknown or empty name shows the newest.",
-        ))
-        .query(Param {
-            name: "level",
-            description: "Only lines of this level (such as `INFO`, `WARN`, `ERROR`); empty or `ALL` (any case) for every line.",
-            required: false,
-            schema: json!({ "type": "string", "default": "" }),
-        })
-        .ok("The page.", "AppLogPage")
-        .paged()
-        .fail(503, ERROR, "The log directory cannot be read.")
+                "adminAppLogs",
+                Tag::Logs,
+                A::Admin,
+                "Application log page",
+                "A page of one application log file, newest line first.",
+            )
+            .query(page_param())
+            .query(per_page_param(100, 500, "Lines per page."))
+            .query(search_param("Case-insensitive substring; empty matches all."))
+            .query(file_param(
+                "hashpass.log",
+                "Log file, from the page's `files`; an unknown or empty name shows the newest.",
+            ))
+            .query(Param {
+                name: "level",
+                description: "Only lines of this level (such as `INFO`, `WARN`, `ERROR`); empty or `ALL` (any case) for every line.",
+                required: false,
+                schema: json!({ "type": "string", "default": "" }),
+            })
+            .ok("The page.", "AppLogPage")
+            .paged()
+            .fail(503, ERROR, "The log directory cannot be read.")
         },
     },
     Route {
@@ -405,17 +377,17 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::Difficulty),
         doc: || {
             Operation::new(
-            "adminSetDifficulty",
-            Tag::Admin,
-            A::Admin,
-            "Set the difficulty and its bounds",
-            "Changes the given fields (an empty body changes nothing) and resets the puzzle, which every socket hears.",
-        )
-        .body("DifficultyChange", false)
-        .ok("The new settings.", "DifficultyChanged")
-        .admin_body(
-            "A value is outside 1..=64, `min_difficulty` exceeds `max_difficulty`, or `difficulty` is outside the bounds.",
-        )
+                "adminSetDifficulty",
+                Tag::Admin,
+                A::Admin,
+                "Set the difficulty and its bounds",
+                "Changes the given fields (an empty body changes nothing) and resets the puzzle, which every socket hears.",
+            )
+            .body("DifficultyChange", false)
+            .ok("The new settings.", "DifficultyChanged")
+            .admin_body(
+                "A value is outside 1..=64, `min_difficulty` exceeds `max_difficulty`, or `difficulty` is outside the bounds.",
+            )
         },
     },
     Route {
@@ -424,15 +396,15 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::TargetTime),
         doc: || {
             Operation::new(
-            "adminSetTargetTime",
-            Tag::Admin,
-            A::Admin,
-            "Set the target solve time and the timeout",
-            "Changes the given fields (an empty body changes nothing) and resets the puzzle, which every socket hears.",
-        )
-        .body("TargetTimeChange", false)
-        .ok("The new settings.", "TargetTimeChanged")
-        .admin_body("A value is below 1, or `target_timeout` is not greater than `target_time`.")
+                "adminSetTargetTime",
+                Tag::Admin,
+                A::Admin,
+                "Set the target solve time and the timeout",
+                "Changes the given fields (an empty body changes nothing) and resets the puzzle, which every socket hears.",
+            )
+            .body("TargetTimeChange", false)
+            .ok("The new settings.", "TargetTimeChanged")
+            .admin_body("A value is below 1, or `target_timeout` is not greater than `target_time`.")
         },
     },
     Route {
@@ -441,17 +413,17 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::Argon2),
         doc: || {
             Operation::new(
-            "adminSetArgon2",
-            Tag::Admin,
-            A::Admin,
-            "Set the Argon2 parameters",
-            "Changes the given fields (an empty body changes nothing) and resets the puzzle, which every socket hears.",
-        )
-        .body("Argon2Change", false)
-        .ok("The new parameters.", "Argon2Changed")
-        .admin_body(
-            "`time_cost` or `parallelism` is outside 1..=16, or `memory_cost` outside 8 x parallelism..=1048576.",
-        )
+                "adminSetArgon2",
+                Tag::Admin,
+                A::Admin,
+                "Set the Argon2 parameters",
+                "Changes the given fields (an empty body changes nothing) and resets the puzzle, which every socket hears.",
+            )
+            .body("Argon2Change", false)
+            .ok("The new parameters.", "Argon2Changed")
+            .admin_body(
+                "`time_cost` or `parallelism` is outside 1..=16, or `memory_cost` outside 8 x parallelism..=1048576.",
+            )
         },
     },
     Route {
@@ -460,15 +432,15 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::WorkerCount),
         doc: || {
             Operation::new(
-            "adminSetWorkerCount",
-            Tag::Admin,
-            A::Admin,
-            "Set the browsers' worker count",
-            "How many Web Workers each browser mines with; resets the puzzle, which every socket hears.",
-        )
-        .body("WorkerCountChange", true)
-        .ok("The new setting.", "WorkerCountChanged")
-        .admin_body("`worker_count` is missing or outside 1..=32.")
+                "adminSetWorkerCount",
+                Tag::Admin,
+                A::Admin,
+                "Set the browsers' worker count",
+                "How many Web Workers each browser mines with; resets the puzzle, which every socket hears.",
+            )
+            .body("WorkerCountChange", true)
+            .ok("The new setting.", "WorkerCountChanged")
+            .admin_body("`worker_count` is missing or outside 1..=32.")
         },
     },
     Route {
@@ -477,15 +449,15 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::MaxNonceSpeed),
         doc: || {
             Operation::new(
-            "adminSetMaxNonceSpeed",
-            Tag::Admin,
-            A::Admin,
-            "Set the speed limit",
-            "Solutions found faster than this many nonces per second are flagged in the log (never refused); 0 disables the check. Does not reset the puzzle.",
-        )
-        .body("MaxNonceSpeedChange", true)
-        .ok("The new setting.", "MaxNonceSpeedChanged")
-        .admin_body("`max_nonce_speed` is missing, negative or not finite.")
+                "adminSetMaxNonceSpeed",
+                Tag::Admin,
+                A::Admin,
+                "Set the speed limit",
+                "Solutions found faster than this many nonces per second are flagged in the log (never refused); 0 disables the check. Does not reset the puzzle.",
+            )
+            .body("MaxNonceSpeedChange", true)
+            .ok("The new setting.", "MaxNonceSpeedChanged")
+            .admin_body("`max_nonce_speed` is missing, negative or not finite.")
         },
     },
     Route {
@@ -494,13 +466,13 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::ResetPuzzle),
         doc: || {
             Operation::new(
-            "adminResetPuzzle",
-            Tag::Admin,
-            A::Admin,
-            "Reset the puzzle",
-            "A new seed at the same settings, which every socket hears; an open timeout collection window is cancelled.",
-        )
-        .ok("The puzzle was reset.", "PuzzleReset")
+                "adminResetPuzzle",
+                Tag::Admin,
+                A::Admin,
+                "Reset the puzzle",
+                "A new seed at the same settings, which every socket hears; an open timeout collection window is cancelled.",
+            )
+            .ok("The puzzle was reset.", "PuzzleReset")
         },
     },
     Route {
@@ -509,13 +481,13 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::KickAll),
         doc: || {
             Operation::new(
-            "adminKickAll",
-            Tag::Admin,
-            A::Admin,
-            "Kick everyone",
-            "Revokes every session, closes every player socket, forgets the hashrates and resets the puzzle without a broadcast.",
-        )
-        .ok("Everyone was kicked.", "PuzzleReset")
+                "adminKickAll",
+                Tag::Admin,
+                A::Admin,
+                "Kick everyone",
+                "Revokes every session, closes every player socket, forgets the hashrates and resets the puzzle without a broadcast.",
+            )
+            .ok("Everyone was kicked.", "PuzzleReset")
         },
     },
     Route {
@@ -560,24 +532,24 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::Invites),
         doc: || {
             Operation::new(
-            "adminInvites",
-            Tag::Invites,
-            A::Admin,
-            "Invite codes with a history",
-            "A page of the codes redeemed, withdrawn or changed, most recent first (codes never touched are not listed).",
-        )
-        .query(page_param())
-        .query(per_page_param(50, 200, "Codes per page."))
-        .query(Param {
-            name: "state",
-            description: "Only codes in this state; absent or empty for all.",
-            required: false,
-            schema: json!({ "type": "string", "enum": code_states() }),
-        })
-        .ok("The page.", "InvitePage")
-        .paged()
-        .fail(422, ERROR, "`state` is not one of the states.")
-        .fail(503, ERROR, "The redemption store is unavailable.")
+                "adminInvites",
+                Tag::Invites,
+                A::Admin,
+                "Invite codes with a history",
+                "A page of the codes redeemed, withdrawn or changed, most recent first (codes never touched are not listed).",
+            )
+            .query(page_param())
+            .query(per_page_param(50, 200, "Codes per page."))
+            .query(Param {
+                name: "state",
+                description: "Only codes in this state; absent or empty for all.",
+                required: false,
+                schema: json!({ "type": "string", "enum": code_states() }),
+            })
+            .ok("The page.", "InvitePage")
+            .paged()
+            .fail(422, ERROR, "`state` is not one of the states.")
+            .fail(503, ERROR, "The redemption store is unavailable.")
         },
     },
     Route {
@@ -623,18 +595,18 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::InviteMaxUses),
         doc: || {
             Operation::new(
-            "adminInviteMaxUses",
-            Tag::Invites,
-            A::Admin,
-            "Change how many accounts a code may sign up",
-            "Sets the code's total number of uses (uses already made count toward it).",
-        )
-        .body("InviteMaxUsesRequest", true)
-        .ok("The code's new state.", "InviteStatus")
-        .admin_body(
-            "`invite_code` or `max_uses` is missing, `max_uses` is out of range, or below the uses already made.",
-        )
-        .gate()
+                "adminInviteMaxUses",
+                Tag::Invites,
+                A::Admin,
+                "Change how many accounts a code may sign up",
+                "Sets the code's total number of uses (uses already made count toward it).",
+            )
+            .body("InviteMaxUsesRequest", true)
+            .ok("The code's new state.", "InviteStatus")
+            .admin_body(
+                "`invite_code` or `max_uses` is missing, `max_uses` is out of range, or below the uses already made.",
+            )
+            .gate()
         },
     },
     Route {
@@ -643,17 +615,17 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::Blacklist),
         doc: || {
             Operation::new(
-            "adminBlacklist",
-            Tag::Admin,
-            A::Admin,
-            "Banned IPs",
-            "Every banned IP.",
-        )
-        .ok_with(
-            "The banned IPs.",
-            Content::Json(json!({ "type": "array", "items": { "type": "string", "description": "An IPv4 or IPv6 address." } })),
-        )
-        .fail(503, ERROR, "The ban list cannot be read.")
+                "adminBlacklist",
+                Tag::Admin,
+                A::Admin,
+                "Banned IPs",
+                "Every banned IP.",
+            )
+            .ok_with(
+                "The banned IPs.",
+                Content::Json(json!({ "type": "array", "items": { "type": "string", "description": "An IPv4 or IPv6 address." } })),
+            )
+            .fail(503, ERROR, "The ban list cannot be read.")
         },
     },
     Route {
@@ -662,13 +634,13 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::ClearSessions),
         doc: || {
             Operation::new(
-            "adminClearSessions",
-            Tag::Admin,
-            A::Admin,
-            "Revoke every session",
-            "Revokes every session token and closes the player sockets; players reconnect with a new captcha.",
-        )
-        .ok("The sessions were cleared.", "Message")
+                "adminClearSessions",
+                Tag::Admin,
+                A::Admin,
+                "Revoke every session",
+                "Revokes every session token and closes the player sockets; players reconnect with a new captcha.",
+            )
+            .ok("The sessions were cleared.", "Message")
         },
     },
     Route {
@@ -677,20 +649,20 @@ pub const ENDPOINTS: &[Route] = &[
         endpoint: Endpoint::Admin(AdminEndpoint::RegenerateHmac),
         doc: || {
             Operation::new(
-            "adminRegenerateHmac",
-            Tag::Invites,
-            A::Admin,
-            "Rotate the invite key",
-            "Sets the key invite codes are signed with, on every instance: the given hex key, or 256 random bits without one. Codes issued under the old key stop working (`key_rotated`).",
-        )
-        .body("HmacRequest", false)
-        .ok("The key was rotated.", "Message")
-        .admin_body("The body's `hmac_secret` is not a string.")
-        .fail(
-            400,
-            ERROR,
-            "`hmac_secret` is not hexadecimal or shorter than 16 bytes.",
-        )
+                "adminRegenerateHmac",
+                Tag::Invites,
+                A::Admin,
+                "Rotate the invite key",
+                "Sets the key invite codes are signed with, on every instance: the given hex key, or 256 random bits without one. Codes issued under the old key stop working (`key_rotated`).",
+            )
+            .body("HmacRequest", false)
+            .ok("The key was rotated.", "Message")
+            .admin_body("The body's `hmac_secret` is not a string.")
+            .fail(
+                400,
+                ERROR,
+                "`hmac_secret` is not hexadecimal or shorter than 16 bytes.",
+            )
         },
     },
 ];

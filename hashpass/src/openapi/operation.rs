@@ -199,6 +199,21 @@ impl Operation {
             )
     }
 
+    /// The failures of checking a solution (verify and submit): identity, rate limit, verifier.
+    pub(crate) fn solution_checks(self) -> Self {
+        self.fail(
+            403,
+            ERROR,
+            "The trace's `ip=` line is not the client IP, or the device fingerprint is not the session's.",
+        )
+        .fail(
+            429,
+            ERROR,
+            "Too many verify/submit calls for this session (`HASHPASS_SUBMIT_RATE`).",
+        )
+        .fail(503, ERROR, "The verifier is busy: retry.")
+    }
+
     /// The failures of an admin body (`request::admin_body`), with what else answers 422.
     pub(crate) fn admin_body(self, invalid: &'static str) -> Self {
         self.fail(400, ERROR, "The body is nested too deeply to parse.")
