@@ -205,8 +205,11 @@ async fn a_flood_of_wrong_hashes_cannot_starve_an_honest_winner() {
     assert!(win.is_ok(), "the honest solution must win: {win:?}");
     let ahead = verifier.honest_started_ahead.load(Ordering::SeqCst);
     let concurrency = BUDGET_MIB as u64; // 1 MiB each
+    // At most the queue and the running ones start ahead; a job granted its memory just before
+    // the honest one arrived may count its start just after (grant and count are two steps),
+    // so the running ones can be counted twice.
     assert!(
-        ahead <= QUEUE as u64 + concurrency,
+        ahead <= QUEUE as u64 + 2 * concurrency,
         "{ahead} verifications started ahead of the honest one"
     );
     assert!(
