@@ -209,12 +209,13 @@ async fn handle(hp: HashPass, endpoint: Endpoint, peer: Peer, req: Request) -> R
 }
 
 fn respond(response: ApiResponse) -> Response {
+    let extra = response.extra_headers();
     let (status, content_type, body) = response.into_parts();
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.extend(extra.into_iter().map(|(name, value)| (Some(name), value)));
     response
 }
 

@@ -207,11 +207,14 @@ async fn handle(hp: HashPass, endpoint: Endpoint, mut req: Request) -> Response 
 }
 
 fn respond(response: ApiResponse) -> Response {
+    let extra = response.extra_headers();
     let (status, content_type, body) = response.into_parts();
-    Response::builder()
+    let mut response = Response::builder()
         .status(status)
         .header(CONTENT_TYPE, content_type)
-        .body(body)
+        .body(body);
+    response.headers_mut().extend(extra);
+    response
 }
 
 fn incoming(message: Message) -> WsIncoming {

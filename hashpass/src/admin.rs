@@ -5,24 +5,22 @@
 //! Nothing here speaks HTTP: each operation returns a typed answer (serialised as the admin
 //! API's JSON) or an [`AdminError`]; `crate::api` maps both onto the wire.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::applog::{AppLogPage, AppLogQuery, AppLogReader};
 use crate::audit::{LogQuery, LogStats, LoggedRecord};
-use crate::config::Secret;
+use crate::config::{Secret, counted_address};
 use crate::difficulty::DifficultyState;
 use crate::error::StoreError;
 use crate::events::Event;
 use crate::gate::InviteRejection;
 use crate::hashrate::{self, NetworkHashrate};
 use crate::invite::{InviteKey, InviteKeyError, code_id};
+pub use crate::lockout::{AdminLockout, Attempt, MemoryAdminLockout};
 use crate::metrics::Gauges;
 use crate::puzzle::{self, Argon2Params};
 use crate::puzzle_store::{ChartPoint, MiningTime, PuzzleState};
@@ -30,107 +28,7 @@ use crate::redemption::{CodeState, CodeStatus};
 use crate::service::{GameError, PuzzleService};
 use crate::session::Credential;
 use crate::session::preview;
-use crate::util::{lock, round_dp};
-
-/// Most IPs the memory lockout table tracks; the stalest entries go first beyond it.
-const LOCKOUT_TABLE_LIMIT: usize = 10_000;
-
-/// Failed admin logins per IP.
-#[async_trait]
-pub trait AdminLockout: Send + Sync + 'static {
-    /// Seconds left of `ip`'s lockout at `now`, if locked.
-    async fn locked_for(&self, ip: IpAddr, now: f64) -> Result<Option<f64>, StoreError>;
-    /// Counts a failure; returns true when it locks `ip` out (the `max_failures`-th failure in a
-    /// row). Counters older than `lockout` decay.
-    async fn record_failure(
-        &self,
-        ip: IpAddr,
-        now: f64,
-        max_failures: u32,
-        lockout: Duration,
-    ) -> Result<bool, StoreError>;
-    /// Clears `ip`'s counter (a successful login).
-    async fn clear(&self, ip: IpAddr) -> Result<(), StoreError>;
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: f64,
-    locked_until: Option<f64>,
-}
-
-/// Lockout counters in this process's memory, bounded.
-#[derive(Debug, Default)]
-pub struct MemoryAdminLockout {
-    table: Mutex<HashMap<IpAddr, Failures>>,
-}
-
-impl MemoryAdminLockout {
-    /// An empty table.
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-#[async_trait]
-impl AdminLockout for MemoryAdminLockout {
-    async fn locked_for(&self, ip: IpAddr, now: f64) -> Result<Option<f64>, StoreError> {
-        let table = lock(&self.table);
-        Ok(table
-            .get(&ip)
-            .and_then(|f| f.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now))
-    }
-
-    async fn record_failure(
-        &self,
-        ip: IpAddr,
-        now: f64,
-        max_failures: u32,
-        lockout: Duration,
-    ) -> Result<bool, StoreError> {
-        let mut table = lock(&self.table);
-        let period = lockout.as_secs_f64();
-        if table.len() >= LOCKOUT_TABLE_LIMIT && !table.contains_key(&ip) {
-            table.retain(|_, f| now - f.last < period || f.locked_until.is_some_and(|u| u > now));
-            if table.len() >= LOCKOUT_TABLE_LIMIT
-                && let Some(stalest) = table
-                    .iter()
-                    .min_by(|a, b| a.1.last.total_cmp(&b.1.last))
-                    .map(|(ip, _)| *ip)
-            {
-                table.remove(&stalest);
-            }
-        }
-        let entry = table.entry(ip).or_insert(Failures {
-            count: 0,
-            last: now,
-            locked_until: None,
-        });
-        if now - entry.last >= period || entry.locked_until.is_some_and(|u| u <= now) {
-            *entry = Failures {
-                count: 0,
-                last: now,
-                locked_until: None,
-            };
-        }
-        entry.count += 1;
-        entry.last = now;
-        if entry.count >= max_failures {
-            entry.count = 0;
-            entry.locked_until = Some(now + period);
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    async fn clear(&self, ip: IpAddr) -> Result<(), StoreError> {
-        lock(&self.table).remove(&ip);
-        Ok(())
-    }
-}
+use crate::util::round_dp;
 
 /// Why an admin request or operation was refused. [`AdminError::kind`] classifies it and
 /// [`AdminError::detail`] says it for a person; `crate::api` alone turns it into an HTTP answer.
@@ -239,6 +137,21 @@ impl AdminError {
     pub fn detail(&self) -> String {
         self.to_string()
     }
+
+    /// Seconds after which the same request may succeed, for a lockout or a backend outage.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::LockedOut(seconds) | Self::LockedOutNow(seconds) => Some((*seconds).max(1)),
+            Self::Redemptions(_)
+            | Self::AuditLog(_)
+            | Self::AppLog(_)
+            | Self::BanList(_)
+            | Self::BanCount(_)
+            | Self::Store(_) => Some(1),
+            Self::Game(error) => error.retry_after(),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for AdminError {
@@ -282,33 +195,44 @@ impl AdminService {
     }
 
     async fn refuse_if_locked(&self, ip: IpAddr) -> Result<(), AdminError> {
-        if let Some(left) = self.lockout.locked_for(ip, self.service.now()).await? {
+        if let Some(left) = self
+            .lockout
+            .locked_for(counted_address(ip), self.service.now())
+            .await?
+        {
             return Err(AdminError::LockedOut(left.ceil() as u64));
         }
         Ok(())
     }
 
+    /// Compares a token, the attempt counted first (docs/protocol.md#admin-api): however many
+    /// wrong tokens arrive at once, at most `max_failures` in a row are compared.
     async fn check_token(
         &self,
         ip: IpAddr,
         expected: &str,
         given: &[u8],
     ) -> Result<(), AdminError> {
-        if bool::from(given.ct_eq(expected.as_bytes())) {
-            self.lockout.clear(ip).await?;
-            return Ok(());
-        }
         let c = &self.service.config;
-        if self
+        let address = counted_address(ip);
+        let attempt = self
             .lockout
-            .record_failure(
-                ip,
+            .attempt(
+                address,
                 self.service.now(),
                 c.admin.max_failures,
                 c.admin.lockout,
             )
-            .await?
-        {
+            .await?;
+        let last = match attempt {
+            Attempt::LockedOut(left) => return Err(AdminError::LockedOut(left.ceil() as u64)),
+            Attempt::Compare { last } => last,
+        };
+        if bool::from(given.ct_eq(expected.as_bytes())) {
+            self.lockout.clear(address).await?;
+            return Ok(());
+        }
+        if last {
             tracing::warn!(%ip, "admin locked out after repeated failures");
             return Err(AdminError::LockedOutNow(c.admin.lockout.as_secs()));
         }
@@ -1391,50 +1315,5 @@ mod tests {
             serde_json::to_value(&annotated).unwrap().to_string(),
             expected
         );
-    }
-
-    #[tokio::test]
-    async fn lockout_after_max_failures_and_decay() {
-        let l = MemoryAdminLockout::new();
-        let ip: IpAddr = "1.2.3.4".parse().unwrap();
-        let period = Duration::from_secs(300);
-        for i in 0..9 {
-            assert!(
-                !l.record_failure(ip, f64::from(i), 10, period)
-                    .await
-                    .unwrap()
-            );
-        }
-        assert!(l.record_failure(ip, 9.0, 10, period).await.unwrap());
-        assert_eq!(l.locked_for(ip, 10.0).await.unwrap(), Some(299.0));
-        assert_eq!(l.locked_for(ip, 309.0).await.unwrap(), None);
-        // Counters decay: 9 failures, a long pause, 9 more do not lock.
-        let other: IpAddr = "5.6.7.8".parse().unwrap();
-        for i in 0..9 {
-            l.record_failure(other, f64::from(i), 10, period)
-                .await
-                .unwrap();
-        }
-        for i in 0..9 {
-            assert!(
-                !l.record_failure(other, 1000.0 + f64::from(i), 10, period)
-                    .await
-                    .unwrap()
-            );
-        }
-        l.clear(other).await.unwrap();
-        assert!(!l.record_failure(other, 2000.0, 10, period).await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn the_table_stays_bounded() {
-        let l = MemoryAdminLockout::new();
-        for i in 0..(LOCKOUT_TABLE_LIMIT as u32 + 50) {
-            let ip = IpAddr::from(i.to_be_bytes());
-            l.record_failure(ip, 0.0, 10, Duration::from_secs(300))
-                .await
-                .unwrap();
-        }
-        assert!(l.table.lock().unwrap().len() <= LOCKOUT_TABLE_LIMIT);
     }
 }

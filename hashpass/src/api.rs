@@ -51,6 +51,8 @@ pub struct ApiResponse {
     pub status: StatusCode,
     /// Body.
     pub body: ApiBody,
+    /// Seconds after which a retry may succeed, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiResponse {
@@ -59,7 +61,25 @@ impl ApiResponse {
         Self {
             status: StatusCode::OK,
             body: ApiBody::Json(value),
+            retry_after: None,
         }
+    }
+
+    /// 200 with a text body.
+    pub fn text(text: String) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body: ApiBody::Text(text),
+            retry_after: None,
+        }
+    }
+
+    /// The headers the answer carries besides its content type (`Retry-After`).
+    pub fn extra_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        self.retry_after
+            .map(|seconds| (http::header::RETRY_AFTER, HeaderValue::from(seconds)))
+            .into_iter()
+            .collect()
     }
 
     /// The body as bytes and its content type.
@@ -76,6 +96,7 @@ impl From<ApiError> for ApiResponse {
         Self {
             status: e.status,
             body: ApiBody::Json(e.body),
+            retry_after: e.retry_after,
         }
     }
 }
@@ -121,41 +142,41 @@ pub(crate) fn user_agent_allowed(user_agent: Option<&HeaderValue>) -> bool {
     ua.starts_with("Mozilla/5.0") && !BLOCKED_AGENTS.iter().any(|bad| lower.contains(bad))
 }
 
-/// The effective client IP (docs/protocol.md#client-ip): the TCP peer, unless the peer is a trusted proxy and the
-/// configured header names a valid address (for `X-Forwarded-For`: the right-most untrusted entry).
+/// The effective client IP (docs/protocol.md#client-ip): the TCP peer, unless the peer is a
+/// trusted proxy and the configured header names a valid address. For `X-Forwarded-For` every
+/// line of the header is one list, in order (RFC 9110 §5.3), and the right-most untrusted hop
+/// wins (an entry that is not an address stops the walk at the nearest trusted hop); any other
+/// header must be sent exactly once.
 pub(crate) fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     let peer = canonical_ip(peer);
-    let trusted = |ip: IpAddr| {
-        config
-            .network
-            .trusted_proxies
-            .iter()
-            .any(|net| net.contains(ip))
-    };
+    let network = &config.network;
+    let trusted = |ip: IpAddr| network.trusted_proxies.iter().any(|net| net.contains(ip));
     if !trusted(peer) {
         return peer;
     }
-    let Some(value) = headers
-        .get(config.network.client_ip_header.as_str())
-        .and_then(|v| v.to_str().ok())
-    else {
-        return peer;
-    };
+    let header = network.client_ip_header.as_str();
+    let lines: Vec<&str> = headers
+        .get_all(header)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     let parse = |s: &str| s.trim().parse::<IpAddr>().ok().map(canonical_ip);
-    if config
-        .network
-        .client_ip_header
-        .eq_ignore_ascii_case("x-forwarded-for")
-    {
-        let hops: Vec<IpAddr> = value.split(',').filter_map(parse).collect();
-        hops.iter()
-            .rev()
-            .find(|ip| !trusted(**ip))
-            .or(hops.first())
-            .copied()
-            .unwrap_or(peer)
+    if header.eq_ignore_ascii_case("x-forwarded-for") {
+        let hops = lines.iter().flat_map(|line| line.split(','));
+        let mut nearest = peer;
+        for hop in hops.collect::<Vec<_>>().into_iter().rev() {
+            match parse(hop) {
+                Some(ip) if trusted(ip) => nearest = ip,
+                Some(ip) => return ip,
+                None => return nearest,
+            }
+        }
+        nearest
     } else {
-        parse(value).unwrap_or(peer)
+        match lines.as_slice() {
+            [one] => parse(one).unwrap_or(peer),
+            _ => peer,
+        }
     }
 }
 
@@ -314,7 +335,7 @@ impl From<GameError> for ApiError {
             GameErrorKind::Conflict => StatusCode::CONFLICT,
             GameErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
-        ApiError::detail(status, error.to_string())
+        ApiError::detail(status, error.to_string()).with_retry_after(error.retry_after())
     }
 }
 
@@ -337,7 +358,7 @@ impl From<AdminError> for ApiError {
             AdminErrorKind::Invite(rejection) => return rejection.clone().into(),
             AdminErrorKind::Game(error) => return error.clone().into(),
         };
-        ApiError::detail(status, error.detail())
+        ApiError::detail(status, error.detail()).with_retry_after(error.retry_after())
     }
 }
 
@@ -407,10 +428,7 @@ impl HashPass {
         req: ApiRequest<'_>,
     ) -> Result<ApiResponse, ApiError> {
         let service = &self.service;
-        let text = |body: String| ApiResponse {
-            status: StatusCode::OK,
-            body: ApiBody::Text(body),
-        };
+        let text = ApiResponse::text;
         let response = match endpoint {
             PublicEndpoint::Health => {
                 let state = service.state().await?;
@@ -663,5 +681,37 @@ mod tests {
             HeaderValue::from_static("1.1.1.1, 2.2.2.2, 127.0.0.5"),
         );
         assert_eq!(client_ip(&config, peer, &headers).to_string(), "2.2.2.2");
+    }
+
+    #[test]
+    fn a_list_header_sent_twice_is_one_list_in_order() {
+        let mut config = Config::default();
+        config.network.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        config.network.client_ip_header = "X-Forwarded-For".into();
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let resolve = |lines: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for line in lines {
+                headers.append("x-forwarded-for", HeaderValue::from_static(line));
+            }
+            client_ip(&config, peer, &headers).to_string()
+        };
+        // The client wrote the first line; the proxy appended the second.
+        assert_eq!(resolve(&["6.6.6.6", "203.0.113.9"]), "203.0.113.9");
+        assert_eq!(
+            resolve(&["6.6.6.6, 203.0.113.9", "127.0.0.7"]),
+            "203.0.113.9"
+        );
+        // A garbled hop stops the walk at the nearest trusted one, never skipping left.
+        assert_eq!(resolve(&["6.6.6.6, junk", "127.0.0.7"]), "127.0.0.7");
+        assert_eq!(resolve(&["6.6.6.6, junk"]), "127.0.0.1");
+        // Every hop trusted: the left-most.
+        assert_eq!(resolve(&["127.0.0.9, 127.0.0.8"]), "127.0.0.9");
+        // A single-value header sent twice is believed in neither line.
+        config.network.client_ip_header = "CF-Connecting-IP".into();
+        let mut headers = HeaderMap::new();
+        headers.append("cf-connecting-ip", HeaderValue::from_static("6.6.6.6"));
+        headers.append("cf-connecting-ip", HeaderValue::from_static("9.9.9.9"));
+        assert_eq!(client_ip(&config, peer, &headers), peer);
     }
 }

@@ -201,6 +201,19 @@ pub struct LimitsConfig {
     pub submit_limit: u32,
     /// Window of the per-session submission limit.
     pub submit_window: Duration,
+    /// `HASHPASS_ADDRESS_SUBMIT_RATE`: verify/submit calls per client address (an IPv6 /64
+    /// counts as one) per window, all its sessions together ("12/10"; 0 = off).
+    pub address_submit_limit: u32,
+    /// Window of the per-address submission limit.
+    pub address_submit_window: Duration,
+    /// `HASHPASS_VERIFY_RUNNING_PER_ADDRESS`: verifications of one address that run at once (1).
+    pub verify_running_per_address: u32,
+    /// `HASHPASS_VERIFY_WAITING_PER_ADDRESS`: verifications of one address that may wait; more
+    /// are answered 429 at once (2).
+    pub verify_waiting_per_address: usize,
+    /// `HASHPASS_VERIFY_FAILURE_MEMORY`: seconds a failed Argon2 verification keeps its address
+    /// behind those with a clean record (600).
+    pub verify_failure_memory: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -212,6 +225,11 @@ impl Default for LimitsConfig {
             verify_queue: 64,
             submit_limit: 4,
             submit_window: Duration::from_secs(10),
+            address_submit_limit: 12,
+            address_submit_window: Duration::from_secs(10),
+            verify_running_per_address: 1,
+            verify_waiting_per_address: 2,
+            verify_failure_memory: Duration::from_secs(600),
         }
     }
 }
@@ -338,6 +356,14 @@ with! {
     with_submit_limit: limits.submit_limit: u32,
     /// Sets the submission-limit window.
     with_submit_window: limits.submit_window: Duration,
+    /// Sets the submissions allowed per client address per window (0 = unlimited).
+    with_address_submit_limit: limits.address_submit_limit: u32,
+    /// Sets the verifications of one address that may wait.
+    with_verify_waiting_per_address: limits.verify_waiting_per_address: usize,
+    /// Sets the verifications of one address that run at once.
+    with_verify_running_per_address: limits.verify_running_per_address: u32,
+    /// Sets how long a failed verification keeps its address behind the clean ones.
+    with_verify_failure_memory: limits.verify_failure_memory: Duration,
     /// Sets the admin token (`None` disables the admin API).
     with_admin_token: admin.token: Option<Secret>,
     /// Serves metrics without the admin token.
@@ -506,6 +532,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.game.validate()?;
         self.captcha.validate()?;
+        self.limits.validate()?;
         self.admin.validate()?;
         self.invites.key()?;
         Ok(())
@@ -649,21 +676,55 @@ impl LimitsConfig {
             &mut self.verify_memory_budget_mb,
         )?;
         vars.set("HASHPASS_VERIFY_QUEUE", &mut self.verify_queue)?;
-        if let Some(rate) = vars.text("HASHPASS_SUBMIT_RATE") {
-            let name = "HASHPASS_SUBMIT_RATE";
-            let (count, secs) = rate.split_once('/').unwrap_or((rate.as_str(), "10"));
-            self.submit_limit = parse(name, count.trim())?;
-            let secs: f64 = parse(name, secs.trim())?;
-            if !(secs.is_finite() && secs > 0.0) {
-                return Err(ConfigError::new(
-                    name,
-                    "the window must be a positive number of seconds",
-                ));
-            }
-            self.submit_window = Duration::from_secs_f64(secs);
+        vars.set(
+            "HASHPASS_VERIFY_RUNNING_PER_ADDRESS",
+            &mut self.verify_running_per_address,
+        )?;
+        vars.set(
+            "HASHPASS_VERIFY_WAITING_PER_ADDRESS",
+            &mut self.verify_waiting_per_address,
+        )?;
+        if let Some(secs) = vars.parsed::<u64>("HASHPASS_VERIFY_FAILURE_MEMORY")? {
+            self.verify_failure_memory = Duration::from_secs(secs);
+        }
+        if let Some(rate) = read_rate(vars, "HASHPASS_SUBMIT_RATE")? {
+            (self.submit_limit, self.submit_window) = rate;
+        }
+        if let Some(rate) = read_rate(vars, "HASHPASS_ADDRESS_SUBMIT_RATE")? {
+            (self.address_submit_limit, self.address_submit_window) = rate;
         }
         Ok(())
     }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.verify_running_per_address == 0 {
+            return Err(ConfigError::new(
+                "HASHPASS_VERIFY_RUNNING_PER_ADDRESS",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A rate `N/S` (N calls per S seconds) or `N` (per 10 s).
+fn read_rate<F: Fn(&str) -> Option<String>>(
+    vars: &Variables<F>,
+    name: &str,
+) -> Result<Option<(u32, Duration)>, ConfigError> {
+    let Some(rate) = vars.text(name) else {
+        return Ok(None);
+    };
+    let (count, secs) = rate.split_once('/').unwrap_or((rate.as_str(), "10"));
+    let count = parse(name, count.trim())?;
+    let secs: f64 = parse(name, secs.trim())?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(ConfigError::new(
+            name,
+            "the window must be a positive number of seconds",
+        ));
+    }
+    Ok(Some((count, Duration::from_secs_f64(secs))))
 }
 
 impl AdminConfig {
@@ -769,6 +830,16 @@ impl FromStr for IpNet {
                 .ok_or_else(|| format!("{s:?} has an invalid prefix length"))?,
         };
         Ok(Self { addr, prefix })
+    }
+}
+
+/// The address a client is counted as for fairness and limits: its IPv4 address, or the /64
+/// network of its IPv6 address (one subscriber's usual allocation), as `…::` with the host bits
+/// zeroed. IPv4-mapped addresses count as IPv4.
+pub fn counted_address(ip: IpAddr) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        v4 => v4,
     }
 }
 

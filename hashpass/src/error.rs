@@ -11,15 +11,29 @@ pub struct ApiError {
     pub status: StatusCode,
     /// JSON body, usually `{"detail": "..."}`.
     pub body: Value,
+    /// Seconds after which a retry may succeed (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
-    /// `{"detail": message}` with the given status.
-    pub fn detail(status: StatusCode, message: impl Into<String>) -> Self {
+    /// `status` with this JSON body.
+    pub fn new(status: StatusCode, body: Value) -> Self {
         Self {
             status,
-            body: json!({ "detail": message.into() }),
+            body,
+            retry_after: None,
         }
+    }
+
+    /// `{"detail": message}` with the given status.
+    pub fn detail(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, json!({ "detail": message.into() }))
+    }
+
+    /// The same answer, telling the client to retry after `seconds` (`Retry-After`).
+    pub fn with_retry_after(mut self, seconds: Option<u64>) -> Self {
+        self.retry_after = seconds;
+        self
     }
 
     /// 400 with a detail message.
@@ -72,10 +86,7 @@ impl ApiError {
 
     /// The UA filter's refusal (docs/protocol.md#user-agent-filter): 404 `{"error": "Not found"}`.
     pub fn ua_refused() -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            body: json!({ "error": "Not found" }),
-        }
+        Self::new(StatusCode::NOT_FOUND, json!({ "error": "Not found" }))
     }
 
     /// The detail text, when the body has one as a string.

@@ -31,12 +31,24 @@ pub enum GameError {
     /// The solution's trace names another IP than the request's.
     #[error("Identity mismatch: TraceData IP doesn't match request IP")]
     TraceIpMismatch,
-    /// The per-session submission limit.
+    /// The per-session or per-address submission limit.
     #[error("Too many submissions")]
-    TooManySubmissions,
-    /// The verifier's queue is full.
+    TooManySubmissions {
+        /// Seconds until the limit admits another.
+        retry_after: u64,
+    },
+    /// This address already has as many verifications waiting as it may.
+    #[error("Too many verifications waiting from your address, retry")]
+    AddressQueueFull {
+        /// Seconds until a retry may find room.
+        retry_after: u64,
+    },
+    /// The verification queue is full.
     #[error("Server busy, retry")]
-    Busy,
+    Busy {
+        /// Seconds until a retry may find room.
+        retry_after: u64,
+    },
     /// The verifier could not hash the solution.
     #[error("Hash verification failed: {0}")]
     VerificationFailed(String),
@@ -115,13 +127,24 @@ impl GameError {
             | E::MissingQueryToken
             | E::DuplicateConnection
             | E::CaptchaRefused(_) => GameErrorKind::Forbidden,
-            E::TooManySubmissions => GameErrorKind::RateLimited,
+            E::TooManySubmissions { .. } | E::AddressQueueFull { .. } => GameErrorKind::RateLimited,
             E::VerificationFailed(_)
             | E::HashMismatch
             | E::NotEnoughZeros { .. }
             | E::LeadingZerosTooLow => GameErrorKind::Invalid,
             E::AlreadySolved | E::NoRewardWindow | E::RewardSeedMismatch => GameErrorKind::Conflict,
-            E::BanListUnavailable | E::Busy | E::Store(_) => GameErrorKind::Unavailable,
+            E::BanListUnavailable | E::Busy { .. } | E::Store(_) => GameErrorKind::Unavailable,
+        }
+    }
+
+    /// Seconds after which the same request may succeed, for the refusals that pass.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManySubmissions { retry_after }
+            | Self::AddressQueueFull { retry_after }
+            | Self::Busy { retry_after } => Some(*retry_after),
+            Self::BanListUnavailable | Self::Store(_) => Some(1),
+            _ => None,
         }
     }
 }

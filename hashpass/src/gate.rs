@@ -93,10 +93,10 @@ impl From<StoreError> for InviteRejection {
 
 impl From<InviteRejection> for ApiError {
     fn from(r: InviteRejection) -> Self {
-        ApiError {
-            status: r.status(),
-            body: json!({ "detail": r.to_string(), "code": r.code() }),
-        }
+        ApiError::new(
+            r.status(),
+            json!({ "detail": r.to_string(), "code": r.code() }),
+        )
     }
 }
 

@@ -50,6 +50,7 @@ pub mod game_error;
 pub mod gate;
 pub mod hashrate;
 pub mod invite;
+pub mod lockout;
 pub mod metrics;
 pub mod openapi;
 pub mod puzzle;
@@ -67,6 +68,7 @@ mod test_http;
 #[cfg(feature = "ui")]
 pub mod ui;
 mod util;
+pub mod verification_queue;
 pub mod verify;
 pub mod webhook;
 pub(crate) mod wire;

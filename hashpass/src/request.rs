@@ -19,16 +19,16 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Option<Value>, ApiError> {
         Err(e) if e.to_string().contains("recursion limit") => {
             Err(ApiError::bad_request("There was an error parsing the body"))
         }
-        Err(e) => Err(ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            body: json!({ "detail": [{
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "detail": [{
                 "type": "json_invalid",
                 "loc": ["body", e.column()],
                 "msg": "JSON decode error",
                 "input": {},
                 "ctx": { "error": e.to_string() },
             }]}),
-        }),
+        )),
     }
 }
 
@@ -237,10 +237,10 @@ fn whole_float(float: f64) -> Option<i128> {
 }
 
 fn unprocessable(errors: Vec<Value>) -> ApiError {
-    ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        body: json!({ "detail": errors }),
-    }
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({ "detail": errors }),
+    )
 }
 
 /// `POST /api/puzzle` body: `{"visitorId"}`.

@@ -33,6 +33,7 @@ use crate::session::{
     ConnectionId, Credential, Session, SessionStore, new_connection_id, new_session_token, preview,
 };
 use crate::util::{local_timestamp, lock, round_dp};
+use crate::verification_queue::{QueueLimits, Refusal, Turn, VerificationQueue};
 use crate::verify::{Verifier, VerifyError};
 use crate::webhook::{WebhookEvent, WebhookSink};
 use crate::wire;
@@ -169,7 +170,8 @@ pub struct PlayerAdmission {
     pub slot: PlayerSlot,
 }
 
-/// Per-session limit on verify/submit calls: at most `limit` in any `window`.
+/// A limit on verify/submit calls per key (a session token, a client address): at most `limit`
+/// in any `window`.
 #[derive(Debug)]
 struct SubmissionLimiter {
     limit: u32,
@@ -178,20 +180,32 @@ struct SubmissionLimiter {
 }
 
 impl SubmissionLimiter {
-    fn allow(&self, token: &str, now: f64) -> bool {
+    fn new(limit: u32, window: std::time::Duration) -> Self {
+        Self {
+            limit,
+            window: window.as_secs_f64(),
+            calls: Mutex::default(),
+        }
+    }
+
+    /// Counts a call of `key`, or refuses it with the whole seconds until one is allowed.
+    fn allow(&self, key: &str, now: f64) -> Result<(), u64> {
         if self.limit == 0 {
-            return true;
+            return Ok(());
         }
         let mut calls = lock(&self.calls);
-        let recent = calls.entry(token.to_string()).or_default();
+        let recent = calls.entry(key.to_string()).or_default();
         while recent.front().is_some_and(|t| now - t >= self.window) {
             recent.pop_front();
         }
-        if recent.len() >= self.limit as usize {
-            return false;
+        if let Some(oldest) = recent
+            .front()
+            .filter(|_| recent.len() >= self.limit as usize)
+        {
+            return Err((oldest + self.window - now).ceil().max(1.0) as u64);
         }
         recent.push_back(now);
-        true
+        Ok(())
     }
 
     fn forget_idle(&self, now: f64) {
@@ -207,6 +221,8 @@ pub struct PuzzleService {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) connections: Arc<ConnectionRegistry>,
     limiter: SubmissionLimiter,
+    address_limiter: SubmissionLimiter,
+    verifications: VerificationQueue,
 }
 
 impl std::fmt::Debug for PuzzleService {
@@ -241,17 +257,20 @@ fn reward_answer(offer: RewardOffer) -> Result<&'static str, GameError> {
 impl PuzzleService {
     /// A service over `seams`; call [`PuzzleService::initialise`] before use.
     pub fn new(config: Config, seams: Seams) -> Self {
-        let limiter = SubmissionLimiter {
-            limit: config.limits.submit_limit,
-            window: config.limits.submit_window.as_secs_f64(),
-            calls: Mutex::default(),
-        };
+        let limits = &config.limits;
+        let limiter = SubmissionLimiter::new(limits.submit_limit, limits.submit_window);
+        let address_limiter =
+            SubmissionLimiter::new(limits.address_submit_limit, limits.address_submit_window);
+        let verifications =
+            VerificationQueue::new(QueueLimits::from_config(limits), Arc::clone(&seams.clock));
         Self {
             config,
             seams,
             metrics: Arc::new(Metrics::default()),
             connections: Arc::new(ConnectionRegistry::new()),
             limiter,
+            address_limiter,
+            verifications,
         }
     }
 
@@ -320,6 +339,11 @@ impl PuzzleService {
         if let Some(key) = &state.invite_key {
             self.seams.invites.rotate(key);
         }
+    }
+
+    /// The fair queue of verifications (docs/protocol.md#fair-verification).
+    pub fn verification_queue(&self) -> &VerificationQueue {
+        &self.verifications
     }
 
     /// The configuration.
@@ -439,12 +463,14 @@ impl PuzzleService {
         Ok(())
     }
 
-    fn rate_limit(&self, session: &Session) -> Result<(), GameError> {
-        if self.limiter.allow(&session.token, self.now()) {
-            Ok(())
-        } else {
-            Err(GameError::TooManySubmissions)
-        }
+    /// The per-session, then the per-address submission limit.
+    fn rate_limit(&self, ip: IpAddr, session: &Session) -> Result<(), GameError> {
+        let now = self.now();
+        let address = crate::config::counted_address(ip).to_string();
+        self.limiter
+            .allow(&session.token, now)
+            .and_then(|()| self.address_limiter.allow(&address, now))
+            .map_err(|retry_after| GameError::TooManySubmissions { retry_after })
     }
 
     /// Flags (never refuses, docs/protocol.md#difficulty-adjustment) a solution found faster than `max_nonce_speed` allows.
@@ -466,6 +492,7 @@ impl PuzzleService {
         solution: &Solution,
     ) -> Result<(), GameError> {
         let salt = puzzle::salt(seed, &solution.visitor_id, &ip.to_string());
+        let turn = self.verification_turn(ip, params).await?;
         let computed = match self
             .seams
             .verifier
@@ -475,23 +502,47 @@ impl PuzzleService {
             Ok(c) => c,
             Err(VerifyError::Busy) => {
                 self.metrics.verification(Outcome::Busy);
-                return Err(GameError::Busy);
+                return Err(GameError::Busy { retry_after: 1 });
             }
             Err(e) => {
                 return Err(GameError::VerificationFailed(e.to_string()));
             }
         };
+        drop(turn);
         self.metrics
             .verification_seconds
             .observe(computed.hashed_for.as_secs_f64());
-        self.metrics
-            .verification_queue_seconds
-            .observe(computed.queued_for.as_secs_f64());
         if bool::from(computed.hash.ct_eq(&solution.hash)) {
             Ok(())
         } else {
             self.metrics.verification(Outcome::Mismatch);
+            self.verifications.record_failure(ip);
             Err(GameError::HashMismatch)
+        }
+    }
+
+    /// Waits for this address's turn at the verification budget (docs/protocol.md#fair-verification).
+    async fn verification_turn(
+        &self,
+        ip: IpAddr,
+        params: puzzle::Argon2Params,
+    ) -> Result<Turn, GameError> {
+        let needed_mib = params.memory_cost.div_ceil(1024).max(1);
+        match self.verifications.turn(ip, needed_mib).await {
+            Ok(turn) => {
+                self.metrics
+                    .verification_queue_seconds
+                    .observe(turn.queued_for().as_secs_f64());
+                Ok(turn)
+            }
+            Err(Refusal::AddressQueueFull { retry_after }) => {
+                self.metrics.verification(Outcome::Busy);
+                Err(GameError::AddressQueueFull { retry_after })
+            }
+            Err(Refusal::Busy { retry_after }) => {
+                self.metrics.verification(Outcome::Busy);
+                Err(GameError::Busy { retry_after })
+            }
         }
     }
 
@@ -544,7 +595,7 @@ impl PuzzleService {
         if found < required {
             return Err(GameError::NotEnoughZeros { required, found });
         }
-        self.rate_limit(session)?;
+        self.rate_limit(ip, session)?;
         self.flag_speed(&state, ip, solution.nonce, self.now() - state.started_at)
             .await;
         self.recompute(state.params, &state.seed, ip, solution)
@@ -714,7 +765,7 @@ impl PuzzleService {
                 found,
             });
         }
-        self.rate_limit(session)?;
+        self.rate_limit(ip, session)?;
         self.recompute(window.params, &window.seed, ip, solution)
             .await?;
         Ok(found)
@@ -937,6 +988,7 @@ impl PuzzleService {
             loop {
                 interval.tick().await;
                 local.limiter.forget_idle(local.now());
+                local.address_limiter.forget_idle(local.now());
                 local.resync_invite_key().await;
             }
         })

@@ -4,11 +4,10 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use common::*;
-use hashpass::HashPass;
 use hashpass::admin::AdminErrorKind;
 use hashpass::clock::Clock;
 use hashpass::events::Event;
@@ -94,12 +93,12 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
     out
 }
 
-/// Wraps the real verifier and records how many verifications started ahead of the honest one.
+/// A verifier that records the order in which jobs start (by the salt's visitor id) and holds
+/// each flood job for a moment, so the queue really fills.
 struct Observed {
     inner: Argon2Verifier,
-    honest_salt_marker: String,
-    honest_started_ahead: AtomicU64,
-    flood_verifications: AtomicU64,
+    starts: std::sync::Mutex<Vec<bool>>,
+    honest_marker: String,
 }
 
 #[async_trait]
@@ -110,85 +109,87 @@ impl Verifier for Observed {
         password: &[u8],
         salt: &[u8],
     ) -> Result<Computed, VerifyError> {
-        let computed = self.inner.compute(params, password, salt).await?;
-        if String::from_utf8_lossy(salt).contains(&self.honest_salt_marker) {
-            self.honest_started_ahead
-                .store(computed.started_ahead, Ordering::SeqCst);
-        } else {
-            self.flood_verifications.fetch_add(1, Ordering::SeqCst);
+        let honest = String::from_utf8_lossy(salt).contains(&self.honest_marker);
+        self.starts.lock().unwrap().push(honest);
+        if !honest {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        Ok(computed)
+        self.inner.compute(params, password, salt).await
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_wrong_hashes_cannot_starve_an_honest_winner() {
-    const QUEUE: usize = 8;
     const BUDGET_MIB: u32 = 2;
-    // 1 MiB per verification, 2 MiB budget: two run at once, eight may wait.
-    let params = Argon2Params::new(2, 1024, 1);
+    const ADDRESSES: usize = 8;
+    const SUBMITTERS_PER_ADDRESS: usize = 4;
+    // 1 MiB per verification, 2 MiB budget: two run at once.
+    let params = Argon2Params::new(1, 1024, 1);
     let verifier = Arc::new(Observed {
-        inner: Argon2Verifier::new(BUDGET_MIB, QUEUE),
-        honest_salt_marker: "|honest|".into(),
-        honest_started_ahead: AtomicU64::new(u64::MAX),
-        flood_verifications: AtomicU64::new(0),
+        inner: Argon2Verifier::new(BUDGET_MIB, 64),
+        starts: std::sync::Mutex::default(),
+        honest_marker: "|honest|".into(),
     });
-    let clock = hashpass::clock::FakeClock::default();
-    let hp = HashPass::builder(config().with_argon2(params))
-        .clock(Arc::new(clock.clone()))
-        .verifier(verifier.clone())
-        .without_background_jobs()
-        .build()
-        .await
-        .unwrap();
+    let config = config()
+        .with_argon2(params)
+        .with_verify_memory_budget_mb(BUDGET_MIB)
+        .with_address_submit_limit(0);
+    let (hp, _clock) = instance_with(config, |b| b.verifier(verifier.clone())).await;
     let state = hp.service().state().await.unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut flooders = Vec::new();
-    for i in 0..8 {
-        let (hp, stop) = (hp.clone(), stop.clone());
-        let seed = state.seed.clone();
-        flooders.push(tokio::spawn(async move {
-            let ip = ip(100 + i);
-            let session = session(&hp, ip).await;
-            let mut outcomes = (0u32, 0u32); // (mismatch, busy)
-            // Bounded: at most 2000 submissions per flooder.
-            for n in 0..2000u64 {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                // Well-formed, meets the difficulty by its look, but wrong.
-                let mut hash = [0x5a; 32];
-                hash[0] = 0;
-                let sol = solution(&seed, &format!("flood{i}"), ip, n, hash);
-                match hp.service().verify(ip, &session, &sol).await {
-                    Err(e) if http(&e).message() == Some("Hash mismatch") => outcomes.0 += 1,
-                    Err(e) if http(&e).status.as_u16() == 503 => {
-                        outcomes.1 += 1;
-                        tokio::task::yield_now().await;
+    for a in 0..ADDRESSES {
+        let address = ip(100 + a);
+        for k in 0..SUBMITTERS_PER_ADDRESS {
+            let (hp, stop, seed) = (hp.clone(), Arc::clone(&stop), state.seed.clone());
+            flooders.push(tokio::spawn(async move {
+                let session = session(&hp, address).await;
+                let mut refused = 0u32;
+                // Bounded: at most 2000 submissions per submitter.
+                for n in 0..2000u64 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
                     }
-                    Err(e) if http(&e).status.as_u16() == 409 => break,
-                    other => panic!("a wrong hash was answered {other:?}"),
+                    // Well-formed, meets the difficulty by its look, but wrong.
+                    let mut hash = [0x5a; 32];
+                    hash[0] = 0;
+                    let visitor = format!("flood{a}x{k}");
+                    let sol = solution(&seed, &visitor, address, n, hash);
+                    match hp.service().verify(address, &session, &sol).await {
+                        Err(GameError::HashMismatch) => {}
+                        Err(GameError::AddressQueueFull { .. } | GameError::Busy { .. }) => {
+                            refused += 1;
+                            tokio::task::yield_now().await;
+                        }
+                        Err(GameError::AlreadySolved) => break,
+                        other => panic!("a wrong hash was answered {other:?}"),
+                    }
                 }
-            }
-            outcomes
-        }));
+                refused
+            }));
+        }
     }
-    // Let the flood fill the queue before the honest solver arrives.
+    // Let every flooding address fail once and fill its queue before the honest solver comes.
     // Bounded: at most 30 s for the flood to get going.
     for _ in 0..6000 {
-        if verifier.flood_verifications.load(Ordering::SeqCst) >= 20 {
+        let gauges = hp.service().verification_queue().gauges();
+        if verifier.starts.lock().unwrap().len() >= 2 * ADDRESSES
+            && gauges.waiting_flagged >= 2 * ADDRESSES - 2
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    let queued = hp.service().verification_queue().gauges();
     assert!(
-        verifier.flood_verifications.load(Ordering::SeqCst) >= 20,
-        "the flood never started"
+        queued.waiting_flagged >= 2 * ADDRESSES - 2,
+        "the flood never filled the queue: {queued:?}"
     );
     let honest_ip = ip(1);
     let honest = session(&hp, honest_ip).await;
     let (nonce, hash) = solve(params, &state.seed, "honest", honest_ip, 1, 0);
+    let before = verifier.starts.lock().unwrap().len();
     let win = hp
         .service()
         .verify(
@@ -198,24 +199,20 @@ async fn a_flood_of_wrong_hashes_cannot_starve_an_honest_winner() {
         )
         .await;
     stop.store(true, Ordering::SeqCst);
-    let mut mismatches = 0;
+    let mut refused = 0;
     for f in flooders {
-        mismatches += f.await.unwrap().0;
+        refused += f.await.unwrap();
     }
     assert!(win.is_ok(), "the honest solution must win: {win:?}");
-    let ahead = verifier.honest_started_ahead.load(Ordering::SeqCst);
-    let concurrency = BUDGET_MIB as u64; // 1 MiB each
-    // At most the queue and the running ones start ahead; a job granted its memory just before
-    // the honest one arrived may count its start just after (grant and count are two steps),
-    // so the running ones can be counted twice.
+    let starts = verifier.starts.lock().unwrap().clone();
+    let honest_at = starts.iter().rposition(|honest| *honest).unwrap();
+    let ahead = honest_at - before;
+    // Only the jobs already running when it arrived may start before it, whatever was queued.
     assert!(
-        ahead <= QUEUE as u64 + 2 * concurrency,
-        "{ahead} verifications started ahead of the honest one"
+        ahead <= BUDGET_MIB as usize,
+        "{ahead} flood verifications started ahead of the honest one ({queued:?})"
     );
-    assert!(
-        mismatches >= 20,
-        "the flood really ran ({mismatches} mismatches)"
-    );
+    assert!(refused > 0, "the addresses' own queues overflowed");
 }
 
 #[tokio::test]

@@ -1627,3 +1627,94 @@ pub async fn win_a_code(server: &TestServer, ip: IpAddr) -> String {
         .expect("a code")
         .to_string()
 }
+
+/// 200 wrong admin tokens at once from one address: at most 10 are compared (403, or the 429
+/// that locks out); the rest are refused uncompared; the lockout answers carry `Retry-After`.
+pub async fn parallel_admin_guesses(serve: Serve) {
+    let server = TestServer::with(serve, "guesses", |c| c).await;
+    let guesser = Http::new(&server, client_ip(60));
+    let answers = futures_util::future::join_all((0..200).map(|_| {
+        guesser.send(
+            "GET",
+            "/api/admin/status",
+            &[("authorization", "Bearer wrong-guess")],
+            Vec::new(),
+        )
+    }))
+    .await;
+    let compared = answers
+        .iter()
+        .filter(|a| {
+            a.status == 403
+                || a.detail()
+                    .starts_with("Too many failed attempts. Locked out")
+        })
+        .count();
+    assert!(
+        (1..=10).contains(&compared),
+        "{compared} of 200 parallel guesses were compared"
+    );
+    assert!(answers.iter().all(|a| a.status == 403 || a.status == 429));
+    let refused = answers
+        .iter()
+        .find(|a| a.status == 429)
+        .expect("locked out");
+    let retry: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&retry), "Retry-After: {retry}");
+    // The lock holds even for the right token; another address is unaffected.
+    assert_eq!(guesser.admin_get("/api/admin/status").await.status, 429);
+    assert_eq!(
+        Http::new(&server, client_ip(61))
+            .admin_get("/api/admin/status")
+            .await
+            .status,
+        200
+    );
+}
+
+/// Behind a trusted proxy, `X-Forwarded-For` sent as two lines is one list in order: the
+/// right-most untrusted hop is the client, never the line the client wrote first.
+pub async fn forwarded_for_lines(serve: Serve) {
+    let server = TestServer::with(serve, "forwarded", |c| {
+        c.with_trusted_proxies(vec!["127.0.0.0/8".parse().unwrap()])
+            .with_client_ip_header("X-Forwarded-For".into())
+    })
+    .await;
+    let proxy = Http::new(&server, client_ip(70));
+    let traced = |a: &crate::client::Answer| {
+        a.text
+            .lines()
+            .find_map(|l| l.strip_prefix("ip="))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let two_lines = proxy
+        .send(
+            "GET",
+            "/api/dev/trace",
+            &[
+                ("x-forwarded-for", "6.6.6.6"),
+                ("x-forwarded-for", "203.0.113.9"),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(two_lines.status, 200);
+    assert_eq!(traced(&two_lines), "203.0.113.9");
+    let with_proxy_hop = proxy
+        .send(
+            "GET",
+            "/api/dev/trace",
+            &[
+                ("x-forwarded-for", "6.6.6.6, 203.0.113.9"),
+                ("x-forwarded-for", "127.0.0.9"),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(traced(&with_proxy_hop), "203.0.113.9");
+}

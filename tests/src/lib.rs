@@ -49,6 +49,8 @@ macro_rules! conformance_suite {
             admin_endpoints,
             admin_validation,
             admin_lockout,
+            parallel_admin_guesses,
+            forwarded_for_lines,
             admin_socket,
             kick_closes_idle_sockets,
             kick_all_and_clear_sessions,

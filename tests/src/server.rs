@@ -30,6 +30,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         .with_max_difficulty(1u32)
         .with_log_dir(dir.join("log"))
         .with_submit_limit(0u32)
+        .with_address_submit_limit(0)
 }
 
 /// A fresh directory under the system temp dir.

@@ -5,12 +5,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hashpass::admin::{AdminLockout, MemoryAdminLockout};
 use hashpass::audit::{AuditLog, AuditRecord, LogQuery, MemoryAuditLog};
 use hashpass::bans::{BanList, MemoryBanList};
 use hashpass::difficulty::DifficultyState;
 use hashpass::events::{Event, EventBus, MemoryEventBus};
 use hashpass::hashrate::{HashrateStore, MemoryHashrateStore};
+use hashpass::lockout::{AdminLockout, Attempt, MemoryAdminLockout};
 use hashpass::puzzle::Argon2Params;
 use hashpass::puzzle_store::{
     ChartPoint, MemoryPuzzleStore, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow,
@@ -277,18 +277,63 @@ async fn bans_and_lockout(s: Stores) {
     let l = &s.lockout;
     let who = ip("5.5.5.5");
     let period = Duration::from_secs(300);
+    let compare = |last| Attempt::Compare { last };
     for i in 0..9 {
-        assert!(
-            !l.record_failure(who, 1000.0 + f64::from(i), 10, period)
-                .await
-                .unwrap()
+        let at = 1000.0 + f64::from(i);
+        assert_eq!(
+            l.attempt(who, at, 10, period).await.unwrap(),
+            compare(false)
         );
     }
-    assert!(l.record_failure(who, 1009.0, 10, period).await.unwrap());
+    // The 10th is compared, the lock already set while it is; later ones are not compared.
+    assert_eq!(
+        l.attempt(who, 1009.0, 10, period).await.unwrap(),
+        compare(true)
+    );
     assert_eq!(l.locked_for(who, 1010.0).await.unwrap(), Some(299.0));
+    assert_eq!(
+        l.attempt(who, 1010.0, 10, period).await.unwrap(),
+        Attempt::LockedOut(299.0)
+    );
     assert_eq!(l.locked_for(who, 1309.5).await.unwrap(), None);
+    // After the lock: counting starts again.
+    assert_eq!(
+        l.attempt(who, 1310.0, 10, period).await.unwrap(),
+        compare(false)
+    );
+    // A right token clears the count (and a lock the last attempt set).
+    for i in 0..9 {
+        l.attempt(who, 1311.0 + f64::from(i), 10, period)
+            .await
+            .unwrap();
+    }
     l.clear(who).await.unwrap();
-    assert!(!l.record_failure(who, 2000.0, 10, period).await.unwrap());
+    assert_eq!(l.locked_for(who, 1321.0).await.unwrap(), None);
+    assert_eq!(
+        l.attempt(who, 1321.0, 10, period).await.unwrap(),
+        compare(false)
+    );
+    // Counts decay: 9 attempts, a long pause, 9 more do not lock.
+    let other = ip("6.6.6.6");
+    for i in 0..9 {
+        l.attempt(other, f64::from(i), 10, period).await.unwrap();
+    }
+    for i in 0..9 {
+        let at = 1000.0 + f64::from(i);
+        assert_eq!(
+            l.attempt(other, at, 10, period).await.unwrap(),
+            compare(false)
+        );
+    }
+    // Parallel attempts never see the same count: exactly 10 are allowed a comparison.
+    let crowd = ip("7.7.7.7");
+    let attempts =
+        futures_util::future::join_all((0..50).map(|_| l.attempt(crowd, 5000.0, 10, period))).await;
+    let compared = attempts
+        .iter()
+        .filter(|a| matches!(a, Ok(Attempt::Compare { .. })))
+        .count();
+    assert_eq!(compared, 10);
 }
 
 async fn hashrate_reports(s: Stores) {

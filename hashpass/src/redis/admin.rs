@@ -7,20 +7,26 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
 
-use super::{RedisBackend, unavailable};
-use crate::admin::AdminLockout;
+use super::{RedisBackend, corrupt, unavailable};
 use crate::error::StoreError;
+use crate::lockout::{AdminLockout, Attempt};
 
-static RECORD_FAILURE: LazyLock<Script> = LazyLock::new(|| {
+/// Counts an attempt before its token is compared: `{0, left}` when locked (nothing is
+/// compared), `{1, 0}` when it may be compared, `{2, 0}` when it may and is the last allowed
+/// (the lock is already set).
+static ATTEMPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
 local period = tonumber(ARGV[3])
+local locked = redis.call('HGET', KEYS[1], 'until')
+if locked and tonumber(locked) > now then
+  return {0, tostring(tonumber(locked) - now)}
+end
 local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
 local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
-local locked = redis.call('HGET', KEYS[1], 'until')
-if now - last >= period or (locked and tonumber(locked) <= now) then
+if now - last >= period or locked then
   count = 0
   redis.call('HDEL', KEYS[1], 'until')
 end
@@ -28,14 +34,14 @@ count = count + 1
 redis.call('HSET', KEYS[1], 'count', tostring(count), 'last', ARGV[1])
 redis.call('EXPIRE', KEYS[1], math.ceil(period) * 2 + 1)
 if count >= max then
-  redis.call('HSET', KEYS[1], 'count', '0', 'until', ARGV[4])
-  return 1
+  redis.call('HSET', KEYS[1], 'until', ARGV[4])
+  return {2, '0'}
 end
-return 0",
+return {1, '0'}",
     )
 });
 
-/// [`AdminLockout`] in Redis: one expiring hash per IP.
+/// [`AdminLockout`] in Redis: one expiring hash per client address.
 #[derive(Debug, Clone)]
 pub struct RedisAdminLockout {
     backend: RedisBackend,
@@ -47,33 +53,33 @@ impl RedisAdminLockout {
         Self { backend }
     }
 
-    fn key(&self, ip: IpAddr) -> String {
-        self.backend.key(&format!("lockout:{ip}"))
+    fn key(&self, address: IpAddr) -> String {
+        self.backend.key(&format!("lockout:{address}"))
     }
 }
 
 #[async_trait]
 impl AdminLockout for RedisAdminLockout {
-    async fn locked_for(&self, ip: IpAddr, now: f64) -> Result<Option<f64>, StoreError> {
+    async fn locked_for(&self, address: IpAddr, now: f64) -> Result<Option<f64>, StoreError> {
         let mut conn = self.backend.connection();
         let until: Option<f64> = conn
-            .hget(self.key(ip), "until")
+            .hget(self.key(address), "until")
             .await
             .map_err(unavailable)?;
         Ok(until.filter(|u| *u > now).map(|u| u - now))
     }
 
-    async fn record_failure(
+    async fn attempt(
         &self,
-        ip: IpAddr,
+        address: IpAddr,
         now: f64,
         max_failures: u32,
         lockout: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Attempt, StoreError> {
         let mut conn = self.backend.connection();
         let period = lockout.as_secs_f64();
-        let locked: i64 = RECORD_FAILURE
-            .key(self.key(ip))
+        let (state, left): (i64, String) = ATTEMPT
+            .key(self.key(address))
             .arg(format!("{now:.6}"))
             .arg(max_failures.to_string())
             .arg(format!("{period:.6}"))
@@ -81,11 +87,15 @@ impl AdminLockout for RedisAdminLockout {
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        Ok(locked == 1)
+        Ok(match state {
+            0 => Attempt::LockedOut(left.parse().map_err(corrupt)?),
+            2 => Attempt::Compare { last: true },
+            _ => Attempt::Compare { last: false },
+        })
     }
 
-    async fn clear(&self, ip: IpAddr) -> Result<(), StoreError> {
+    async fn clear(&self, address: IpAddr) -> Result<(), StoreError> {
         let mut conn = self.backend.connection();
-        conn.del(self.key(ip)).await.map_err(unavailable)
+        conn.del(self.key(address)).await.map_err(unavailable)
     }
 }

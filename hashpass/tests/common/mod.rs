@@ -23,7 +23,21 @@ pub(crate) fn config() -> Config {
         .with_min_difficulty(1u32)
         .with_max_difficulty(64u32)
         .with_submit_limit(0u32)
+        .with_address_submit_limit(0)
         .with_admin_token(Some("admin-secret-0123456789".into()))
+}
+
+/// An instance on a fake clock, its builder adjusted by `customise` (a seam of the test's own).
+pub(crate) async fn instance_with(
+    config: Config,
+    customise: impl FnOnce(hashpass::HashPassBuilder) -> hashpass::HashPassBuilder,
+) -> (HashPass, FakeClock) {
+    let clock = FakeClock::default();
+    let builder = HashPass::builder(config)
+        .clock(Arc::new(clock.clone()))
+        .without_background_jobs();
+    let hp = customise(builder).build().await.expect("instance builds");
+    (hp, clock)
 }
 
 /// An instance on a fake clock.

@@ -1,5 +1,7 @@
 // The miner page (docs/protocol.md#client-workflow): fingerprint → captcha → socket with a session token →
 // puzzle → trace → Argon2d workers → verify → invite code; restarts on every PUZZLE_RESET.
+// A found solution is kept until the server answers it for good: a busy server (503) or a rate
+// limit (429) gets the same solution again after its Retry-After, until the puzzle changes.
 // Every URL is relative (imports to this script, API paths to the mount), so the page works
 // wherever a host mounts HashPass.
 import { getFingerprint, setOption } from '../vendor/thumbmark.esm.js';
@@ -29,7 +31,21 @@ const state = {
   localRate: 0,
   best: null,
   generation: 0,
+  // The found solution awaiting a definitive answer from api/verify (see submit), or null.
+  submission: null,
+  // PUZZLE_RESETs heard so far, and the timer that fetches the puzzle after a 409 none followed.
+  resets: 0,
+  lostTimer: null,
 };
+
+// Resubmitting a solution the server could not take yet: its Retry-After (seconds, or an HTTP
+// date) within these bounds, else the default.
+const RETRY_DEFAULT_MS = 2000;
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30000;
+// After a 409 (solved by someone else), how long to wait for the PUZZLE_RESET before fetching
+// the current puzzle directly.
+const LOST_FETCH_MS = 3000;
 
 // ---------- display ----------
 
@@ -98,7 +114,17 @@ async function api(path, body) {
   } catch {
     data = null;
   }
-  return { status: response.status, data };
+  return { status: response.status, data, retryAfter: response.headers.get('Retry-After') };
+}
+
+/** Milliseconds to wait for a `Retry-After` header value (null when absent). */
+function retryDelay(header) {
+  const text = (header ?? '').trim();
+  let ms = NaN;
+  if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * 1000;
+  else if (text) ms = Date.parse(text) - Date.now();
+  if (!Number.isFinite(ms)) return RETRY_DEFAULT_MS;
+  return Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, ms));
 }
 
 function detail(data) {
@@ -248,30 +274,127 @@ function onWorkerMessage(generation, message) {
   }
 }
 
-async function onFound(found) {
-  const p = state.puzzle;
+// A submission lives from the worker's find until a definitive answer (200, 409, any other error)
+// or until the puzzle changes under it (a PUZZLE_RESET, or a newer puzzle fetched): then it is
+// cancelled, and an answer still in flight only updates the page if it is a win.
+function onFound(found) {
   stopMining();
+  cancelSubmission();
+  cancelLostFetch();
   log('log.found', { nonce: found.nonce, zeros: found.zeros });
-  status('status.verifying');
-  const { status: code, data } = await api('api/verify', {
-    visitorId: state.visitorId,
-    nonce: found.nonce,
-    submittedSeed: found.seed,
-    traceData: state.trace,
-    hash: found.hash,
-  });
+  const submission = {
+    seed: found.seed,
+    body: {
+      visitorId: state.visitorId,
+      nonce: found.nonce,
+      submittedSeed: found.seed,
+      traceData: state.trace,
+      hash: found.hash,
+    },
+    attempts: 0,
+    cancelled: false,
+    waiting: false,
+    timer: null,
+    tick: null,
+  };
+  state.submission = submission;
+  submit(submission);
+}
+
+/** Drops the pending submission, if any; whether one was waiting to be resubmitted. */
+function cancelSubmission() {
+  const submission = state.submission;
+  if (!submission) return false;
+  state.submission = null;
+  submission.cancelled = true;
+  clearTimeout(submission.timer);
+  clearInterval(submission.tick);
+  return submission.waiting;
+}
+
+async function submit(submission) {
+  submission.attempts += 1;
+  submission.waiting = false;
+  if (submission.attempts === 1) {
+    status('status.verifying');
+  } else {
+    status('status.resubmitting');
+    log('log.resubmit', { nonce: submission.body.nonce });
+  }
+  let answer;
+  try {
+    answer = await api('api/verify', submission.body);
+  } catch (err) {
+    // No answer at all (the network or the server is down): as good as busy, try again later.
+    answer = { status: 0, data: { detail: err.message || String(err) }, retryAfter: null };
+  }
+  const { status: code, data, retryAfter } = answer;
+  // Cancelled while the request was out: the puzzle changed (possibly by this very win).
+  const current = !submission.cancelled;
   if (code === 200 && data && data.invite_code) {
+    if (current) state.submission = null;
     showInvite(data.invite_code, 'result.title');
     status('status.won');
     log('log.won', {}, 'ok');
-  } else if (code === 409) {
-    status('status.lost');
-    log('log.lost', { msg: detail(data) });
+  } else if (code === 503 || code === 429 || code === 0) {
+    if (current) scheduleResubmit(submission, code, data, retryAfter);
+    else log('log.retryDropped');
   } else {
-    status('status.error', { msg: detail(data) });
-    log('status.error', { msg: detail(data) }, 'error');
-    if (p === state.puzzle) setTimeout(() => startMining(state.workerCount || 1), 2000);
+    if (current) state.submission = null;
+    if (code === 409) {
+      log('log.lost', { msg: detail(data) });
+      if (current) {
+        status('status.lost');
+        expectReset(submission.seed);
+      }
+    } else {
+      status('status.error', { msg: detail(data) });
+      log('status.error', { msg: detail(data) }, 'error');
+      if (current && state.puzzle?.seed === submission.seed) {
+        setTimeout(() => startMining(state.workerCount || 1), 2000);
+      }
+    }
   }
+}
+
+/** Resubmits the same solution after the server's Retry-After, counting down on the page. */
+function scheduleResubmit(submission, code, data, retryAfter) {
+  const ms = retryDelay(retryAfter);
+  const due = performance.now() + ms;
+  const key = code === 429 ? 'status.retryLimited' : 'status.retryBusy';
+  log('log.retry', { code, msg: detail(data), s: Math.ceil(ms / 1000) });
+  const show = () => status(key, { s: Math.max(1, Math.ceil((due - performance.now()) / 1000)) });
+  show();
+  submission.waiting = true;
+  submission.tick = setInterval(show, 250);
+  submission.timer = setTimeout(() => {
+    clearInterval(submission.tick);
+    if (submission.cancelled) return;
+    if (state.puzzle?.seed !== submission.seed) {
+      cancelSubmission();
+      log('log.retryDropped');
+      startMining(state.workerCount || state.puzzle?.worker_count || 1);
+      return;
+    }
+    submit(submission);
+  }, ms);
+}
+
+/** After a 409 on `seed`: fetch the current puzzle unless a reset or a newer puzzle comes first. */
+function expectReset(seed) {
+  cancelLostFetch();
+  const resets = state.resets;
+  state.lostTimer = setTimeout(() => {
+    state.lostTimer = null;
+    if (state.resets !== resets || state.puzzle?.seed !== seed || state.mining || state.submission) return;
+    log('log.fetchPuzzle');
+    loadPuzzle();
+  }, LOST_FETCH_MS);
+}
+
+function cancelLostFetch() {
+  clearTimeout(state.lostTimer);
+  state.lostTimer = null;
 }
 
 function showInvite(code, titleKey) {
@@ -296,6 +419,11 @@ async function loadPuzzle() {
   }
   state.puzzle = data;
   log('log.puzzle', { seed: data.seed.slice(0, 8), d: data.difficulty });
+  if (state.submission) {
+    // Still the puzzle of the pending solution (a reconnect, say): keep resubmitting that.
+    if (state.submission.seed === data.seed) return;
+    if (cancelSubmission()) log('log.retryDropped');
+  }
   if (!state.ip) {
     const { ip, trace } = await traceIp();
     state.ip = ip;
@@ -321,6 +449,9 @@ async function onReset(message) {
   const previous = state.puzzle;
   const best = state.best;
   stopMining();
+  state.resets += 1;
+  cancelLostFetch();
+  if (cancelSubmission()) log('log.retryDropped');
   if (message.is_timeout && previous) {
     status('status.timeout');
     await submitBest(previous.seed, best);
@@ -431,7 +562,7 @@ function initControls() {
     if (state.paused) {
       stopMining();
       status('status.paused');
-    } else {
+    } else if (!state.submission) {
       startMining(state.workerCount || state.puzzle?.worker_count || 1);
     }
   });
