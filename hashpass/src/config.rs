@@ -206,6 +206,10 @@ pub struct LimitsConfig {
     pub address_submit_limit: u32,
     /// Window of the per-address submission limit.
     pub address_submit_window: Duration,
+    /// `HASHPASS_SESSIONS_PER_ADDRESS`: sessions of one client address that count as alive,
+    /// disconnected ones in their grace period included; a new one beyond it revokes the
+    /// oldest (4; 0 = unlimited).
+    pub sessions_per_address: usize,
     /// `HASHPASS_VERIFY_RUNNING_PER_ADDRESS`: verifications of one address that run at once (1).
     pub verify_running_per_address: u32,
     /// `HASHPASS_VERIFY_WAITING_PER_ADDRESS`: verifications of one address that may wait; more
@@ -227,6 +231,7 @@ impl Default for LimitsConfig {
             submit_window: Duration::from_secs(10),
             address_submit_limit: 12,
             address_submit_window: Duration::from_secs(10),
+            sessions_per_address: 4,
             verify_running_per_address: 1,
             verify_waiting_per_address: 2,
             verify_failure_memory: Duration::from_secs(600),
@@ -358,6 +363,8 @@ with! {
     with_submit_window: limits.submit_window: Duration,
     /// Sets the submissions allowed per client address per window (0 = unlimited).
     with_address_submit_limit: limits.address_submit_limit: u32,
+    /// Sets the sessions of one client address that count as alive (0 = unlimited).
+    with_sessions_per_address: limits.sessions_per_address: usize,
     /// Sets the verifications of one address that may wait.
     with_verify_waiting_per_address: limits.verify_waiting_per_address: usize,
     /// Sets the verifications of one address that run at once.
@@ -676,6 +683,10 @@ impl LimitsConfig {
             &mut self.verify_memory_budget_mb,
         )?;
         vars.set("HASHPASS_VERIFY_QUEUE", &mut self.verify_queue)?;
+        vars.set(
+            "HASHPASS_SESSIONS_PER_ADDRESS",
+            &mut self.sessions_per_address,
+        )?;
         vars.set(
             "HASHPASS_VERIFY_RUNNING_PER_ADDRESS",
             &mut self.verify_running_per_address,

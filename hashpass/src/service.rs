@@ -1072,6 +1072,7 @@ impl PuzzleService {
                 .insert(Session::new(token.clone(), ip, self.now(), connection))
                 .await?;
             tracing::info!(%ip, token = %preview(&token), "player connected");
+            self.enforce_session_budget(ip).await?;
             let greeting = wire::session_token(&token);
             return Ok((token, Some(greeting)));
         };
@@ -1085,6 +1086,44 @@ impl PuzzleService {
         }
         tracing::info!(%ip, token = %preview(&token), "player reconnected");
         Ok((token, None))
+    }
+
+    /// Keeps at most `sessions_per_address` live sessions for `ip`'s address: the oldest beyond
+    /// it are revoked and their sockets closed (docs/protocol.md#session-budget).
+    async fn enforce_session_budget(&self, ip: IpAddr) -> Result<(), StoreError> {
+        let limit = self.config.limits.sessions_per_address;
+        if limit == 0 {
+            return Ok(());
+        }
+        let (now, grace) = (self.now(), self.config.game.session_grace);
+        let address = crate::config::counted_address(ip);
+        let mut live: Vec<Session> = self
+            .seams
+            .sessions
+            .of_address(address)
+            .await?
+            .into_iter()
+            .filter(|s| s.is_live(now, grace))
+            .collect();
+        if live.len() <= limit {
+            return Ok(());
+        }
+        live.sort_by(|a, b| a.created_at.total_cmp(&b.created_at));
+        for oldest in &live[..live.len() - limit] {
+            let Some(revoked) = self.seams.sessions.revoke(&oldest.token).await? else {
+                continue;
+            };
+            tracing::info!(%address, token = %preview(&revoked.token), "session revoked: too many sessions from one address");
+            if let Some(connection) = revoked.connection {
+                self.publish(Event::CloseConnection {
+                    connection,
+                    code: wire::CLOSE_POLICY,
+                    reason: wire::TOO_MANY_SESSIONS.into(),
+                })
+                .await;
+            }
+        }
+        Ok(())
     }
 
     /// The player started mining the current puzzle: its mining time counts from now.

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::config::counted_address;
 use crate::error::StoreError;
 use crate::util::{lock, random_bytes};
 
@@ -108,6 +109,11 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Revokes every session of `ip`; returns the sessions revoked now.
     async fn revoke_ip(&self, ip: IpAddr) -> Result<Vec<Session>, StoreError>;
+    /// Revokes the session `token`; returns it if it was revoked now.
+    async fn revoke(&self, token: &str) -> Result<Option<Session>, StoreError>;
+    /// Every stored session of a client address ([`crate::config::counted_address`]: an IPv4
+    /// address, or an IPv6 /64), revoked or not.
+    async fn of_address(&self, address: IpAddr) -> Result<Vec<Session>, StoreError>;
     /// Revokes every session; returns the sessions revoked now.
     async fn revoke_all(&self) -> Result<Vec<Session>, StoreError>;
     /// Every stored session.
@@ -210,6 +216,19 @@ impl SessionStore for MemorySessionStore {
 
     async fn revoke_all(&self) -> Result<Vec<Session>, StoreError> {
         Ok(self.revoke_where(|_| true))
+    }
+
+    async fn revoke(&self, token: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self.revoke_where(|s| s.token == token).pop())
+    }
+
+    async fn of_address(&self, address: IpAddr) -> Result<Vec<Session>, StoreError> {
+        Ok(self.with(|m| {
+            m.values()
+                .filter(|s| counted_address(s.ip) == address)
+                .cloned()
+                .collect()
+        }))
     }
 
     async fn list(&self) -> Result<Vec<Session>, StoreError> {

@@ -12,6 +12,9 @@ use crate::util::round_dp;
 
 /// Close code: policy violation (replaced by a newer socket, too slow).
 pub(crate) const CLOSE_POLICY: u16 = 1008;
+/// Close reason of a socket whose session was revoked because its address opened more
+/// sessions than it may (docs/protocol.md#session-budget).
+pub(crate) const TOO_MANY_SESSIONS: &str = "Too many sessions from your address";
 /// Close code: message too big.
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 

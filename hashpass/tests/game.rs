@@ -217,12 +217,22 @@ async fn a_flood_of_wrong_hashes_cannot_starve_an_honest_winner() {
 
 #[tokio::test]
 async fn invalid_proofs_never_win() {
-    let (hp, _clock) = instance(config().with_difficulty(2u32)).await;
+    let config = config().with_difficulty(2u32);
+    let verifier = CountingVerifier::for_config(&config);
+    let (hp, _clock) = instance_with(config, |b| b.verifier(verifier.clone())).await;
     let svc = hp.service();
     let state = svc.state().await.unwrap();
     let (a, b) = (ip(1), ip(2));
     let session_a = session(&hp, a).await;
     let (nonce, hash) = solve(TINY, &state.seed, "alice", a, 2, 0);
+    // Every refusal below is either decided before hashing (the verifier is not called) or
+    // after recomputing (called exactly once).
+    let mut hashed = verifier.computed();
+    let mut expect_hashed = |times: usize, what: &str| {
+        let now = verifier.computed();
+        assert_eq!(now - hashed, times, "{what}: verifier calls");
+        hashed = now;
+    };
 
     // Wrong hash that still looks like it meets the difficulty: recomputed, mismatch.
     let mut wrong = hash;
@@ -239,6 +249,7 @@ async fn invalid_proofs_never_win() {
         (http(&e).status.as_u16(), http(&e).message()),
         (400, Some("Hash mismatch"))
     );
+    expect_hashed(1, "hash mismatch");
 
     // Too few zero bits: refused before hashing.
     let (weak_nonce, weak) = (0u64..)
@@ -270,6 +281,7 @@ async fn invalid_proofs_never_win() {
             .unwrap()
             .starts_with("Hash does not meet difficulty requirement (2 leading zero bits, found")
     );
+    expect_hashed(0, "too few zero bits");
 
     // Stale seed.
     let e = svc
@@ -284,6 +296,7 @@ async fn invalid_proofs_never_win() {
         (http(&e).status.as_u16(), http(&e).message()),
         (409, Some("Puzzle already solved by someone else"))
     );
+    expect_hashed(0, "stale seed");
 
     // Wrong IP: the trace names A but the request comes from B.
     let session_b = session(&hp, b).await;
@@ -302,6 +315,7 @@ async fn invalid_proofs_never_win() {
             Some("Identity mismatch: TraceData IP doesn't match request IP")
         )
     );
+    expect_hashed(0, "trace IP mismatch");
     // ...and with an honest trace from B, A's proof does not hash to the same value under B's salt.
     let mut from_b = solution(&state.seed, "alice", b, nonce, hash);
     from_b.trace_data = format!("ip={b}");
@@ -310,6 +324,7 @@ async fn invalid_proofs_never_win() {
         (http(&e).status.as_u16(), http(&e).message()),
         (400, Some("Hash mismatch"))
     );
+    expect_hashed(1, "A's proof under B's salt");
 
     // Wrong visitorId: the session is bound to alice.
     svc.puzzle(&session_a, "alice").await.unwrap();
@@ -327,6 +342,7 @@ async fn invalid_proofs_never_win() {
         (http(&e).status.as_u16(), http(&e).message()),
         (403, Some("Device fingerprint mismatch"))
     );
+    expect_hashed(0, "fingerprint mismatch");
 
     // None of it won; the real proof still does.
     assert_eq!(svc.state().await.unwrap().seed, state.seed);
@@ -339,6 +355,7 @@ async fn invalid_proofs_never_win() {
         .await
         .is_ok()
     );
+    expect_hashed(1, "the real proof");
 }
 
 #[tokio::test]

@@ -51,6 +51,7 @@ macro_rules! conformance_suite {
             admin_lockout,
             parallel_admin_guesses,
             forwarded_for_lines,
+            session_budget_per_address,
             admin_socket,
             kick_closes_idle_sockets,
             kick_all_and_clear_sessions,

@@ -3,15 +3,19 @@
 //! the race, sign up with it, log in, call `/me`; a code signs up one account, even when a hundred
 //! sign-ups race for it; every bad code is refused with its own error; the admin sees, withdraws
 //! and widens codes; tokens are refused for a wrong audience, issuer or key and the second they
-//! expire.
+//! expire. Under abuse: logins are limited per client address (IPv6 by /64) with a 429 and
+//! `Retry-After`; password hashing is a bounded queue whose overflow is a 503 with
+//! `Retry-After`; a sign-up activates only the row it wrote, even when another sign-up took its
+//! name over midway; and the forms are refused with a 415 unless sent as JSON.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
-use hashpass::HashPass;
 use hashpass::invite::{InviteCodes, InviteKey};
-use hashpass::redemption::RedemptionStore;
+use hashpass::redemption::{CodeStatus, RedeemOutcome, RedemptionStore};
+use hashpass::{Config, HashPass, StoreError};
 use hashpass_examples::site::{Site, SiteConfig, with_axum, with_poem};
 use hashpass_tests::adapters;
 use hashpass_tests::cases::win_a_code;
@@ -28,30 +32,36 @@ const ISSUER: &str = "hashpass-invite-site";
 const AUDIENCE: &str = "hashpass-invite-site:accounts";
 const PASSWORD: &str = "correct horse battery staple";
 
-/// The site's settings: the test secret and `database_url`.
+/// The site's settings: the test secret and `database_url`, and room in the password-hashing
+/// queue for the hundred racing sign-ups (the limits' defaults otherwise).
 fn site_config(database_url: &str) -> SiteConfig {
     let mut config = SiteConfig::new(SECRET).expect("secret long enough");
     config.database_url = database_url.to_string();
+    config.hash_queue = 128;
     config
 }
 
-/// Each test server's site database, by the server's log directory (the serve functions get
+/// Each test server's site settings, by the server's log directory (the serve functions get
 /// only the HashPass instance).
-static SITE_DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> =
+static SITE_CONFIGS: std::sync::Mutex<Vec<(std::path::PathBuf, SiteConfig)>> =
     std::sync::Mutex::new(Vec::new());
 
-fn database_url(hashpass: &HashPass) -> String {
-    let databases = SITE_DATABASES.lock().unwrap();
-    let (_, url) = databases
+fn registered_config(hashpass: &HashPass) -> SiteConfig {
+    let configs = SITE_CONFIGS.lock().unwrap();
+    let (_, config) = configs
         .iter()
         .find(|(dir, _)| *dir == hashpass.config().admin.log_dir)
-        .expect("start_site registered the database");
-    url.clone()
+        .expect("start_site registered the site's settings");
+    config.clone()
 }
 
-/// The site around `hashpass`, its accounts in the database `start_site` registered.
+fn database_url(hashpass: &HashPass) -> String {
+    registered_config(hashpass).database_url
+}
+
+/// The site around `hashpass`, with the settings `start_site` registered.
 async fn open_site(hashpass: &HashPass) -> Site {
-    Site::open(site_config(&database_url(hashpass)), hashpass)
+    Site::open(registered_config(hashpass), hashpass)
         .await
         .expect("site opens")
 }
@@ -88,8 +98,20 @@ async fn start_site(
     database_url: Option<&str>,
     redemptions: Option<Arc<dyn RedemptionStore>>,
 ) -> TestServer {
+    start_site_with(serve, database_url, redemptions, |config| config, |_| {}).await
+}
+
+/// [`start_site`] with HashPass's settings passed through `hashpass` and the site's through
+/// `site`.
+async fn start_site_with(
+    serve: Serve,
+    database_url: Option<&str>,
+    redemptions: Option<Arc<dyn RedemptionStore>>,
+    hashpass: impl FnOnce(Config) -> Config,
+    site: impl FnOnce(&mut SiteConfig),
+) -> TestServer {
     let dir = temp_dir("invite-site");
-    let config = test_config(&dir);
+    let config = hashpass(test_config(&dir));
     let url = match database_url {
         Some(url) => url.to_string(),
         None => {
@@ -100,10 +122,12 @@ async fn start_site(
         Some(store) => store,
         None => Site::redemption_store(&site_config(&url)).await.unwrap(),
     };
-    SITE_DATABASES
+    let mut site_settings = site_config(&url);
+    site(&mut site_settings);
+    SITE_CONFIGS
         .lock()
         .unwrap()
-        .push((config.admin.log_dir.clone(), url));
+        .push((config.admin.log_dir.clone(), site_settings));
     TestServer::start_custom(serve, config, dir, None, move |builder| {
         builder.redemption_store(store)
     })
@@ -111,7 +135,11 @@ async fn start_site(
 }
 
 async fn sign_up(http: &Http, username: &str, invite_code: &str) -> Answer {
-    let form = json!({ "username": username, "password": PASSWORD, "invite_code": invite_code });
+    sign_up_as(http, username, PASSWORD, invite_code).await
+}
+
+async fn sign_up_as(http: &Http, username: &str, password: &str, invite_code: &str) -> Answer {
+    let form = json!({ "username": username, "password": password, "invite_code": invite_code });
     http.post("/signup", &form, None).await
 }
 
@@ -493,5 +521,494 @@ async fn join_page_in_chromium() {
     let code = win_a_code(&server, client_ip(1)).await;
     hashpass_tests::cases::run_browser_script_with(&server, "join.e2e.mjs", &["--code", &code])
         .await;
+    server.shutdown().await;
+}
+
+/// The `Retry-After` header's seconds.
+fn retry_after(answer: &Answer) -> Option<u64> {
+    answer
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A code from the site's own key, and its id.
+fn fresh_code(server: &TestServer) -> (String, String) {
+    let code = server.hashpass.invites().issue().code;
+    let id = server.hashpass.invites().verify(&code).unwrap().id;
+    (code, id)
+}
+
+/// Ten logins a minute per client address (the default): the eleventh is refused with a 429
+/// and `Retry-After`, whatever its password, while another address still logs in.
+async fn check_login_limit(serve: Serve) {
+    let server = start_site(serve, None, None).await;
+    let (first, second) = (
+        Http::new(&server, client_ip(1)),
+        Http::new(&server, client_ip(2)),
+    );
+    let (code, _) = fresh_code(&server);
+    assert_eq!(sign_up(&first, "alice", &code).await.status, 201);
+    for attempt in 1..=10 {
+        let (password, status) = if attempt % 3 == 0 {
+            ("not the password", 401)
+        } else {
+            (PASSWORD, 200)
+        };
+        let answer = log_in(&first, "alice", password).await;
+        assert_eq!(answer.status, status, "attempt {attempt}: {}", answer.text);
+    }
+    let eleventh = log_in(&first, "alice", PASSWORD).await;
+    assert!(refused(&eleventh, 429, "too_many_logins").contains("Too many login attempts"));
+    let wait = retry_after(&eleventh).expect("a Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    assert_eq!(eleventh.json()["retry_after"], wait);
+    let other = log_in(&second, "alice", PASSWORD).await;
+    assert_eq!(
+        other.status, 200,
+        "another address is not limited: {}",
+        other.text
+    );
+    // The limit is on logins: the limited address still signs up.
+    let (code, _) = fresh_code(&server);
+    assert_eq!(sign_up(&first, "bob", &code).await.status, 201);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_limit_in_axum() {
+    check_login_limit(axum_site).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_limit_in_poem() {
+    check_login_limit(poem_site).await;
+}
+
+/// Behind a trusted proxy, logins count by the client address it names: IPv6 addresses by
+/// their /64, so hopping within one's own /64 gains nothing, while the next /64 is another
+/// client.
+async fn check_login_limit_by_ipv6_prefix(serve: Serve) {
+    let server = start_site_with(
+        serve,
+        None,
+        None,
+        |config| config.with_trusted_proxies(vec!["127.0.0.0/8".parse().unwrap()]),
+        |_| {},
+    )
+    .await;
+    let http = Http::new(&server, client_ip(1));
+    let from = |client: &str| {
+        let (http, client) = (http.clone(), client.to_string());
+        async move {
+            let form = json!({ "username": "nobody", "password": PASSWORD });
+            let headers = [
+                ("content-type", "application/json"),
+                ("cf-connecting-ip", client.as_str()),
+            ];
+            http.send("POST", "/login", &headers, form.to_string())
+                .await
+        }
+    };
+    for host in 1..=10 {
+        let answer = from(&format!("2001:db8:a:b::{host:x}")).await;
+        refused(&answer, 401, "bad_credentials");
+    }
+    let same_prefix = from("2001:db8:a:b:ffff:ffff:ffff:ffff").await;
+    refused(&same_prefix, 429, "too_many_logins");
+    assert!(retry_after(&same_prefix).is_some());
+    refused(&from("2001:db8:a:c::1").await, 401, "bad_credentials");
+    // An IPv4 client is counted on its own address.
+    refused(&from("203.0.113.7").await, 401, "bad_credentials");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_limit_by_ipv6_prefix_in_axum() {
+    check_login_limit_by_ipv6_prefix(axum_site).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_limit_by_ipv6_prefix_in_poem() {
+    check_login_limit_by_ipv6_prefix(poem_site).await;
+}
+
+/// With one hash at a time and one waiting, a burst of logins from many addresses (known and
+/// unknown names: the decoy hash queues too) is answered at once beyond those two: 503 with
+/// `Retry-After`, every other one checked; none waits without end, and the queue frees again.
+async fn check_bounded_hashing(serve: Serve) {
+    let server = start_site_with(
+        serve,
+        None,
+        None,
+        |config| config,
+        |site| {
+            site.hash_concurrency = 1;
+            site.hash_queue = 1;
+        },
+    )
+    .await;
+    let http = Http::new(&server, client_ip(1));
+    let (code, _) = fresh_code(&server);
+    assert_eq!(sign_up(&http, "alice", &code).await.status, 201);
+    let answers = futures_util::future::join_all((0..32).map(|i| {
+        let http = Http::new(&server, client_ip(10 + i));
+        async move {
+            let username = if i % 2 == 0 { "alice" } else { "nobody" };
+            (username, log_in(&http, username, PASSWORD).await)
+        }
+    }))
+    .await;
+    let mut busy = 0;
+    for (username, answer) in &answers {
+        match answer.status {
+            503 => {
+                busy += 1;
+                assert!(refused(answer, 503, "busy").contains("try again"));
+                assert_eq!(retry_after(answer), Some(1), "{answer:?}");
+            }
+            200 => assert_eq!(*username, "alice", "{}", answer.text),
+            _ => {
+                assert_eq!(*username, "nobody", "{}", answer.text);
+                refused(answer, 401, "bad_credentials");
+            }
+        }
+    }
+    assert!(
+        busy > 0,
+        "a burst of 32 overflows a queue of 2: {answers:?}"
+    );
+    assert!(busy < answers.len(), "the queue checks some: {answers:?}");
+    // Every slot was given back: a login now is checked.
+    assert_eq!(log_in(&http, "alice", PASSWORD).await.status, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_hashing_in_axum() {
+    check_bounded_hashing(axum_site).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_hashing_in_poem() {
+    check_bounded_hashing(poem_site).await;
+}
+
+/// A redemption of a code in `holds` waits there until the test lets it go.
+type Hold = (oneshot::Sender<()>, oneshot::Receiver<()>);
+
+/// A redemption store that holds the next redemption of chosen codes just before it is made,
+/// so that a test can interleave sign-ups exactly.
+struct HeldRedemptions {
+    inner: Arc<dyn RedemptionStore>,
+    holds: std::sync::Mutex<HashMap<String, Hold>>,
+}
+
+impl HeldRedemptions {
+    /// Holds the next redemption of `code_id`: the receiver fires when it arrives, the sender
+    /// lets it go on.
+    fn hold(&self, code_id: &str) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (arrived, on_arrival) = oneshot::channel();
+        let (release, on_release) = oneshot::channel();
+        self.holds
+            .lock()
+            .unwrap()
+            .insert(code_id.to_string(), (arrived, on_release));
+        (on_arrival, release)
+    }
+}
+
+// By hand what `#[async_trait]` writes (this crate does not depend on it).
+impl RedemptionStore for HeldRedemptions {
+    fn redeem<'a, 'b, 'c, 'f>(
+        &'a self,
+        code_id: &'b str,
+        user_id: &'c str,
+        now: f64,
+    ) -> BoxFuture<'f, Result<RedeemOutcome, StoreError>>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        Box::pin(async move {
+            let hold = self.holds.lock().unwrap().remove(code_id);
+            if let Some((arrived, release)) = hold {
+                let _ = arrived.send(());
+                let _ = release.await;
+            }
+            self.inner.redeem(code_id, user_id, now).await
+        })
+    }
+
+    fn status<'a, 'b, 'f>(
+        &'a self,
+        code_id: &'b str,
+    ) -> BoxFuture<'f, Result<CodeStatus, StoreError>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        self.inner.status(code_id)
+    }
+
+    fn revoke<'a, 'b, 'f>(
+        &'a self,
+        code_id: &'b str,
+        now: f64,
+    ) -> BoxFuture<'f, Result<bool, StoreError>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        self.inner.revoke(code_id, now)
+    }
+
+    fn set_max_uses<'a, 'b, 'f>(
+        &'a self,
+        code_id: &'b str,
+        max_uses: u32,
+        now: f64,
+    ) -> BoxFuture<'f, Result<Option<CodeStatus>, StoreError>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        self.inner.set_max_uses(code_id, max_uses, now)
+    }
+
+    fn list<'a, 'f>(&'a self) -> BoxFuture<'f, Result<Vec<CodeStatus>, StoreError>>
+    where
+        'a: 'f,
+        Self: 'f,
+    {
+        self.inner.list()
+    }
+}
+
+/// Two sign-ups for one username with different codes, interleaved exactly: A writes its
+/// pending row and stalls just before redeeming its code — past the grace period, so B takes
+/// the name over with a pending row of its own and stalls likewise; then A's code is redeemed.
+/// A must not activate B's row (it answers 409 and the row stays pending); B's row then becomes
+/// B's account if B's code is good, and is removed, freeing the name, if it was withdrawn
+/// meanwhile.
+async fn check_racing_sign_ups(serve: Serve) {
+    let dir = temp_dir("invite-site-race");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("site.db").display());
+    let held = Arc::new(HeldRedemptions {
+        inner: Site::redemption_store(&site_config(&url)).await.unwrap(),
+        holds: std::sync::Mutex::new(HashMap::new()),
+    });
+    let server = start_site(serve, Some(&url), Some(held.clone())).await;
+    let http = Http::new(&server, client_ip(1));
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&url).await.unwrap();
+    let row = |username: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_as::<_, (i64, String)>(
+                "SELECT active, invite_id FROM site_accounts WHERE username = $1",
+            )
+            .bind(username)
+            .fetch_optional(&db)
+            .await
+            .unwrap()
+        }
+    };
+    let (password_a, password_b) = ("password of sign-up A", "password of sign-up B");
+    for (username, b_code_stays_good) in [("bob", true), ("carol", false)] {
+        let (code_a, id_a) = fresh_code(&server);
+        let (code_b, id_b) = fresh_code(&server);
+
+        let (a_arrived, release_a) = held.hold(&id_a);
+        let a = tokio::spawn({
+            let http = http.clone();
+            async move { sign_up_as(&http, username, password_a, &code_a).await }
+        });
+        a_arrived.await.expect("A reaches its redemption");
+        assert_eq!(
+            row(username).await,
+            Some((0, id_a.clone())),
+            "A's row is pending"
+        );
+        // A stalls past the grace period.
+        sqlx::query("UPDATE site_accounts SET created_at = created_at - 3600 WHERE username = $1")
+            .bind(username)
+            .execute(&db)
+            .await
+            .unwrap();
+
+        let (b_arrived, release_b) = held.hold(&id_b);
+        let b = tokio::spawn({
+            let (http, code_b) = (http.clone(), code_b.clone());
+            async move { sign_up_as(&http, username, password_b, &code_b).await }
+        });
+        b_arrived.await.expect("B reaches its redemption");
+        assert_eq!(
+            row(username).await,
+            Some((0, id_b.clone())),
+            "B took the name over"
+        );
+
+        // A's code is redeemed now, but the row under its name is B's: A leaves it alone.
+        release_a.send(()).unwrap();
+        let a = a.await.unwrap();
+        refused(&a, 409, "username_taken");
+        assert_eq!(
+            row(username).await,
+            Some((0, id_b.clone())),
+            "A's activation left B's pending row alone"
+        );
+
+        if !b_code_stays_good {
+            assert!(server.hashpass.gate().revoke(&code_b).await.unwrap());
+        }
+        release_b.send(()).unwrap();
+        let b = b.await.unwrap();
+        if b_code_stays_good {
+            assert_eq!(b.status, 201, "{}", b.text);
+            assert_eq!(b.json()["invite_id"], id_b.as_str());
+            assert_eq!(row(username).await, Some((1, id_b.clone())));
+            refused(
+                &log_in(&http, username, password_a).await,
+                401,
+                "bad_credentials",
+            );
+            assert_eq!(log_in(&http, username, password_b).await.status, 200);
+        } else {
+            refused(&b, 410, "revoked");
+            assert_eq!(
+                row(username).await,
+                None,
+                "B's refused sign-up left nothing"
+            );
+            refused(
+                &log_in(&http, username, password_b).await,
+                401,
+                "bad_credentials",
+            );
+            let (code, _) = fresh_code(&server);
+            assert_eq!(sign_up(&http, username, &code).await.status, 201);
+        }
+    }
+    db.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_sign_ups_in_axum() {
+    check_racing_sign_ups(axum_site).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_sign_ups_in_poem() {
+    check_racing_sign_ups(poem_site).await;
+}
+
+/// The forms are JSON only: a valid JSON body sent as `text/plain` (what a cross-site HTML
+/// form can send with no CORS preflight), as a form encoding, or with no content type is
+/// refused with a 415 before anything is done with it; `application/json` in any case and
+/// with parameters is accepted.
+async fn check_json_only(serve: Serve) {
+    let server = start_site(serve, None, None).await;
+    let http = Http::new(&server, client_ip(1));
+    let (code, _) = fresh_code(&server);
+    let signup = json!({ "username": "alice", "password": PASSWORD, "invite_code": code });
+    let login = json!({ "username": "alice", "password": PASSWORD });
+    for content_type in [
+        Some("text/plain"),
+        Some("text/plain; charset=utf-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonx"),
+        None,
+    ] {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|t| vec![("content-type", t)])
+            .unwrap_or_default();
+        for (path, form) in [("/signup", &signup), ("/login", &login)] {
+            let answer = http.send("POST", path, &headers, form.to_string()).await;
+            let detail = refused(&answer, 415, "unsupported_media_type");
+            assert!(detail.contains("application/json"), "{detail}");
+        }
+    }
+    // Nothing was done: the code is unused and signs alice up now.
+    let json_with_charset = [("content-type", "Application/JSON; charset=UTF-8")];
+    let answer = http
+        .send("POST", "/signup", &json_with_charset, signup.to_string())
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let answer = http
+        .send("POST", "/login", &json_with_charset, login.to_string())
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_only_in_axum() {
+    check_json_only(axum_site).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_only_in_poem() {
+    check_json_only(poem_site).await;
+}
+
+/// A site whose accounts table predates the sign-up attempt ids gains the column on opening,
+/// and its rows carry on: an account keeps its name, a long-pending row frees its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_accounts_table_is_upgraded() {
+    let dir = temp_dir("invite-site-old-table");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("site.db").display());
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE site_accounts (
+            username TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            invite_id TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            active BIGINT NOT NULL
+        )",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    for (username, created_at, active) in [
+        ("elder", now() as f64 - 86_400.0, 1),
+        ("ghost", now() as f64 - 3600.0, 0),
+    ] {
+        sqlx::query(
+            "INSERT INTO site_accounts (username, password_hash, invite_id, created_at, active) \
+             VALUES ($1, 'not-a-hash', '00000000deadbeef', $2, $3)",
+        )
+        .bind(username)
+        .bind(created_at)
+        .bind(active)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    let server = start_site(axum_site, Some(&url), None).await;
+    let http = Http::new(&server, client_ip(1));
+    let (code, _) = fresh_code(&server);
+    refused(&sign_up(&http, "elder", &code).await, 409, "username_taken");
+    assert_eq!(sign_up(&http, "ghost", &code).await.status, 201);
+    assert_eq!(log_in(&http, "ghost", PASSWORD).await.status, 200);
+    let attempts: Vec<(String, String)> =
+        sqlx::query_as("SELECT username, attempt FROM site_accounts ORDER BY username")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(attempts[0], ("elder".into(), String::new()));
+    assert_eq!(attempts[1].0, "ghost");
+    assert_eq!(attempts[1].1.len(), 32, "a fresh sign-up's attempt id");
+    db.close().await;
     server.shutdown().await;
 }

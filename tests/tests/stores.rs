@@ -248,6 +248,27 @@ async fn sessions_lifecycle(s: Stores) {
         None
     );
     assert_eq!(store.count().await.unwrap(), 3);
+    // By client address: an IPv6 /64 is one.
+    store
+        .insert(Session::new("t4".into(), ip("2001:db8::ffff:1"), 1003.0, 4))
+        .await
+        .unwrap();
+    let tokens = |sessions: Vec<Session>| {
+        let mut tokens: Vec<String> = sessions.into_iter().map(|s| s.token).collect();
+        tokens.sort();
+        tokens
+    };
+    let v6 = hashpass::config::counted_address(ip("2001:db8::1"));
+    assert_eq!(tokens(store.of_address(v6).await.unwrap()), ["t3", "t4"]);
+    assert_eq!(
+        tokens(store.of_address(ip("1.1.1.1")).await.unwrap()),
+        ["t1", "t2"]
+    );
+    let once = store.revoke("t4").await.unwrap().expect("revoked now");
+    assert!(once.revoked && once.token == "t4");
+    assert!(store.revoke("t4").await.unwrap().is_none(), "only once");
+    assert!(store.revoke("nope").await.unwrap().is_none());
+    assert_eq!(store.count().await.unwrap(), 4);
     let mut revoked: Vec<String> = store
         .revoke_ip(ip("1.1.1.1"))
         .await
@@ -259,8 +280,9 @@ async fn sessions_lifecycle(s: Stores) {
     assert_eq!(revoked, vec!["t1", "t2"]);
     assert!(store.revoke_ip(ip("1.1.1.1")).await.unwrap().is_empty());
     assert_eq!(store.revoke_all().await.unwrap().len(), 1);
-    assert_eq!(store.list().await.unwrap().len(), 3);
-    assert_eq!(store.cleanup(2000.0, grace).await.unwrap(), 3);
+    assert_eq!(store.list().await.unwrap().len(), 4);
+    assert_eq!(store.cleanup(2000.0, grace).await.unwrap(), 4);
+    assert!(store.of_address(v6).await.unwrap().is_empty());
     assert_eq!(store.count().await.unwrap(), 0);
 }
 

@@ -6,25 +6,37 @@
 //! - Accounts live in SQL (SQLite by default, any `postgres://` URL too), passwords as salted
 //!   Argon2id PHC strings, verified in constant time; an unknown username costs the same work as
 //!   a wrong password.
-//! - A code signs up one account: the account is written pending, the code is redeemed (exactly
-//!   one of any number of racers wins), then the account is activated — or, if the code was
-//!   refused, removed again, freeing the username. A row that a crash left pending becomes the
-//!   account if its code was redeemed, and otherwise frees its username after a minute.
+//! - Password hashing is bounded: at most [`SiteConfig::hash_concurrency`] hashes run at once
+//!   and at most [`SiteConfig::hash_queue`] wait; a sign-up or login beyond that is answered 503
+//!   with `Retry-After` at once, never queued without end. Each client address (IPv6 by /64) may
+//!   attempt [`SiteConfig::login_attempts`] logins per [`SiteConfig::login_window_secs`]; the
+//!   next is answered 429 with `Retry-After`.
+//! - The forms are JSON only: a body sent as anything but `Content-Type: application/json` (a
+//!   cross-site HTML form's `text/plain`, say, which needs no CORS preflight) is answered 415.
+//! - A code signs up one account: the account is written pending, tagged with a random id of
+//!   this sign-up attempt, the code is redeemed (exactly one of any number of racers wins), then
+//!   that very row is activated — or, if the code was refused, removed again, freeing the
+//!   username. A row that a crash left pending becomes the account if its code was redeemed,
+//!   and otherwise frees its username after a minute; a sign-up that stalled past that minute
+//!   and had its row taken over never activates the row that replaced it.
 //! - Tokens are HS256 JWTs checked for signature, issuer, audience and expiry with no leeway.
 //! - Every secret comes from the environment ([`SiteConfig::from_env`]).
 
 pub mod with_axum;
 pub mod with_poem;
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use hashpass::HashPass;
+use hashpass::config::{NetworkConfig, canonical_ip};
 use hashpass::gate::{InviteGate, InviteRejection};
 use hashpass::sql::SqlRedemptionStore;
-use http::StatusCode;
+use http::{HeaderMap, StatusCode, header};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
@@ -46,6 +58,19 @@ pub struct SiteConfig {
     pub audience: String,
     /// Seconds a token stays valid (`SITE_TOKEN_TTL_SECS`; default 3600).
     pub token_ttl_secs: u64,
+    /// Logins one client address may attempt per window (`SITE_LOGIN_ATTEMPTS`; default 10);
+    /// the next is answered 429 with `Retry-After`. The address is the one HashPass sees (the
+    /// TCP peer, or a trusted proxy's client-IP header); IPv6 addresses count by their /64.
+    pub login_attempts: u32,
+    /// The sliding window those attempts are counted in, in seconds
+    /// (`SITE_LOGIN_WINDOW_SECS`; default 60).
+    pub login_window_secs: u64,
+    /// Password hashes (Argon2id: 19 MiB and a core each) run at once, for sign-ups and logins
+    /// alike (`SITE_HASH_CONCURRENCY`; default: one per core).
+    pub hash_concurrency: usize,
+    /// Password hashes that may wait for one of those; a sign-up or login beyond them is
+    /// answered 503 with `Retry-After` at once (`SITE_HASH_QUEUE`; default 16, 0 for none).
+    pub hash_queue: usize,
 }
 
 impl std::fmt::Debug for SiteConfig {
@@ -56,12 +81,26 @@ impl std::fmt::Debug for SiteConfig {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("login_attempts", &self.login_attempts)
+            .field("login_window_secs", &self.login_window_secs)
+            .field("hash_concurrency", &self.hash_concurrency)
+            .field("hash_queue", &self.hash_queue)
             .finish()
     }
 }
 
 /// The shortest signing secret accepted (256 bits, the HS256 key size).
 pub const MIN_SECRET_LEN: usize = 32;
+
+/// The default for [`SiteConfig::login_attempts`].
+pub const DEFAULT_LOGIN_ATTEMPTS: u32 = 10;
+/// The default for [`SiteConfig::login_window_secs`].
+pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 60;
+/// The default for [`SiteConfig::hash_queue`].
+pub const DEFAULT_HASH_QUEUE: usize = 16;
+/// The `Retry-After` (seconds) of a 503 answered because the password-hashing queue is full:
+/// a hash takes a few tens of milliseconds, so the queue has moved on by then.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 impl SiteConfig {
     /// Settings with `jwt_secret` and the defaults for the rest.
@@ -79,7 +118,37 @@ impl SiteConfig {
             issuer: "hashpass-invite-site".into(),
             audience: "hashpass-invite-site:accounts".into(),
             token_ttl_secs: 3600,
+            login_attempts: DEFAULT_LOGIN_ATTEMPTS,
+            login_window_secs: DEFAULT_LOGIN_WINDOW_SECS,
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_queue: DEFAULT_HASH_QUEUE,
         })
+    }
+
+    /// Whether the settings can run a site: the limits positive, the queue within a semaphore's
+    /// reach.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.login_attempts == 0 {
+            return Err("login_attempts (SITE_LOGIN_ATTEMPTS) must be at least 1".into());
+        }
+        if self.login_window_secs == 0 {
+            return Err("login_window_secs (SITE_LOGIN_WINDOW_SECS) must be at least 1".into());
+        }
+        if self.hash_concurrency == 0 {
+            return Err("hash_concurrency (SITE_HASH_CONCURRENCY) must be at least 1".into());
+        }
+        if self
+            .hash_concurrency
+            .checked_add(self.hash_queue)
+            .is_none_or(|n| n > Semaphore::MAX_PERMITS)
+        {
+            return Err(
+                "hash_concurrency and hash_queue (SITE_HASH_CONCURRENCY, SITE_HASH_QUEUE) are \
+                 too large: a few per core is plenty"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     /// Reads the `SITE_*` variables; `SITE_JWT_SECRET` must be set.
@@ -106,8 +175,37 @@ impl SiteConfig {
                 .filter(|t| *t > 0)
                 .ok_or("SITE_TOKEN_TTL_SECS must be a positive whole number of seconds")?;
         }
+        if let Some(n) = whole(var("SITE_LOGIN_ATTEMPTS"), "SITE_LOGIN_ATTEMPTS", 1)? {
+            config.login_attempts = n;
+        }
+        if let Some(n) = whole(var("SITE_LOGIN_WINDOW_SECS"), "SITE_LOGIN_WINDOW_SECS", 1)? {
+            config.login_window_secs = n;
+        }
+        if let Some(n) = whole(var("SITE_HASH_CONCURRENCY"), "SITE_HASH_CONCURRENCY", 1)? {
+            config.hash_concurrency = n;
+        }
+        if let Some(n) = whole(var("SITE_HASH_QUEUE"), "SITE_HASH_QUEUE", 0)? {
+            config.hash_queue = n;
+        }
+        config.validate()?;
         Ok(config)
     }
+}
+
+/// A variable's value as a whole number of at least `min`, if it is set.
+fn whole<T>(value: Option<String>, name: &str, min: T) -> Result<Option<T>, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    value
+        .map(|v| {
+            v.trim()
+                .parse()
+                .ok()
+                .filter(|n| *n >= min)
+                .ok_or_else(|| format!("{name} must be a whole number, at least {min}"))
+        })
+        .transpose()
 }
 
 /// A sign-up form.
@@ -188,6 +286,28 @@ pub enum SiteError {
     /// The database is unreachable.
     #[error("The site cannot reach its database right now: try again in a moment")]
     Unavailable,
+    /// The body was not sent as `Content-Type: application/json`.
+    #[error("This form takes JSON: send it with the header 'Content-Type: application/json'")]
+    NotJson,
+    /// This client address attempted too many logins lately.
+    #[error("Too many login attempts from your address: try again in {retry_after_secs} s")]
+    TooManyLogins {
+        /// Seconds until the next attempt is allowed.
+        retry_after_secs: u64,
+    },
+    /// The password-hashing queue is full.
+    #[error("The site is busy checking other passwords: try again in {retry_after_secs} s")]
+    Busy {
+        /// Seconds to wait before trying again.
+        retry_after_secs: u64,
+    },
+    /// The server was set up without each client's address, which the login limit counts by.
+    #[error(
+        "The server is misconfigured: the site needs each client's address (serve the axum app \
+         with `into_make_service_with_connect_info::<SocketAddr>()`, the poem app on a TCP \
+         listener)"
+    )]
+    NoClientAddress,
 }
 
 impl SiteError {
@@ -198,7 +318,10 @@ impl SiteError {
             SiteError::BadForm(_) => StatusCode::UNPROCESSABLE_ENTITY,
             SiteError::UsernameTaken => StatusCode::CONFLICT,
             SiteError::BadCredentials | SiteError::BadToken(_) => StatusCode::UNAUTHORIZED,
-            SiteError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            SiteError::Unavailable | SiteError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            SiteError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            SiteError::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
+            SiteError::NoClientAddress => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -211,12 +334,30 @@ impl SiteError {
             SiteError::BadCredentials => "bad_credentials",
             SiteError::BadToken(_) => "bad_token",
             SiteError::Unavailable => "unavailable",
+            SiteError::NotJson => "unsupported_media_type",
+            SiteError::TooManyLogins { .. } => "too_many_logins",
+            SiteError::Busy { .. } => "busy",
+            SiteError::NoClientAddress => "misconfigured",
         }
     }
 
-    /// The JSON body: `{"detail": …, "code": …}`.
+    /// The JSON body: `{"detail": …, "code": …}`, and `"retry_after"` (seconds) when the
+    /// answer carries a `Retry-After`.
     pub fn body(&self) -> Value {
-        json!({ "detail": self.to_string(), "code": self.code() })
+        let mut body = json!({ "detail": self.to_string(), "code": self.code() });
+        if let Some(secs) = self.retry_after() {
+            body["retry_after"] = secs.into();
+        }
+        body
+    }
+
+    /// The `Retry-After` header's seconds, for the refusals that pass with time.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            SiteError::TooManyLogins { retry_after_secs }
+            | SiteError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
     }
 
     /// Whether the answer should carry `WWW-Authenticate: Bearer`.
@@ -230,7 +371,7 @@ fn unavailable(e: sqlx::Error) -> SiteError {
     SiteError::Unavailable
 }
 
-/// The site's forms, each posted as JSON.
+/// The site's forms, each posted as JSON (`Content-Type: application/json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
     /// `POST /signup`: [`SignUp`] → 201 [`Account`].
@@ -244,6 +385,146 @@ pub const FORM_LIMIT: usize = 64 * 1024;
 
 /// A successful answer: status and JSON body.
 pub type Answer = (StatusCode, Value);
+
+/// A posted form as a web framework hands it over.
+#[derive(Debug)]
+pub struct FormRequest<'a> {
+    /// The TCP peer's address (`None` when the server was set up without it).
+    pub peer: Option<IpAddr>,
+    /// The request's headers.
+    pub headers: &'a HeaderMap,
+    /// The body (at most [`FORM_LIMIT`] bytes), or why it could not be read.
+    pub body: Result<&'a [u8], String>,
+}
+
+/// Refuses a body not declared as JSON: exactly one `Content-Type`, `application/json` in any
+/// case, parameters (`; charset=utf-8`) allowed. A cross-site HTML form can post `text/plain`,
+/// `multipart/form-data` or `application/x-www-form-urlencoded` without a CORS preflight, but
+/// never `application/json`.
+pub fn require_json(headers: &HeaderMap) -> Result<(), SiteError> {
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(SiteError::NotJson);
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    match essence {
+        Some(essence) if essence.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(SiteError::NotJson),
+    }
+}
+
+/// The client's address as HashPass resolves it (docs/protocol.md#client-ip): the TCP peer,
+/// unless the peer is a trusted proxy and the configured header names a valid address (for
+/// `X-Forwarded-For`: the right-most untrusted entry).
+pub fn client_ip(network: &NetworkConfig, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let peer = canonical_ip(peer);
+    let trusted = |ip: IpAddr| network.trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(peer) {
+        return peer;
+    }
+    let Some(value) = headers
+        .get(network.client_ip_header.as_str())
+        .and_then(|v| v.to_str().ok())
+    else {
+        return peer;
+    };
+    let parse = |s: &str| s.trim().parse::<IpAddr>().ok().map(canonical_ip);
+    if network
+        .client_ip_header
+        .eq_ignore_ascii_case("x-forwarded-for")
+    {
+        let hops: Vec<IpAddr> = value.split(',').filter_map(parse).collect();
+        hops.iter()
+            .rev()
+            .find(|ip| !trusted(**ip))
+            .or(hops.first())
+            .copied()
+            .unwrap_or(peer)
+    } else {
+        parse(value).unwrap_or(peer)
+    }
+}
+
+/// What a client's logins are counted under: an IPv4 address as it is, an IPv6 address by its
+/// /64 (one subscriber's usual allocation, all of whose addresses they may use at will).
+pub fn login_limit_key(ip: IpAddr) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        v4 => v4,
+    }
+}
+
+/// Whole seconds to wait, rounded up, at least one.
+fn retry_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// Login attempts per client address over a sliding window: one instant per allowed attempt
+/// within the window (refused ones are not logged, so waiting `Retry-After` is enough).
+struct LoginLimiter {
+    attempts: usize,
+    window: Duration,
+    state: Mutex<LimiterState>,
+}
+
+struct LimiterState {
+    clients: HashMap<IpAddr, VecDeque<Instant>>,
+    /// Past this many clients, those with no attempt in the window are forgotten.
+    sweep_at: usize,
+}
+
+/// The fewest clients tracked before forgetting the quiet ones.
+const LIMITER_SWEEP_MIN: usize = 1024;
+
+impl LoginLimiter {
+    fn new(attempts: u32, window: Duration) -> Self {
+        Self {
+            attempts: attempts as usize,
+            window,
+            state: Mutex::new(LimiterState {
+                clients: HashMap::new(),
+                sweep_at: LIMITER_SWEEP_MIN,
+            }),
+        }
+    }
+
+    /// Counts an attempt by `client` at `now`, or says how long until it would be allowed.
+    fn attempt(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = &mut *guard;
+        let window = self.window;
+        let current = |t: &Instant| now.saturating_duration_since(*t) < window;
+        if state.clients.len() >= state.sweep_at {
+            state
+                .clients
+                .retain(|_, log| log.back().is_some_and(current));
+            state.sweep_at = (state.clients.len() * 2).max(LIMITER_SWEEP_MIN);
+        }
+        let log = state.clients.entry(login_limit_key(client)).or_default();
+        while log.front().is_some_and(|t| !current(t)) {
+            log.pop_front();
+        }
+        if let Some(oldest) = log.front()
+            && log.len() >= self.attempts
+        {
+            return Err(window.saturating_sub(now.saturating_duration_since(*oldest)));
+        }
+        log.push_back(now);
+        Ok(())
+    }
+}
+
+/// Password hashes: at most `running` at once, at most `admitted - running` waiting.
+struct HashingQueue {
+    /// One permit per hash allowed to run at once.
+    running: Arc<Semaphore>,
+    /// One permit per hash running or waiting, taken without waiting.
+    admitted: Arc<Semaphore>,
+}
 
 /// Parses a JSON body into a form, with a message that says what is wrong.
 pub fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, SiteError> {
@@ -292,8 +573,12 @@ struct Inner {
     decoding: DecodingKey,
     validation: Validation,
     config: SiteConfig,
-    /// Argon2id runs at most this many at once (each takes 19 MiB and a core).
-    hashing: Semaphore,
+    /// HashPass's view of the network: which proxies' client-IP header to believe.
+    network: NetworkConfig,
+    /// Login attempts per client address.
+    logins: LoginLimiter,
+    /// Argon2id runs (each takes 19 MiB and a core), bounded in number running and waiting.
+    hashing: HashingQueue,
     /// A hash of nothing anyone knows, verified for unknown usernames.
     decoy_hash: String,
 }
@@ -310,14 +595,30 @@ impl std::fmt::Debug for Site {
 /// sign-up may take it over, if its code was never redeemed: a sign-up that crashed midway.
 pub const PENDING_GRACE_SECS: f64 = 60.0;
 
-/// The accounts table; `active` is 0 while the account's invite code is being redeemed.
+/// The accounts table; `active` is 0 while the account's invite code is being redeemed;
+/// `attempt` is the random id of the sign-up that wrote the row, so that it activates or
+/// removes that row and no other (`''` in rows from before it was recorded).
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS site_accounts (
     username TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
     invite_id TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
-    active BIGINT NOT NULL
+    active BIGINT NOT NULL,
+    attempt TEXT NOT NULL DEFAULT ''
 )";
+
+/// Adds `attempt` to a table made before it existed.
+const ADD_ATTEMPT: &str = "ALTER TABLE site_accounts ADD COLUMN attempt TEXT NOT NULL DEFAULT ''";
+
+/// A fresh sign-up attempt's id: 128 random bits, in hex.
+fn new_attempt_id() -> Result<String, SiteError> {
+    argon2::password_hash::try_generate_salt()
+        .map(hex::encode)
+        .map_err(|e| {
+            tracing::error!(error = %e, "the system's random number generator failed");
+            SiteError::Unavailable
+        })
+}
 
 impl Site {
     /// The redemption store to build the site's HashPass with: in the site's own database, so
@@ -336,12 +637,20 @@ impl Site {
         config: SiteConfig,
         hashpass: &HashPass,
     ) -> Result<Self, Box<dyn std::error::Error>> {
+        config.validate()?;
         install_default_drivers();
         let db = AnyPoolOptions::new()
             .max_connections(8)
             .connect(&config.database_url)
             .await?;
         sqlx::query(SCHEMA).execute(&db).await?;
+        if sqlx::query("SELECT attempt FROM site_accounts WHERE 1 = 0")
+            .execute(&db)
+            .await
+            .is_err()
+        {
+            sqlx::query(ADD_ATTEMPT).execute(&db).await?;
+        }
         let gate = hashpass.gate();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
@@ -357,17 +666,38 @@ impl Site {
                 encoding: EncodingKey::from_secret(&config.jwt_secret)?,
                 decoding: DecodingKey::from_secret(&config.jwt_secret)?,
                 validation,
-                config,
-                hashing: Semaphore::new(
-                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                network: hashpass.config().network.clone(),
+                logins: LoginLimiter::new(
+                    config.login_attempts,
+                    Duration::from_secs(config.login_window_secs),
                 ),
+                hashing: HashingQueue {
+                    running: Arc::new(Semaphore::new(config.hash_concurrency)),
+                    admitted: Arc::new(Semaphore::new(config.hash_concurrency + config.hash_queue)),
+                },
+                config,
                 decoy_hash,
             }),
         })
     }
 
-    /// Answers a posted `form` (the JSON `body`).
-    pub async fn post(&self, form: Form, body: &[u8]) -> Result<Answer, SiteError> {
+    /// Answers a posted `form`: refuses a body not sent as JSON (415), counts a login against
+    /// its client address's limit (429), then parses the body and signs up or logs in.
+    pub async fn post(&self, form: Form, request: FormRequest<'_>) -> Result<Answer, SiteError> {
+        require_json(request.headers)?;
+        if form == Form::LogIn {
+            let peer = request.peer.ok_or(SiteError::NoClientAddress)?;
+            let client = client_ip(&self.inner.network, peer, request.headers);
+            self.inner
+                .logins
+                .attempt(client, Instant::now())
+                .map_err(|wait| SiteError::TooManyLogins {
+                    retry_after_secs: retry_secs(wait),
+                })?;
+        }
+        let body = request
+            .body
+            .map_err(|e| SiteError::BadForm(format!("The form could not be read ({e})")))?;
         Ok(match form {
             Form::SignUp => (
                 StatusCode::CREATED,
@@ -390,14 +720,17 @@ impl Site {
         // Refuse a bad code before spending a password hash on it.
         let invite = self.inner.gate.check(form.invite_code.trim()).await?;
         let password_hash = self.hashed(form.password).await?;
+        let attempt = new_attempt_id()?;
         let created_at = now_secs();
-        let reserved = self
-            .reserve(&username, &password_hash, &invite.id, created_at)
-            .await?
-            || (self.reclaim_abandoned(&username).await?
-                && self
-                    .reserve(&username, &password_hash, &invite.id, created_at)
-                    .await?);
+        let row = PendingRow {
+            username: &username,
+            attempt: &attempt,
+            password_hash: &password_hash,
+            invite_id: &invite.id,
+            created_at,
+        };
+        let reserved = self.reserve(&row).await?
+            || (self.reclaim_abandoned(&username).await? && self.reserve(&row).await?);
         if !reserved {
             return Err(SiteError::UsernameTaken);
         }
@@ -408,7 +741,16 @@ impl Site {
             .await
         {
             Ok(_) => {
-                self.activate(&username).await?;
+                if !self.activate(&username, &attempt).await? {
+                    // Stalled past the grace period, this sign-up's row was taken over by
+                    // another one for the same name: that row is not ours to activate.
+                    tracing::warn!(
+                        %username,
+                        invite_id = %invite.id,
+                        "a sign-up redeemed its code after its pending row was taken over"
+                    );
+                    return Err(SiteError::UsernameTaken);
+                }
                 Ok(Account {
                     username,
                     invite_id: invite.id,
@@ -416,15 +758,7 @@ impl Site {
                 })
             }
             Err(rejection) => {
-                sqlx::query(
-                    "DELETE FROM site_accounts \
-                     WHERE username = $1 AND active = 0 AND created_at = $2",
-                )
-                .bind(&username)
-                .bind(created_at)
-                .execute(&self.inner.db)
-                .await
-                .map_err(unavailable)?;
+                self.remove_pending(&username, &attempt).await?;
                 Err(rejection.into())
             }
         }
@@ -434,17 +768,18 @@ impl Site {
     pub async fn log_in(&self, form: LogIn) -> Result<IssuedToken, SiteError> {
         let username = form.username.trim().to_lowercase();
         let row = sqlx::query(
-            "SELECT password_hash, invite_id, active FROM site_accounts WHERE username = $1",
+            "SELECT password_hash, invite_id, active, attempt FROM site_accounts \
+             WHERE username = $1",
         )
         .bind(&username)
         .fetch_optional(&self.inner.db)
         .await
         .map_err(unavailable)?;
         let Some(row) = row else {
-            // The same work as a wrong password, so timing does not tell which names exist.
-            let _ = self
-                .verified(form.password, self.inner.decoy_hash.clone())
-                .await;
+            // The same work as a wrong password, through the same bounded queue, so neither
+            // timing nor a 503 tells which names exist.
+            self.verified(form.password, self.inner.decoy_hash.clone())
+                .await?;
             return Err(SiteError::BadCredentials);
         };
         let stored: String = row.try_get("password_hash").map_err(unavailable)?;
@@ -533,25 +868,35 @@ impl Site {
     }
 
     /// Writes the pending account row; false if the username has a row already.
-    async fn reserve(
-        &self,
-        username: &str,
-        password_hash: &str,
-        invite_id: &str,
-        created_at: f64,
-    ) -> Result<bool, SiteError> {
+    async fn reserve(&self, row: &PendingRow<'_>) -> Result<bool, SiteError> {
         let inserted = sqlx::query(
-            "INSERT INTO site_accounts (username, password_hash, invite_id, created_at, active)
-             VALUES ($1, $2, $3, $4, 0) ON CONFLICT (username) DO NOTHING",
+            "INSERT INTO site_accounts
+                 (username, password_hash, invite_id, created_at, active, attempt)
+             VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (username) DO NOTHING",
         )
-        .bind(username)
-        .bind(password_hash)
-        .bind(invite_id)
-        .bind(created_at)
+        .bind(row.username)
+        .bind(row.password_hash)
+        .bind(row.invite_id)
+        .bind(row.created_at)
+        .bind(row.attempt)
         .execute(&self.inner.db)
         .await
         .map_err(unavailable)?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Removes the pending row that sign-up `attempt` wrote, if it is still there and pending;
+    /// true if it was.
+    async fn remove_pending(&self, username: &str, attempt: &str) -> Result<bool, SiteError> {
+        let removed = sqlx::query(
+            "DELETE FROM site_accounts WHERE username = $1 AND attempt = $2 AND active = 0",
+        )
+        .bind(username)
+        .bind(attempt)
+        .execute(&self.inner.db)
+        .await
+        .map_err(unavailable)?;
+        Ok(removed.rows_affected() == 1)
     }
 
     /// Frees a username held by a pending row that a crash left behind (older than
@@ -559,7 +904,7 @@ impl Site {
     /// activates the account instead. True if the username is free now.
     async fn reclaim_abandoned(&self, username: &str) -> Result<bool, SiteError> {
         let row = sqlx::query(
-            "SELECT invite_id, created_at, active FROM site_accounts WHERE username = $1",
+            "SELECT invite_id, created_at, active, attempt FROM site_accounts WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.inner.db)
@@ -576,22 +921,16 @@ impl Site {
         if self.finish_interrupted_sign_up(username, &row).await? {
             return Ok(false);
         }
-        let removed = sqlx::query(
-            "DELETE FROM site_accounts WHERE username = $1 AND active = 0 AND created_at = $2",
-        )
-        .bind(username)
-        .bind(created_at)
-        .execute(&self.inner.db)
-        .await
-        .map_err(unavailable)?;
-        if removed.rows_affected() == 1 {
+        let attempt: String = row.try_get("attempt").map_err(unavailable)?;
+        if self.remove_pending(username, &attempt).await? {
             tracing::info!(%username, "freed a username held by an abandoned sign-up");
         }
         Ok(true)
     }
 
     /// A sign-up whose code was redeemed but that stopped before activating the account (a
-    /// crash in between) is completed when its owner logs in.
+    /// crash in between) is completed when its owner logs in: the row read (`invite_id`,
+    /// `attempt`) is activated, if it is still there. True if it was.
     async fn finish_interrupted_sign_up(
         &self,
         username: &str,
@@ -605,35 +944,50 @@ impl Site {
             .status(&invite_id)
             .await
             .is_ok_and(|status| status.uses.iter().any(|u| u.user_id == username));
-        if redeemed_by_them {
-            self.activate(username).await?;
+        if !redeemed_by_them {
+            return Ok(false);
         }
-        Ok(redeemed_by_them)
+        let attempt: String = row.try_get("attempt").map_err(unavailable)?;
+        self.activate(username, &attempt).await
     }
 
-    async fn activate(&self, username: &str) -> Result<(), SiteError> {
-        sqlx::query("UPDATE site_accounts SET active = 1 WHERE username = $1")
-            .bind(username)
-            .execute(&self.inner.db)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+    /// Activates the row that sign-up `attempt` wrote for `username` — never another sign-up's
+    /// row for the same name; false if that row is no longer there.
+    async fn activate(&self, username: &str, attempt: &str) -> Result<bool, SiteError> {
+        let updated =
+            sqlx::query("UPDATE site_accounts SET active = 1 WHERE username = $1 AND attempt = $2")
+                .bind(username)
+                .bind(attempt)
+                .execute(&self.inner.db)
+                .await
+                .map_err(unavailable)?;
+        Ok(updated.rows_affected() == 1)
     }
 
-    /// Runs a password hash or check on the blocking pool, at most one per core at a time.
+    /// Runs a password hash or check on the blocking pool: at most
+    /// [`SiteConfig::hash_concurrency`] at a time, at most [`SiteConfig::hash_queue`] waiting;
+    /// beyond that, [`SiteError::Busy`] at once. The permits go with the work, so a client that
+    /// hangs up mid-hash frees its slot only when the hash is done.
     async fn on_hashing_pool<R: Send + 'static>(
         &self,
         work: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, SiteError> {
-        let _permit = self
-            .inner
-            .hashing
-            .acquire()
+        let queue = &self.inner.hashing;
+        let admitted = Arc::clone(&queue.admitted)
+            .try_acquire_owned()
+            .map_err(|_| SiteError::Busy {
+                retry_after_secs: BUSY_RETRY_AFTER_SECS,
+            })?;
+        let running = Arc::clone(&queue.running)
+            .acquire_owned()
             .await
             .map_err(|_| SiteError::Unavailable)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|_| SiteError::Unavailable)
+        tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
+            work()
+        })
+        .await
+        .map_err(|_| SiteError::Unavailable)
     }
 
     async fn hashed(&self, password: String) -> Result<String, SiteError> {
@@ -655,6 +1009,15 @@ impl Site {
         })
         .await
     }
+}
+
+/// A pending account row, as a sign-up writes it.
+struct PendingRow<'a> {
+    username: &'a str,
+    attempt: &'a str,
+    password_hash: &'a str,
+    invite_id: &'a str,
+    created_at: f64,
 }
 
 /// Argon2id (the crate's defaults: 19 MiB, t=2) with a fresh random salt, as a PHC string.
@@ -712,3 +1075,120 @@ pub const JOIN_HTML: &str = include_str!("join.html");
 pub const JOIN_JS: &str = include_str!("join.js");
 /// The sign-up page's style sheet.
 pub const JOIN_CSS: &str = include_str!("join.css");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_count_ipv6_by_64_and_ipv4_by_address() {
+        let key = |s: &str| login_limit_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), key("2001:db8:1:2::"));
+        assert_eq!(
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff").to_string(),
+            "2001:db8:1:2::"
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+    }
+
+    #[test]
+    fn only_json_bodies_are_accepted() {
+        let with = |value: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            }
+            require_json(&headers).is_ok()
+        };
+        for accepted in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            " application/json ;charset=UTF-8",
+        ] {
+            assert!(with(Some(accepted)), "{accepted}");
+        }
+        for refused in [
+            "text/plain",
+            "text/plain; charset=utf-8",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+            "application/json-patch+json",
+            "",
+        ] {
+            assert!(!with(Some(refused)), "{refused}");
+        }
+        assert!(!with(None));
+        let mut two = HeaderMap::new();
+        two.append(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        two.append(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert!(require_json(&two).is_err());
+        assert_eq!(
+            SiteError::NotJson.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
+
+    #[test]
+    fn the_login_limit_slides_and_does_not_count_refusals() {
+        let limiter = LoginLimiter::new(3, Duration::from_secs(60));
+        let (client, other) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        for secs in [0, 10, 20] {
+            assert_eq!(limiter.attempt(client, at(secs)), Ok(()));
+        }
+        assert_eq!(
+            limiter.attempt(client, at(30)),
+            Err(Duration::from_secs(30))
+        );
+        assert_eq!(limiter.attempt(other, at(30)), Ok(()));
+        assert_eq!(limiter.attempt(client, at(59)), Err(Duration::from_secs(1)));
+        // The first attempt has left the window; the refused ones were never in it.
+        assert_eq!(limiter.attempt(client, at(60)), Ok(()));
+        assert_eq!(limiter.attempt(client, at(61)), Err(Duration::from_secs(9)));
+        assert_eq!(retry_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_secs(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn quiet_clients_are_forgotten() {
+        let limiter = LoginLimiter::new(1, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for n in 0..LIMITER_SWEEP_MIN as u32 {
+            let ip = IpAddr::from(n.to_be_bytes());
+            assert_eq!(limiter.attempt(ip, t0), Ok(()));
+        }
+        let later = t0 + Duration::from_secs(61);
+        assert_eq!(limiter.attempt("192.0.2.1".parse().unwrap(), later), Ok(()));
+        let state = limiter.state.lock().unwrap();
+        assert_eq!(state.clients.len(), 1);
+    }
+
+    #[test]
+    fn the_limits_are_read_and_checked() {
+        assert_eq!(whole::<u32>(None, "X", 1), Ok(None));
+        assert_eq!(whole::<u32>(Some(" 12 ".into()), "X", 1), Ok(Some(12)));
+        assert_eq!(whole::<usize>(Some("0".into()), "X", 0), Ok(Some(0)));
+        assert!(
+            whole::<u32>(Some("0".into()), "X", 1)
+                .unwrap_err()
+                .contains("at least 1")
+        );
+        assert!(whole::<u32>(Some("ten".into()), "X", 1).is_err());
+        let mut config = SiteConfig::new([7u8; MIN_SECRET_LEN]).unwrap();
+        assert_eq!(config.login_attempts, 10);
+        assert_eq!(config.login_window_secs, 60);
+        assert_eq!(config.hash_queue, 16);
+        assert!(config.hash_concurrency >= 1);
+        assert_eq!(config.validate(), Ok(()));
+        config.hash_concurrency = 0;
+        assert!(config.validate().is_err());
+        config.hash_concurrency = usize::MAX;
+        assert!(config.validate().is_err());
+    }
+}

@@ -2,26 +2,36 @@
 //! `/admin`, the API under `/api`) with the site's own `/join` page and its `/signup`, `/login`
 //! and `/me` endpoints beside it.
 
+use std::net::SocketAddr;
+
 use axum::Router;
-use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use hashpass::HashPass;
 
-use super::{Answer, Form, JOIN_CSS, JOIN_HTML, JOIN_JS, Site, SiteError};
+use super::{Answer, Form, FormRequest, JOIN_CSS, JOIN_HTML, JOIN_JS, Site, SiteError};
 
 /// The site's app: HashPass and the site's own routes, all under HashPass's security headers.
 pub fn app(site: Site, hashpass: HashPass) -> Router {
     let form = |form: Form| {
         let site = site.clone();
-        move |body: Body| async move {
-            respond(match axum::body::to_bytes(body, super::FORM_LIMIT).await {
-                Ok(body) => site.post(form, &body).await,
-                Err(e) => Err(SiteError::BadForm(format!(
-                    "The form could not be read ({e})"
-                ))),
-            })
+        move |request: Request| async move {
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip());
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, super::FORM_LIMIT)
+                .await
+                .map_err(|e| e.to_string());
+            let request = FormRequest {
+                peer,
+                headers: &parts.headers,
+                body: body.as_deref().map_err(Clone::clone),
+            };
+            respond(site.post(form, request).await)
         }
     };
     let own = Router::new()
@@ -49,18 +59,26 @@ pub fn app(site: Site, hashpass: HashPass) -> Router {
     crate::standalone_app(hashpass).merge(own)
 }
 
-/// The answer, or the error's status and JSON body (with `WWW-Authenticate` for token errors).
+/// The answer, or the error's status and JSON body (with `WWW-Authenticate` for token errors,
+/// `Retry-After` for the refusals that pass with time).
 fn respond(result: Result<Answer, SiteError>) -> Response {
     let (status, body) = match &result {
         Ok((status, body)) => (*status, body.clone()),
         Err(e) => (e.status(), e.body()),
     };
     let mut response = (status, axum::Json(body)).into_response();
-    if result.as_ref().is_err_and(SiteError::wants_bearer) {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
+    if let Err(e) = &result {
+        if e.wants_bearer() {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if let Some(secs) = e.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
     }
     response
 }

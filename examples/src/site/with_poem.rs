@@ -5,7 +5,7 @@ use poem::http::header;
 use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 
-use super::{Answer, Form, JOIN_CSS, JOIN_HTML, JOIN_JS, Site, SiteError};
+use super::{Answer, Form, FormRequest, JOIN_CSS, JOIN_HTML, JOIN_JS, Site, SiteError};
 
 #[handler]
 fn join() -> Html<&'static str> {
@@ -31,16 +31,18 @@ pub fn app(site: Site, hashpass: HashPass) -> impl Endpoint<Output = Response> +
         poem::endpoint::make(move |request: Request| {
             let site = site.clone();
             async move {
-                let body = request
-                    .into_body()
+                let peer = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
+                let (parts, body) = request.into_parts();
+                let body = body
                     .into_bytes_limit(super::FORM_LIMIT)
-                    .await;
-                respond(match body {
-                    Ok(body) => site.post(form, &body).await,
-                    Err(e) => Err(SiteError::BadForm(format!(
-                        "The form could not be read ({e})"
-                    ))),
-                })
+                    .await
+                    .map_err(|e| e.to_string());
+                let request = FormRequest {
+                    peer,
+                    headers: &parts.headers,
+                    body: body.as_deref().map_err(Clone::clone),
+                };
+                respond(site.post(form, request).await)
             }
         })
     };
@@ -66,18 +68,26 @@ pub fn app(site: Site, hashpass: HashPass) -> impl Endpoint<Output = Response> +
     crate::standalone_poem_with(hashpass, own).map_to_response()
 }
 
-/// The answer, or the error's status and JSON body (with `WWW-Authenticate` for token errors).
+/// The answer, or the error's status and JSON body (with `WWW-Authenticate` for token errors,
+/// `Retry-After` for the refusals that pass with time).
 fn respond(result: Result<Answer, SiteError>) -> Response {
     let (status, body) = match &result {
         Ok((status, body)) => (*status, body.clone()),
         Err(e) => (e.status(), e.body()),
     };
     let mut response = poem::web::Json(body).with_status(status).into_response();
-    if result.as_ref().is_err_and(SiteError::wants_bearer) {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
+    if let Err(e) = &result {
+        if e.wants_bearer() {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if let Some(secs) = e.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
     }
     response
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
 
 use super::{RedisBackend, unavailable};
+use crate::config::counted_address;
 use crate::error::StoreError;
 use crate::session::{ConnectionId, Session, SessionStore};
 
@@ -58,8 +59,20 @@ return out",
     )
 });
 
-/// [`SessionStore`] in Redis: one hash per session, plus sets indexing all tokens and the
-/// tokens of each IP.
+/// Revokes one session if it exists and is not revoked; returns its token then.
+static REVOKE_ONE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HGET', KEYS[1], 'revoked') ~= '1' then
+  redis.call('HSET', KEYS[1], 'revoked', '1')
+  return {ARGV[1]}
+end
+return {}",
+    )
+});
+
+/// [`SessionStore`] in Redis: one hash per session, plus sets indexing all tokens, the tokens of
+/// each IP and those of each client address (an IPv6 /64 is one).
 #[derive(Debug, Clone)]
 pub struct RedisSessionStore {
     backend: RedisBackend,
@@ -77,6 +90,11 @@ impl RedisSessionStore {
 
     fn ip_key(&self, ip: IpAddr) -> String {
         self.backend.key(&format!("sessions:ip:{ip}"))
+    }
+
+    fn address_key(&self, ip: IpAddr) -> String {
+        self.backend
+            .key(&format!("sessions:address:{}", counted_address(ip)))
     }
 
     async fn fetch(&self, tokens: &[String]) -> Result<Vec<Session>, StoreError> {
@@ -137,6 +155,7 @@ impl SessionStore for RedisSessionStore {
             .hset_multiple(self.session_key(&session.token), &fields)
             .sadd(self.backend.key("sessions"), &session.token)
             .sadd(self.ip_key(session.ip), &session.token)
+            .sadd(self.address_key(session.ip), &session.token)
             .query_async::<()>(&mut conn)
             .await
             .map_err(unavailable)
@@ -208,6 +227,26 @@ impl SessionStore for RedisSessionStore {
         self.fetch(&tokens).await
     }
 
+    async fn revoke(&self, token: &str) -> Result<Option<Session>, StoreError> {
+        let mut conn = self.backend.connection();
+        let revoked: Vec<String> = REVOKE_ONE
+            .key(self.session_key(token))
+            .arg(token)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(self.fetch(&revoked).await?.pop())
+    }
+
+    async fn of_address(&self, address: IpAddr) -> Result<Vec<Session>, StoreError> {
+        let mut conn = self.backend.connection();
+        let tokens: Vec<String> = conn
+            .smembers(self.address_key(address))
+            .await
+            .map_err(unavailable)?;
+        self.fetch(&tokens).await
+    }
+
     async fn revoke_all(&self) -> Result<Vec<Session>, StoreError> {
         let mut conn = self.backend.connection();
         let tokens: Vec<String> = REVOKE
@@ -262,6 +301,7 @@ impl SessionStore for RedisSessionStore {
         for s in &dead {
             pipe.del(self.session_key(&s.token))
                 .srem(self.ip_key(s.ip), &s.token)
+                .srem(self.address_key(s.ip), &s.token)
                 .srem(self.backend.key("sessions"), &s.token);
         }
         for token in &vanished {

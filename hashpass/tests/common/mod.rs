@@ -4,11 +4,15 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
 
 use hashpass::clock::FakeClock;
 use hashpass::puzzle::{Argon2Params, PuzzleHash};
 use hashpass::service::Solution;
 use hashpass::session::{Session, new_connection_id, new_session_token};
+use hashpass::verify::{Argon2Verifier, Computed, Verifier, VerifyError};
 use hashpass::{Config, HashPass};
 
 /// Tiny but real Argon2d parameters: 8 KiB, one pass.
@@ -101,5 +105,44 @@ pub(crate) fn solution(
         submitted_seed: seed.to_string(),
         trace_data: format!("fl=0f0\nip={ip}\nts=1"),
         hash,
+    }
+}
+
+/// The real verifier, counting the hashes it is asked to compute: a refusal that must come
+/// before hashing leaves [`CountingVerifier::computed`] where it was.
+pub(crate) struct CountingVerifier {
+    inner: Argon2Verifier,
+    computed: AtomicUsize,
+}
+
+impl CountingVerifier {
+    /// Counts around the verifier `config` describes (the one an instance builds by default).
+    pub(crate) fn for_config(config: &Config) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Argon2Verifier::from_config(&config.limits),
+            computed: AtomicUsize::new(0),
+        })
+    }
+
+    /// `compute` calls so far.
+    pub(crate) fn computed(&self) -> usize {
+        self.computed.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Verifier for CountingVerifier {
+    async fn compute(
+        &self,
+        params: Argon2Params,
+        password: &[u8],
+        salt: &[u8],
+    ) -> Result<Computed, VerifyError> {
+        self.computed.fetch_add(1, Ordering::SeqCst);
+        self.inner.compute(params, password, salt).await
+    }
+
+    fn queued(&self) -> usize {
+        self.inner.queued()
     }
 }
