@@ -233,10 +233,10 @@ impl AdminService {
             return Ok(());
         }
         if last {
-            tracing::warn!(%ip, "admin locked out after repeated failures");
+            crate::client_log::client_warn!(%ip, "admin locked out after repeated failures");
             return Err(AdminError::LockedOutNow(c.admin.lockout.as_secs()));
         }
-        tracing::warn!(%ip, "invalid admin token");
+        crate::client_log::client_warn!(%ip, "invalid admin token");
         Err(AdminError::InvalidToken)
     }
 

@@ -401,7 +401,7 @@ impl HashPass {
             && config.network.ua_filter
             && !user_agent_allowed(req.headers.get(USER_AGENT))
         {
-            tracing::warn!(peer = %req.peer, ?endpoint, "request refused by the User-Agent filter");
+            crate::client_log::client_warn!(peer = %req.peer, ?endpoint, "request refused by the User-Agent filter");
             return Err(ApiError::ua_refused());
         }
         if req.body.len() > config.limits.max_body_bytes {

@@ -2,9 +2,8 @@
 //! daily files `hashpass.log.YYYY-MM-DD` in the log directory, newest line first, with paging,
 //! search and a level filter. Only names from the directory listing are ever opened.
 
-use std::collections::VecDeque;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -117,34 +116,52 @@ impl AppLogReader {
                 files,
             });
         };
-        let per_page = query.per_page.max(1) as usize;
-        let skip = (query.page.max(1) as usize - 1).saturating_mul(per_page);
-        // Streams the file once, keeping only the newest `skip + per_page` matching lines.
-        let keep = skip.saturating_add(per_page);
+        let per_page = query.per_page.max(1) as u64;
+        let skip = u64::from(query.page.max(1) - 1).saturating_mul(per_page);
+        let path = self.dir.join(name);
         let filter = LineFilter::new(query);
-        let mut newest = VecDeque::new();
+        // Two passes, so memory holds one page whatever the page number: count the matching
+        // lines, then keep those of the page (newest first).
         let mut total = 0u64;
-        let file = std::fs::File::open(self.dir.join(name))?;
-        for line in std::io::BufReader::new(file).split(b'\n') {
-            let line = line?;
-            let line = String::from_utf8_lossy(&line);
-            let line = line.strip_suffix('\r').unwrap_or(&line);
+        for_each_line(&path, |line| {
             if filter.keeps(line) {
                 total += 1;
-                if newest.len() == keep {
-                    newest.pop_front();
-                }
-                newest.push_back(line.to_string());
             }
+        })?;
+        let end = total.saturating_sub(skip);
+        let start = end.saturating_sub(per_page);
+        let mut lines = Vec::new();
+        let mut index = 0u64;
+        if end > 0 {
+            for_each_line(&path, |line| {
+                if filter.keeps(line) {
+                    if (start..end).contains(&index) {
+                        lines.push(line.to_string());
+                    }
+                    index += 1;
+                }
+            })?;
         }
+        lines.reverse();
         Ok(AppLogPage {
-            lines: newest.into_iter().rev().skip(skip).collect(),
+            lines,
             total,
             page: query.page,
-            pages: (total.div_ceil(per_page as u64) as u32).max(1),
+            pages: (total.div_ceil(per_page) as u32).max(1),
             files,
         })
     }
+}
+
+/// Calls `f` with each line of the file at `path` (lossy UTF-8, without its line ending).
+fn for_each_line(path: &Path, mut f: impl FnMut(&str)) -> std::io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        let line = line?;
+        let line = String::from_utf8_lossy(&line);
+        f(line.strip_suffix('\r').unwrap_or(&line));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -250,6 +267,12 @@ mod tests {
         assert_eq!(ends(&third), vec!["started"]);
         let (beyond, total, _) = lines(&reader, query(4, 2, "", TODAY, "")).await;
         assert_eq!((beyond.len(), total), (0, 5));
+        let (far, total, _) = lines(&reader, query(u32::MAX, 200, "", TODAY, "")).await;
+        assert_eq!(
+            (far.len(), total),
+            (0, 5),
+            "any page number, one page of memory"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

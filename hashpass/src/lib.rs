@@ -39,6 +39,7 @@ pub mod applog;
 pub mod audit;
 pub mod bans;
 pub mod captcha;
+pub(crate) mod client_log;
 pub mod clock;
 pub mod config;
 pub(crate) mod connections;

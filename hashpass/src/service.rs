@@ -401,7 +401,7 @@ impl PuzzleService {
         let invalid = || GameError::InvalidSession;
         let session = self.seams.sessions.get(token).await?.ok_or_else(invalid)?;
         if session.ip != ip {
-            tracing::warn!(token = %preview(token), %ip, bound = %session.ip, "session token used from another IP");
+            crate::client_log::client_warn!(token = %preview(token), %ip, bound = %session.ip, "session token used from another IP");
             return Err(GameError::BoundToAnotherIp);
         }
         if !session.is_live(self.now(), self.config.game.session_grace) {
@@ -478,7 +478,7 @@ impl PuzzleService {
         if state.max_nonce_speed > 0.0 && elapsed > 0.0 {
             let speed = nonce as f64 / elapsed;
             if speed > state.max_nonce_speed {
-                tracing::warn!(%ip, speed = round_dp(speed, 1), limit = state.max_nonce_speed, "solution faster than max_nonce_speed");
+                crate::client_log::client_warn!(%ip, speed = round_dp(speed, 1), limit = state.max_nonce_speed, "solution faster than max_nonce_speed");
             }
         }
     }
@@ -1045,7 +1045,7 @@ impl PuzzleService {
             .reserve(ip, self.config.limits.max_connections_per_ip)
             .ok_or(GameError::DuplicateConnection)?;
         if let Err(e) = self.seams.captcha.verify(token, ip).await {
-            tracing::warn!(%ip, error = %e, "captcha refused");
+            crate::client_log::client_warn!(%ip, error = %e, "captcha refused");
             return Err(GameError::CaptchaRefused(e.to_string()));
         }
         Ok(PlayerAdmission {
