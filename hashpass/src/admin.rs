@@ -473,7 +473,7 @@ impl AdminService {
             sessions: s.seams.sessions.count().await?,
             player_sockets: s.connections.players(),
             admin_sockets: s.connections.admins(),
-            verify_queue: s.seams.verifier.queued(),
+            verifications: s.verification_queue().gauges(),
             difficulty: state.difficulty.difficulty,
             network_hashrate: hashrate::network_hashrate(&fresh).total_hashrate,
         }))

@@ -15,7 +15,7 @@ use crate::HashPass;
 use crate::admin::{AdminError, AdminErrorKind};
 use crate::applog::AppLogQuery;
 use crate::audit::LogQuery;
-use crate::config::{Config, canonical_ip};
+use crate::config::canonical_ip;
 use crate::endpoint::{AdminEndpoint, Endpoint, PublicEndpoint};
 use crate::error::ApiError;
 use crate::request;
@@ -140,44 +140,6 @@ pub(crate) fn user_agent_allowed(user_agent: Option<&HeaderValue>) -> bool {
     };
     let lower = ua.to_ascii_lowercase();
     ua.starts_with("Mozilla/5.0") && !BLOCKED_AGENTS.iter().any(|bad| lower.contains(bad))
-}
-
-/// The effective client IP (docs/protocol.md#client-ip): the TCP peer, unless the peer is a
-/// trusted proxy and the configured header names a valid address. For `X-Forwarded-For` every
-/// line of the header is one list, in order (RFC 9110 §5.3), and the right-most untrusted hop
-/// wins (an entry that is not an address stops the walk at the nearest trusted hop); any other
-/// header must be sent exactly once.
-pub(crate) fn client_ip(config: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-    let peer = canonical_ip(peer);
-    let network = &config.network;
-    let trusted = |ip: IpAddr| network.trusted_proxies.iter().any(|net| net.contains(ip));
-    if !trusted(peer) {
-        return peer;
-    }
-    let header = network.client_ip_header.as_str();
-    let lines: Vec<&str> = headers
-        .get_all(header)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let parse = |s: &str| s.trim().parse::<IpAddr>().ok().map(canonical_ip);
-    if header.eq_ignore_ascii_case("x-forwarded-for") {
-        let hops = lines.iter().flat_map(|line| line.split(','));
-        let mut nearest = peer;
-        for hop in hops.collect::<Vec<_>>().into_iter().rev() {
-            match parse(hop) {
-                Some(ip) if trusted(ip) => nearest = ip,
-                Some(ip) => return ip,
-                None => return nearest,
-            }
-        }
-        nearest
-    } else {
-        match lines.as_slice() {
-            [one] => parse(one).unwrap_or(peer),
-            _ => peer,
-        }
-    }
 }
 
 /// The query string as decoded pairs.
@@ -407,7 +369,7 @@ impl HashPass {
         if req.body.len() > config.limits.max_body_bytes {
             return Err(ApiError::payload_too_large(config.limits.max_body_bytes));
         }
-        let ip = client_ip(config, req.peer, req.headers);
+        let ip = config.network.client_ip(req.peer, req.headers);
         let authorization = req.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
         match endpoint {
             Endpoint::Admin(admin) => {
@@ -559,7 +521,7 @@ impl HashPass {
         query: Option<&str>,
     ) -> Result<crate::service::PlayerAdmission, ApiError> {
         let config = &self.service.config;
-        let ip = client_ip(config, peer, headers);
+        let ip = config.network.client_ip(peer, headers);
         let ua_ok = !config.network.ua_filter || user_agent_allowed(headers.get(USER_AGENT));
         let pairs = query_pairs(query);
         self.service
@@ -587,7 +549,7 @@ impl HashPass {
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<(), ApiError> {
-        let ip = client_ip(&self.service.config, peer, headers);
+        let ip = self.service.config.network.client_ip(peer, headers);
         let pairs = query_pairs(query);
         self.admin
             .authenticate_socket(ip, query_param(&pairs, "token"))
@@ -646,6 +608,7 @@ impl HashPass {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn ua_filter() {
@@ -670,17 +633,23 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("cf-connecting-ip", HeaderValue::from_static("9.9.9.9"));
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(client_ip(&config, peer, &headers), peer);
+        assert_eq!(config.network.client_ip(peer, &headers), peer);
         config.network.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-        assert_eq!(client_ip(&config, peer, &headers).to_string(), "9.9.9.9");
+        assert_eq!(
+            config.network.client_ip(peer, &headers).to_string(),
+            "9.9.9.9"
+        );
         headers.insert("cf-connecting-ip", HeaderValue::from_static("junk"));
-        assert_eq!(client_ip(&config, peer, &headers), peer);
+        assert_eq!(config.network.client_ip(peer, &headers), peer);
         config.network.client_ip_header = "X-Forwarded-For".into();
         headers.insert(
             "x-forwarded-for",
             HeaderValue::from_static("1.1.1.1, 2.2.2.2, 127.0.0.5"),
         );
-        assert_eq!(client_ip(&config, peer, &headers).to_string(), "2.2.2.2");
+        assert_eq!(
+            config.network.client_ip(peer, &headers).to_string(),
+            "2.2.2.2"
+        );
     }
 
     #[test]
@@ -694,7 +663,7 @@ mod tests {
             for line in lines {
                 headers.append("x-forwarded-for", HeaderValue::from_static(line));
             }
-            client_ip(&config, peer, &headers).to_string()
+            config.network.client_ip(peer, &headers).to_string()
         };
         // The client wrote the first line; the proxy appended the second.
         assert_eq!(resolve(&["6.6.6.6", "203.0.113.9"]), "203.0.113.9");
@@ -712,6 +681,6 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append("cf-connecting-ip", HeaderValue::from_static("6.6.6.6"));
         headers.append("cf-connecting-ip", HeaderValue::from_static("9.9.9.9"));
-        assert_eq!(client_ip(&config, peer, &headers), peer);
+        assert_eq!(config.network.client_ip(peer, &headers), peer);
     }
 }

@@ -173,6 +173,46 @@ pub struct NetworkConfig {
     pub ws_send_timeout: Duration,
 }
 
+impl NetworkConfig {
+    /// The effective client IP (docs/protocol.md#client-ip): the TCP peer, unless the peer is a
+    /// trusted proxy and the configured header names a valid address. For `X-Forwarded-For` every
+    /// line of the header is one list, in order (RFC 9110 §5.3), and the right-most untrusted hop
+    /// wins (an entry that is not an address stops the walk at the nearest trusted hop); any other
+    /// header must be sent exactly once.
+    pub fn client_ip(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
+        let peer = canonical_ip(peer);
+        let network = self;
+        let trusted = |ip: IpAddr| network.trusted_proxies.iter().any(|net| net.contains(ip));
+        if !trusted(peer) {
+            return peer;
+        }
+        let header = network.client_ip_header.as_str();
+        let lines: Vec<&str> = headers
+            .get_all(header)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let parse = |s: &str| s.trim().parse::<IpAddr>().ok().map(canonical_ip);
+        if header.eq_ignore_ascii_case("x-forwarded-for") {
+            let hops = lines.iter().flat_map(|line| line.split(','));
+            let mut nearest = peer;
+            for hop in hops.collect::<Vec<_>>().into_iter().rev() {
+                match parse(hop) {
+                    Some(ip) if trusted(ip) => nearest = ip,
+                    Some(ip) => return ip,
+                    None => return nearest,
+                }
+            }
+            nearest
+        } else {
+            match lines.as_slice() {
+                [one] => parse(one).unwrap_or(peer),
+                _ => peer,
+            }
+        }
+    }
+}
+
 impl Default for NetworkConfig {
     fn default() -> Self {
         Self {
@@ -714,6 +754,12 @@ impl LimitsConfig {
                 "must be at least 1",
             ));
         }
+        if self.verify_waiting_per_address == 0 {
+            return Err(ConfigError::new(
+                "HASHPASS_VERIFY_WAITING_PER_ADDRESS",
+                "must be at least 1 (0 would refuse every verification)",
+            ));
+        }
         Ok(())
     }
 }
@@ -1049,6 +1095,19 @@ mod tests {
         );
         assert_eq!(redact_url("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
         assert_eq!(redact_url("no scheme at all"), "…");
+    }
+
+    #[test]
+    fn clients_count_by_ipv4_address_and_ipv6_64() {
+        let key = |s: &str| counted_address(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), key("2001:db8:1:2::"));
+        assert_eq!(
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff").to_string(),
+            "2001:db8:1:2::"
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
     }
 
     #[test]

@@ -118,8 +118,8 @@ pub struct Gauges {
     pub player_sockets: usize,
     /// Open admin sockets on this instance.
     pub admin_sockets: usize,
-    /// Verifications waiting for a slot.
-    pub verify_queue: usize,
+    /// The fair verification queue's figures.
+    pub verifications: crate::verification_queue::QueueGauges,
     /// Current difficulty.
     pub difficulty: u32,
     /// Network hashrate.
@@ -212,7 +212,8 @@ impl Metrics {
 
 impl Gauges {
     /// The gauge families, in page order.
-    fn families(self) -> [Family<'static>; 6] {
+    fn families(self) -> [Family<'static>; 12] {
+        let q = self.verifications;
         [
             (
                 "hashpass_sessions",
@@ -231,8 +232,38 @@ impl Gauges {
             ),
             (
                 "hashpass_verification_queue",
-                "Verifications waiting for memory.",
-                Reading::Gauge(self.verify_queue as f64),
+                "Verifications waiting for their turn.",
+                Reading::Gauge((q.waiting_clean + q.waiting_flagged) as f64),
+            ),
+            (
+                "hashpass_verifications_running",
+                "Verifications running.",
+                Reading::Gauge(q.running as f64),
+            ),
+            (
+                "hashpass_verification_waiting_clean",
+                "Verifications waiting from addresses with a clean record.",
+                Reading::Gauge(q.waiting_clean as f64),
+            ),
+            (
+                "hashpass_verification_waiting_flagged",
+                "Verifications waiting from addresses with a recent failed verification.",
+                Reading::Gauge(q.waiting_flagged as f64),
+            ),
+            (
+                "hashpass_verification_refused_address_full_total",
+                "Verifications refused because their address's queue was full (429).",
+                Reading::Counter(q.refused_address_full),
+            ),
+            (
+                "hashpass_verification_refused_busy_total",
+                "Verifications refused because the whole queue was full (503).",
+                Reading::Counter(q.refused_busy),
+            ),
+            (
+                "hashpass_verification_displaced_total",
+                "Waiting verifications of flagged addresses displaced by clean arrivals (503).",
+                Reading::Counter(q.displaced),
             ),
             (
                 "hashpass_difficulty",

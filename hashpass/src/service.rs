@@ -535,8 +535,8 @@ impl PuzzleService {
                     .observe(turn.queued_for().as_secs_f64());
                 Ok(turn)
             }
+            // Counted as `rejected` by `verify`, like the other refusals of a client's pace.
             Err(Refusal::AddressQueueFull { retry_after }) => {
-                self.metrics.verification(Outcome::Busy);
                 Err(GameError::AddressQueueFull { retry_after })
             }
             Err(Refusal::Busy { retry_after }) => {

@@ -6,6 +6,11 @@
 //! `max_queue` jobs wait; beyond that [`VerifyError::Busy`] answers at once (HTTP 503). Argon2's
 //! 64 MiB working memory is taken from a pool of reusable buffers instead of a fresh allocation
 //! per hash (fewer page faults: see the `verify` benchmark).
+//!
+//! The game does not call a verifier first come, first served: the
+//! [`VerificationQueue`](crate::verification_queue::VerificationQueue) in front of it hands out
+//! turns fairly across client addresses under the same budget, so this one's own queue stays
+//! empty and only guards a verifier used on its own.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -388,19 +388,44 @@ pub async fn bad_input_never_5xx(serve: Serve) {
         assert_eq!(a.status, 422, "{body} → {}", a.text);
         assert!(a.json()["detail"].is_array());
     }
-    let huge_nonce = player
-        .http
-        .send(
-            "POST",
-            "/api/verify",
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
-            r#"{"nonce": 123456789012345678901234567890}"#,
-        )
-        .await;
-    assert_eq!(huge_nonce.status, 422);
+    // A complete, valid solution whose nonce alone is out of range: the 422 names the nonce and
+    // nothing else (and the same body with its real nonce wins, so nothing else was wrong).
+    let puzzle = player.puzzle().await.json();
+    let valid = player.solution(&puzzle).await;
+    let too_big = hashpass::puzzle::MAX_NONCE + 1;
+    for nonce in [
+        "123456789012345678901234567890".to_string(),
+        too_big.to_string(),
+        "1e30".to_string(),
+        format!("{too_big}.0"),
+        "\"123456789012345678901234567890\"".to_string(),
+        format!("\"{too_big}\""),
+    ] {
+        let huge_nonce = player
+            .http
+            .send(
+                "POST",
+                "/api/verify",
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                with_raw_nonce(&valid, &nonce),
+            )
+            .await;
+        assert_eq!(
+            huge_nonce.status, 422,
+            "nonce {nonce} → {}",
+            huge_nonce.text
+        );
+        assert_only_nonce_refused(&huge_nonce, &nonce);
+    }
+    let won = player.verify(&valid).await;
+    assert_eq!(
+        won.status, 200,
+        "the body around the huge nonces: {}",
+        won.text
+    );
     // Admin bodies too.
     let admin = Http::new(&server, client_ip(50));
     let admin_auth = format!("Bearer {ADMIN_TOKEN}");
@@ -445,6 +470,36 @@ pub async fn bad_input_never_5xx(serve: Serve) {
         .await;
     assert_eq!(a.status, 422);
     healthy(&server).await;
+}
+
+/// `body` as JSON text with its `nonce` replaced by the literal `nonce` (which may be beyond
+/// what a `Value` can hold).
+fn with_raw_nonce(body: &Value, nonce: &str) -> String {
+    const MARK: &str = "nonce-placeholder-3f9a";
+    let mut body = body.clone();
+    body["nonce"] = json!(MARK);
+    let text = body.to_string();
+    assert_eq!(text.matches(MARK).count(), 1);
+    text.replace(&format!("\"{MARK}\""), nonce)
+}
+
+/// A 422 whose `detail` lists only the nonce field.
+fn assert_only_nonce_refused(a: &crate::client::Answer, nonce: &str) {
+    let detail = a.json()["detail"].clone();
+    let errors = detail.as_array().map(Vec::as_slice).unwrap_or_default();
+    assert!(
+        !errors.is_empty(),
+        "nonce {nonce}: no field errors in {}",
+        a.text
+    );
+    for error in errors {
+        assert_eq!(
+            error["loc"],
+            json!(["body", "nonce"]),
+            "nonce {nonce}: an error not about the nonce in {}",
+            a.text
+        );
+    }
 }
 
 /// WebSocket junk: ignored; oversize text closes with 1009 after an ERROR; binary ignored.
@@ -1277,37 +1332,133 @@ pub async fn blacklist_survives_restart(serve: Serve) {
     );
 }
 
-/// A client that stops reading does not hold up the others: they get every reset promptly.
-/// (That the server closes a socket whose sends stall is tested in the core, `ws::tests`.)
+/// A client that stops reading does not hold up the others: while the server's sends to it are
+/// really stalled (a tiny receive buffer, far more queued for it than the socket buffers hold),
+/// another client gets every reset in turn; and the server closes the stalled socket (send
+/// timeout or broadcast lag) rather than holding it open.
 pub async fn slow_reader_does_not_delay_others(serve: Serve) {
-    const RESETS: usize = 300;
+    // The slow reader's pings are answered with ~30-byte PONGs: 300 000 of them are several
+    // times what the socket buffers between the server and a stalled reader hold (a few MB on
+    // loopback, the server's send buffer autotuning to 4 MB), so the server's sends to it block.
+    const PINGS: usize = 300_000;
+    // Resets after the server gave up on the slow socket, and the most before it must have.
+    const RESETS_AFTER: usize = 20;
+    const MAX_RESETS: usize = 5_000;
     let server = TestServer::with(serve, "slow", |c| {
-        c.with_ws_send_timeout(Duration::from_millis(300))
+        c.with_ws_send_timeout(Duration::from_millis(500))
     })
     .await;
-    let _slow = Player::connect(&server, client_ip(1)).await; // never read from again
     let mut fast = Player::connect(&server, client_ip(2)).await;
     let admin = Http::new(&server, client_ip(50));
-    for _ in 0..RESETS {
-        assert_eq!(
-            admin
-                .admin_post("/api/admin/reset-puzzle", &json!({}))
-                .await
-                .status,
-            200
+    // A tiny receive buffer, never read from.
+    let mut slow = crate::client::open_ws_with(
+        &server,
+        client_ip(1),
+        "/api/ws?token=captcha-token-of-a-browser",
+        Some(1024),
+    )
+    .await
+    .expect("handshake accepted");
+    wait_for_metric(&admin, "hashpass_player_sockets", |n| n == 2.0).await;
+    let flood = tokio::spawn(async move {
+        let mut sent = 0;
+        'flood: while sent < PINGS {
+            for _ in 0..1000 {
+                if slow.feed(Message::Text("ping".into())).await.is_err() {
+                    break 'flood;
+                }
+                sent += 1;
+            }
+            if slow.flush().await.is_err() {
+                break;
+            }
+        }
+        slow
+    });
+
+    // Resets while the slow socket stalls: the fast client gets each one, in turn.
+    let mut resets = 0;
+    let mut given_up_at = None;
+    while given_up_at.is_none_or(|at| resets < at + RESETS_AFTER) {
+        assert!(
+            resets < MAX_RESETS,
+            "the server still holds the slow socket after {resets} resets"
         );
-    }
-    let mut seen = 0;
-    while seen < RESETS {
-        match next_frame(&mut fast.ws, Duration::from_secs(10)).await {
-            Frame::Json(v) if v["type"] == "PUZZLE_RESET" => seen += 1,
-            Frame::Json(_) => {}
-            other => panic!("the fast client lost its socket after {seen} resets: {other:?}"),
+        let reset = admin
+            .admin_post("/api/admin/reset-puzzle", &json!({}))
+            .await;
+        assert_eq!(reset.status, 200, "{}", reset.text);
+        resets += 1;
+        // The new seed's first characters (shown as "8329f648...").
+        let seed = reset.json()["new_seed"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches('.')
+            .to_string();
+        assert!(!seed.is_empty(), "{}", reset.text);
+        match next_reset(&mut fast.ws).await {
+            Frame::Json(v) => assert!(
+                v["seed"].as_str().unwrap_or_default().starts_with(&seed),
+                "reset {resets}: the fast client got {v}, not the reset to {seed}…"
+            ),
+            other => panic!("reset {resets}: the fast client saw {other:?} instead"),
+        }
+        if given_up_at.is_none() && resets % 10 == 0 {
+            let m = admin.admin_get("/api/metrics").await.text;
+            if metric(&m, "hashpass_sockets_closed_slow_total") == Some(1.0)
+                && metric(&m, "hashpass_player_sockets") == Some(1.0)
+            {
+                given_up_at = Some(resets);
+            }
         }
     }
+    // The slow socket was closed by the server, not held open (it sees a close or an error once
+    // it reads what was already on its way).
+    let mut slow = tokio::time::timeout(Duration::from_secs(60), flood)
+        .await
+        .expect("the slow reader's pings stop: the server closed it")
+        .expect("flood task");
+    expect_close(&mut slow, Duration::from_secs(30)).await;
     fast.send("ping").await;
     expect_type(&mut fast.ws, "PONG", WAIT).await;
     healthy(&server).await;
+}
+
+/// The next PUZZLE_RESET (other broadcasts skipped), or what ended the wait instead.
+async fn next_reset(ws: &mut crate::client::Ws) -> Frame {
+    loop {
+        match next_frame(ws, Duration::from_secs(10)).await {
+            Frame::Json(v) if v["type"] != "PUZZLE_RESET" => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The value of an unlabelled metric in Prometheus text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Polls `/api/metrics` until `name` satisfies `ok` (panics after a generous wait).
+async fn wait_for_metric(admin: &Http, name: &str, ok: impl Fn(f64) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = admin.admin_get("/api/metrics").await.text;
+        if metric(&m, name).is_some_and(&ok) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never as expected:\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The embedded pages: the miner at `/` and the console at `/admin`, their files under
@@ -1717,4 +1868,34 @@ pub async fn forwarded_for_lines(serve: Serve) {
         )
         .await;
     assert_eq!(traced(&with_proxy_hop), "203.0.113.9");
+}
+
+/// At most `sessions_per_address` sessions of one address are alive: a new one beyond it
+/// revokes the oldest, whose socket is closed with 1008 and a reason saying why.
+pub async fn session_budget_per_address(serve: Serve) {
+    let server = TestServer::with(serve, "session-budget", |c| {
+        c.with_max_connections_per_ip(0)
+            .with_sessions_per_address(2)
+    })
+    .await;
+    let ip = client_ip(80);
+    // Sessions are told apart by age: one second between them on the server's clock.
+    let mut oldest = Player::connect(&server, ip).await;
+    server.clock.advance_secs(1.0);
+    let second = Player::connect(&server, ip).await;
+    assert_eq!(oldest.puzzle().await.status, 200);
+    server.clock.advance_secs(1.0);
+    let third = Player::connect(&server, ip).await;
+    let (code, reason) = expect_close(&mut oldest.ws, Duration::from_secs(5)).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (1008, "Too many sessions from your address")
+    );
+    assert_eq!(oldest.puzzle().await.status, 401, "the oldest was revoked");
+    assert_eq!(second.puzzle().await.status, 200);
+    assert_eq!(third.puzzle().await.status, 200);
+    // Another address has a budget of its own.
+    let elsewhere = Player::connect(&server, client_ip(81)).await;
+    assert_eq!(elsewhere.puzzle().await.status, 200);
+    assert_eq!(second.puzzle().await.status, 200);
 }

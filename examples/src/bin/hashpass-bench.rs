@@ -6,7 +6,10 @@
 //!
 //! Scenarios: `health`, `puzzle` (requests/s), `fanout` (winning verify → PUZZLE_RESET delay at
 //! `--sockets` counts, plus server memory per idle socket with `--pid`), `flood` (an honest
-//! verify's latency with and without 8 sessions flooding wrong hashes). Every loop is bounded.
+//! verify's latency alone and under each `--floods SxK` flood: S sessions on K client addresses
+//! sending well-formed wrong hashes as fast as the server's limits let them; the honest verify
+//! runs on a thread, runtime and connection of its own, so the flood's event loop never delays
+//! it). Every loop is bounded.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) hashpass-bench";
 
+#[derive(Clone)]
 struct Options {
     base: String,
     addr: SocketAddr,
@@ -32,6 +36,8 @@ struct Options {
     /// Where the fan-out's listening sockets connect (another instance of the deployment);
     /// the winner always verifies on `addr`.
     sockets_addr: Option<SocketAddr>,
+    /// The flood scenario's floods: (sessions, addresses).
+    floods: Vec<(usize, usize)>,
     scenarios: Vec<String>,
 }
 
@@ -45,6 +51,7 @@ fn options() -> Result<Options, String> {
         rounds: 20,
         pid: None,
         sockets_addr: None,
+        floods: vec![(8, 8), (60, 6)],
         scenarios: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -57,6 +64,7 @@ fn options() -> Result<Options, String> {
             "--sockets" => {
                 o.sockets = value()?.split(',').map(|s| s.trim().parse().map_err(|e| format!("--sockets: {e}"))).collect::<Result<_, _>>()?
             }
+            "--floods" => o.floods = value()?.split(',').map(parse_flood).collect::<Result<_, _>>()?,
             "--rounds" => o.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
             "--pid" => o.pid = Some(value()?.parse().map_err(|e| format!("--pid: {e}"))?),
             "--sockets-base" => {
@@ -68,7 +76,7 @@ fn options() -> Result<Options, String> {
                 }
                 o.sockets_addr = Some(addr);
             }
-            "-h" | "--help" => return Err("usage: hashpass-bench --base URL [--seconds N] [--concurrency N] [--sockets 1000,5000] [--rounds N] [--pid PID] [--sockets-base URL] [health|puzzle|fanout|flood|claim]...".into()),
+            "-h" | "--help" => return Err("usage: hashpass-bench --base URL [--seconds N] [--concurrency N] [--sockets 1000,5000] [--rounds N] [--pid PID] [--sockets-base URL] [--floods 8x8,60x6] [health|puzzle|fanout|flood|claim]...".into()),
             other if !other.starts_with('-') => o.scenarios.push(other.to_string()),
             other => return Err(format!("unknown option {other}")),
         }
@@ -86,6 +94,25 @@ fn options() -> Result<Options, String> {
             .to_vec();
     }
     Ok(o)
+}
+
+/// `SxK`: S sessions on K addresses.
+fn parse_flood(text: &str) -> Result<(usize, usize), String> {
+    let (sessions, addresses) = text
+        .trim()
+        .split_once('x')
+        .ok_or_else(|| format!("--floods: {text:?} is not SESSIONSxADDRESSES"))?;
+    let number = |v: &str| {
+        v.parse::<usize>()
+            .map_err(|e| format!("--floods {text:?}: {e}"))
+    };
+    let (sessions, addresses) = (number(sessions)?, number(addresses)?);
+    if sessions == 0 || addresses == 0 || addresses > sessions {
+        return Err(format!(
+            "--floods {text:?}: need 1 <= addresses <= sessions"
+        ));
+    }
+    Ok((sessions, addresses))
 }
 
 /// The `n`-th client address: 127.1.x.y, distinct per socket (Linux routes 127/8 to loopback).
@@ -379,73 +406,147 @@ async fn claim(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
-async fn flood(o: &Options) -> Result<(), String> {
-    // A fresh honest session (its own address) per round, so the per-session rate limit never
-    // throttles the honest side.
-    let next_honest = AtomicU64::new(100_000);
-    let measure = |label: &'static str| {
-        let next_honest = &next_honest;
-        async move {
+/// CPU seconds (user + system) of process `pid` so far, from `/proc/PID/stat`.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// `rounds` honest wins, each from a fresh address and session, the verify alone timed (ms).
+/// Runs on a thread and runtime of its own, so a flood's tasks never delay it.
+async fn honest_rounds(o: &Options, first: usize, rounds: usize) -> Result<Vec<f64>, String> {
+    let o = o.clone();
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
             let mut latencies = Vec::new();
-            for _ in 0..o.rounds.clamp(1, 10) {
-                let honest =
-                    Solver::new(o, next_honest.fetch_add(1, Ordering::Relaxed) as usize).await?;
-                let body = honest.winning_body(o).await?;
+            for round in 0..rounds {
+                let honest = Solver::new(&o, first + round).await?;
+                let body = honest.winning_body(&o).await?;
                 let start = Instant::now();
-                let (status, answer) = honest.post(o, "/api/verify", &body).await?;
+                let (status, answer) = honest.post(&o, "/api/verify", &body).await?;
+                let elapsed = start.elapsed().as_secs_f64() * 1000.0;
                 if status != 200 {
                     return Err(format!("honest verify answered {status} {answer}"));
                 }
-                latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+                latencies.push(elapsed);
             }
             latencies.sort_by(f64::total_cmp);
-            println!(
-                "flood: honest verify {label}: median {:.0} ms, p99 {:.0} ms ({} rounds)",
-                percentile(&latencies, 0.5),
-                percentile(&latencies, 0.99),
-                latencies.len()
-            );
-            Ok::<_, String>(())
+            Ok(latencies)
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// A running flood: tasks sending wrong hashes, and the statuses they were answered with.
+struct Flood {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    statuses: Arc<std::sync::Mutex<std::collections::BTreeMap<u16, u64>>>,
+}
+
+impl Flood {
+    /// `sessions` sessions spread over `addresses` client addresses, each sending well-formed
+    /// wrong hashes for the current seed, waiting only as long as a refusal's `Retry-After`.
+    async fn start(o: &Options, sessions: usize, addresses: usize) -> Result<Self, String> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let statuses = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+        let mut tasks = Vec::new();
+        for n in 0..sessions {
+            let ip = client_ip(150_000 + n % addresses);
+            // One socket per address at a time: the session outlives its socket (grace).
+            let (ws, token) = session(o, ip).await?;
+            drop(ws);
+            let (stop, statuses, base) = (stop.clone(), statuses.clone(), o.base.clone());
+            tasks.push(tokio::spawn(async move {
+                let client = http(ip);
+                let visitor = format!("flood{n}");
+                for attempt in 0..1_000_000u64 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let puzzle = client.post(format!("{base}/api/puzzle")).bearer_auth(&token).json(&json!({ "visitorId": visitor })).send().await;
+                    let p: Value = match puzzle {
+                        Ok(r) => r.json().await.unwrap_or_default(),
+                        Err(_) => continue,
+                    };
+                    let body = json!({ "visitorId": visitor, "nonce": attempt, "submittedSeed": p["seed"], "traceData": format!("ip={ip}"), "hash": format!("00{}", "5a".repeat(31)) });
+                    let Ok(r) = client.post(format!("{base}/api/verify")).bearer_auth(&token).json(&body).send().await else {
+                        continue;
+                    };
+                    let status = r.status().as_u16();
+                    *statuses.lock().unwrap().entry(status).or_default() += 1;
+                    let wait = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+                    match (status, wait) {
+                        (401, _) => break, // revoked by the session budget
+                        (_, Some(seconds)) => tokio::time::sleep(Duration::from_secs(seconds.min(10))).await,
+                        _ => {}
+                    }
+                }
+            }));
         }
-    };
-    measure("alone").await?;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sent = Arc::new(AtomicU64::new(0));
-    let limited = Arc::new(AtomicU64::new(0));
-    let mut flooders = Vec::new();
-    for i in 0..8 {
-        let solver = Solver::new(o, 150_000 + i).await?;
-        let (stop, sent, limited, base) =
-            (stop.clone(), sent.clone(), limited.clone(), o.base.clone());
-        flooders.push(tokio::spawn(async move {
-            for n in 0..100_000u64 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let p: Value = match solver.client.post(format!("{base}/api/puzzle")).bearer_auth(&solver.token).json(&json!({ "visitorId": solver.visitor })).send().await {
-                    Ok(r) => r.json().await.unwrap_or_default(),
-                    Err(_) => continue,
-                };
-                let body = json!({ "visitorId": solver.visitor, "nonce": n, "submittedSeed": p["seed"], "traceData": format!("ip={}", solver.ip), "hash": format!("00{}", "5a".repeat(31)) });
-                if let Ok(r) = solver.client.post(format!("{base}/api/verify")).bearer_auth(&solver.token).json(&body).send().await {
-                    let counter = if r.status().as_u16() == 429 { &limited } else { &sent };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
+        Ok(Self {
+            stop,
+            tasks,
+            statuses,
+        })
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let result = measure("under a flood of 8 sessions").await;
-    stop.store(true, Ordering::Relaxed);
-    for f in flooders {
-        let _ = f.await;
+
+    /// Stops the flood; the statuses it was answered with.
+    async fn stop(self) -> std::collections::BTreeMap<u16, u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        self.statuses.lock().unwrap().clone()
     }
-    println!(
-        "flood: {} wrong hashes judged, {} refused by the rate limit (429)",
-        sent.load(Ordering::Relaxed),
-        limited.load(Ordering::Relaxed)
-    );
-    result
+}
+
+fn summary(latencies: &[f64]) -> String {
+    format!(
+        "median {:.0} ms, min {:.0} ms, max {:.0} ms ({} rounds)",
+        percentile(latencies, 0.5),
+        latencies.first().copied().unwrap_or(f64::NAN),
+        latencies.last().copied().unwrap_or(f64::NAN),
+        latencies.len()
+    )
+}
+
+async fn flood(o: &Options) -> Result<(), String> {
+    let rounds = o.rounds.max(5);
+    let server = o.pid.map(|pid| pid.to_string());
+    let cpu = |who: Option<&str>| who.and_then(cpu_seconds).unwrap_or(f64::NAN);
+    let alone = honest_rounds(o, 100_000, rounds).await?;
+    let unloaded = percentile(&alone, 0.5);
+    println!("flood: honest verify alone: {}", summary(&alone));
+    for (k, &(sessions, addresses)) in o.floods.iter().enumerate() {
+        let flood = Flood::start(o, sessions, addresses).await?;
+        // Let the flood fill the queues before the honest solver comes.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (client_before, server_before) = (cpu(Some("self")), cpu(server.as_deref()));
+        let under = honest_rounds(o, 110_000 + k * 1000, rounds).await;
+        let (client_after, server_after) = (cpu(Some("self")), cpu(server.as_deref()));
+        let statuses = flood.stop().await;
+        let under = under?;
+        println!(
+            "flood: honest verify under {sessions} sessions on {addresses} addresses: {} = {:.2}x alone",
+            summary(&under),
+            percentile(&under, 0.5) / unloaded
+        );
+        println!(
+            "flood:   flood answers by status {statuses:?}; CPU during the rounds: load tool {:.1} s, server {:.1} s",
+            client_after - client_before,
+            server_after - server_before
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]

@@ -26,14 +26,14 @@ pub mod with_axum;
 pub mod with_poem;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use hashpass::HashPass;
-use hashpass::config::{NetworkConfig, canonical_ip};
+use hashpass::config::{NetworkConfig, counted_address};
 use hashpass::gate::{InviteGate, InviteRejection};
 use hashpass::sql::SqlRedemptionStore;
 use http::{HeaderMap, StatusCode, header};
@@ -417,47 +417,6 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), SiteError> {
     }
 }
 
-/// The client's address as HashPass resolves it (docs/protocol.md#client-ip): the TCP peer,
-/// unless the peer is a trusted proxy and the configured header names a valid address (for
-/// `X-Forwarded-For`: the right-most untrusted entry).
-pub fn client_ip(network: &NetworkConfig, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-    let peer = canonical_ip(peer);
-    let trusted = |ip: IpAddr| network.trusted_proxies.iter().any(|net| net.contains(ip));
-    if !trusted(peer) {
-        return peer;
-    }
-    let Some(value) = headers
-        .get(network.client_ip_header.as_str())
-        .and_then(|v| v.to_str().ok())
-    else {
-        return peer;
-    };
-    let parse = |s: &str| s.trim().parse::<IpAddr>().ok().map(canonical_ip);
-    if network
-        .client_ip_header
-        .eq_ignore_ascii_case("x-forwarded-for")
-    {
-        let hops: Vec<IpAddr> = value.split(',').filter_map(parse).collect();
-        hops.iter()
-            .rev()
-            .find(|ip| !trusted(**ip))
-            .or(hops.first())
-            .copied()
-            .unwrap_or(peer)
-    } else {
-        parse(value).unwrap_or(peer)
-    }
-}
-
-/// What a client's logins are counted under: an IPv4 address as it is, an IPv6 address by its
-/// /64 (one subscriber's usual allocation, all of whose addresses they may use at will).
-pub fn login_limit_key(ip: IpAddr) -> IpAddr {
-    match canonical_ip(ip) {
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
-        v4 => v4,
-    }
-}
-
 /// Whole seconds to wait, rounded up, at least one.
 fn retry_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
@@ -504,7 +463,7 @@ impl LoginLimiter {
                 .retain(|_, log| log.back().is_some_and(current));
             state.sweep_at = (state.clients.len() * 2).max(LIMITER_SWEEP_MIN);
         }
-        let log = state.clients.entry(login_limit_key(client)).or_default();
+        let log = state.clients.entry(counted_address(client)).or_default();
         while log.front().is_some_and(|t| !current(t)) {
             log.pop_front();
         }
@@ -687,7 +646,7 @@ impl Site {
         require_json(request.headers)?;
         if form == Form::LogIn {
             let peer = request.peer.ok_or(SiteError::NoClientAddress)?;
-            let client = client_ip(&self.inner.network, peer, request.headers);
+            let client = self.inner.network.client_ip(peer, request.headers);
             self.inner
                 .logins
                 .attempt(client, Instant::now())
@@ -1079,19 +1038,6 @@ pub const JOIN_CSS: &str = include_str!("join.css");
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn logins_count_ipv6_by_64_and_ipv4_by_address() {
-        let key = |s: &str| login_limit_key(s.parse().unwrap());
-        assert_eq!(key("2001:db8:1:2:3:4:5:6"), key("2001:db8:1:2::"));
-        assert_eq!(
-            key("2001:db8:1:2:ffff:ffff:ffff:ffff").to_string(),
-            "2001:db8:1:2::"
-        );
-        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
-        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
-        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
-    }
 
     #[test]
     fn only_json_bodies_are_accepted() {
