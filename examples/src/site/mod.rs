@@ -351,6 +351,22 @@ impl SiteError {
         body
     }
 
+    /// The headers the error's answer carries: `WWW-Authenticate: Bearer` for token errors,
+    /// `Retry-After` for the refusals that pass with time.
+    pub fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if self.wants_bearer() {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if let Some(secs) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        headers
+    }
+
     /// The `Retry-After` header's seconds, for the refusals that pass with time.
     pub fn retry_after(&self) -> Option<u64> {
         match self {

@@ -68,17 +68,7 @@ fn respond(result: Result<Answer, SiteError>) -> Response {
     };
     let mut response = (status, axum::Json(body)).into_response();
     if let Err(e) = &result {
-        if e.wants_bearer() {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-        }
-        if let Some(secs) = e.retry_after() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-        }
+        response.headers_mut().extend(e.headers());
     }
     response
 }
