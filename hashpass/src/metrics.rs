@@ -1,10 +1,12 @@
-//! The figures `/api/metrics` exposes (docs/protocol.md#security-headers), in Prometheus text format.
+//! The figures `/api/metrics` exposes (docs/protocol.md#metrics), in Prometheus text format.
 //!
 //! Counters are plain atomics owned by the instance (no global recorder), so several instances in
 //! one process — as in tests — never mix their figures.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::verification_queue::QueueGauges;
 
 /// Upper bounds (seconds) of the latency histograms' buckets.
 const BUCKETS: [f64; 12] = [
@@ -119,7 +121,7 @@ pub struct Gauges {
     /// Open admin sockets on this instance.
     pub admin_sockets: usize,
     /// The fair verification queue's figures.
-    pub verifications: crate::verification_queue::QueueGauges,
+    pub verifications: QueueGauges,
     /// Current difficulty.
     pub difficulty: u32,
     /// Network hashrate.
@@ -212,9 +214,8 @@ impl Metrics {
 
 impl Gauges {
     /// The gauge families, in page order.
-    fn families(self) -> [Family<'static>; 12] {
-        let q = self.verifications;
-        [
+    fn families<'a>(self) -> impl Iterator<Item = Family<'a>> {
+        let general = [
             (
                 "hashpass_sessions",
                 "Stored session tokens.",
@@ -231,41 +232,6 @@ impl Gauges {
                 Reading::Gauge(self.admin_sockets as f64),
             ),
             (
-                "hashpass_verification_queue",
-                "Verifications waiting for their turn.",
-                Reading::Gauge((q.waiting_clean + q.waiting_flagged) as f64),
-            ),
-            (
-                "hashpass_verifications_running",
-                "Verifications running.",
-                Reading::Gauge(q.running as f64),
-            ),
-            (
-                "hashpass_verification_waiting_clean",
-                "Verifications waiting from addresses with a clean record.",
-                Reading::Gauge(q.waiting_clean as f64),
-            ),
-            (
-                "hashpass_verification_waiting_flagged",
-                "Verifications waiting from addresses with a recent failed verification.",
-                Reading::Gauge(q.waiting_flagged as f64),
-            ),
-            (
-                "hashpass_verification_refused_address_full_total",
-                "Verifications refused because their address's queue was full (429).",
-                Reading::Counter(q.refused_address_full),
-            ),
-            (
-                "hashpass_verification_refused_busy_total",
-                "Verifications refused because the whole queue was full (503).",
-                Reading::Counter(q.refused_busy),
-            ),
-            (
-                "hashpass_verification_displaced_total",
-                "Waiting verifications of flagged addresses displaced by clean arrivals (503).",
-                Reading::Counter(q.displaced),
-            ),
-            (
                 "hashpass_difficulty",
                 "Current difficulty in leading zero bits.",
                 Reading::Gauge(f64::from(self.difficulty)),
@@ -275,8 +241,52 @@ impl Gauges {
                 "Reported network hashrate (H/s).",
                 Reading::Gauge(self.network_hashrate),
             ),
-        ]
+        ];
+        general
+            .into_iter()
+            .chain(verification_families(self.verifications))
     }
+}
+
+/// The fair verification queue's families, in page order.
+fn verification_families<'a>(q: QueueGauges) -> [Family<'a>; 7] {
+    [
+        (
+            "hashpass_verification_queue",
+            "Verifications waiting for their turn.",
+            Reading::Gauge((q.waiting_clean + q.waiting_flagged) as f64),
+        ),
+        (
+            "hashpass_verifications_running",
+            "Verifications running.",
+            Reading::Gauge(q.running as f64),
+        ),
+        (
+            "hashpass_verification_waiting_clean",
+            "Verifications waiting from addresses with a clean record.",
+            Reading::Gauge(q.waiting_clean as f64),
+        ),
+        (
+            "hashpass_verification_waiting_flagged",
+            "Verifications waiting from addresses with a recent failed verification.",
+            Reading::Gauge(q.waiting_flagged as f64),
+        ),
+        (
+            "hashpass_verification_refused_address_full_total",
+            "Verifications refused because their address's queue was full (429).",
+            Reading::Counter(q.refused_address_full),
+        ),
+        (
+            "hashpass_verification_refused_busy_total",
+            "Verifications refused because the whole queue was full (503).",
+            Reading::Counter(q.refused_busy),
+        ),
+        (
+            "hashpass_verification_displaced_total",
+            "Waiting verifications of flagged addresses displaced by clean arrivals (503).",
+            Reading::Counter(q.displaced),
+        ),
+    ]
 }
 
 /// One metric family of the page: its name, its help text and what it reads.
