@@ -674,6 +674,18 @@ mod tests {
         // A garbled hop stops the walk at the nearest trusted one, never skipping left.
         assert_eq!(resolve(&["6.6.6.6, junk", "127.0.0.7"]), "127.0.0.7");
         assert_eq!(resolve(&["6.6.6.6, junk"]), "127.0.0.1");
+        // A proxy that writes the port; a client's non-UTF-8 bytes in its own element only.
+        assert_eq!(resolve(&["6.6.6.6", "203.0.113.9:4711"]), "203.0.113.9");
+        assert_eq!(resolve(&["[2001:db8::9]:443"]), "2001:db8::9");
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"6.6.6.\xff, 203.0.113.9").unwrap(),
+        );
+        assert_eq!(
+            config.network.client_ip(peer, &headers).to_string(),
+            "203.0.113.9"
+        );
         // Every hop trusted: the left-most.
         assert_eq!(resolve(&["127.0.0.9, 127.0.0.8"]), "127.0.0.9");
         // A single-value header sent twice is believed in neither line.

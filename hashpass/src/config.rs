@@ -181,36 +181,47 @@ impl NetworkConfig {
     /// header must be sent exactly once.
     pub fn client_ip(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
         let peer = canonical_ip(peer);
-        let network = self;
-        let trusted = |ip: IpAddr| network.trusted_proxies.iter().any(|net| net.contains(ip));
+        let trusted = |ip: IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
         if !trusted(peer) {
             return peer;
         }
-        let header = network.client_ip_header.as_str();
-        let lines: Vec<&str> = headers
+        let header = self.client_ip_header.as_str();
+        let lines: Vec<&[u8]> = headers
             .get_all(header)
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.as_bytes())
             .collect();
-        let parse = |s: &str| s.trim().parse::<IpAddr>().ok().map(canonical_ip);
-        if header.eq_ignore_ascii_case("x-forwarded-for") {
-            let hops = lines.iter().flat_map(|line| line.split(','));
-            let mut nearest = peer;
-            for hop in hops.collect::<Vec<_>>().into_iter().rev() {
-                match parse(hop) {
-                    Some(ip) if trusted(ip) => nearest = ip,
-                    Some(ip) => return ip,
-                    None => return nearest,
-                }
-            }
-            nearest
-        } else {
-            match lines.as_slice() {
-                [one] => parse(one).unwrap_or(peer),
+        if !header.eq_ignore_ascii_case("x-forwarded-for") {
+            return match lines.as_slice() {
+                [one] => hop_address(one).unwrap_or(peer),
                 _ => peer,
+            };
+        }
+        // Each element on its own: a client's bytes in one element never hide the proxy's.
+        let hops: Vec<&[u8]> = lines
+            .iter()
+            .flat_map(|line| line.split(|b| *b == b','))
+            .collect();
+        let mut nearest = peer;
+        for hop in hops.into_iter().rev() {
+            match hop_address(hop) {
+                Some(ip) if trusted(ip) => nearest = ip,
+                Some(ip) => return ip,
+                None => return nearest,
             }
         }
+        nearest
     }
+}
+
+/// One hop of a client-IP header: an address, or an address with a port (`192.0.2.1:4711`,
+/// `[2001:db8::1]:4711`, as some proxies write it); `None` for anything else.
+fn hop_address(hop: &[u8]) -> Option<IpAddr> {
+    let text = std::str::from_utf8(hop).ok()?.trim();
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .map(canonical_ip)
 }
 
 impl Default for NetworkConfig {

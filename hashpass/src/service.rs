@@ -222,7 +222,7 @@ pub struct PuzzleService {
     pub(crate) connections: Arc<ConnectionRegistry>,
     limiter: SubmissionLimiter,
     address_limiter: SubmissionLimiter,
-    verifications: VerificationQueue,
+    verifications: Arc<VerificationQueue>,
 }
 
 impl std::fmt::Debug for PuzzleService {
@@ -261,8 +261,10 @@ impl PuzzleService {
         let limiter = SubmissionLimiter::new(limits.submit_limit, limits.submit_window);
         let address_limiter =
             SubmissionLimiter::new(limits.address_submit_limit, limits.address_submit_window);
-        let verifications =
-            VerificationQueue::new(QueueLimits::from_config(limits), Arc::clone(&seams.clock));
+        let verifications = Arc::new(VerificationQueue::new(
+            QueueLimits::from_config(limits),
+            Arc::clone(&seams.clock),
+        ));
         Self {
             config,
             seams,
@@ -492,60 +494,71 @@ impl PuzzleService {
         solution: &Solution,
     ) -> Result<(), GameError> {
         let salt = puzzle::salt(seed, &solution.visitor_id, &ip.to_string());
-        let turn = self.verification_turn(ip, params).await?;
-        let computed = match self
-            .seams
-            .verifier
-            .compute(params, &puzzle::password(solution.nonce), &salt)
+        let password = puzzle::password(solution.nonce);
+        let (verifier, queue, metrics) = (
+            Arc::clone(&self.seams.verifier),
+            Arc::clone(&self.verifications),
+            Arc::clone(&self.metrics),
+        );
+        let submitted = solution.hash;
+        // One task the client cannot cancel: a request dropped mid-hash must neither hand its
+        // turn back while Argon2 still runs nor escape being flagged for a wrong hash.
+        let judged = tokio::spawn(async move {
+            let turn = take_turn(&queue, &metrics, ip, params).await?;
+            let computed = verifier.compute(params, &password, &salt).await;
+            drop(turn);
+            let computed = match computed {
+                Ok(c) => c,
+                Err(VerifyError::Busy) => {
+                    metrics.verification(Outcome::Busy);
+                    return Err(GameError::Busy { retry_after: 1 });
+                }
+                Err(e) => return Err(GameError::VerificationFailed(e.to_string())),
+            };
+            metrics
+                .verification_seconds
+                .observe(computed.hashed_for.as_secs_f64());
+            if bool::from(computed.hash.ct_eq(&submitted)) {
+                Ok(())
+            } else {
+                metrics.verification(Outcome::Mismatch);
+                queue.record_failure(ip);
+                Err(GameError::HashMismatch)
+            }
+        });
+        judged
             .await
-        {
-            Ok(c) => c,
-            Err(VerifyError::Busy) => {
-                self.metrics.verification(Outcome::Busy);
-                return Err(GameError::Busy { retry_after: 1 });
-            }
-            Err(e) => {
-                return Err(GameError::VerificationFailed(e.to_string()));
-            }
-        };
-        drop(turn);
-        self.metrics
-            .verification_seconds
-            .observe(computed.hashed_for.as_secs_f64());
-        if bool::from(computed.hash.ct_eq(&solution.hash)) {
-            Ok(())
-        } else {
-            self.metrics.verification(Outcome::Mismatch);
-            self.verifications.record_failure(ip);
-            Err(GameError::HashMismatch)
+            .unwrap_or_else(|e| Err(GameError::VerificationFailed(e.to_string())))
+    }
+}
+
+/// Waits for `ip`'s address's turn at the verification budget (docs/protocol.md#fair-verification).
+async fn take_turn(
+    queue: &VerificationQueue,
+    metrics: &Metrics,
+    ip: IpAddr,
+    params: puzzle::Argon2Params,
+) -> Result<Turn, GameError> {
+    let needed_mib = params.memory_cost.div_ceil(1024).max(1);
+    match queue.turn(ip, needed_mib).await {
+        Ok(turn) => {
+            metrics
+                .verification_queue_seconds
+                .observe(turn.queued_for().as_secs_f64());
+            Ok(turn)
+        }
+        // Counted as `rejected` by `verify`, like the other refusals of a client's pace.
+        Err(Refusal::AddressQueueFull { retry_after }) => {
+            Err(GameError::AddressQueueFull { retry_after })
+        }
+        Err(Refusal::Busy { retry_after }) => {
+            metrics.verification(Outcome::Busy);
+            Err(GameError::Busy { retry_after })
         }
     }
+}
 
-    /// Waits for this address's turn at the verification budget (docs/protocol.md#fair-verification).
-    async fn verification_turn(
-        &self,
-        ip: IpAddr,
-        params: puzzle::Argon2Params,
-    ) -> Result<Turn, GameError> {
-        let needed_mib = params.memory_cost.div_ceil(1024).max(1);
-        match self.verifications.turn(ip, needed_mib).await {
-            Ok(turn) => {
-                self.metrics
-                    .verification_queue_seconds
-                    .observe(turn.queued_for().as_secs_f64());
-                Ok(turn)
-            }
-            // Counted as `rejected` by `verify`, like the other refusals of a client's pace.
-            Err(Refusal::AddressQueueFull { retry_after }) => {
-                Err(GameError::AddressQueueFull { retry_after })
-            }
-            Err(Refusal::Busy { retry_after }) => {
-                self.metrics.verification(Outcome::Busy);
-                Err(GameError::Busy { retry_after })
-            }
-        }
-    }
-
+impl PuzzleService {
     /// `POST /api/verify` after authentication and field validation.
     pub async fn verify(
         &self,
@@ -758,6 +771,11 @@ impl PuzzleService {
             .reward_window()
             .await?
             .ok_or(GameError::NoRewardWindow)?;
+        // Hashed under the window's seed only when it is the one submitted: an entry for an
+        // older window must not count as a wrong hash against its address.
+        if solution.submitted_seed != window.seed {
+            return Err(GameError::RewardSeedMismatch);
+        }
         let found = leading_zero_bits(&solution.hash);
         if found < leading_zeros {
             return Err(GameError::NotEnoughZeros {
@@ -1088,8 +1106,10 @@ impl PuzzleService {
         Ok((token, None))
     }
 
-    /// Keeps at most `sessions_per_address` live sessions for `ip`'s address: the oldest beyond
-    /// it are revoked and their sockets closed (docs/protocol.md#session-budget).
+    /// Keeps at most `sessions_per_address` live sessions for `ip`'s address: beyond it, the
+    /// disconnected ones go first, oldest first, then the oldest connected ones, whose sockets
+    /// are closed (docs/protocol.md#session-budget). So a miner who stays connected outlives
+    /// sessions opened and left behind on the same address.
     async fn enforce_session_budget(&self, ip: IpAddr) -> Result<(), StoreError> {
         let limit = self.config.limits.sessions_per_address;
         if limit == 0 {
@@ -1108,9 +1128,12 @@ impl PuzzleService {
         if live.len() <= limit {
             return Ok(());
         }
-        live.sort_by(|a, b| a.created_at.total_cmp(&b.created_at));
-        for oldest in &live[..live.len() - limit] {
-            let Some(revoked) = self.seams.sessions.revoke(&oldest.token).await? else {
+        live.sort_by(|a, b| {
+            let connected = a.connection.is_some().cmp(&b.connection.is_some());
+            connected.then(a.created_at.total_cmp(&b.created_at))
+        });
+        for surplus in &live[..live.len() - limit] {
+            let Some(revoked) = self.seams.sessions.revoke(&surplus.token).await? else {
                 continue;
             };
             tracing::info!(%address, token = %preview(&revoked.token), "session revoked: too many sessions from one address");

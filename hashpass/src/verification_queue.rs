@@ -186,7 +186,7 @@ impl VerificationQueue {
         let arrived = Instant::now();
         let (id, granted) = self.shared.update(|state, now, limits| {
             let flagged = state.is_flagged(address, now, limits);
-            state.enqueue(address, needed_mib, flagged, limits)
+            state.enqueue(address, needed_mib, flagged, now, limits)
         })?;
         let waiting = Waiting {
             shared: Arc::clone(&self.shared),
@@ -358,6 +358,7 @@ impl State {
         address: IpAddr,
         needed_mib: u32,
         flagged: bool,
+        now: f64,
         limits: &QueueLimits,
     ) -> Result<(u64, oneshot::Receiver<Result<Grant, Refusal>>), Refusal> {
         let own = self.addresses.get(&address).map_or(0, |a| a.waiting.len());
@@ -367,7 +368,18 @@ impl State {
                 retry_after: self.retry_after(own),
             });
         }
-        if self.waiting >= limits.max_waiting && (flagged || !self.displace_flagged()) {
+        // A job that starts at once never waits, whatever the waiting limit.
+        let starts_now = self.waiting == 0
+            && (self.running == 0
+                || self.running_mib + u64::from(needed_mib) <= u64::from(limits.budget_mib))
+            && self
+                .addresses
+                .get(&address)
+                .is_none_or(|jobs| jobs.running < limits.per_address_running);
+        if !starts_now
+            && self.waiting >= limits.max_waiting
+            && (flagged || !self.displace_flagged(now, limits))
+        {
             self.refused_busy += 1;
             return Err(Refusal::Busy {
                 retry_after: self.retry_after(self.waiting),
@@ -389,14 +401,18 @@ impl State {
         Ok((id, receiver))
     }
 
-    /// Refuses the newest waiting job of the last flagged address in turn order to make room;
-    /// false if no flagged address has a job waiting.
-    fn displace_flagged(&mut self) -> bool {
-        let victim = self.flagged.iter().rev().copied().find(|a| {
-            self.addresses
-                .get(a)
-                .is_some_and(|jobs| !jobs.waiting.is_empty())
-        });
+    /// Refuses the newest waiting job of the flagged address with the most jobs waiting (in a
+    /// ring or not: one at its running limit waits outside them) to make room; false if no
+    /// flagged address has a job waiting.
+    fn displace_flagged(&mut self, now: f64, limits: &QueueLimits) -> bool {
+        let victim = self
+            .addresses
+            .iter()
+            .filter(|(address, jobs)| {
+                !jobs.waiting.is_empty() && self.is_flagged(**address, now, limits)
+            })
+            .max_by_key(|(_, jobs)| jobs.waiting.len())
+            .map(|(address, _)| *address);
         let Some(address) = victim else {
             return false;
         };
@@ -741,6 +757,35 @@ mod tests {
         drop(running);
         settle().await;
         assert!(clean.is_finished() && !a.is_finished());
+        assert_eq!(q.gauges().displaced, 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn no_waiting_places_still_runs_what_fits_at_once() {
+        let q = queue(1, 0);
+        let running = q
+            .turn(ip(1), 1)
+            .await
+            .expect("an idle queue starts it at once");
+        assert!(matches!(q.turn(ip(2), 1).await, Err(Refusal::Busy { .. })));
+        drop(running);
+        assert!(q.turn(ip(2), 1).await.is_ok());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_flagged_address_at_its_running_limit_can_still_be_displaced() {
+        let q = queue(2, 2);
+        q.record_failure(ip(1));
+        // Its one running job keeps it out of the turn order; its two jobs wait outside it.
+        let _running = q.turn(ip(1), 1).await.unwrap();
+        let _other = q.turn(ip(3), 1).await.unwrap();
+        let flagged = [job(&q, ip(1)).await, job(&q, ip(1)).await];
+        let clean = job(&q, ip(4)).await;
+        settle().await;
+        let [first, newest] = flagged;
+        assert!(newest.is_finished(), "the newest flagged job made room");
+        assert!(matches!(newest.await.unwrap(), Err(Refusal::Busy { .. })));
+        assert!(!first.is_finished() && !clean.is_finished());
         assert_eq!(q.gauges().displaced, 1);
     }
 

@@ -1733,15 +1733,16 @@ pub async fn run_browser_script_with(server: &TestServer, script: &str, extra: &
     );
 }
 
-/// A browser configuration: tiny Argon2, difficulty 3, two workers, several sockets per IP
-/// (every browser context comes from 127.0.0.1).
-fn browser_config(c: hashpass::Config) -> hashpass::Config {
+/// A browser configuration: tiny Argon2, difficulty 3, two workers, no limit on sockets or
+/// sessions per IP (every browser context comes from 127.0.0.1).
+pub fn browser_config(c: hashpass::Config) -> hashpass::Config {
     c.with_argon2(hashpass::puzzle::Argon2Params::new(1, 64, 1))
         .with_difficulty(3u32)
         .with_min_difficulty(3u32)
         .with_max_difficulty(3u32)
         .with_worker_count(2u32)
         .with_max_connections_per_ip(0u32)
+        .with_sessions_per_address(0)
 }
 
 /// The miner page in real Chromium: mines, wins a code the audit log holds; a second browser
@@ -1894,6 +1895,46 @@ pub async fn session_budget_per_address(serve: Serve) {
     assert_eq!(oldest.puzzle().await.status, 401, "the oldest was revoked");
     assert_eq!(second.puzzle().await.status, 200);
     assert_eq!(third.puzzle().await.status, 200);
+    // A session left behind (disconnected, in its grace period) goes before a connected one,
+    // however old.
+    let Player {
+        ws,
+        token: left_behind,
+        ..
+    } = third;
+    drop(ws);
+    server.clock.advance_secs(1.0);
+    // Bounded: the server marks the session disconnected within a few seconds.
+    for _ in 0..100 {
+        let sessions = Http::new(&server, client_ip(99))
+            .admin_get("/api/admin/sessions")
+            .await
+            .json();
+        let disconnected = sessions.as_array().into_iter().flatten().any(|s| {
+            left_behind.starts_with(
+                s["token_preview"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .trim_end_matches('.'),
+            ) && s["is_connected"] == false
+        });
+        if disconnected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fourth = Player::connect(&server, ip).await;
+    let http = Http::new(&server, ip);
+    let body = json!({ "visitorId": "visitor_left_behind" });
+    assert_eq!(
+        http.post("/api/puzzle", &body, Some(&left_behind))
+            .await
+            .status,
+        401,
+        "the disconnected session was revoked"
+    );
+    assert_eq!(second.puzzle().await.status, 200, "the connected one kept");
+    assert_eq!(fourth.puzzle().await.status, 200);
     // Another address has a budget of its own.
     let elsewhere = Player::connect(&server, client_ip(81)).await;
     assert_eq!(elsewhere.puzzle().await.status, 200);

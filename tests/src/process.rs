@@ -30,6 +30,9 @@ pub fn quick_game_env<'a>(port: &'a str, admin_token: &'a str) -> Vec<(&'static 
         ("HASHPASS_ARGON2_MEMORY_COST", "8"),
         ("HASHPASS_ARGON2_TIME_COST", "1"),
         ("HASHPASS_SUBMIT_RATE", "0"),
+        // Every browser context comes from 127.0.0.1: one address, many sessions and wins.
+        ("HASHPASS_ADDRESS_SUBMIT_RATE", "0"),
+        ("HASHPASS_SESSIONS_PER_ADDRESS", "0"),
     ]
 }
 

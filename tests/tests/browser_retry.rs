@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures_util::future::BoxFuture;
 use hashpass::puzzle::Argon2Params;
 use hashpass::verify::{Argon2Verifier, Computed, Verifier, VerifyError};
-use hashpass_tests::cases::run_browser_script_with;
+use hashpass_tests::cases::{browser_config, run_browser_script_with};
 use hashpass_tests::client::client_ip;
 use hashpass_tests::server::temp_dir;
 use hashpass_tests::{Http, Serve, TestServer, adapters, test_config};
@@ -53,17 +53,6 @@ impl Verifier for BusyAroundOneWin {
             self.inner.compute(params, password, salt).await
         })
     }
-}
-
-/// `browser_config` of the conformance cases: tiny Argon2, difficulty 3, two workers, several
-/// sockets per IP.
-fn browser_config(c: hashpass::Config) -> hashpass::Config {
-    c.with_argon2(Argon2Params::new(1, 64, 1))
-        .with_difficulty(3u32)
-        .with_min_difficulty(3u32)
-        .with_max_difficulty(3u32)
-        .with_worker_count(2u32)
-        .with_max_connections_per_ip(0u32)
 }
 
 async fn resubmits_until_it_wins(serve: Serve, name: &str) {
