@@ -401,9 +401,9 @@ impl State {
         Ok((id, receiver))
     }
 
-    /// Refuses the newest waiting job of the flagged address with the most jobs waiting (in a
-    /// ring or not: one at its running limit waits outside them) to make room; false if no
-    /// flagged address has a job waiting.
+    /// Refuses the newest waiting job of any flagged address (in a ring or not: one at its
+    /// running limit waits outside them) to make room; false if no flagged address has a job
+    /// waiting.
     fn displace_flagged(&mut self, now: f64, limits: &QueueLimits) -> bool {
         let victim = self
             .addresses
@@ -411,7 +411,7 @@ impl State {
             .filter(|(address, jobs)| {
                 !jobs.waiting.is_empty() && self.is_flagged(**address, now, limits)
             })
-            .max_by_key(|(_, jobs)| jobs.waiting.len())
+            .max_by_key(|(_, jobs)| jobs.waiting.back().map(|w| w.id))
             .map(|(address, _)| *address);
         let Some(address) = victim else {
             return false;
@@ -438,12 +438,7 @@ impl State {
         if jobs.in_ring || jobs.waiting.is_empty() || jobs.running >= limits.per_address_running {
             return;
         }
-        jobs.in_ring = true;
-        if flagged {
-            self.flagged.push_back(address);
-        } else {
-            self.clean.push_back(address);
-        }
+        self.requeue(address, flagged, false);
     }
 
     /// Removes a job that gave up waiting; false if it is no longer waiting (it was granted).
@@ -518,13 +513,13 @@ impl State {
             }
             // An address flagged since it joined the clean ring goes behind the clean ones.
             if !was_flagged && self.is_flagged(address, now, limits) && !self.clean.is_empty() {
-                self.requeue(address, true);
+                self.requeue(address, true, false);
                 continue;
             }
             let fits = self.running == 0
                 || self.running_mib + u64::from(needed_mib) <= u64::from(limits.budget_mib);
             if !fits {
-                self.requeue_front(address, was_flagged);
+                self.requeue(address, was_flagged, true);
                 break;
             }
             self.start(address);
@@ -554,25 +549,22 @@ impl State {
         let _ = waiter.answer.send(Ok(grant));
     }
 
-    fn requeue(&mut self, address: IpAddr, flagged: bool) {
-        if let Some(jobs) = self.addresses.get_mut(&address) {
-            jobs.in_ring = true;
-            if flagged {
-                self.flagged.push_back(address);
-            } else {
-                self.clean.push_back(address);
-            }
-        }
-    }
-
-    fn requeue_front(&mut self, address: IpAddr, flagged: bool) {
-        if let Some(jobs) = self.addresses.get_mut(&address) {
-            jobs.in_ring = true;
-            if flagged {
-                self.flagged.push_front(address);
-            } else {
-                self.clean.push_front(address);
-            }
+    /// Puts `address` in its ring: at the back (its turn comes after everyone's) or at the front
+    /// (it keeps the turn it could not use yet).
+    fn requeue(&mut self, address: IpAddr, flagged: bool, at_front: bool) {
+        let Some(jobs) = self.addresses.get_mut(&address) else {
+            return;
+        };
+        jobs.in_ring = true;
+        let ring = if flagged {
+            &mut self.flagged
+        } else {
+            &mut self.clean
+        };
+        if at_front {
+            ring.push_front(address);
+        } else {
+            ring.push_back(address);
         }
     }
 
@@ -582,7 +574,7 @@ impl State {
             !jobs.waiting.is_empty() && jobs.running < limits.per_address_running
         });
         if more {
-            self.requeue(address, flagged);
+            self.requeue(address, flagged, false);
         }
     }
 
