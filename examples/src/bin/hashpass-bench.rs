@@ -460,9 +460,18 @@ impl Flood {
         let mut tasks = Vec::new();
         for n in 0..sessions {
             let ip = client_ip(150_000 + n % addresses);
-            // One socket per address at a time: the session outlives its socket (grace).
-            let (ws, token) = session(o, ip).await?;
-            drop(ws);
+            // One socket per address at a time: the session outlives its socket (grace). The
+            // server may not have seen the previous socket close yet: retry for a moment.
+            let mut opened = Err(String::new());
+            for _ in 0..100 {
+                opened = session(o, ip).await;
+                if opened.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let (mut ws, token) = opened?;
+            let _ = futures_util::SinkExt::close(&mut ws).await;
             let (stop, statuses, base) = (stop.clone(), statuses.clone(), o.base.clone());
             tasks.push(tokio::spawn(async move {
                 let client = http(ip);
