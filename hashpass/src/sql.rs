@@ -37,10 +37,18 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// The PostgreSQL advisory lock key migrations hold (`hashpass` in ASCII).
+const MIGRATION_LOCK: i64 = 0x6861_7368_7061_7373;
+
+/// Runs of the migrations after the first that a start may make when it races another.
+const MIGRATION_ATTEMPTS: u64 = 10;
+
 /// Redemptions in a SQL database.
 #[derive(Debug, Clone)]
 pub struct SqlRedemptionStore {
     pool: AnyPool,
+    /// PostgreSQL (else SQLite): whether migrations take an advisory lock.
+    postgres: bool,
 }
 
 impl SqlRedemptionStore {
@@ -52,39 +60,80 @@ impl SqlRedemptionStore {
             .connect(url)
             .await
             .map_err(unavailable)?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            postgres: url.starts_with("postgres"),
+        };
         store.migrate().await?;
         Ok(store)
     }
 
+    /// Applies the migrations not applied yet. Instances starting together on a fresh database
+    /// take turns: on PostgreSQL each run holds an advisory lock for its transaction; SQLite
+    /// serialises writers itself, and a run that lost a race to another (a busy database, a
+    /// version recorded meanwhile) is run again and finds the work done.
     async fn migrate(&self) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.migrate_once().await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt >= MIGRATION_ATTEMPTS => return Err(e),
+                Err(e) => {
+                    tracing::info!(error = %e, "schema migration raced another instance; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+            }
+        }
+    }
+
+    /// One run of the migrations, in one transaction.
+    async fn migrate_once(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
         sqlx::query("CREATE TABLE IF NOT EXISTS hashpass_migrations (version BIGINT PRIMARY KEY)")
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
         for (version, statements) in MIGRATIONS {
             let applied = sqlx::query("SELECT version FROM hashpass_migrations WHERE version = $1")
                 .bind(*version)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(unavailable)?;
-            if applied.is_none() {
-                let mut tx = self.pool.begin().await.map_err(unavailable)?;
-                for statement in *statements {
-                    sqlx::query(*statement)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                }
-                sqlx::query("INSERT INTO hashpass_migrations (version) VALUES ($1)")
-                    .bind(*version)
+            if applied.is_some() {
+                continue;
+            }
+            for statement in *statements {
+                sqlx::query(*statement)
                     .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;
-                tx.commit().await.map_err(unavailable)?;
             }
+            sqlx::query("INSERT INTO hashpass_migrations (version) VALUES ($1)")
+                .bind(*version)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
         }
-        Ok(())
+        tx.commit().await.map_err(unavailable)
+    }
+
+    /// The versions of the migrations applied, in order.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query("SELECT version FROM hashpass_migrations ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| row.try_get::<i64, _>(0).map_err(unavailable))
+            .collect()
     }
 
     /// Makes sure `code_id` has a row (default: one use, none made) inside `tx`.

@@ -748,3 +748,41 @@ async fn postgres_redemptions() {
     sql_redemptions(&hashpass_tests::postgres_server::fresh_database(&server, "redemptions").await)
         .await;
 }
+
+/// Instances starting together on a fresh database: every one connects, and each migration is
+/// applied once.
+async fn concurrent_first_connects(url: &str) {
+    let connects = futures_util::future::join_all(
+        (0..6).map(|_| hashpass::sql::SqlRedemptionStore::connect(url)),
+    )
+    .await;
+    for connected in &connects {
+        assert!(
+            connected.is_ok(),
+            "a concurrent first connect failed: {connected:?}"
+        );
+    }
+    let store = connects.into_iter().next().unwrap().unwrap();
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_migrations_run_once_under_concurrent_starts() {
+    let dir = hashpass_tests::server::temp_dir("sqlite-race");
+    concurrent_first_connects(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("redemptions.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_migrations_run_once_under_concurrent_starts() {
+    let Some(server) = hashpass_tests::postgres_server::shared() else {
+        return;
+    };
+    concurrent_first_connects(
+        &hashpass_tests::postgres_server::fresh_database(&server, "migration_race").await,
+    )
+    .await;
+}
