@@ -28,6 +28,11 @@ pub enum Event {
         message: Arc<str>,
         /// Whether this is a PUZZLE_RESET (for the broadcast-lag metric).
         is_reset: bool,
+        /// For a PUZZLE_RESET, the version of the puzzle state it announces: an instance that
+        /// sees the shared state ahead of the last reset it heard of announces the state itself
+        /// (docs/protocol.md#reset-recovery).
+        #[serde(default)]
+        puzzle_version: Option<u64>,
         /// When it was published (Unix seconds).
         published_at: f64,
     },
@@ -73,6 +78,9 @@ pub enum Event {
 pub trait EventBus: Send + Sync + 'static {
     /// Publishes an event to every subscriber (on every instance sharing the bus).
     async fn publish(&self, event: Event) -> Result<(), StoreError>;
+    /// Hands an event to this instance's subscribers only (a puzzle this instance found it
+    /// missed the reset of).
+    fn publish_here(&self, event: Event);
     /// A new subscription, receiving events published from now on.
     fn subscribe(&self) -> broadcast::Receiver<Event>;
 }
@@ -111,6 +119,10 @@ impl EventBus for MemoryEventBus {
         Ok(())
     }
 
+    fn publish_here(&self, event: Event) {
+        let _ = self.sender.send(event);
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
     }
@@ -130,6 +142,7 @@ mod tests {
             bus.publish(Event::Broadcast {
                 message: msg.clone(),
                 is_reset: true,
+                puzzle_version: Some(1),
                 published_at: 0.0,
             })
             .await

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -223,6 +224,9 @@ pub struct PuzzleService {
     limiter: SubmissionLimiter,
     address_limiter: SubmissionLimiter,
     verifications: Arc<VerificationQueue>,
+    /// The highest puzzle version whose reset this instance's sockets were sent (from
+    /// [`PuzzleService::initialise`] on: a socket that joins later is told the puzzle it asks for).
+    announced: AtomicU64,
 }
 
 impl std::fmt::Debug for PuzzleService {
@@ -273,6 +277,7 @@ impl PuzzleService {
             limiter,
             address_limiter,
             verifications,
+            announced: AtomicU64::new(0),
         }
     }
 
@@ -282,6 +287,7 @@ impl PuzzleService {
     pub async fn initialise(&self) -> Result<PuzzleState, StoreError> {
         if let Some(state) = self.seams.puzzles.load().await? {
             self.adopt_invite_key(&state);
+            self.announced.fetch_max(state.version, Ordering::SeqCst);
             return Ok(state);
         }
         let c = &self.config;
@@ -315,6 +321,7 @@ impl PuzzleService {
         };
         let state = self.seams.puzzles.init(state).await?;
         self.adopt_invite_key(&state);
+        self.announced.fetch_max(state.version, Ordering::SeqCst);
         Ok(state)
     }
 
@@ -702,6 +709,12 @@ impl PuzzleService {
 
     /// Tells every socket about a new puzzle.
     pub(crate) async fn publish_reset(&self, state: &PuzzleState, is_timeout: bool) {
+        self.announced.fetch_max(state.version, Ordering::SeqCst);
+        self.publish(self.reset_event(state, is_timeout)).await;
+    }
+
+    /// The PUZZLE_RESET of `state`.
+    fn reset_event(&self, state: &PuzzleState, is_timeout: bool) -> Event {
         let message = wire::puzzle_reset(
             &state.seed,
             state.difficulty.difficulty,
@@ -710,18 +723,59 @@ impl PuzzleService {
             state.started_at,
             is_timeout,
         );
-        self.publish(Event::Broadcast {
+        Event::Broadcast {
             message: message.into(),
             is_reset: true,
+            puzzle_version: Some(state.version),
             published_at: self.now(),
-        })
-        .await;
+        }
     }
 
+    /// Publishes `event`; a failed publish is retried in the background (three more tries over
+    /// about two seconds), and a reset that is lost still reaches every socket through
+    /// [`PuzzleService::announce_missed_reset`].
     pub(crate) async fn publish(&self, event: Event) {
-        if let Err(e) = self.seams.events.publish(event).await {
-            tracing::error!(error = %e, "could not publish an event");
+        let Err(e) = self.seams.events.publish(event.clone()).await else {
+            return;
+        };
+        tracing::warn!(error = %e, "could not publish an event; retrying");
+        let events = Arc::clone(&self.seams.events);
+        tokio::spawn(async move {
+            for wait in [100, 400, 1600] {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                match events.publish(event.clone()).await {
+                    Ok(()) => return,
+                    Err(e) => tracing::warn!(error = %e, "could not publish an event"),
+                }
+            }
+            tracing::error!("an event was lost after four tries");
+        });
+    }
+
+    /// Announces the shared puzzle to this instance's sockets when the state is ahead of the
+    /// last reset they heard of, two checks in a row (a reset event lost on the way, or still
+    /// on it at the first check); returns whether it did.
+    pub(crate) async fn announce_missed_reset(&self, behind_before: &mut bool) -> bool {
+        let Ok(Some(state)) = self.seams.puzzles.load().await else {
+            return false;
+        };
+        let announced = self.announced.load(Ordering::SeqCst);
+        let behind = state.version > announced;
+        if !(behind && *behind_before) {
+            *behind_before = behind;
+            return false;
         }
+        *behind_before = false;
+        tracing::warn!(
+            version = state.version,
+            announced,
+            "a puzzle reset was missed; announcing the current puzzle"
+        );
+        self.announced.fetch_max(state.version, Ordering::SeqCst);
+        self.seams
+            .events
+            .publish_here(self.reset_event(&state, false));
+        true
     }
 
     /// `POST /api/submit`: a best hash for the timed-out puzzle, verified on arrival (docs/protocol.md#difficulty-adjustment).
@@ -922,6 +976,7 @@ impl PuzzleService {
             message: wire::network_hashrate(network.total_hashrate, network.active_miners, now)
                 .into(),
             is_reset: false,
+            puzzle_version: None,
             published_at: now,
         })
         .await;
@@ -970,6 +1025,7 @@ impl PuzzleService {
             }),
             self.spawn_bookkeeping(),
             self.spawn_key_listener(),
+            self.spawn_reset_watch(),
         ];
         BackgroundJobs { tasks }
     }
@@ -1008,6 +1064,33 @@ impl PuzzleService {
                 local.limiter.forget_idle(local.now());
                 local.address_limiter.forget_idle(local.now());
                 local.resync_invite_key().await;
+            }
+        })
+    }
+
+    /// Follows the resets this instance's sockets hear of, and twice a second checks the shared
+    /// state for one they missed (docs/protocol.md#reset-recovery).
+    fn spawn_reset_watch(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let watcher = Arc::clone(self);
+        let mut events = self.seams.events.subscribe();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            let mut check = tokio::time::interval(Duration::from_millis(500));
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut behind_before = false;
+            loop {
+                tokio::select! {
+                    event = events.recv() => match event {
+                        Ok(Event::Broadcast { puzzle_version: Some(version), .. }) => {
+                            watcher.announced.fetch_max(version, Ordering::SeqCst);
+                        }
+                        Ok(_) | Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => break,
+                    },
+                    _ = check.tick() => {
+                        watcher.announce_missed_reset(&mut behind_before).await;
+                    }
+                }
             }
         })
     }

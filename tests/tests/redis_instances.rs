@@ -199,3 +199,55 @@ async fn an_invite_key_rotation_reaches_every_instance() {
         "a host site holding the new key accepts it"
     );
 }
+
+/// The reset event of a win is lost on the way (every pub/sub connection killed at the win, as
+/// a network blip would): the other instance sees the shared state ahead of the last reset it
+/// heard of and tells its sockets the new puzzle all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reset_still_reaches_every_socket() {
+    let redis = redis_server::RedisServer::start();
+    let prefix = redis_server::unique_prefix("lost-reset");
+    let mut instances = Vec::new();
+    for name in ["a", "b"] {
+        let dir = temp_dir(&format!("lost-reset-{name}"));
+        let backend = RedisBackend::connect(&redis.url, prefix.clone())
+            .await
+            .unwrap();
+        instances.push(
+            TestServer::start_shared(
+                hashpass_tests::adapters::axum,
+                test_config(&dir),
+                dir,
+                Some(backend),
+            )
+            .await,
+        );
+    }
+    let winner = Player::connect(&instances[0], client_ip(1)).await;
+    let mut listener = Player::connect(&instances[1], client_ip(2)).await;
+    let puzzle = winner.puzzle().await.json();
+    let body = winner.solution(&puzzle).await;
+    let killed = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "CLIENT",
+            "KILL",
+            "TYPE",
+            "pubsub",
+        ])
+        .output()
+        .expect("redis-cli runs");
+    assert!(killed.status.success(), "{killed:?}");
+    assert_eq!(winner.verify(&body).await.status, 200);
+    let reset = expect_type(&mut listener.ws, "PUZZLE_RESET", Duration::from_secs(5)).await;
+    assert_ne!(
+        reset["seed"], puzzle["seed"],
+        "the new puzzle reached the other instance"
+    );
+    assert_eq!(
+        listener.puzzle().await.json()["seed"],
+        reset["seed"],
+        "and it is the current one"
+    );
+}

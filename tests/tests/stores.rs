@@ -407,6 +407,7 @@ async fn events_reach_every_instance(s: Stores) {
     let event = Event::Broadcast {
         message: Arc::from("{\"type\": \"PUZZLE_RESET\"}"),
         is_reset: true,
+        puzzle_version: Some(7),
         published_at: 1.0,
     };
     a.publish(event.clone()).await.unwrap();

@@ -118,6 +118,10 @@ impl EventBus for RedisEventBus {
             .map_err(unavailable)
     }
 
+    fn publish_here(&self, event: Event) {
+        let _ = self.local.send(event);
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.local.subscribe()
     }

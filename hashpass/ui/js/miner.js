@@ -446,6 +446,9 @@ async function submitBest(seed, best) {
 }
 
 async function onReset(message) {
+  // A reset can arrive twice (an instance that missed it announces it again): the puzzle
+  // already being mined is kept, with any solution pending for it.
+  if (state.puzzle && message.seed && message.seed === state.puzzle.seed) return;
   const previous = state.puzzle;
   const best = state.best;
   stopMining();
