@@ -149,6 +149,12 @@ pub struct Win {
     pub record: AuditRecord,
 }
 
+/// The one field of a PUZZLE_RESET the reset watch reads.
+#[derive(serde::Deserialize)]
+struct ResetSeed {
+    seed: String,
+}
+
 /// A won claim: the solved puzzle, the one that replaced it, how the difficulty moved and the
 /// solve time it moved on.
 struct Claim {
@@ -224,6 +230,8 @@ pub struct PuzzleService {
     limiter: SubmissionLimiter,
     address_limiter: SubmissionLimiter,
     verifications: Arc<VerificationQueue>,
+    /// The seed of that version.
+    announced_seed: Mutex<String>,
     /// The highest puzzle version whose reset this instance's sockets were sent (from
     /// [`PuzzleService::initialise`] on: a socket that joins later is told the puzzle it asks for).
     announced: AtomicU64,
@@ -278,6 +286,7 @@ impl PuzzleService {
             address_limiter,
             verifications,
             announced: AtomicU64::new(0),
+            announced_seed: Mutex::default(),
         }
     }
 
@@ -287,7 +296,7 @@ impl PuzzleService {
     pub async fn initialise(&self) -> Result<PuzzleState, StoreError> {
         if let Some(state) = self.seams.puzzles.load().await? {
             self.adopt_invite_key(&state);
-            self.announced.fetch_max(state.version, Ordering::SeqCst);
+            self.note_announced(state.version, &state.seed);
             return Ok(state);
         }
         let c = &self.config;
@@ -321,7 +330,7 @@ impl PuzzleService {
         };
         let state = self.seams.puzzles.init(state).await?;
         self.adopt_invite_key(&state);
-        self.announced.fetch_max(state.version, Ordering::SeqCst);
+        self.note_announced(state.version, &state.seed);
         Ok(state)
     }
 
@@ -709,7 +718,7 @@ impl PuzzleService {
 
     /// Tells every socket about a new puzzle.
     pub(crate) async fn publish_reset(&self, state: &PuzzleState, is_timeout: bool) {
-        self.announced.fetch_max(state.version, Ordering::SeqCst);
+        self.note_announced(state.version, &state.seed);
         self.publish(self.reset_event(state, is_timeout)).await;
     }
 
@@ -760,6 +769,12 @@ impl PuzzleService {
             return false;
         };
         let announced = self.announced.load(Ordering::SeqCst);
+        if state.version > announced && lock(&self.announced_seed).as_str() == state.seed {
+            // Updated without a new puzzle (a setting, a key rotation): nothing to announce.
+            self.announced.fetch_max(state.version, Ordering::SeqCst);
+            *behind_before = false;
+            return false;
+        }
         let behind = state.version > announced;
         if !(behind && *behind_before) {
             *behind_before = behind;
@@ -771,11 +786,20 @@ impl PuzzleService {
             announced,
             "a puzzle reset was missed; announcing the current puzzle"
         );
-        self.announced.fetch_max(state.version, Ordering::SeqCst);
+        self.note_announced(state.version, &state.seed);
         self.seams
             .events
             .publish_here(self.reset_event(&state, false));
         true
+    }
+
+    /// Records that this instance's sockets were told of puzzle `version` with `seed`.
+    fn note_announced(&self, version: u64, seed: &str) {
+        let mut announced_seed = lock(&self.announced_seed);
+        if version >= self.announced.load(Ordering::SeqCst) {
+            self.announced.store(version, Ordering::SeqCst);
+            seed.clone_into(&mut announced_seed);
+        }
     }
 
     /// `POST /api/submit`: a best hash for the timed-out puzzle, verified on arrival (docs/protocol.md#difficulty-adjustment).
@@ -1081,8 +1105,10 @@ impl PuzzleService {
             loop {
                 tokio::select! {
                     event = events.recv() => match event {
-                        Ok(Event::Broadcast { puzzle_version: Some(version), .. }) => {
-                            watcher.announced.fetch_max(version, Ordering::SeqCst);
+                        Ok(Event::Broadcast { puzzle_version: Some(version), message, .. }) => {
+                            if let Ok(reset) = serde_json::from_str::<ResetSeed>(&message) {
+                                watcher.note_announced(version, &reset.seed);
+                            }
                         }
                         Ok(_) | Err(RecvError::Lagged(_)) => {}
                         Err(RecvError::Closed) => break,
