@@ -26,11 +26,9 @@ pub enum Event {
     Broadcast {
         /// The serialised message.
         message: Arc<str>,
-        /// Whether this is a PUZZLE_RESET (for the broadcast-lag metric).
-        is_reset: bool,
-        /// For a PUZZLE_RESET, the version of the puzzle state it announces: an instance that
-        /// sees the shared state ahead of the last reset it heard of announces the state itself
-        /// (docs/protocol.md#reset-recovery).
+        /// For a PUZZLE_RESET, the version of the puzzle state it announces (`None`: another
+        /// message). An instance that sees the shared state ahead of the last reset it heard
+        /// of announces the state itself (docs/protocol.md#reset-recovery).
         #[serde(default)]
         puzzle_version: Option<u64>,
         /// When it was published (Unix seconds).
@@ -141,7 +139,6 @@ mod tests {
         for _ in 0..3 {
             bus.publish(Event::Broadcast {
                 message: msg.clone(),
-                is_reset: true,
                 puzzle_version: Some(1),
                 published_at: 0.0,
             })

@@ -734,7 +734,6 @@ impl PuzzleService {
         );
         Event::Broadcast {
             message: message.into(),
-            is_reset: true,
             puzzle_version: Some(state.version),
             published_at: self.now(),
         }
@@ -999,7 +998,6 @@ impl PuzzleService {
         self.publish(Event::Broadcast {
             message: wire::network_hashrate(network.total_hashrate, network.active_miners, now)
                 .into(),
-            is_reset: false,
             puzzle_version: None,
             published_at: now,
         })

@@ -290,7 +290,7 @@ where
             Err(RecvError::Closed) => return ControlFlow::Break(()),
         };
         if let Event::Broadcast {
-            is_reset: true,
+            puzzle_version: Some(_),
             published_at,
             ..
         } = &event

@@ -25,7 +25,7 @@ fn resets(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<serde_json::V
     while let Ok(event) = rx.try_recv() {
         if let Event::Broadcast {
             message,
-            is_reset: true,
+            puzzle_version: Some(_),
             ..
         } = event
         {

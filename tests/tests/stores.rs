@@ -406,7 +406,6 @@ async fn events_reach_every_instance(s: Stores) {
     let mut on_b = b.subscribe();
     let event = Event::Broadcast {
         message: Arc::from("{\"type\": \"PUZZLE_RESET\"}"),
-        is_reset: true,
         puzzle_version: Some(7),
         published_at: 1.0,
     };
