@@ -325,6 +325,23 @@ pub struct AdminStatus {
     pub hashrate_chart_history: Vec<HashratePoint>,
     /// Solve times over time.
     pub solve_time_chart_history: Vec<SolveTimePoint>,
+    /// The webhook's outbox.
+    pub webhook: WebhookStatus,
+    /// Wins this instance could not put on record (no code given out) since it started.
+    pub wins_not_recorded: u64,
+}
+
+/// The webhook outbox in the status snapshot (docs/protocol.md#webhook-outbox).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookStatus {
+    /// Whether a webhook is configured.
+    pub configured: bool,
+    /// Deliveries waiting.
+    pub pending: usize,
+    /// Deliveries given up.
+    pub failed: usize,
+    /// When the oldest waiting delivery was recorded (Unix seconds).
+    pub oldest_pending_at: Option<f64>,
 }
 
 /// One point of the hashrate chart.
@@ -358,6 +375,8 @@ struct StatusReadings {
     session_count: usize,
     banned: usize,
     chart: Vec<ChartPoint>,
+    webhook: WebhookStatus,
+    wins_not_recorded: u64,
 }
 
 impl StatusReadings {
@@ -370,6 +389,8 @@ impl StatusReadings {
             session_count,
             banned,
             chart,
+            webhook,
+            wins_not_recorded,
         } = self;
         let d = &state.difficulty;
         AdminStatus {
@@ -415,6 +436,8 @@ impl StatusReadings {
                     solve_time: round_dp(p.value, 2),
                 })
                 .collect(),
+            webhook,
+            wins_not_recorded,
         }
     }
 }
@@ -449,6 +472,7 @@ impl AdminService {
         let session_count = s.seams.sessions.count().await?;
         let banned = s.seams.bans.count().await.map_err(AdminError::BanCount)?;
         let chart = s.seams.hashrate.chart().await?;
+        let outbox = s.seams.outbox.summary(0).await?;
         Ok(StatusReadings {
             state,
             mining,
@@ -456,6 +480,13 @@ impl AdminService {
             session_count,
             banned,
             chart,
+            webhook: WebhookStatus {
+                configured: s.seams.webhook.is_some(),
+                pending: outbox.pending,
+                failed: outbox.failed,
+                oldest_pending_at: outbox.oldest_pending_at,
+            },
+            wins_not_recorded: s.metrics.unrecorded_wins(),
         })
     }
 
@@ -469,7 +500,13 @@ impl AdminService {
             .hashrate
             .fresh(now, s.config.game.hashrate_stale)
             .await?;
+        let outbox = s.seams.outbox.summary(0).await?;
         Ok(s.metrics.render(Gauges {
+            webhook_pending: outbox.pending,
+            webhook_failed: outbox.failed,
+            webhook_oldest_pending_seconds: outbox
+                .oldest_pending_at
+                .map_or(0.0, |t| (now - t).max(0.0)),
             sessions: s.seams.sessions.count().await?,
             player_sockets: s.connections.players(),
             admin_sockets: s.connections.admins(),

@@ -342,15 +342,33 @@ impl InviteConfig {
     }
 }
 
-/// The webhook told of every invite.
-#[derive(Clone, Debug, Default)]
+/// The webhook told of every invite, and its outbox's retries.
+#[derive(Clone, Debug)]
 pub struct WebhookConfig {
     /// `WEBHOOK_URL`: POSTed after every invite; `None` = no webhook.
     pub url: Option<SecretUrl>,
     /// `WEBHOOK_TOKEN`: bearer token of webhook calls.
     pub token: Option<Secret>,
-    /// `WEBHOOK_SECRET`: signs webhook bodies (`X-HashPass-Signature`).
+    /// `WEBHOOK_SECRET`: signs webhook bodies (`X-HashPass-Signature` and
+    /// `X-HashPass-Timestamped-Signature`).
     pub secret: Option<Secret>,
+    /// `HASHPASS_WEBHOOK_MAX_BACKOFF`: the longest wait between two attempts (60 s).
+    pub max_backoff: Duration,
+    /// `HASHPASS_WEBHOOK_GIVE_UP_AFTER`: a delivery still failing this long after its invite is
+    /// given up and kept as failed (24 h); zero = never.
+    pub give_up_after: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            token: None,
+            secret: None,
+            max_backoff: Duration::from_secs(60),
+            give_up_after: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 macro_rules! with {
@@ -440,6 +458,10 @@ with! {
     with_webhook_token: webhook.token: Option<Secret>,
     /// Sets the webhook signing secret.
     with_webhook_secret: webhook.secret: Option<Secret>,
+    /// Sets the longest wait between two webhook attempts.
+    with_webhook_max_backoff: webhook.max_backoff: Duration,
+    /// Sets how long a failing webhook delivery is retried before it is given up (zero: never).
+    with_webhook_give_up_after: webhook.give_up_after: Duration,
 }
 
 /// The shortest admin token accepted.
@@ -581,7 +603,7 @@ impl Config {
         config.limits.read(vars)?;
         config.admin.read(vars)?;
         config.invites.read(vars)?;
-        config.webhook.read(vars);
+        config.webhook.read(vars)?;
         config.validate()?;
         Ok(config)
     }
@@ -841,10 +863,26 @@ impl InviteConfig {
 }
 
 impl WebhookConfig {
-    fn read<F: Fn(&str) -> Option<String>>(&mut self, vars: &Variables<F>) {
+    fn read<F: Fn(&str) -> Option<String>>(
+        &mut self,
+        vars: &Variables<F>,
+    ) -> Result<(), ConfigError> {
         self.url = vars.text("WEBHOOK_URL").map(SecretUrl);
         self.token = vars.text("WEBHOOK_TOKEN").map(Secret);
         self.secret = vars.text("WEBHOOK_SECRET").map(Secret);
+        if let Some(secs) = vars.parsed::<u64>("HASHPASS_WEBHOOK_MAX_BACKOFF")? {
+            if secs == 0 {
+                return Err(ConfigError::new(
+                    "HASHPASS_WEBHOOK_MAX_BACKOFF",
+                    "must be at least 1 second",
+                ));
+            }
+            self.max_backoff = Duration::from_secs(secs);
+        }
+        if let Some(secs) = vars.parsed::<u64>("HASHPASS_WEBHOOK_GIVE_UP_AFTER")? {
+            self.give_up_after = Duration::from_secs(secs);
+        }
+        Ok(())
     }
 }
 

@@ -92,6 +92,10 @@ pub enum GameError {
     /// A shared-state backend failed.
     #[error("Service temporarily unavailable, retry")]
     Store(StoreError),
+    /// The solution won, but the win could not be put on record, so no code was given out
+    /// (docs/protocol.md#an-answered-win-is-on-record).
+    #[error("Your solution won, but the win could not be recorded, so no invite code was issued")]
+    WinNotRecorded,
 }
 
 /// What kind of refusal a [`GameError`] is, whatever protocol answers it.
@@ -133,7 +137,9 @@ impl GameError {
             | E::NotEnoughZeros { .. }
             | E::LeadingZerosTooLow => GameErrorKind::Invalid,
             E::AlreadySolved | E::NoRewardWindow | E::RewardSeedMismatch => GameErrorKind::Conflict,
-            E::BanListUnavailable | E::Busy { .. } | E::Store(_) => GameErrorKind::Unavailable,
+            E::BanListUnavailable | E::Busy { .. } | E::Store(_) | E::WinNotRecorded => {
+                GameErrorKind::Unavailable
+            }
         }
     }
 

@@ -54,6 +54,7 @@ pub mod invite;
 pub mod lockout;
 pub mod metrics;
 pub mod openapi;
+pub mod outbox;
 pub mod puzzle;
 pub mod puzzle_store;
 pub mod redemption;
@@ -139,6 +140,7 @@ impl HashPass {
             invites: None,
             captcha: None,
             webhook: None,
+            outbox: None,
             events: None,
             bans: None,
             audit: None,
@@ -204,6 +206,7 @@ pub struct HashPassBuilder {
     invites: Option<Arc<InviteCodes>>,
     captcha: Option<Arc<dyn CaptchaProvider>>,
     webhook: Option<Arc<dyn WebhookSink>>,
+    outbox: Option<Arc<dyn outbox::WebhookOutbox>>,
     events: Option<Arc<dyn EventBus>>,
     bans: Option<Arc<dyn BanList>>,
     audit: Option<Arc<dyn AuditLog>>,
@@ -252,8 +255,10 @@ seam_setters! {
     invite_codes: invites: Arc<InviteCodes>;
     /// Uses this captcha provider.
     captcha: captcha: Arc<dyn CaptchaProvider>;
-    /// Uses this webhook sink.
+    /// Uses this webhook sink (instead of the `WEBHOOK_URL` one).
     webhook: webhook: Arc<dyn WebhookSink>;
+    /// Keeps the webhook's deliveries in this outbox.
+    webhook_outbox: outbox: Arc<dyn outbox::WebhookOutbox>;
     /// Uses this event bus.
     event_bus: events: Arc<dyn EventBus>;
     /// Uses this ban list.
@@ -272,8 +277,8 @@ seam_setters! {
 
 impl HashPassBuilder {
     /// Shares every store that must be shared between instances through Redis: puzzle state,
-    /// sessions, bans, admin lockout, hashrate, the audit log, events, redemptions, and the
-    /// periodic jobs' lease.
+    /// sessions, bans, admin lockout, hashrate, the audit log, the webhook outbox, events,
+    /// redemptions, and the periodic jobs' lease.
     ///
     /// Call it before [`HashPassBuilder::redemption_store`] to keep redemptions elsewhere (in SQL,
     /// say).
@@ -288,6 +293,7 @@ impl HashPassBuilder {
             .hashrate_store(Arc::new(redis::RedisHashrateStore::new(backend.clone())))
             .audit_log(Arc::new(redis::RedisAuditLog::new(backend.clone())))
             .redemption_store(Arc::new(redis::RedisRedemptionStore::new(backend.clone())))
+            .webhook_outbox(Arc::new(redis::RedisOutbox::new(backend.clone())))
             .event_bus(events)
             .job_lease(Arc::new(redis::RedisLease::new(
                 backend,
@@ -296,8 +302,9 @@ impl HashPassBuilder {
             ))))
     }
 
-    /// Keeps the audit log (`verify.jsonl`) and the blacklist (`blacklist.json`) as files in
-    /// `dir` (created if missing) instead of memory, unless those seams are set explicitly.
+    /// Keeps the audit log (`verify.jsonl`), the blacklist (`blacklist.json`) and the webhook
+    /// outbox (`webhook-outbox/`) as files in `dir` (created if missing) instead of memory,
+    /// unless those seams are set explicitly.
     pub fn on_disk(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.disk = Some(dir.into());
         self
@@ -342,6 +349,10 @@ impl HashPassBuilder {
             None => audit::from_config(&config.admin, disk, Arc::clone(&clock))
                 .map_err(files_error("verify.jsonl"))?,
         };
+        let outbox = match self.outbox {
+            Some(outbox) => outbox,
+            None => outbox::from_disk(disk).map_err(files_error("the webhook outbox"))?,
+        };
         let seams = Seams {
             clock,
             puzzles: self
@@ -359,7 +370,8 @@ impl HashPassBuilder {
                 .unwrap_or_else(|| captcha::from_config(&config.captcha)),
             webhook: self
                 .webhook
-                .unwrap_or_else(|| webhook::from_config(&config.webhook)),
+                .or_else(|| webhook::from_config(&config.webhook)),
+            outbox,
             events: self
                 .events
                 .unwrap_or_else(|| Arc::new(MemoryEventBus::new())),

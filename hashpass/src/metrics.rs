@@ -109,6 +109,10 @@ pub struct Metrics {
     /// Delay between publishing a PUZZLE_RESET and handing it to a socket.
     pub broadcast_lag_seconds: Histogram,
     sockets_closed_slow: AtomicU64,
+    wins_not_recorded: AtomicU64,
+    webhook_delivered: AtomicU64,
+    webhook_failed_attempts: AtomicU64,
+    webhook_given_up: AtomicU64,
 }
 
 /// Gauges read at render time.
@@ -126,6 +130,12 @@ pub struct Gauges {
     pub difficulty: u32,
     /// Network hashrate.
     pub network_hashrate: f64,
+    /// Webhook deliveries waiting in the outbox.
+    pub webhook_pending: usize,
+    /// Webhook deliveries given up.
+    pub webhook_failed: usize,
+    /// Age of the oldest pending webhook delivery, seconds (0 when none).
+    pub webhook_oldest_pending_seconds: f64,
 }
 
 impl Metrics {
@@ -156,6 +166,24 @@ impl Metrics {
         self.sockets_closed_slow.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a win that could not be put on record (no code given out).
+    pub fn unrecorded_win(&self) {
+        self.wins_not_recorded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Wins that could not be put on record so far.
+    pub fn unrecorded_wins(&self) -> u64 {
+        self.wins_not_recorded.load(Ordering::Relaxed)
+    }
+
+    /// Counts one round of webhook deliveries.
+    pub fn webhook_round(&self, round: crate::outbox::Round) {
+        let add = |counter: &AtomicU64, n: usize| counter.fetch_add(n as u64, Ordering::Relaxed);
+        add(&self.webhook_delivered, round.delivered);
+        add(&self.webhook_failed_attempts, round.retried + round.given_up);
+        add(&self.webhook_given_up, round.given_up);
+    }
+
     /// Puzzles solved so far.
     pub fn puzzles_solved(&self) -> u64 {
         self.puzzles_solved.load(Ordering::Relaxed)
@@ -171,7 +199,7 @@ impl Metrics {
     }
 
     /// The counter and histogram families, in page order (the gauges follow them).
-    fn families(&self) -> [Family<'_>; 7] {
+    fn families(&self) -> [Family<'_>; 11] {
         [
             (
                 "hashpass_puzzles_solved_total",
@@ -208,6 +236,26 @@ impl Metrics {
                 "Sockets closed because they did not keep up.",
                 Reading::Counter(self.sockets_closed_slow.load(Ordering::Relaxed)),
             ),
+            (
+                "hashpass_wins_not_recorded_total",
+                "Wins whose audit record or webhook delivery could not be written (no code given out).",
+                Reading::Counter(self.unrecorded_wins()),
+            ),
+            (
+                "hashpass_webhook_delivered_total",
+                "Webhook deliveries the receiver accepted.",
+                Reading::Counter(self.webhook_delivered.load(Ordering::Relaxed)),
+            ),
+            (
+                "hashpass_webhook_failed_attempts_total",
+                "Webhook attempts that failed.",
+                Reading::Counter(self.webhook_failed_attempts.load(Ordering::Relaxed)),
+            ),
+            (
+                "hashpass_webhook_given_up_total",
+                "Webhook deliveries given up after failing for too long.",
+                Reading::Counter(self.webhook_given_up.load(Ordering::Relaxed)),
+            ),
         ]
     }
 }
@@ -240,6 +288,21 @@ impl Gauges {
                 "hashpass_network_hashrate",
                 "Reported network hashrate (H/s).",
                 Reading::Gauge(self.network_hashrate),
+            ),
+            (
+                "hashpass_webhook_pending",
+                "Webhook deliveries waiting in the outbox.",
+                Reading::Gauge(self.webhook_pending as f64),
+            ),
+            (
+                "hashpass_webhook_failed",
+                "Webhook deliveries given up and kept as failed.",
+                Reading::Gauge(self.webhook_failed as f64),
+            ),
+            (
+                "hashpass_webhook_oldest_pending_seconds",
+                "Age of the oldest pending webhook delivery.",
+                Reading::Gauge(self.webhook_oldest_pending_seconds),
             ),
         ];
         general

@@ -36,6 +36,7 @@ use crate::session::{
 use crate::util::{local_timestamp, lock, round_dp};
 use crate::verification_queue::{QueueLimits, Refusal, Turn, VerificationQueue};
 use crate::verify::{Verifier, VerifyError};
+use crate::outbox::{Delivery, WebhookOutbox};
 use crate::webhook::{WebhookEvent, WebhookSink};
 use crate::wire;
 
@@ -79,8 +80,10 @@ pub struct Seams {
     pub invites: Arc<InviteCodes>,
     /// Captcha at connect.
     pub captcha: Arc<dyn CaptchaProvider>,
-    /// Win notifications.
-    pub webhook: Arc<dyn WebhookSink>,
+    /// Win notifications; `None` = no webhook.
+    pub webhook: Option<Arc<dyn WebhookSink>>,
+    /// The webhook's deliveries to make.
+    pub outbox: Arc<dyn WebhookOutbox>,
     /// Socket fan-out.
     pub events: Arc<dyn EventBus>,
     /// Banned IPs.
@@ -230,11 +233,13 @@ pub struct PuzzleService {
     limiter: SubmissionLimiter,
     address_limiter: SubmissionLimiter,
     verifications: Arc<VerificationQueue>,
-    /// The seed of that version.
-    announced_seed: Mutex<String>,
     /// The highest puzzle version whose reset this instance's sockets were sent (from
     /// [`PuzzleService::initialise`] on: a socket that joins later is told the puzzle it asks for).
     announced: AtomicU64,
+    /// The seed of that version.
+    announced_seed: Mutex<String>,
+    /// Wakes the outbox worker when a delivery is recorded.
+    outbox_ready: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for PuzzleService {
@@ -287,6 +292,7 @@ impl PuzzleService {
             verifications,
             announced: AtomicU64::new(0),
             announced_seed: Mutex::default(),
+            outbox_ready: tokio::sync::Notify::new(),
         }
     }
 
@@ -548,6 +554,24 @@ impl PuzzleService {
     }
 }
 
+/// `write` tried up to three times, 100 ms and 400 ms apart, so a store's passing hiccup does not
+/// cost a win.
+async fn retried<F, Fut>(mut write: F) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut result = write().await;
+    for wait in [100, 400] {
+        if result.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        result = write().await;
+    }
+    result
+}
+
 /// Waits for `ip`'s address's turn at the verification budget (docs/protocol.md#fair-verification).
 async fn take_turn(
     queue: &VerificationQueue,
@@ -603,7 +627,7 @@ impl PuzzleService {
         self.metrics.verification(Outcome::Win);
         self.metrics.solved();
         self.publish_reset(&claim.next, false).await;
-        Ok(self.award(ip, solution, claim).await)
+        self.award(ip, solution, claim).await
     }
 
     /// The checks before the claim, in order: identity, the seed (still current), the leading
@@ -667,8 +691,9 @@ impl PuzzleService {
         }
     }
 
-    /// Issues the winner's invite under the new puzzle's key, logs the win and delivers it.
-    async fn award(&self, ip: IpAddr, solution: &Solution, claim: Claim) -> Win {
+    /// Issues the winner's invite under the new puzzle's key and puts it on record; the code
+    /// is the winner's only once it is.
+    async fn award(&self, ip: IpAddr, solution: &Solution, claim: Claim) -> Result<Win, GameError> {
         let Claim {
             solved,
             next,
@@ -692,28 +717,39 @@ impl PuzzleService {
             adjustment_reason: adjustment.reason(solved.target_time as f64),
         };
         tracing::info!(%ip, visitor = %record.visitor_id, difficulty = record.difficulty, solve_time = round_dp(solve_time, 2), new_difficulty = record.new_difficulty, "puzzle solved");
-        self.deliver_invite(&record).await;
-        Win {
+        self.record_invite(&record).await?;
+        Ok(Win {
             invite_code: invite.code,
             record,
-        }
+        })
     }
 
-    /// Writes the audit record (awaited: an acknowledged invite is on disk) and spawns the webhook.
-    async fn deliver_invite(&self, record: &AuditRecord) {
-        if let Err(e) = self.seams.audit.append(record).await {
-            tracing::error!(error = %e, "could not write the audit record");
-        }
-        let webhook = Arc::clone(&self.seams.webhook);
-        let event = WebhookEvent {
-            visitor_id: record.visitor_id.clone(),
-            invite_code: record.invite_code.clone(),
-        };
-        tokio::spawn(async move {
-            if let Err(e) = webhook.deliver(&event).await {
-                tracing::warn!(error = %e, "webhook delivery failed");
+    /// Puts an invite on record before anyone hears of it (docs/protocol.md#an-answered-win-is-on-record):
+    /// its audit record and, with a webhook, its delivery in the outbox, each durable when
+    /// written and tried three times over about a second. When either cannot be written the
+    /// code must not be given out: the failure is counted, logged as an error, and answered
+    /// with [`GameError::WinNotRecorded`].
+    async fn record_invite(&self, record: &AuditRecord) -> Result<(), GameError> {
+        let audit = retried(|| self.seams.audit.append(record)).await;
+        let outbox = match (&audit, &self.seams.webhook) {
+            (Ok(()), Some(_)) => {
+                let event = WebhookEvent {
+                    visitor_id: record.visitor_id.clone(),
+                    invite_code: record.invite_code.clone(),
+                };
+                let delivery = Delivery::new(event, self.now());
+                let result = retried(|| self.seams.outbox.enqueue(delivery.clone())).await;
+                self.outbox_ready.notify_one();
+                result
             }
-        });
+            _ => Ok(()),
+        };
+        if let Err(e) = audit.and(outbox) {
+            self.metrics.unrecorded_win();
+            tracing::error!(error = %e, code = %preview(&record.invite_code), "an invite could not be put on record and was not given out");
+            return Err(GameError::WinNotRecorded);
+        }
+        Ok(())
     }
 
     /// Tells every socket about a new puzzle.
@@ -968,8 +1004,12 @@ impl PuzzleService {
             new_difficulty: window.new_difficulty,
             adjustment_reason: "timeout_reward".into(),
         };
+        if self.record_invite(&record).await.is_err() {
+            return Err(StoreError::Unavailable(
+                "the timeout reward could not be put on record".into(),
+            ));
+        }
         tracing::info!(ip = %best.ip, leading_zeros = best.leading_zeros, "timeout reward awarded");
-        self.deliver_invite(&record).await;
         self.publish(Event::ToSession {
             token: best.session_token.clone(),
             message: wire::timeout_invite_code(&invite.code, best.leading_zeros).into(),
@@ -1046,6 +1086,7 @@ impl PuzzleService {
                 })
             }),
             self.spawn_bookkeeping(),
+            self.spawn_outbox_worker(),
             self.spawn_key_listener(),
             self.spawn_reset_watch(),
         ];
@@ -1086,6 +1127,32 @@ impl PuzzleService {
                 local.limiter.forget_idle(local.now());
                 local.address_limiter.forget_idle(local.now());
                 local.resync_invite_key().await;
+            }
+        })
+    }
+
+    /// Delivers the outbox's due deliveries: at once when one is recorded here, and every second
+    /// (a retry come due, or one recorded on another instance). Every instance runs it; a
+    /// shared outbox hands each delivery to one taker at a time.
+    fn spawn_outbox_worker(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let worker = Arc::clone(self);
+        tokio::spawn(async move {
+            let Some(sink) = worker.seams.webhook.clone() else {
+                return;
+            };
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = worker.outbox_ready.notified() => {}
+                }
+                let outbox = &*worker.seams.outbox;
+                let config = &worker.config.webhook;
+                match crate::outbox::deliver_due(outbox, &*sink, config, worker.now()).await {
+                    Ok(round) => worker.metrics.webhook_round(round),
+                    Err(e) => tracing::warn!(error = %e, "could not read the webhook outbox"),
+                }
             }
         })
     }

@@ -28,6 +28,18 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// Runs blocking file I/O on the blocking pool, its error tagged with `path`.
+pub(crate) async fn blocking_io<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, crate::error::StoreError> {
+    use crate::error::StoreError;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::io(path, &std::io::Error::other(e)))?
+        .map_err(|e| StoreError::io(path, &e))
+}
+
 /// Writes `contents` to `path` atomically: a temp file beside it, fsync, rename, fsync the directory.
 /// A crash leaves either the old file or the new one, never a torn mix.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {

@@ -204,6 +204,14 @@ fn activity_status() -> Vec<(&'static str, Value)> {
             "solve_time_chart_history",
             chart("solve_time", "Solve time, seconds."),
         ),
+        ("webhook", r("WebhookStatus")),
+        (
+            "wins_not_recorded",
+            t(
+                "integer",
+                "Wins this instance could not put on record (no code given out).",
+            ),
+        ),
     ]
 }
 
@@ -386,6 +394,23 @@ const SCHEMAS: &[Schema] = &[
         )
     }),
     ("AdminStatus", admin_status),
+    ("WebhookStatus", || {
+        record(
+            "The webhook outbox.",
+            vec![
+                ("configured", t("boolean", "Whether a webhook is configured.")),
+                ("pending", t("integer", "Deliveries waiting.")),
+                ("failed", t("integer", "Deliveries given up.")),
+                (
+                    "oldest_pending_at",
+                    nullable(
+                        "number",
+                        "When the oldest waiting delivery was recorded, Unix seconds.",
+                    ),
+                ),
+            ],
+        )
+    }),
     ("Miner", || {
         record(
             "A miner with a fresh hashrate report.",
