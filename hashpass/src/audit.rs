@@ -203,6 +203,37 @@ pub trait AuditLog: Send + Sync + 'static {
     async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, StoreError>;
 }
 
+/// Every record of `log`, oldest first: the archives from the oldest, then the current file,
+/// each record exactly as stored — the records [`AuditLog::page`] lists over all of
+/// [`AuditLog::files`] (without the `redemption` field the admin endpoint adds), in the order
+/// they were appended. For exports (`hashpass-server export-audit`); it only reads.
+///
+/// A rotation while it reads would move records out of the files listed at the start, so the
+/// files are listed again afterwards and the read is repeated (up to three times) until the list
+/// held still.
+pub async fn all_records(log: &dyn AuditLog) -> Result<Vec<LoggedRecord>, StoreError> {
+    let mut files = log.files().await?;
+    let mut attempts = 0;
+    loop {
+        let mut records = Vec::new();
+        for file in files.iter().rev() {
+            let query = LogQuery {
+                page: 1,
+                per_page: u32::MAX,
+                search: String::new(),
+                file: file.clone(),
+            };
+            records.extend(log.page(&query).await?.records.into_iter().rev());
+        }
+        attempts += 1;
+        let now = log.files().await?;
+        if now == files || attempts == 3 {
+            return Ok(records);
+        }
+        files = now;
+    }
+}
+
 /// The statistics' ingredients for a set of records.
 #[derive(Debug, Clone, Default)]
 struct Aggregate {
@@ -943,6 +974,36 @@ mod tests {
             .with_rotation(3)
             .with_clock(shared);
         rotates(&log, &clock).await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `all_records` reads every file, oldest first, in append order (memory and files alike).
+    async fn lists_all_records_oldest_first(log: &dyn AuditLog, clock: &FakeClock) {
+        assert!(all_records(log).await.unwrap().is_empty());
+        for i in 0..8 {
+            clock.advance_secs(1.0);
+            log.append(&record(i, "v", Some(1.0), 5)).await.unwrap();
+        }
+        assert_eq!(log.files().await.unwrap().len(), 3, "two archives");
+        let all = all_records(log).await.unwrap();
+        let nonces: Vec<u64> = all.iter().map(|r| r["nonce"].as_u64().unwrap()).collect();
+        assert_eq!(nonces, (0..8).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn all_records_spans_every_file() {
+        let (clock, shared) = fake_clock();
+        let memory = MemoryAuditLog::default()
+            .with_rotation(3)
+            .with_clock(shared);
+        lists_all_records_oldest_first(&memory, &clock).await;
+        let dir = temp_dir();
+        let (clock, shared) = fake_clock();
+        let files = FileAuditLog::open(&dir)
+            .unwrap()
+            .with_rotation(3)
+            .with_clock(shared);
+        lists_all_records_oldest_first(&files, &clock).await;
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -92,6 +92,9 @@ pub enum GameError {
     /// A shared-state backend failed.
     #[error("Service temporarily unavailable, retry")]
     Store(StoreError),
+    /// This instance is shutting down and takes no new sockets.
+    #[error("Server shutting down, reconnect")]
+    ShuttingDown,
     /// The solution won, but the win could not be put on record, so no code was given out
     /// (docs/protocol.md#an-answered-win-is-on-record).
     #[error("Your solution won, but the win could not be recorded, so no invite code was issued")]
@@ -137,7 +140,11 @@ impl GameError {
             | E::NotEnoughZeros { .. }
             | E::LeadingZerosTooLow => GameErrorKind::Invalid,
             E::AlreadySolved | E::NoRewardWindow | E::RewardSeedMismatch => GameErrorKind::Conflict,
-            E::BanListUnavailable | E::Busy { .. } | E::Store(_) | E::WinNotRecorded => {
+            E::BanListUnavailable
+            | E::Busy { .. }
+            | E::Store(_)
+            | E::WinNotRecorded
+            | E::ShuttingDown => {
                 GameErrorKind::Unavailable
             }
         }
@@ -149,7 +156,7 @@ impl GameError {
             Self::TooManySubmissions { retry_after }
             | Self::AddressQueueFull { retry_after }
             | Self::Busy { retry_after } => Some(*retry_after),
-            Self::BanListUnavailable | Self::Store(_) => Some(1),
+            Self::BanListUnavailable | Self::Store(_) | Self::ShuttingDown => Some(1),
             _ => None,
         }
     }

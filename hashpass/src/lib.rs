@@ -50,6 +50,7 @@ pub mod events;
 pub mod game_error;
 pub mod gate;
 pub mod hashrate;
+pub mod instances;
 pub mod invite;
 pub mod lockout;
 pub mod metrics;
@@ -147,6 +148,7 @@ impl HashPass {
             hashrate: None,
             lockout: None,
             lease: None,
+            instances: None,
             redemptions: None,
             disk: None,
             jobs: true,
@@ -187,6 +189,16 @@ impl HashPass {
         self.jobs.is_some()
     }
 
+    /// Shuts the instance down gracefully before the host's server stops
+    /// ([`PuzzleService::shutdown`], docs/protocol.md#graceful-shutdown): new sockets are
+    /// refused, open ones closed with 1001 after their clean-up, verifications in flight
+    /// finish, and the instance leaves the deployment. Call it when the shutdown signal
+    /// arrives, then let the server finish its requests. Waits at most `deadline` per step;
+    /// returns whether everything finished in time.
+    pub async fn shutdown(&self, deadline: std::time::Duration) -> bool {
+        self.service.shutdown(deadline).await
+    }
+
     /// Starts a second set of the periodic jobs, stopped when the handle is dropped: for an
     /// instance built [`HashPassBuilder::without_background_jobs`] whose owner wants them after
     /// all (a test that first drives the game by hand).
@@ -213,6 +225,7 @@ pub struct HashPassBuilder {
     hashrate: Option<Arc<dyn HashrateStore>>,
     lockout: Option<Arc<dyn AdminLockout>>,
     lease: Option<Arc<dyn service::JobLease>>,
+    instances: Option<Arc<dyn instances::InstanceRegistry>>,
     redemptions: Option<Arc<dyn redemption::RedemptionStore>>,
     disk: Option<std::path::PathBuf>,
     jobs: bool,
@@ -271,6 +284,8 @@ seam_setters! {
     admin_lockout: lockout: Arc<dyn AdminLockout>;
     /// Uses this lease to decide who runs the periodic jobs.
     job_lease: lease: Arc<dyn service::JobLease>;
+    /// Registers this instance's liveness and sockets here.
+    instance_registry: instances: Arc<dyn instances::InstanceRegistry>;
     /// Uses this redemption store (the host site's record of used codes).
     redemption_store: redemptions: Arc<dyn redemption::RedemptionStore>;
 }
@@ -278,12 +293,13 @@ seam_setters! {
 impl HashPassBuilder {
     /// Shares every store that must be shared between instances through Redis: puzzle state,
     /// sessions, bans, admin lockout, hashrate, the audit log, the webhook outbox, events,
-    /// redemptions, and the periodic jobs' lease.
+    /// redemptions, the instances' liveness and the periodic jobs' lease.
     ///
     /// Call it before [`HashPassBuilder::redemption_store`] to keep redemptions elsewhere (in SQL,
     /// say).
     #[cfg(feature = "redis")]
     pub async fn redis(self, backend: redis::RedisBackend) -> Result<Self, StoreError> {
+        backend.check_persistence().await;
         let events = redis::RedisEventBus::new(backend.clone()).await?;
         Ok(self
             .puzzle_store(Arc::new(redis::RedisPuzzleStore::new(backend.clone())))
@@ -295,6 +311,10 @@ impl HashPassBuilder {
             .redemption_store(Arc::new(redis::RedisRedemptionStore::new(backend.clone())))
             .webhook_outbox(Arc::new(redis::RedisOutbox::new(backend.clone())))
             .event_bus(events)
+            .instance_registry(Arc::new(redis::RedisInstanceRegistry::new(
+                backend.clone(),
+                instances::LIVENESS_LEASE,
+            )))
             .job_lease(Arc::new(redis::RedisLease::new(
                 backend,
                 "jobs",
@@ -382,6 +402,9 @@ impl HashPassBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryHashrateStore::new())),
             lease: self
                 .lease
+                .unwrap_or_else(|| Arc::new(service::SoleInstance)),
+            instances: self
+                .instances
                 .unwrap_or_else(|| Arc::new(service::SoleInstance)),
             redemptions: self
                 .redemptions

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -94,6 +94,8 @@ pub struct Seams {
     pub hashrate: Arc<dyn HashrateStore>,
     /// Who runs the periodic jobs.
     pub lease: Arc<dyn JobLease>,
+    /// Which instances are alive, and their sockets.
+    pub instances: Arc<dyn crate::instances::InstanceRegistry>,
     /// Which invite codes were used, by whom, when (the host site's side).
     pub redemptions: Arc<dyn crate::redemption::RedemptionStore>,
 }
@@ -240,6 +242,19 @@ pub struct PuzzleService {
     announced_seed: Mutex<String>,
     /// Wakes the outbox worker when a delivery is recorded.
     outbox_ready: tokio::sync::Notify,
+    /// True from the start of a graceful shutdown on.
+    draining: tokio::sync::watch::Sender<bool>,
+    /// Verifications under way (a graceful shutdown waits for them).
+    in_flight: AtomicUsize,
+}
+
+/// Counts one verification under way until dropped (answered, or its request abandoned).
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for PuzzleService {
@@ -293,6 +308,8 @@ impl PuzzleService {
             announced: AtomicU64::new(0),
             announced_seed: Mutex::default(),
             outbox_ready: tokio::sync::Notify::new(),
+            draining: tokio::sync::watch::Sender::new(false),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -606,6 +623,8 @@ impl PuzzleService {
         session: &Session,
         solution: &Solution,
     ) -> Result<Win, GameError> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _done = InFlight(&self.in_flight);
         let result = self.verify_inner(ip, session, solution).await;
         if let Err(e) = &result
             && e.kind() != GameErrorKind::Unavailable
@@ -1045,6 +1064,70 @@ impl PuzzleService {
         Ok(network)
     }
 
+    /// Watches for the graceful shutdown: true once it began.
+    pub(crate) fn draining(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.draining.subscribe()
+    }
+
+    /// Shuts this instance down gracefully (docs/protocol.md#graceful-shutdown): refuses new
+    /// sockets, closes the open ones with 1001 (their pages reconnect, behind a balancer to
+    /// another instance) and waits until their clean-up ran (each session's grace starts),
+    /// waits for the verifications in flight (a win is answered and on record), then leaves
+    /// the deployment's instance registry. Waits at most `deadline` for each step; the outbox
+    /// keeps what is not yet delivered for the next instance. Returns whether everything
+    /// finished in time.
+    pub async fn shutdown(&self, deadline: Duration) -> bool {
+        self.draining.send_replace(true);
+        tracing::info!(
+            sockets = self.connections.players(),
+            "shutting down: closing the sockets"
+        );
+        let sockets_closed = self
+            .wait_until(deadline, || {
+                self.connections.players() == 0 && self.connections.admins() == 0
+            })
+            .await;
+        let verified = self
+            .wait_until(deadline, || self.in_flight.load(Ordering::SeqCst) == 0)
+            .await;
+        if let Err(e) = self.seams.instances.leave().await {
+            tracing::warn!(error = %e, "could not leave the instance registry");
+        }
+        if !(sockets_closed && verified) {
+            tracing::warn!(sockets_closed, verified, "shutdown did not finish in time");
+        }
+        sockets_closed && verified
+    }
+
+    /// Polls `done` every 20 ms for up to `deadline`; whether it came true.
+    async fn wait_until(&self, deadline: Duration, done: impl Fn() -> bool) -> bool {
+        let until = tokio::time::Instant::now() + deadline;
+        while !done() {
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    /// Treats the sockets of every instance whose liveness lease lapsed as closed at the lapse
+    /// (docs/protocol.md#instance-liveness): their sessions' grace starts then, their mining
+    /// and hashrate stop counting. Returns how many sockets it closed so (every 5 s, on the
+    /// instance holding the jobs lease).
+    pub async fn reap_lapsed_instances(&self) -> Result<usize, StoreError> {
+        let mut closed = 0;
+        for instance in self.seams.instances.take_lapsed(self.now()).await? {
+            tracing::warn!(instance = %instance.id, sockets = instance.sockets.len(), "an instance's liveness lease lapsed; its sockets count as closed");
+            for (connection, token) in &instance.sockets {
+                self.forget_socket(*connection, token, instance.lapsed_at)
+                    .await;
+                closed += 1;
+            }
+        }
+        Ok(closed)
+    }
+
     /// Deletes dead sessions (every 60 s, on the instance holding the jobs lease).
     pub async fn cleanup(&self) -> Result<usize, StoreError> {
         let now = self.now();
@@ -1074,6 +1157,9 @@ impl PuzzleService {
                     if let Err(e) = s.aggregate_hashrate().await {
                         tracing::error!(error = %e, "hashrate aggregation failed");
                     }
+                    if let Err(e) = s.reap_lapsed_instances().await {
+                        tracing::error!(error = %e, "could not check the instances' leases");
+                    }
                 })
             }),
             self.spawn_leased(Duration::from_secs(60), |s| {
@@ -1086,6 +1172,7 @@ impl PuzzleService {
                 })
             }),
             self.spawn_bookkeeping(),
+            self.spawn_heartbeat(),
             self.spawn_outbox_worker(),
             self.spawn_key_listener(),
             self.spawn_reset_watch(),
@@ -1127,6 +1214,35 @@ impl PuzzleService {
                 local.limiter.forget_idle(local.now());
                 local.address_limiter.forget_idle(local.now());
                 local.resync_invite_key().await;
+            }
+        })
+    }
+
+    /// Renews this instance's liveness lease every [`crate::instances::HEARTBEAT_PERIOD`]. When
+    /// the registry had lost the instance after its first renewal (its lease lapsed: a pause,
+    /// a partition), the other instances took its sockets as closed, so it closes them with
+    /// 1001 and their pages reconnect and re-register.
+    fn spawn_heartbeat(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::instances::HEARTBEAT_PERIOD);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut known = false;
+            loop {
+                tick.tick().await;
+                match service.seams.instances.heartbeat(service.now()).await {
+                    Ok(unknown) => {
+                        if unknown && known {
+                            tracing::warn!("this instance's liveness lease had lapsed; closing its sockets so they reconnect");
+                            service.seams.events.publish_here(Event::CloseAll {
+                                code: wire::CLOSE_GOING_AWAY,
+                                reason: wire::RECONNECT.into(),
+                            });
+                        }
+                        known = true;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not renew the liveness lease"),
+                }
             }
         })
     }
@@ -1212,6 +1328,9 @@ impl PuzzleService {
         token: Option<&str>,
         user_agent_ok: bool,
     ) -> Result<PlayerAdmission, GameError> {
+        if *self.draining.borrow() {
+            return Err(GameError::ShuttingDown);
+        }
         if !user_agent_ok {
             return Err(GameError::UserAgentRefused);
         }
@@ -1263,11 +1382,13 @@ impl PuzzleService {
             sessions
                 .insert(Session::new(token.clone(), ip, self.now(), connection))
                 .await?;
+            self.seams.instances.socket_opened(connection, &token).await?;
             tracing::info!(%ip, token = %preview(&token), "player connected");
             self.enforce_session_budget(ip).await?;
             let greeting = wire::session_token(&token);
             return Ok((token, Some(greeting)));
         };
+        self.seams.instances.socket_opened(connection, &token).await?;
         if let Some(previous) = sessions.attach(&token, connection).await? {
             self.publish(Event::CloseConnection {
                 connection: previous,
@@ -1369,8 +1490,17 @@ impl PuzzleService {
     /// The player's socket closed (docs/protocol.md#close-codes): its hashrate and mining are
     /// forgotten and its session marked disconnected (usable again within the grace period).
     pub(crate) async fn player_left(&self, connection: ConnectionId, token: &str) {
+        if let Err(e) = self.seams.instances.socket_closed(connection).await {
+            tracing::warn!(error = %e, "could not unregister a socket");
+        }
+        self.forget_socket(connection, token, self.now()).await;
+    }
+
+    /// A socket closed at `at`: its hashrate and mining are forgotten and its session marked
+    /// disconnected from then.
+    async fn forget_socket(&self, connection: ConnectionId, token: &str, at: f64) {
         let seams = &self.seams;
-        let now = self.now();
+        let now = at;
         if let Err(e) = seams.hashrate.remove(connection).await {
             tracing::warn!(error = %e, "could not remove a hashrate entry");
         }

@@ -15,6 +15,13 @@ pub(crate) const CLOSE_POLICY: u16 = 1008;
 /// Close reason of a socket whose session was revoked because its address opened more
 /// sessions than it may (docs/protocol.md#session-budget).
 pub(crate) const TOO_MANY_SESSIONS: &str = "Too many sessions from your address";
+/// Close code: going away (this instance shuts down, or lost its liveness lease): the page
+/// reconnects, to another instance behind a balancer (docs/protocol.md#graceful-shutdown).
+pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close reason of a graceful shutdown.
+pub(crate) const SHUTTING_DOWN: &str = "Server shutting down, reconnect";
+/// Close reason of an instance whose liveness lease had lapsed.
+pub(crate) const RECONNECT: &str = "Reconnect";
 /// Close code: message too big.
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 

@@ -121,6 +121,22 @@ struct PlayerIdentity {
     token: String,
 }
 
+/// Resolves once the instance begins its graceful shutdown (at once if it already has).
+async fn wait_for_shutdown(draining: &mut tokio::sync::watch::Receiver<bool>) {
+    if draining.wait_for(|d| *d).await.is_err() {
+        // The service is gone: nothing will ever shut this socket down from here.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The close frame of a graceful shutdown: 1001, so the page reconnects (elsewhere).
+fn going_away() -> WsOutgoing {
+    WsOutgoing::Close {
+        code: wire::CLOSE_GOING_AWAY,
+        reason: wire::SHUTTING_DOWN.into(),
+    }
+}
+
 /// Sends one frame within the send timeout; false when the socket failed or is too slow.
 async fn send<S>(socket: &mut S, frame: WsOutgoing, timeout: Duration) -> bool
 where
@@ -229,6 +245,7 @@ where
     where
         S: Stream<Item = Result<WsIncoming, E>>,
     {
+        let mut draining = self.service.draining();
         loop {
             let flow = tokio::select! {
                 frame = self.socket.next() => match frame {
@@ -237,6 +254,10 @@ where
                     Some(Ok(WsIncoming::Close) | Err(_)) | None => ControlFlow::Break(()),
                 },
                 event = events.recv() => self.on_event(event).await,
+                () = wait_for_shutdown(&mut draining) => {
+                    let _ = send(self.socket, going_away(), self.timeout).await;
+                    ControlFlow::Break(())
+                }
             };
             if flow.is_break() {
                 break;
@@ -331,12 +352,17 @@ pub(crate) async fn run_admin<S, E>(
     let _slot = service.connections.admin();
     let timeout = service.config.network.ws_send_timeout;
     let mut ticks = tokio::time::interval(ADMIN_STATUS_PERIOD);
+    let mut draining = service.draining();
     loop {
         tokio::select! {
             frame = socket.next() => match frame {
                 Some(Ok(WsIncoming::Close) | Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
+            () = wait_for_shutdown(&mut draining) => {
+                let _ = send(&mut socket, going_away(), timeout).await;
+                break;
+            }
             _ = ticks.tick() => {
                 let update = match admin.status_with_hashrate().await {
                     Ok((status, total)) => wire::status_update(&status, total),

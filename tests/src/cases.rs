@@ -1228,11 +1228,27 @@ pub async fn webhook_delivery(serve: Serve) {
         .as_str()
         .unwrap()
         .to_string();
-    // First attempt fails, the retry after 1 s succeeds.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while received.lock().unwrap().len() < 2 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The first attempt fails; the retry comes due 1 s later on the server's clock.
+    let wait_for = |n: usize| {
+        let received = Arc::clone(&received);
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while received.lock().unwrap().len() < n && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(received.lock().unwrap().len(), 1, "not retried before its back-off");
+    let pending = Http::new(&server, client_ip(50))
+        .admin_get("/api/admin/status")
+        .await
+        .json()["webhook"]
+        .clone();
+    assert_eq!(pending["pending"], 1, "{pending}");
+    server.clock.advance_secs(1.0);
+    wait_for(2).await;
     let requests = received.lock().unwrap().clone();
     assert_eq!(requests.len(), 2, "one failure, one retry");
     let request = &requests[1];
@@ -1240,12 +1256,30 @@ pub async fn webhook_delivery(serve: Serve) {
     let head = head.to_ascii_lowercase();
     assert!(head.contains("authorization: bearer hook-token"));
     assert!(head.contains("content-type: application/json"));
+    assert!(head.contains(&format!("idempotency-key: {}", code.to_ascii_lowercase())));
+    assert!(head.contains("x-hashpass-delivery-attempt: 2"), "{head}");
     let expected =
         hashpass::webhook::signature(b"hook-secret", body.as_bytes()).to_ascii_lowercase();
     assert!(
         head.contains(&format!("x-hashpass-signature: {expected}")),
         "{head}"
     );
+    let timestamped = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-hashpass-timestamped-signature: "))
+        .expect("a timestamped signature");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    hashpass::webhook::verify_timestamped_signature(
+        b"hook-secret",
+        timestamped,
+        body.as_bytes(),
+        now,
+        300,
+    )
+    .expect("the timestamped signature verifies");
     assert_eq!(
         serde_json::from_str::<Value>(body).unwrap(),
         json!({ "visitor_id": player.visitor, "invite_code": code })
@@ -1939,4 +1973,194 @@ pub async fn session_budget_per_address(serve: Serve) {
     let elsewhere = Player::connect(&server, client_ip(81)).await;
     assert_eq!(elsewhere.puzzle().await.status, 200);
     assert_eq!(second.puzzle().await.status, 200);
+}
+
+/// A graceful shutdown hands over (docs/protocol.md#graceful-shutdown): new sockets are refused
+/// with 503, the open ones (player and admin) get 1001, each session's grace starts, and a
+/// verification in flight is still answered and on record.
+pub async fn graceful_shutdown_hands_over(serve: Serve) {
+    let server = TestServer::with(serve, "shutdown", |c| c).await;
+    let mut player = Player::connect(&server, client_ip(1)).await;
+    let solver = Player::connect(&server, client_ip(2)).await;
+    let mut admin_ws = open_ws(
+        &server,
+        client_ip(50),
+        &format!("/api/admin/ws?token={ADMIN_TOKEN}"),
+    )
+    .await
+    .expect("admin socket");
+    let puzzle = solver.puzzle().await.json();
+    let body = solver.solution(&puzzle).await;
+    let hashpass = server.hashpass.clone();
+    let (verified, handed_over) = tokio::join!(solver.verify(&body), async move {
+        hashpass.shutdown(Duration::from_secs(5)).await
+    });
+    assert!(handed_over, "every socket closed and every verification answered in time");
+    assert_eq!(verified.status, 200, "{}", verified.text);
+    let code = verified.json()["invite_code"].as_str().unwrap().to_string();
+    let logs = Http::new(&server, client_ip(50))
+        .admin_get("/api/admin/logs?per_page=1")
+        .await
+        .json();
+    assert_eq!(logs["records"][0]["invite_code"], code.as_str());
+    assert_eq!(
+        expect_close(&mut player.ws, WAIT).await.0,
+        1001,
+        "the player's page is told to reconnect"
+    );
+    assert_eq!(expect_close(&mut admin_ws, WAIT).await.0, 1001);
+    let sessions = &server.hashpass.service().seams().sessions;
+    let session = sessions.get(&player.token).await.unwrap().unwrap();
+    assert!(
+        session.connection.is_none() && session.disconnected_at.is_some(),
+        "the session's grace started: {session:?}"
+    );
+    assert_eq!(
+        open_ws(&server, client_ip(3), "/api/ws?token=captcha")
+            .await
+            .err(),
+        Some(503),
+        "a draining instance takes no new socket"
+    );
+    player.ws.close(None).await.ok();
+}
+
+/// An audit log that fails while told to: the disk full, the store down.
+struct FailingAudit {
+    inner: hashpass::audit::MemoryAuditLog,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl hashpass::audit::AuditLog for FailingAudit {
+    async fn append(
+        &self,
+        record: &hashpass::audit::AuditRecord,
+    ) -> Result<(), hashpass::StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(hashpass::StoreError::Unavailable("disk full".into()));
+        }
+        self.inner.append(record).await
+    }
+    async fn files(&self) -> Result<Vec<String>, hashpass::StoreError> {
+        self.inner.files().await
+    }
+    async fn page(
+        &self,
+        query: &hashpass::audit::LogQuery,
+    ) -> Result<hashpass::audit::LogPage, hashpass::StoreError> {
+        self.inner.page(query).await
+    }
+    async fn stats(&self) -> Result<hashpass::audit::LogStats, hashpass::StoreError> {
+        self.inner.stats().await
+    }
+    async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, hashpass::StoreError> {
+        self.inner.recent_solve_times(n).await
+    }
+}
+
+/// A win that cannot be put on record is not answered with its code
+/// (docs/protocol.md#an-answered-win-is-on-record): 503, counted in the status and the metrics;
+/// once the log works again, the next win is answered and on record.
+pub async fn unrecorded_win_is_not_acknowledged(serve: Serve) {
+    let audit = std::sync::Arc::new(FailingAudit {
+        inner: hashpass::audit::MemoryAuditLog::default(),
+        failing: std::sync::atomic::AtomicBool::new(true),
+    });
+    let dir = crate::server::temp_dir("unrecorded");
+    let seam = std::sync::Arc::clone(&audit);
+    let server = TestServer::start_custom(serve, crate::server::test_config(&dir), dir, None, |b| {
+        b.audit_log(seam)
+    })
+    .await;
+    let player = Player::connect(&server, client_ip(1)).await;
+    let puzzle = player.puzzle().await.json();
+    let body = player.solution(&puzzle).await;
+    let refused = player.verify(&body).await;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    assert!(refused.json().get("invite_code").is_none());
+    assert!(refused.detail().contains("could not be recorded"), "{}", refused.text);
+    let admin = Http::new(&server, client_ip(50));
+    let status = admin.admin_get("/api/admin/status").await.json();
+    assert_eq!(status["wins_not_recorded"], 1);
+    assert_ne!(status["current_seed"], puzzle["seed"], "the puzzle moved on");
+    let metrics = admin.admin_get("/api/metrics").await.text;
+    assert!(metrics.contains("hashpass_wins_not_recorded_total 1"), "{metrics}");
+    audit
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let puzzle = player.puzzle().await.json();
+    let body = player.solution(&puzzle).await;
+    let won = player.verify(&body).await;
+    assert_eq!(won.status, 200, "{}", won.text);
+    let logs = admin.admin_get("/api/admin/logs").await.json();
+    assert_eq!(logs["total"], 1);
+    assert_eq!(logs["records"][0]["invite_code"], won.json()["invite_code"]);
+}
+
+/// The webhook outbox survives a restart (docs/protocol.md#webhook-outbox): a delivery the
+/// receiver refused is still pending after the instance stops, and the next instance on the
+/// same data (files, or Redis) delivers it, with the invite code as idempotency key.
+pub async fn webhook_outbox_survives_restart(serve: Serve) {
+    let receiver = crate::webhook_receiver::WebhookReceiver::start().await;
+    receiver.answer(503);
+    let dir = crate::server::temp_dir("outbox");
+    let config = crate::server::test_config(&dir)
+        .with_webhook_url(Some(receiver.url().as_str().into()))
+        .with_webhook_secret(Some("outbox-secret".into()));
+    let server = TestServer::start(serve, config.clone(), dir.clone()).await;
+    let player = Player::connect(&server, client_ip(1)).await;
+    let puzzle = player.puzzle().await.json();
+    let body = player.solution(&puzzle).await;
+    let won = player.verify(&body).await;
+    assert_eq!(won.status, 200, "{}", won.text);
+    let code = won.json()["invite_code"].as_str().unwrap().to_string();
+    assert!(
+        receiver.wait_until(WAIT, |d| !d.is_empty()).await,
+        "the first attempt is made at once"
+    );
+    let status = Http::new(&server, client_ip(50))
+        .admin_get("/api/admin/status")
+        .await
+        .json();
+    assert_eq!(status["webhook"]["pending"], 1, "{}", status["webhook"]);
+    assert_eq!(status["webhook"]["configured"], true);
+    drop(player);
+    let files_backed = !server.shares_state();
+    server.shutdown().await;
+    if files_backed {
+        let pending = std::fs::read_dir(dir.join("data/webhook-outbox/pending"))
+            .unwrap()
+            .count();
+        assert_eq!(pending, 1, "the delivery waits on disk");
+    }
+    receiver.answer(200);
+    let restarted = TestServer::start(serve, config, dir).await;
+    // Past the first retry's back-off on the new instance's clock.
+    restarted.clock.advance_secs(2.0);
+    assert!(
+        receiver
+            .wait_until(Duration::from_secs(10), |d| d.iter().any(|d| d.status == 200))
+            .await,
+        "the next instance delivers what the last one left"
+    );
+    let accepted = receiver.accepted_codes();
+    assert_eq!(accepted, [code.clone()].into());
+    let delivered = receiver
+        .deliveries()
+        .into_iter()
+        .find(|d| d.status == 200)
+        .unwrap();
+    assert_eq!(delivered.header("idempotency-key"), Some(code.as_str()));
+    let attempt: u32 = delivered
+        .header("x-hashpass-delivery-attempt")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(attempt >= 2, "a retry, counted: {attempt}");
+    let status = Http::new(&restarted, client_ip(50))
+        .admin_get("/api/admin/status")
+        .await
+        .json();
+    assert_eq!(status["webhook"]["pending"], 0, "{}", status["webhook"]);
 }

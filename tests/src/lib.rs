@@ -13,6 +13,7 @@ pub mod process;
 pub mod redis_server;
 pub mod server;
 pub mod tls;
+pub mod webhook_receiver;
 
 pub use client::{Http, Player, solve_for};
 
@@ -57,6 +58,9 @@ macro_rules! conformance_suite {
             kick_all_and_clear_sessions,
             timeout_reset_and_reward,
             webhook_delivery,
+            webhook_outbox_survives_restart,
+            unrecorded_win_is_not_acknowledged,
+            graceful_shutdown_hands_over,
             audit_log_written_and_rotated,
             blacklist_survives_restart,
             slow_reader_does_not_delay_others,

@@ -18,6 +18,7 @@ mod audit;
 mod bans;
 mod events;
 mod hashrate;
+mod instances;
 mod lease;
 mod outbox;
 mod puzzle_store;
@@ -35,6 +36,7 @@ pub use audit::RedisAuditLog;
 pub use bans::RedisBanList;
 pub use events::RedisEventBus;
 pub use hashrate::RedisHashrateStore;
+pub use instances::RedisInstanceRegistry;
 pub use lease::RedisLease;
 pub use outbox::RedisOutbox;
 pub use puzzle_store::RedisPuzzleStore;
@@ -55,6 +57,20 @@ impl std::fmt::Debug for RedisBackend {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
+}
+
+/// What a Redis keeps across its own restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Persistence {
+    /// An append-only file, fsynced as `appendfsync` says (`always`, `everysec` or `no`).
+    AppendOnly {
+        /// The `appendfsync` setting.
+        fsync: String,
+    },
+    /// No append-only file: at best the last snapshot survives a restart.
+    NotAppendOnly,
+    /// `CONFIG GET` is not allowed or failed (managed Redis often renames it).
+    Unknown(String),
 }
 
 pub(crate) fn unavailable(e: redis::RedisError) -> StoreError {
@@ -102,6 +118,46 @@ impl RedisBackend {
 
     pub(crate) fn client(&self) -> &redis::Client {
         &self.client
+    }
+
+    /// What this Redis keeps across its own restart, as `CONFIG GET` reports it
+    /// (docs/protocol.md#redis-persistence).
+    pub async fn persistence(&self) -> Persistence {
+        let mut conn = self.connection();
+        let read: Result<Vec<String>, _> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("append*")
+            .query_async(&mut conn)
+            .await;
+        let settings: std::collections::HashMap<String, String> = match read {
+            Ok(pairs) => pairs
+                .chunks_exact(2)
+                .map(|p| (p[0].clone(), p[1].clone()))
+                .collect(),
+            Err(e) => return Persistence::Unknown(e.to_string()),
+        };
+        match settings.get("appendonly").map(String::as_str) {
+            Some("yes") => Persistence::AppendOnly {
+                fsync: settings.get("appendfsync").cloned().unwrap_or_default(),
+            },
+            Some(_) => Persistence::NotAppendOnly,
+            None => Persistence::Unknown("CONFIG GET returned no appendonly".into()),
+        }
+    }
+
+    /// Logs what [`RedisBackend::persistence`] finds: an error when Redis would lose
+    /// acknowledged wins on a restart.
+    pub async fn check_persistence(&self) -> Persistence {
+        let persistence = self.persistence().await;
+        match &persistence {
+            Persistence::AppendOnly { fsync } if fsync == "always" || fsync == "everysec" => {
+                tracing::info!(appendfsync = %fsync, "Redis keeps an append-only file");
+            }
+            Persistence::AppendOnly { fsync } => tracing::warn!(appendfsync = %fsync, "Redis keeps an append-only file but leaves its fsync to the OS: set appendfsync everysec or always"),
+            Persistence::NotAppendOnly => tracing::error!("Redis runs without appendonly: a Redis restart loses acknowledged wins' audit records and webhook deliveries. Set appendonly yes (appendfsync everysec or always)"),
+            Persistence::Unknown(why) => tracing::warn!(error = %why, "could not read Redis's persistence settings; make sure appendonly is yes"),
+        }
+        persistence
     }
 
     /// Deletes every key of this prefix (tests, and resetting a deployment).

@@ -517,9 +517,12 @@ function connect() {
         break;
     }
   };
-  ws.onclose = () => {
+  ws.onclose = (event) => {
     clearInterval(ping);
     const wasOpen = state.wsOpen;
+    // 1001: this server is going away; another one behind the balancer takes the session at
+    // once (a spread-out delay, so a whole instance's pages do not arrive in one instant).
+    if (wasOpen && event.code === 1001) state.reconnectDelay = 200 + Math.random() * 800;
     state.wsOpen = false;
     stopMining();
     if (!wasOpen) {
@@ -531,13 +534,13 @@ function connect() {
       }
     }
     setConnection('closed');
-    const seconds = Math.round(state.reconnectDelay / 1000);
+    const seconds = Math.max(1, Math.round(state.reconnectDelay / 1000));
     log('log.reconnect', { s: seconds });
     setTimeout(async () => {
       if (!state.sessionToken) state.captchaToken = await captchaToken();
       connect();
     }, state.reconnectDelay);
-    state.reconnectDelay = Math.min(state.reconnectDelay * 2, 30000);
+    state.reconnectDelay = Math.min(Math.max(state.reconnectDelay * 2, 1000), 30000);
   };
 }
 
