@@ -1,5 +1,6 @@
 //! Shared code of the HashPass examples: logging set-up, the standalone server's app on axum or
-//! poem, and the invite-only example site ([`site`]).
+//! poem, the sub-commands of `hashpass-server` ([`operator`]: serving, exporting the audit
+//! trail, verifying an invite code offline), and the invite-only example site ([`site`]).
 
 use std::net::SocketAddr;
 
@@ -9,6 +10,7 @@ use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
+pub mod operator;
 mod settings;
 pub mod site;
 
@@ -111,36 +113,46 @@ pub async fn serve_standalone(
     addr: SocketAddr,
 ) -> std::io::Result<()> {
     match framework {
-        Framework::Axum => serve(standalone_app(hashpass), addr).await,
-        Framework::Poem => serve_poem(standalone_poem(hashpass), addr).await,
+        Framework::Axum => serve(standalone_app(hashpass.clone()), &hashpass, addr).await,
+        Framework::Poem => serve_poem(standalone_poem(hashpass.clone()), &hashpass, addr).await,
     }
 }
 
-/// Serves a poem `app` on `addr` until SIGINT/SIGTERM, then finishes in-flight requests.
+/// How long each step of a graceful shutdown may take.
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves a poem `app` on `addr` until SIGINT/SIGTERM, then shuts `hashpass` down gracefully
+/// ([`HashPass::shutdown`]) and finishes in-flight requests.
 pub async fn serve_poem(
     app: impl poem::Endpoint + 'static,
+    hashpass: &HashPass,
     addr: SocketAddr,
 ) -> std::io::Result<()> {
     tracing::info!(%addr, "HashPass listening (poem)");
     poem::Server::new(poem::listener::TcpListener::bind(addr))
-        .run_with_graceful_shutdown(
-            app,
-            shutdown_signal(),
-            Some(std::time::Duration::from_secs(10)),
-        )
+        .run_with_graceful_shutdown(app, shutdown(hashpass.clone()), Some(SHUTDOWN_DEADLINE))
         .await
 }
 
-/// Serves `app` on `addr` until SIGINT/SIGTERM, then finishes in-flight requests.
-pub async fn serve(app: Router, addr: SocketAddr) -> std::io::Result<()> {
+/// Serves `app` on `addr` until SIGINT/SIGTERM, then shuts `hashpass` down gracefully
+/// ([`HashPass::shutdown`]) and finishes in-flight requests.
+pub async fn serve(app: Router, hashpass: &HashPass, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "HashPass listening");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown(hashpass.clone()))
     .await
+}
+
+/// Waits for SIGINT/SIGTERM, then hands the sockets over: [`HashPass::shutdown`] closes them
+/// with 1001 and waits for the verifications in flight; the server then stops listening.
+async fn shutdown(hashpass: HashPass) {
+    shutdown_signal().await;
+    tracing::info!("shutdown signal received");
+    hashpass.shutdown(SHUTDOWN_DEADLINE).await;
 }
 
 async fn shutdown_signal() {

@@ -144,9 +144,7 @@ impl GameError {
             | E::Busy { .. }
             | E::Store(_)
             | E::WinNotRecorded
-            | E::ShuttingDown => {
-                GameErrorKind::Unavailable
-            }
+            | E::ShuttingDown => GameErrorKind::Unavailable,
         }
     }
 

@@ -38,8 +38,7 @@ pub trait InstanceRegistry: Send + Sync + 'static {
     /// instance (its first renewal, or its lease lapsed and its sockets were taken as closed).
     async fn heartbeat(&self, now: f64) -> Result<bool, StoreError>;
     /// A player socket of this instance joined session `token`.
-    async fn socket_opened(&self, connection: ConnectionId, token: &str)
-    -> Result<(), StoreError>;
+    async fn socket_opened(&self, connection: ConnectionId, token: &str) -> Result<(), StoreError>;
     /// A player socket of this instance closed.
     async fn socket_closed(&self, connection: ConnectionId) -> Result<(), StoreError>;
     /// Takes the other instances whose lease lapsed by `now` out of the registry (each is taken

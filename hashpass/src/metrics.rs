@@ -180,7 +180,10 @@ impl Metrics {
     pub fn webhook_round(&self, round: crate::outbox::Round) {
         let add = |counter: &AtomicU64, n: usize| counter.fetch_add(n as u64, Ordering::Relaxed);
         add(&self.webhook_delivered, round.delivered);
-        add(&self.webhook_failed_attempts, round.retried + round.given_up);
+        add(
+            &self.webhook_failed_attempts,
+            round.retried + round.given_up,
+        );
         add(&self.webhook_given_up, round.given_up);
     }
 

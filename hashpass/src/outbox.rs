@@ -105,7 +105,7 @@ pub fn from_disk(dir: Option<&Path>) -> Result<std::sync::Arc<dyn WebhookOutbox>
 pub const OUTBOX_DIR: &str = "webhook-outbox";
 
 /// How long a taken delivery stays hidden from other takers: longer than one attempt can last.
-pub const DELIVERY_LEASE: Duration = Duration::from_secs(30);
+pub const DELIVERY_LEASE: Duration = Duration::from_secs(15);
 
 /// Deliveries taken per round.
 const BATCH: usize = 16;
@@ -219,7 +219,8 @@ pub struct MemoryOutbox {
 impl WebhookOutbox for MemoryOutbox {
     async fn enqueue(&self, delivery: Delivery) -> Result<(), StoreError> {
         let mut d = lock(&self.deliveries);
-        d.pending.insert(delivery.key().to_string(), (delivery, 0.0));
+        d.pending
+            .insert(delivery.key().to_string(), (delivery, 0.0));
         Ok(())
     }
 
@@ -247,7 +248,8 @@ impl WebhookOutbox for MemoryOutbox {
     async fn give_up(&self, delivery: &Delivery) -> Result<(), StoreError> {
         let mut d = lock(&self.deliveries);
         d.pending.remove(delivery.key());
-        d.failed.insert(delivery.key().to_string(), delivery.clone());
+        d.failed
+            .insert(delivery.key().to_string(), delivery.clone());
         Ok(())
     }
 
@@ -309,7 +311,9 @@ fn read_deliveries(dir: &Path) -> std::io::Result<Vec<Delivery>> {
         }
         match serde_json::from_slice::<Delivery>(&std::fs::read(&path)?) {
             Ok(delivery) => deliveries.push(delivery),
-            Err(e) => tracing::error!(path = %path.display(), error = %e, "unreadable outbox entry"),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "unreadable outbox entry")
+            }
         }
     }
     Ok(deliveries)
@@ -416,7 +420,8 @@ impl WebhookOutbox for FileOutbox {
         self.write(FAILED, delivery, Some(PENDING)).await?;
         let mut d = lock(&self.deliveries);
         d.pending.remove(delivery.key());
-        d.failed.insert(delivery.key().to_string(), delivery.clone());
+        d.failed
+            .insert(delivery.key().to_string(), delivery.clone());
         Ok(())
     }
 
@@ -552,8 +557,7 @@ mod tests {
         ));
         retried_until_delivered(&FileOutbox::open(dir.join("a")).unwrap()).await;
         given_up_then_retried(&FileOutbox::open(dir.join("b")).unwrap()).await;
-        taken_deliveries_are_hidden_for_the_lease(&FileOutbox::open(dir.join("c")).unwrap())
-            .await;
+        taken_deliveries_are_hidden_for_the_lease(&FileOutbox::open(dir.join("c")).unwrap()).await;
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -580,11 +584,23 @@ mod tests {
         assert_eq!(keys, ["CODE-A", "odd/key"]);
         // Nothing is in flight after a restart: both are due at once.
         assert_eq!(
-            reopened.take_due(3.0, DELIVERY_LEASE, 10).await.unwrap().len(),
+            reopened
+                .take_due(3.0, DELIVERY_LEASE, 10)
+                .await
+                .unwrap()
+                .len(),
             2
         );
         reopened.delivered("odd/key").await.unwrap();
-        assert_eq!(FileOutbox::open(&dir).unwrap().summary(10).await.unwrap().pending, 1);
+        assert_eq!(
+            FileOutbox::open(&dir)
+                .unwrap()
+                .summary(10)
+                .await
+                .unwrap()
+                .pending,
+            1
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

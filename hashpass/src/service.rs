@@ -26,6 +26,7 @@ use crate::events::{Event, EventBus};
 use crate::hashrate::{self, HashrateStore, NetworkHashrate};
 use crate::invite::InviteCodes;
 use crate::metrics::{Metrics, Outcome};
+use crate::outbox::{Delivery, WebhookOutbox};
 use crate::puzzle::{self, PuzzleHash, leading_zero_bits};
 use crate::puzzle_store::{
     ChartPoint, PuzzleState, PuzzleStore, RewardEntry, RewardOffer, RewardWindow,
@@ -36,7 +37,6 @@ use crate::session::{
 use crate::util::{local_timestamp, lock, round_dp};
 use crate::verification_queue::{QueueLimits, Refusal, Turn, VerificationQueue};
 use crate::verify::{Verifier, VerifyError};
-use crate::outbox::{Delivery, WebhookOutbox};
 use crate::webhook::{WebhookEvent, WebhookSink};
 use crate::wire;
 
@@ -1233,7 +1233,9 @@ impl PuzzleService {
                 match service.seams.instances.heartbeat(service.now()).await {
                     Ok(unknown) => {
                         if unknown && known {
-                            tracing::warn!("this instance's liveness lease had lapsed; closing its sockets so they reconnect");
+                            tracing::warn!(
+                                "this instance's liveness lease had lapsed; closing its sockets so they reconnect"
+                            );
                             service.seams.events.publish_here(Event::CloseAll {
                                 code: wire::CLOSE_GOING_AWAY,
                                 reason: wire::RECONNECT.into(),
@@ -1382,13 +1384,19 @@ impl PuzzleService {
             sessions
                 .insert(Session::new(token.clone(), ip, self.now(), connection))
                 .await?;
-            self.seams.instances.socket_opened(connection, &token).await?;
+            self.seams
+                .instances
+                .socket_opened(connection, &token)
+                .await?;
             tracing::info!(%ip, token = %preview(&token), "player connected");
             self.enforce_session_budget(ip).await?;
             let greeting = wire::session_token(&token);
             return Ok((token, Some(greeting)));
         };
-        self.seams.instances.socket_opened(connection, &token).await?;
+        self.seams
+            .instances
+            .socket_opened(connection, &token)
+            .await?;
         if let Some(previous) = sessions.attach(&token, connection).await? {
             self.publish(Event::CloseConnection {
                 connection: previous,

@@ -306,7 +306,9 @@ mod tests {
                 .with_token("tok")
                 .with_secret("shh")
         );
-        assert!(!debug.contains("shh") && !debug.contains("secret-path") && !debug.contains("tok\""));
+        assert!(
+            !debug.contains("shh") && !debug.contains("secret-path") && !debug.contains("tok\"")
+        );
     }
 
     #[test]

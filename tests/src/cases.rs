@@ -1240,7 +1240,11 @@ pub async fn webhook_delivery(serve: Serve) {
     };
     wait_for(1).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(received.lock().unwrap().len(), 1, "not retried before its back-off");
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "not retried before its back-off"
+    );
     let pending = Http::new(&server, client_ip(50))
         .admin_get("/api/admin/status")
         .await
@@ -1995,7 +1999,10 @@ pub async fn graceful_shutdown_hands_over(serve: Serve) {
     let (verified, handed_over) = tokio::join!(solver.verify(&body), async move {
         hashpass.shutdown(Duration::from_secs(5)).await
     });
-    assert!(handed_over, "every socket closed and every verification answered in time");
+    assert!(
+        handed_over,
+        "every socket closed and every verification answered in time"
+    );
     assert_eq!(verified.status, 200, "{}", verified.text);
     let code = verified.json()["invite_code"].as_str().unwrap().to_string();
     let logs = Http::new(&server, client_ip(50))
@@ -2069,23 +2076,34 @@ pub async fn unrecorded_win_is_not_acknowledged(serve: Serve) {
     });
     let dir = crate::server::temp_dir("unrecorded");
     let seam = std::sync::Arc::clone(&audit);
-    let server = TestServer::start_custom(serve, crate::server::test_config(&dir), dir, None, |b| {
-        b.audit_log(seam)
-    })
-    .await;
+    let server =
+        TestServer::start_custom(serve, crate::server::test_config(&dir), dir, None, |b| {
+            b.audit_log(seam)
+        })
+        .await;
     let player = Player::connect(&server, client_ip(1)).await;
     let puzzle = player.puzzle().await.json();
     let body = player.solution(&puzzle).await;
     let refused = player.verify(&body).await;
     assert_eq!(refused.status, 503, "{}", refused.text);
     assert!(refused.json().get("invite_code").is_none());
-    assert!(refused.detail().contains("could not be recorded"), "{}", refused.text);
+    assert!(
+        refused.detail().contains("could not be recorded"),
+        "{}",
+        refused.text
+    );
     let admin = Http::new(&server, client_ip(50));
     let status = admin.admin_get("/api/admin/status").await.json();
     assert_eq!(status["wins_not_recorded"], 1);
-    assert_ne!(status["current_seed"], puzzle["seed"], "the puzzle moved on");
+    assert_ne!(
+        status["current_seed"], puzzle["seed"],
+        "the puzzle moved on"
+    );
     let metrics = admin.admin_get("/api/metrics").await.text;
-    assert!(metrics.contains("hashpass_wins_not_recorded_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("hashpass_wins_not_recorded_total 1"),
+        "{metrics}"
+    );
     audit
         .failing
         .store(false, std::sync::atomic::Ordering::SeqCst);
@@ -2140,7 +2158,9 @@ pub async fn webhook_outbox_survives_restart(serve: Serve) {
     restarted.clock.advance_secs(2.0);
     assert!(
         receiver
-            .wait_until(Duration::from_secs(10), |d| d.iter().any(|d| d.status == 200))
+            .wait_until(Duration::from_secs(10), |d| d
+                .iter()
+                .any(|d| d.status == 200))
             .await,
         "the next instance delivers what the last one left"
     );

@@ -12,8 +12,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::server::TestServer;
-
 /// A browser-like User-Agent that passes the filter.
 pub const BROWSER_UA: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
@@ -53,6 +51,19 @@ impl Answer {
     }
 }
 
+/// A server the clients can reach: an in-process [`crate::server::TestServer`], or a server
+/// process ([`crate::process::ServerProcess`]).
+pub trait Reachable {
+    /// Where it listens.
+    fn addr(&self) -> SocketAddr;
+}
+
+impl Reachable for crate::server::TestServer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
 /// HTTP from one source address.
 #[derive(Debug, Clone)]
 pub struct Http {
@@ -64,7 +75,7 @@ pub struct Http {
 
 impl Http {
     /// A client of `server` bound to `ip`.
-    pub fn new(server: &TestServer, ip: IpAddr) -> Self {
+    pub fn new(server: &impl Reachable, ip: IpAddr) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .local_address(ip)
@@ -72,7 +83,7 @@ impl Http {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("client"),
-            base: server.url(""),
+            base: format!("http://{}", server.addr()),
             ip,
         }
     }
@@ -131,13 +142,13 @@ impl Http {
 }
 
 /// Opens a WebSocket to `path` (with query) from `ip`. `Err(status)` when the handshake is refused.
-pub async fn open_ws(server: &TestServer, ip: IpAddr, path_and_query: &str) -> Result<Ws, u16> {
+pub async fn open_ws(server: &impl Reachable, ip: IpAddr, path_and_query: &str) -> Result<Ws, u16> {
     open_ws_with(server, ip, path_and_query, None).await
 }
 
 /// [`open_ws`] with a chosen TCP receive buffer (a small one makes a slow reader).
 pub async fn open_ws_with(
-    server: &TestServer,
+    server: &impl Reachable,
     ip: IpAddr,
     path_and_query: &str,
     receive_buffer: Option<u32>,
@@ -149,8 +160,8 @@ pub async fn open_ws_with(
     socket
         .bind(SocketAddr::new(ip, 0))
         .expect("bind client address");
-    let stream = socket.connect(server.addr).await.expect("connect");
-    let mut request = format!("ws://{}{path_and_query}", server.addr)
+    let stream = socket.connect(server.addr()).await.expect("connect");
+    let mut request = format!("ws://{}{path_and_query}", server.addr())
         .into_client_request()
         .expect("request");
     request
@@ -251,7 +262,7 @@ pub struct Player {
 
 impl Player {
     /// Connects with a fresh captcha token (test mode accepts any) and reads SESSION_TOKEN.
-    pub async fn connect(server: &TestServer, ip: IpAddr) -> Self {
+    pub async fn connect(server: &impl Reachable, ip: IpAddr) -> Self {
         let mut ws = open_ws(server, ip, "/api/ws?token=captcha-token-of-a-browser")
             .await
             .expect("handshake accepted");

@@ -121,3 +121,126 @@ pub async fn check_embedded_pages(
     );
     printed
 }
+
+/// The `hashpass-server` binary, built (or found up to date) once per test binary. Cargo builds
+/// binaries for the integration tests of their own package only, so this package asks cargo —
+/// the same one, profile and target directory — for it, and takes the path cargo reports.
+pub fn server_binary() -> &'static Path {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut cargo =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo.current_dir(&workspace).args([
+            "build",
+            "-p",
+            "hashpass-examples",
+            "--bin",
+            "hashpass-server",
+            "--message-format=json-render-diagnostics",
+        ]);
+        if !cfg!(debug_assertions) {
+            cargo.arg("--release");
+        }
+        let output = cargo
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(output.status.success(), "building hashpass-server failed");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| {
+                message["reason"] == "compiler-artifact"
+                    && message["target"]["name"] == "hashpass-server"
+            })
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the hashpass-server executable")
+    })
+}
+
+/// A `hashpass-server` process on a free 127.0.0.1 port, with exactly the environment given
+/// (plus `PATH`, `PORT` and `HASHPASS_HOST`), run in its own directory; killed when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Its working directory.
+    pub dir: PathBuf,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl crate::client::Reachable for ServerProcess {
+    fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+}
+
+impl ServerProcess {
+    /// Starts the server in `dir` with `env` and waits until it answers `/api/health`.
+    pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let binary = tokio::task::spawn_blocking(server_binary)
+            .await
+            .expect("the build finishes");
+        let port = free_port();
+        let mut server = Self {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            dir: dir.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+        };
+        server.spawn(binary).await;
+        server
+    }
+
+    async fn spawn(&mut self, binary: &Path) {
+        std::fs::create_dir_all(&self.dir).expect("server directory");
+        let mut child = Command::new(binary)
+            .current_dir(&self.dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PORT", self.addr.port().to_string())
+            .env("HASHPASS_HOST", "127.0.0.1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("hashpass-server starts");
+        wait_until_answers(&mut child, &format!("http://{}/api/health", self.addr)).await;
+        self.child = Some(child);
+    }
+
+    /// Kills the process with SIGKILL (no clean-up of any kind) and reaps it.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("SIGKILL");
+        }
+    }
+
+    /// Starts it again, same port, directory and environment (after [`ServerProcess::kill`]).
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        self.spawn(server_binary()).await;
+    }
+
+    /// Sends SIGTERM (a graceful shutdown) and waits up to `wait` for the exit; what it printed
+    /// on standard error.
+    pub async fn terminate(mut self, wait: Duration) -> String {
+        let Some(mut child) = self.child.take() else {
+            return String::new();
+        };
+        if let Some(pid) = child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let _ = tokio::time::timeout(wait, child.wait()).await;
+        stop(child).await
+    }
+}

@@ -32,7 +32,10 @@ impl Delivery {
     /// The body's invite code.
     pub fn invite_code(&self) -> String {
         let body: serde_json::Value = serde_json::from_str(&self.body).expect("a JSON body");
-        body["invite_code"].as_str().expect("invite_code").to_string()
+        body["invite_code"]
+            .as_str()
+            .expect("invite_code")
+            .to_string()
     }
 }
 
@@ -47,7 +50,10 @@ struct Shared {
 pub struct WebhookReceiver {
     addr: SocketAddr,
     shared: Shared,
-    task: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    task: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 impl WebhookReceiver {

@@ -15,6 +15,6 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let launch = launch_from_env().await?;
     let app = with_poem::app(launch.site.clone(), launch.hashpass.clone());
-    hashpass_examples::serve_poem(app, launch.addr).await?;
+    hashpass_examples::serve_poem(app, &launch.hashpass, launch.addr).await?;
     Ok(())
 }

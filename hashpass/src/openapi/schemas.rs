@@ -398,7 +398,10 @@ const SCHEMAS: &[Schema] = &[
         record(
             "The webhook outbox.",
             vec![
-                ("configured", t("boolean", "Whether a webhook is configured.")),
+                (
+                    "configured",
+                    t("boolean", "Whether a webhook is configured."),
+                ),
                 ("pending", t("integer", "Deliveries waiting.")),
                 ("failed", t("integer", "Deliveries given up.")),
                 (

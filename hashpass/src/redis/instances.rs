@@ -78,11 +78,7 @@ impl InstanceRegistry for RedisInstanceRegistry {
         Ok(added == 1)
     }
 
-    async fn socket_opened(
-        &self,
-        connection: ConnectionId,
-        token: &str,
-    ) -> Result<(), StoreError> {
+    async fn socket_opened(&self, connection: ConnectionId, token: &str) -> Result<(), StoreError> {
         let mut conn = self.backend.connection();
         let () = conn
             .hset(self.sockets(), connection.to_string(), token)

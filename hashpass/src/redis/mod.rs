@@ -153,9 +153,15 @@ impl RedisBackend {
             Persistence::AppendOnly { fsync } if fsync == "always" || fsync == "everysec" => {
                 tracing::info!(appendfsync = %fsync, "Redis keeps an append-only file");
             }
-            Persistence::AppendOnly { fsync } => tracing::warn!(appendfsync = %fsync, "Redis keeps an append-only file but leaves its fsync to the OS: set appendfsync everysec or always"),
-            Persistence::NotAppendOnly => tracing::error!("Redis runs without appendonly: a Redis restart loses acknowledged wins' audit records and webhook deliveries. Set appendonly yes (appendfsync everysec or always)"),
-            Persistence::Unknown(why) => tracing::warn!(error = %why, "could not read Redis's persistence settings; make sure appendonly is yes"),
+            Persistence::AppendOnly { fsync } => {
+                tracing::warn!(appendfsync = %fsync, "Redis keeps an append-only file but leaves its fsync to the OS: set appendfsync everysec or always")
+            }
+            Persistence::NotAppendOnly => tracing::error!(
+                "Redis runs without appendonly: a Redis restart loses acknowledged wins' audit records and webhook deliveries. Set appendonly yes (appendfsync everysec or always)"
+            ),
+            Persistence::Unknown(why) => {
+                tracing::warn!(error = %why, "could not read Redis's persistence settings; make sure appendonly is yes")
+            }
         }
         persistence
     }
