@@ -5,6 +5,7 @@
 //! hashpass-server [serve] [--framework axum|poem]
 //! hashpass-server export-audit [--out FILE]
 //! hashpass-server verify-code CODE [--key HEX]
+//! hashpass-server outbox [--limit N]
 //! hashpass-server help [SUB-COMMAND]
 //! ```
 //!
@@ -74,6 +75,14 @@ const COMMANDS: &[SubCommand] = &[
         summary: "check an invite code offline with the key (--key, else HASHPASS_HMAC_SECRET) \
                   and print the verdict as one JSON line; exit 0 if valid, 1 if not",
         run: |args| Box::pin(verify_code(args)),
+    },
+    SubCommand {
+        name: "outbox",
+        arguments: "[--limit N]",
+        summary: "show the webhook outbox (from Redis when a Redis URL is set, else from \
+                  HASHPASS_DATA_DIR) as JSON: counts, then up to N (default 100) pending \
+                  deliveries, soonest due first, and N failed ones",
+        run: |args| Box::pin(show_outbox(args)),
     },
 ];
 
@@ -565,6 +574,40 @@ async fn verify_code(mut args: Args) -> Outcome {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `outbox [--limit N]`: the webhook outbox as pretty JSON on standard output. Only reads.
+async fn show_outbox(mut args: Args) -> Outcome {
+    let limit = match args.value("--limit")? {
+        None => 100,
+        Some(n) => n
+            .parse::<usize>()
+            .map_err(|_| Failure::Usage(format!("--limit {n:?} is not a number")))?,
+    };
+    args.finish()?;
+    let (settings, _config) = ServerSettings::from_env()?;
+    let outbox: Box<dyn hashpass::outbox::WebhookOutbox> = match &settings.redis_url {
+        Some(url) => {
+            let backend =
+                hashpass::redis::RedisBackend::connect(url.expose(), settings.redis_prefix.clone())
+                    .await?;
+            Box::new(hashpass::redis::RedisOutbox::new(backend))
+        }
+        None => {
+            let dir = settings.data_dir.join(hashpass::outbox::OUTBOX_DIR);
+            if !dir.is_dir() {
+                return Err(Failure::message(format!(
+                    "HASHPASS_DATA_DIR: {} holds no webhook outbox",
+                    settings.data_dir.display()
+                )));
+            }
+            Box::new(hashpass::outbox::FileOutbox::open(dir)?)
+        }
+    };
+    let summary = outbox.summary(limit).await?;
+    let text = serde_json::to_string_pretty(&summary).expect("a summary serialises");
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

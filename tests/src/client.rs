@@ -96,6 +96,19 @@ impl Http {
         headers: &[(&str, &str)],
         body: impl Into<reqwest::Body>,
     ) -> Answer {
+        self.try_send(method, path, headers, body)
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// [`Http::send`], or the error when the server cannot be reached (it was killed).
+    pub async fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> Result<Answer, reqwest::Error> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self
             .client
@@ -104,12 +117,12 @@ impl Http {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.expect("request reaches the server");
-        Answer {
+        let response = request.send().await?;
+        Ok(Answer {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
-            text: response.text().await.unwrap_or_default(),
-        }
+            text: response.text().await?,
+        })
     }
 
     /// GET.

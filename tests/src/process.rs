@@ -216,6 +216,21 @@ impl ServerProcess {
         self.child = Some(child);
     }
 
+    /// Runs `hashpass-server ARGS` (an operator tool) with this server's directory and
+    /// environment; its output.
+    pub async fn run_tool(&self, args: &[&str]) -> std::process::Output {
+        Command::new(server_binary())
+            .args(args)
+            .current_dir(&self.dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("hashpass-server runs")
+    }
+
     /// Kills the process with SIGKILL (no clean-up of any kind) and reaps it.
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -73,13 +73,16 @@ async fn keep_winning(player: Player, codes: Arc<Mutex<Vec<String>>>, stop: Arc<
     }
 }
 
-/// POSTs `body` as `player`; the answer's JSON, or `None` when the server did not answer (the
-/// client's panic on a refused connection stays inside its task).
-async fn post(player: &Player, path: &'static str, body: Value) -> Option<Value> {
-    let (http, token) = (player.http.clone(), player.token.clone());
-    tokio::spawn(async move { http.post(path, &body, Some(&token)).await.json() })
-        .await
-        .ok()
+/// POSTs `body` as `player`; the answer's JSON, or `None` when the server did not answer.
+async fn post(player: &Player, path: &str, body: Value) -> Option<Value> {
+    let auth = format!("Bearer {}", player.token);
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let body = serde_json::to_vec(&body).expect("JSON");
+    let answer = player.http.try_send("POST", path, &headers, body).await;
+    answer.ok().map(|a| a.json())
 }
 
 /// Every invite code in the deployment's audit log.
@@ -243,6 +246,14 @@ async fn a_webhook_receiver_down_for_two_minutes_gets_every_win() {
                 .await
                 .text;
             assert!(metrics.contains("hashpass_webhook_pending "), "{metrics}");
+            let tool = b.run_tool(&["outbox", "--limit", "10"]).await;
+            assert!(tool.status.success(), "{tool:?}");
+            let listed: Value = serde_json::from_slice(&tool.stdout).expect("JSON");
+            assert!(listed["pending"].as_u64() >= Some(1), "{listed}");
+            assert!(
+                listed["pending_deliveries"][0]["last_error"].is_string(),
+                "{listed}"
+            );
         }
         tokio::time::sleep(Duration::from_secs(8)).await;
     }

@@ -62,77 +62,100 @@ async fn two_instances_one_winner_per_round_and_resets_everywhere() {
     }
 }
 
-/// Redis stops mid-run: requests fail cleanly (503 JSON, the server stays up), and once Redis is
-/// back they succeed again without a restart; the win acknowledged before the outage is kept.
+/// Redis (append-only, fsync always) stops mid-run under two instances: every request fails
+/// cleanly (503 JSON, the servers stay up), and once Redis is back both instances carry on
+/// without a restart; no win answered before, during or after the outage is missing from the
+/// audit log or the webhook.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_fails_cleanly_and_recovers() {
     let redis = redis_server::RedisServer::start_persistent();
-    let dir = temp_dir("redis-outage");
-    let backend = RedisBackend::connect(&redis.url, redis_server::unique_prefix("outage"))
-        .await
-        .unwrap();
-    let server = TestServer::start_shared(
-        hashpass_tests::adapters::axum,
-        test_config(&dir),
-        dir,
-        Some(backend),
-    )
-    .await;
-    let mut player = Player::connect(&server, client_ip(1)).await;
-    let puzzle = player.puzzle().await.json();
-    let body = player.solution(&puzzle).await;
-    let won = player.verify(&body).await;
-    assert_eq!(won.status, 200, "{}", won.text);
-    let code = won.json()["invite_code"].as_str().unwrap().to_string();
-    expect_type(&mut player.ws, "PUZZLE_RESET", Duration::from_secs(5)).await;
+    let receiver = hashpass_tests::webhook_receiver::WebhookReceiver::start().await;
+    let prefix = redis_server::unique_prefix("outage");
+    let mut instances = Vec::new();
+    for name in ["a", "b"] {
+        let dir = temp_dir(&format!("redis-outage-{name}"));
+        let backend = RedisBackend::connect(&redis.url, prefix.clone())
+            .await
+            .unwrap();
+        let config = test_config(&dir).with_webhook_url(Some(receiver.url().as_str().into()));
+        instances.push(
+            TestServer::start_shared(hashpass_tests::adapters::axum, config, dir, Some(backend))
+                .await,
+        );
+    }
+    let mut players = Vec::new();
+    for (i, server) in instances.iter().enumerate() {
+        players.push(Player::connect(server, client_ip(1 + i as u32)).await);
+    }
+    let mut codes = std::collections::BTreeSet::new();
+    for player in &mut players {
+        let puzzle = player.puzzle().await.json();
+        let body = player.solution(&puzzle).await;
+        let won = player.verify(&body).await;
+        assert_eq!(won.status, 200, "{}", won.text);
+        codes.insert(won.json()["invite_code"].as_str().unwrap().to_string());
+    }
+    let stale_puzzle = players[0].puzzle().await.json();
+    let stale_body = players[0].solution(&stale_puzzle).await;
 
     redis.stop();
-    for _ in 0..3 {
+    for (server, player) in instances.iter().zip(&players) {
         let down = player.puzzle().await;
         assert_eq!(down.status, 503, "{}", down.text);
         assert!(down.json()["detail"].is_string(), "{}", down.text);
-        let health = hashpass_tests::client::Http::new(&server, client_ip(2))
+        let verify = players[0].verify(&stale_body).await;
+        assert_eq!(verify.status, 503, "{}", verify.text);
+        let health = hashpass_tests::client::Http::new(server, client_ip(9))
             .get("/api/health")
             .await;
         assert_eq!(health.status, 503);
-    }
-    let admin = hashpass_tests::client::Http::new(&server, client_ip(50));
-    assert_eq!(
-        admin
+        let admin = hashpass_tests::client::Http::new(server, client_ip(50));
+        let reset = admin
             .admin_post("/api/admin/reset-puzzle", &serde_json::json!({}))
-            .await
-            .status,
-        503
-    );
+            .await;
+        assert_eq!(reset.status, 503, "{}", reset.text);
+    }
 
     redis.restart();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let back = loop {
-        let answer = player.puzzle().await;
-        if answer.status == 200 || tokio::time::Instant::now() > deadline {
-            break answer;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(
-        back.status, 200,
-        "the same session works again: {}",
-        back.text
-    );
-    // Play on: a new win after the outage, and both invite codes are in the audit log.
-    let puzzle = back.json();
-    let body = player.solution(&puzzle).await;
-    let again = player.verify(&body).await;
-    assert_eq!(again.status, 200, "{}", again.text);
+    for player in &players {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let back = loop {
+            let answer = player.puzzle().await;
+            if answer.status == 200 || tokio::time::Instant::now() > deadline {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(
+            back.status, 200,
+            "the same session works again: {}",
+            back.text
+        );
+        let body = player.solution(&back.json()).await;
+        let again = player.verify(&body).await;
+        assert_eq!(again.status, 200, "{}", again.text);
+        codes.insert(again.json()["invite_code"].as_str().unwrap().to_string());
+    }
+    let admin = hashpass_tests::client::Http::new(&instances[1], client_ip(50));
     let logs = admin.admin_get("/api/admin/logs").await.json();
-    let codes: Vec<&str> = logs["records"]
+    let audited: std::collections::BTreeSet<String> = logs["records"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["invite_code"].as_str().unwrap())
+        .map(|r| r["invite_code"].as_str().unwrap().to_string())
         .collect();
-    assert!(codes.contains(&code.as_str()), "{codes:?}");
-    assert_eq!(codes.len(), 2);
+    assert_eq!(
+        audited, codes,
+        "every answered win, and only those, is on record"
+    );
+    assert!(
+        receiver
+            .wait_until(Duration::from_secs(15), |_| receiver.accepted_codes()
+                == codes)
+            .await,
+        "every answered win reaches the webhook: {:?} of {codes:?}",
+        receiver.accepted_codes()
+    );
 }
 
 /// An admin rotates the invite key on one instance: every instance — running, or started later —

@@ -14,7 +14,7 @@ const TEXT = {
     'theme.dark': 'Dark', logout: 'Log out', 'login.title': 'Log in', 'login.token': 'Admin token', 'login.submit': 'Log in',
     'ws.open': 'Live', 'ws.connecting': 'Connecting', 'ws.closed': 'Offline', live: 'Live', 'c.miners': 'Miners',
     'c.connections': 'Connections', 'c.hashrate': 'Network hashrate', 'c.difficulty': 'Difficulty', 'c.miningTime': 'Mining time',
-    'c.lastSolve': 'Last / average solve', 'c.sessions': 'Sessions', 'c.bans': 'Banned IPs', 'c.seed': 'Seed',
+    'c.lastSolve': 'Last / average solve', 'c.sessions': 'Sessions', 'c.bans': 'Banned IPs', 'c.webhook': 'Webhook pending / failed', 'c.unrecorded': 'Wins not recorded', 'c.seed': 'Seed',
     'c.target': 'Target / timeout', 'c.argon2': 'Argon2 (t, m, p)', 'c.workers': 'Workers / max speed', charts: 'Trends',
     'chart.hashrate': 'Network hashrate (H/s)', 'chart.solve': 'Solve times (s)', ops: 'Operations', 'op.reset': 'Reset puzzle',
     'op.kickAll': 'Kick everyone', 'op.clear': 'Clear sessions', 'op.hmac': 'Rotate invite key',
@@ -41,7 +41,7 @@ const TEXT = {
     title: 'HashPass 管理', language: '语言', theme: '主题', 'theme.system': '跟随系统', 'theme.light': '浅色', 'theme.dark': '深色',
     logout: '退出', 'login.title': '登录', 'login.token': '管理员令牌', 'login.submit': '登录', 'ws.open': '实时', 'ws.connecting': '连接中',
     'ws.closed': '离线', live: '实时', 'c.miners': '矿工', 'c.connections': '连接', 'c.hashrate': '全网算力', 'c.difficulty': '难度',
-    'c.miningTime': '挖矿时间', 'c.lastSolve': '上次 / 平均解题', 'c.sessions': '会话', 'c.bans': '封禁 IP', 'c.seed': '种子',
+    'c.miningTime': '挖矿时间', 'c.lastSolve': '上次 / 平均解题', 'c.sessions': '会话', 'c.bans': '封禁 IP', 'c.webhook': 'Webhook 待发 / 失败', 'c.unrecorded': '未记录的获胜', 'c.seed': '种子',
     'c.target': '目标 / 超时', 'c.argon2': 'Argon2（t, m, p）', 'c.workers': 'Worker / 最高速度', charts: '趋势',
     'chart.hashrate': '全网算力（H/s）', 'chart.solve': '解题时间（秒）', ops: '操作', 'op.reset': '重置谜题', 'op.kickAll': '踢出所有人',
     'op.clear': '清除会话', 'op.hmac': '轮换邀请码密钥', 'confirm.reset': '为所有人重置谜题？', 'confirm.kickAll': '断开所有矿工并吊销所有会话？',
@@ -111,12 +111,22 @@ function showStatus(s) {
   $('card-solve').textContent = `${fmt(s.last_solve_time)} / ${fmt(s.average_solve_time)}`;
   $('card-sessions').textContent = fmt(s.session_count);
   $('card-bans').textContent = fmt(s.banned_ips_count);
+  showAlarm('card-webhook', s.webhook && s.webhook.configured ? `${s.webhook.pending} / ${s.webhook.failed}` : '–',
+    s.webhook && (s.webhook.failed > 0 || s.webhook.pending > 0));
+  showAlarm('card-unrecorded', fmt(s.wins_not_recorded), s.wins_not_recorded > 0);
   $('card-seed').textContent = (s.current_seed || '').slice(0, 12);
   $('card-target').textContent = `${s.target_time} s / ${s.target_timeout} s`;
   $('card-argon2').textContent = `${s.argon2_time_cost}, ${s.argon2_memory_cost} KiB, ${s.argon2_parallelism}`;
   $('card-workers').textContent = `${s.worker_count} / ${s.max_nonce_speed ? fmt(s.max_nonce_speed) : '–'}`;
   updateChart('hashrate', s.hashrate_chart_history || [], 'hashrate');
   updateChart('solve', s.solve_time_chart_history || [], 'solve_time');
+}
+
+// A figure that is worrying when `alarm` holds (deliveries waiting, wins lost).
+function showAlarm(id, text, alarm) {
+  const el = $(id);
+  el.textContent = text;
+  el.classList.toggle('warn', Boolean(alarm));
 }
 
 function updateChart(name, points, field) {
