@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use futures_util::future::LocalBoxFuture;
-use hashpass::audit::{AuditLog, FileAuditLog, LoggedRecord, all_records};
+use hashpass::audit::{AuditLog, FileAuditLog, LoggedRecord, all_records, to_jsonl, write_jsonl};
 use hashpass::config::SecretUrl;
 use hashpass::{HashPass, InviteCodes, InviteError, InviteKey};
 use serde_json::{Value, json};
@@ -389,49 +389,6 @@ pub async fn read_audit_trail(
     Ok((records, AuditSource::Files { dir }))
 }
 
-/// `records` as JSONL: one compact JSON object per line, each ending in a newline.
-pub fn to_jsonl(records: &[LoggedRecord]) -> String {
-    let mut text = String::new();
-    for record in records {
-        text.push_str(&record.to_string());
-        text.push('\n');
-    }
-    text
-}
-
-/// Writes `contents` to `path` atomically: a temporary file beside it, flushed to disk, then
-/// renamed over it, so a reader sees the old file or the whole new one.
-fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the output path names no file"))?
-        .to_string_lossy();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let tmp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
-    let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
 /// `export-audit [--out FILE]`: the audit trail as JSONL to FILE or standard output, and a
 /// one-line summary on standard error.
 async fn export_audit(mut args: Args) -> Outcome {
@@ -442,14 +399,15 @@ async fn export_audit(mut args: Args) -> Outcome {
     }
     let (settings, _config) = ServerSettings::from_env()?;
     let (records, source) = read_audit_trail(&settings).await.map_err(Failure::Error)?;
-    let text = to_jsonl(&records);
     let target = match &out {
         Some(path) => {
-            write_atomically(Path::new(path), text.as_bytes())
+            write_jsonl(Path::new(path), &records)
+                .await
                 .map_err(|e| Failure::message(format!("--out {path}: {e}")))?;
             path.clone()
         }
         None => {
+            let text = to_jsonl(&records);
             let mut stdout = std::io::stdout().lock();
             stdout
                 .write_all(text.as_bytes())
@@ -746,17 +704,5 @@ mod tests {
         let error = read_audit_trail(&missing).await.unwrap_err().to_string();
         assert!(error.starts_with("HASHPASS_DATA_DIR: "), "{error}");
         assert!(!dir.exists(), "nothing is created");
-    }
-
-    #[test]
-    fn atomic_writes_leave_no_temporary_file() {
-        let dir = temp_dir("atomic");
-        let path = dir.join("audit.jsonl");
-        write_atomically(&path, b"one\n").unwrap();
-        write_atomically(&path, b"two\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        assert!(write_atomically(&dir.join("missing/audit.jsonl"), b"x").is_err());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

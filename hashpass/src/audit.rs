@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::StoreError;
-use crate::util::{local_datetime, lock, round_dp};
+use crate::util::{blocking_io, local_datetime, lock, round_dp};
 
 /// The current file's name.
 pub const CURRENT_FILE: &str = "verify.jsonl";
@@ -201,6 +201,28 @@ pub trait AuditLog: Send + Sync + 'static {
     /// The solve times (positive ones) of the last ≤`n` such records, oldest first; seeds the
     /// difficulty average at start-up.
     async fn recent_solve_times(&self, n: usize) -> Result<Vec<f64>, StoreError>;
+}
+
+/// `records` as JSONL, the `verify.jsonl` format: one compact JSON object per line, each ending
+/// in a newline.
+pub fn to_jsonl(records: &[LoggedRecord]) -> String {
+    let mut text = String::new();
+    for record in records {
+        text.push_str(&record.to_string());
+        text.push('\n');
+    }
+    text
+}
+
+/// Writes `records` to `path` as JSONL ([`to_jsonl`]) atomically: a temporary file beside it,
+/// fsynced, then renamed over it, so a reader sees the old file or the whole new one.
+pub async fn write_jsonl(path: &Path, records: &[LoggedRecord]) -> Result<(), StoreError> {
+    let text = to_jsonl(records);
+    let target = path.to_path_buf();
+    crate::util::blocking_io(path, move || {
+        crate::util::write_atomic(&target, text.as_bytes())
+    })
+    .await
 }
 
 /// Every record of `log`, oldest first: the archives from the oldest, then the current file,
@@ -402,17 +424,6 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Runs blocking file I/O on the blocking pool, errors tagged with `path`.
-async fn blocking<T: Send + 'static>(
-    path: &Path,
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::io(path, &std::io::Error::other(e)))?
-        .map_err(|e| StoreError::io(path, &e))
-}
-
 /// What is known about the current file once read.
 #[derive(Debug, Default)]
 struct CurrentFile {
@@ -474,13 +485,13 @@ impl FileAuditLog {
 
     async fn read(&self, name: &str) -> Result<Vec<LoggedRecord>, StoreError> {
         let path = self.dir.join(name);
-        blocking(&path.clone(), move || read_records(&path)).await
+        blocking_io(&path.clone(), move || read_records(&path)).await
     }
 
     /// Archive names with their sizes, newest first.
     async fn archives(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let dir = self.dir.clone();
-        let mut archives = blocking(&self.dir, move || {
+        let mut archives = blocking_io(&self.dir, move || {
             let mut archives = Vec::new();
             for entry in std::fs::read_dir(&dir)? {
                 let entry = entry?;
@@ -502,7 +513,7 @@ impl FileAuditLog {
     ) -> Result<&'a mut CurrentFile, StoreError> {
         if state.current.is_none() {
             let path = self.dir.join(CURRENT_FILE);
-            let bytes = blocking(&path.clone(), move || read_bytes(&path)).await?;
+            let bytes = blocking_io(&path.clone(), move || read_bytes(&path)).await?;
             state.current = Some(CurrentFile {
                 aggregate: Aggregate::of(&parse_lines(&String::from_utf8_lossy(&bytes))),
                 ends_mid_line: bytes.last().is_some_and(|b| *b != b'\n'),
@@ -515,7 +526,7 @@ impl FileAuditLog {
     async fn rotate(&self) -> Result<(String, u64), StoreError> {
         let dir = self.dir.clone();
         let name = archive_name(self.clock.now());
-        blocking(&self.dir, move || {
+        blocking_io(&self.dir, move || {
             let name = unique_archive_name(name, |n| dir.join(n).exists());
             let target = dir.join(&name);
             std::fs::rename(dir.join(CURRENT_FILE), &target)?;
@@ -528,7 +539,7 @@ impl FileAuditLog {
 
     async fn write_line(&self, line: Vec<u8>) -> Result<(), StoreError> {
         let (dir, path) = (self.dir.clone(), self.dir.join(CURRENT_FILE));
-        blocking(&path.clone(), move || {
+        blocking_io(&path.clone(), move || {
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -801,6 +812,29 @@ mod tests {
             .iter()
             .map(|r| r["nonce"].as_u64().unwrap())
             .collect()
+    }
+
+    #[tokio::test]
+    async fn jsonl_exports_are_written_whole() {
+        let dir = temp_dir();
+        let path = dir.join("export.jsonl");
+        let records: Vec<LoggedRecord> = ["{\"a\": 1}", "{\"b\": [1, 2]}"]
+            .iter()
+            .filter_map(|json| LoggedRecord::from_json(json))
+            .collect();
+        write_jsonl(&path, &records[..1]).await.unwrap();
+        write_jsonl(&path, &records).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":[1,2]}\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        assert_eq!(to_jsonl(&[]), "");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     fn temp_dir() -> PathBuf {

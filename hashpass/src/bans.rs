@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::config::canonical_ip;
 use crate::error::StoreError;
-use crate::util::{read_lock, write_atomic, write_lock};
+use crate::util::{blocking_io, read_lock, write_atomic, write_lock};
 
 /// The file's name in the data directory.
 pub const BLACKLIST_FILE: &str = "blacklist.json";
@@ -167,10 +167,7 @@ impl FileBanList {
         }
         let json = serde_json::to_vec_pretty(&next).expect("a set of strings serialises");
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || write_atomic(&path, &json))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-            .map_err(|e| StoreError::io(&self.path, &e))?;
+        blocking_io(&self.path, move || write_atomic(&path, &json)).await?;
         *self.set.write() = next;
         Ok(true)
     }

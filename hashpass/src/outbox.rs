@@ -270,12 +270,13 @@ impl WebhookOutbox for MemoryOutbox {
 }
 
 /// The outbox as files: `pending/<key>.json` and `failed/<key>.json` under its directory, each
-/// written atomically (fsynced, then renamed), removed when delivered. One process owns the
-/// directory; the deliveries in flight are known to it alone.
+/// written atomically (fsynced, then renamed), removed when delivered, with a [`MemoryOutbox`]
+/// as their index. One process owns the directory; the deliveries in flight are known to it
+/// alone.
 #[derive(Debug)]
 pub struct FileOutbox {
     dir: PathBuf,
-    deliveries: Mutex<Deliveries>,
+    index: MemoryOutbox,
 }
 
 const PENDING: &str = "pending";
@@ -323,22 +324,24 @@ impl FileOutbox {
     /// The outbox in `dir` (created if missing), with the deliveries it already holds.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir = dir.into();
-        let mut deliveries = Deliveries::default();
+        let mut index = Deliveries::default();
         for kind in [PENDING, FAILED] {
             let sub = dir.join(kind);
             std::fs::create_dir_all(&sub).map_err(|e| StoreError::io(&sub, &e))?;
             for delivery in read_deliveries(&sub).map_err(|e| StoreError::io(&sub, &e))? {
                 let key = delivery.key().to_string();
                 if kind == PENDING {
-                    deliveries.pending.insert(key, (delivery, 0.0));
+                    index.pending.insert(key, (delivery, 0.0));
                 } else {
-                    deliveries.failed.insert(key, delivery);
+                    index.failed.insert(key, delivery);
                 }
             }
         }
         Ok(Self {
             dir,
-            deliveries: Mutex::new(deliveries),
+            index: MemoryOutbox {
+                deliveries: Mutex::new(index),
+            },
         })
     }
 
@@ -346,22 +349,19 @@ impl FileOutbox {
         self.dir.join(kind).join(file_name(key))
     }
 
-    /// Writes `delivery` as a `kind` file (and removes it from `remove`, when given).
+    /// Writes `delivery` as a `kind` file, and removes its `stale` file, when given.
     async fn write(
         &self,
         kind: &str,
         delivery: &Delivery,
-        remove: Option<&str>,
+        stale: Option<&str>,
     ) -> Result<(), StoreError> {
         let path = self.path(kind, delivery.key());
         let json = serde_json::to_vec(delivery).expect("a delivery serialises");
-        let stale = remove.map(|other| self.path(other, delivery.key()));
+        let stale = stale.map(|other| self.path(other, delivery.key()));
         blocking_io(&path.clone(), move || {
             write_atomic(&path, &json)?;
-            if let Some(stale) = stale {
-                remove_durably(&stale)?;
-            }
-            Ok(())
+            stale.map_or(Ok(()), |stale| remove_durably(&stale))
         })
         .await
     }
@@ -386,10 +386,7 @@ fn remove_durably(path: &Path) -> std::io::Result<()> {
 impl WebhookOutbox for FileOutbox {
     async fn enqueue(&self, delivery: Delivery) -> Result<(), StoreError> {
         self.write(PENDING, &delivery, None).await?;
-        lock(&self.deliveries)
-            .pending
-            .insert(delivery.key().to_string(), (delivery, 0.0));
-        Ok(())
+        self.index.enqueue(delivery).await
     }
 
     async fn take_due(
@@ -398,48 +395,44 @@ impl WebhookOutbox for FileOutbox {
         lease: Duration,
         max: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        Ok(lock(&self.deliveries).take_due(now, lease, max))
+        self.index.take_due(now, lease, max).await
     }
 
     async fn delivered(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path(PENDING, key);
         blocking_io(&path.clone(), move || remove_durably(&path)).await?;
-        lock(&self.deliveries).pending.remove(key);
-        Ok(())
+        self.index.delivered(key).await
     }
 
     async fn reschedule(&self, delivery: &Delivery) -> Result<(), StoreError> {
         self.write(PENDING, delivery, None).await?;
-        lock(&self.deliveries)
-            .pending
-            .insert(delivery.key().to_string(), (delivery.clone(), 0.0));
-        Ok(())
+        self.index.reschedule(delivery).await
     }
 
     async fn give_up(&self, delivery: &Delivery) -> Result<(), StoreError> {
         self.write(FAILED, delivery, Some(PENDING)).await?;
-        let mut d = lock(&self.deliveries);
-        d.pending.remove(delivery.key());
-        d.failed
-            .insert(delivery.key().to_string(), delivery.clone());
-        Ok(())
+        self.index.give_up(delivery).await
     }
 
     async fn retry_failed(&self, now: f64) -> Result<usize, StoreError> {
-        let failed: Vec<Delivery> = lock(&self.deliveries).failed.values().cloned().collect();
-        for mut delivery in failed.iter().cloned() {
-            delivery.next_attempt_at = now;
-            self.write(PENDING, &delivery, Some(FAILED)).await?;
-            let mut d = lock(&self.deliveries);
-            d.failed.remove(delivery.key());
-            d.pending
-                .insert(delivery.key().to_string(), (delivery, 0.0));
+        let failed: Vec<Delivery> = lock(&self.index.deliveries)
+            .failed
+            .values()
+            .cloned()
+            .collect();
+        for delivery in &failed {
+            let mut retried = delivery.clone();
+            retried.next_attempt_at = now;
+            self.write(PENDING, &retried, Some(FAILED)).await?;
         }
+        // Every file moved: the index follows (after a failure above it lags the files until
+        // the next start reads them).
+        self.index.retry_failed(now).await?;
         Ok(failed.len())
     }
 
     async fn summary(&self, limit: usize) -> Result<OutboxSummary, StoreError> {
-        Ok(lock(&self.deliveries).summary(limit))
+        self.index.summary(limit).await
     }
 }
 

@@ -159,6 +159,25 @@ pub fn server_binary() -> &'static Path {
     })
 }
 
+/// `hashpass-server` run in `dir` with exactly `env` (plus `PATH`): nothing inherited, no `.env`
+/// of the workspace in reach; standard input closed, output piped, killed when dropped.
+pub fn server_command<'a>(
+    dir: &Path,
+    env: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Command {
+    let mut command = Command::new(server_binary());
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
 /// A `hashpass-server` process on a free 127.0.0.1 port, with exactly the environment given
 /// (plus `PATH`, `PORT` and `HASHPASS_HOST`), run in its own directory; killed when dropped.
 #[derive(Debug)]
@@ -180,7 +199,8 @@ impl crate::client::Reachable for ServerProcess {
 impl ServerProcess {
     /// Starts the server in `dir` with `env` and waits until it answers `/api/health`.
     pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let binary = tokio::task::spawn_blocking(server_binary)
+        // Built off the runtime's threads: the first call runs cargo.
+        tokio::task::spawn_blocking(server_binary)
             .await
             .expect("the build finishes");
         let port = free_port();
@@ -193,23 +213,21 @@ impl ServerProcess {
                 .collect(),
             child: None,
         };
-        server.spawn(binary).await;
+        server.spawn().await;
         server
     }
 
-    async fn spawn(&mut self, binary: &Path) {
+    fn env(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    async fn spawn(&mut self) {
         std::fs::create_dir_all(&self.dir).expect("server directory");
-        let mut child = Command::new(binary)
-            .current_dir(&self.dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        // Standard output (the log) is not read: left piped, a long run would fill the pipe.
+        let mut child = server_command(&self.dir, self.env())
             .env("PORT", self.addr.port().to_string())
             .env("HASHPASS_HOST", "127.0.0.1")
-            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .expect("hashpass-server starts");
         wait_until_answers(&mut child, &format!("http://{}/api/health", self.addr)).await;
@@ -219,13 +237,8 @@ impl ServerProcess {
     /// Runs `hashpass-server ARGS` (an operator tool) with this server's directory and
     /// environment; its output.
     pub async fn run_tool(&self, args: &[&str]) -> std::process::Output {
-        Command::new(server_binary())
+        server_command(&self.dir, self.env())
             .args(args)
-            .current_dir(&self.dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(std::process::Stdio::null())
             .output()
             .await
             .expect("hashpass-server runs")
@@ -241,7 +254,7 @@ impl ServerProcess {
     /// Starts it again, same port, directory and environment (after [`ServerProcess::kill`]).
     pub async fn restart(&mut self) {
         self.kill().await;
-        self.spawn(server_binary()).await;
+        self.spawn().await;
     }
 
     /// Sends SIGTERM (a graceful shutdown) and waits up to `wait` for the exit; what it printed

@@ -6,13 +6,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, SystemTime};
 
 use hashpass::redis::RedisBackend;
 use hashpass_tests::cases::win_a_code;
 use hashpass_tests::client::{Http, client_ip};
-use hashpass_tests::process::{free_port, quick_game_env, server_binary, stop, wait_until_answers};
+use hashpass_tests::process::{
+    free_port, quick_game_env, server_binary, server_command, stop, wait_until_answers,
+};
 use hashpass_tests::redis_server::{RedisServer, unique_prefix};
 use hashpass_tests::server::{TestServer, temp_dir, test_config};
 use serde_json::Value;
@@ -28,20 +30,10 @@ async fn build_binary() {
         .expect("the build finishes");
 }
 
-/// The binary with `args` in `dir`, with exactly `env` (plus PATH): nothing inherited, and no
-/// `.env` of the workspace in reach.
+/// The binary with `args` in `dir`, with exactly `env` (plus PATH).
 fn binary(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(server_binary());
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut command = server_command(dir, env.iter().copied());
+    command.args(args);
     command
 }
 

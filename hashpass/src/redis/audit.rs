@@ -14,7 +14,7 @@ use crate::audit::{
     paginate, unknown_file,
 };
 use crate::error::StoreError;
-use crate::util::{round_dp, write_atomic};
+use crate::util::round_dp;
 
 /// The audit trail as a Redis stream with running statistics.
 #[derive(Debug, Clone)]
@@ -47,16 +47,7 @@ impl RedisAuditLog {
     /// Writes every record to `path` as JSONL (one compact record per line), atomically.
     pub async fn export_jsonl(&self, path: &Path) -> Result<usize, StoreError> {
         let records = self.records().await?;
-        let mut text = String::new();
-        for record in &records {
-            text.push_str(&record.to_string());
-            text.push('\n');
-        }
-        let target = path.to_path_buf();
-        tokio::task::spawn_blocking(move || write_atomic(&target, text.as_bytes()))
-            .await
-            .map_err(|e| StoreError::io(path, &std::io::Error::other(e)))?
-            .map_err(|e| StoreError::io(path, &e))?;
+        crate::audit::write_jsonl(path, &records).await?;
         Ok(records.len())
     }
 }
