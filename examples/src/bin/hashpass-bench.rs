@@ -327,6 +327,8 @@ async fn fanout(o: &Options) -> Result<(), String> {
         // Each socket task reports when it sees the next PUZZLE_RESET.
         let mut delays = Vec::new();
         let mut missing = 0usize;
+        let server = o.pid.map(|pid| pid.to_string());
+        let cpu_before = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
         for round in 0..o.rounds.clamp(1, 5) {
             let body = winner.winning_body(o).await?;
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -373,6 +375,15 @@ async fn fanout(o: &Options) -> Result<(), String> {
             percentile(&delays, 0.99),
             delays.last().copied().unwrap_or(f64::NAN),
             delays.len()
+        );
+        let spent = |before: Option<f64>, now: Option<f64>| match (before, now) {
+            (Some(b), Some(n)) => format!("{:.2} s", n - b),
+            _ => "unknown".into(),
+        };
+        println!(
+            "fanout {count}: CPU over the rounds: load tool {}, sockets' server {}",
+            spent(cpu_before.0, cpu_seconds("self")),
+            spent(cpu_before.1, server.as_deref().and_then(cpu_seconds)),
         );
         for mut ws in sockets {
             let _ = ws.close(None).await;
