@@ -1285,6 +1285,22 @@ impl AdminService {
         )))
     }
 
+    /// `GET /api/admin/webhooks`: the webhook outbox, with up to `limit` deliveries of each
+    /// kind (docs/protocol.md#webhook-outbox).
+    pub async fn webhooks(&self, limit: usize) -> Result<crate::outbox::OutboxSummary, AdminError> {
+        Ok(self.service.seams.outbox.summary(limit).await?)
+    }
+
+    /// `POST /api/admin/webhooks/retry`: every given-up delivery back to pending, due at once.
+    pub async fn retry_webhooks(&self) -> Result<AdminMessage, AdminError> {
+        let s = &self.service;
+        let requeued = s.seams.outbox.retry_failed(s.now()).await?;
+        s.wake_outbox();
+        Ok(AdminMessage::new(format!(
+            "Requeued {requeued} failed webhook deliveries"
+        )))
+    }
+
     /// `POST /api/admin/regenerate-hmac`: a given hex key or 256 random bits.
     pub async fn regenerate_hmac(
         &self,

@@ -509,6 +509,11 @@ impl HashPass {
             AdminEndpoint::RegenerateHmac => {
                 answer(admin.regenerate_hmac(hmac_secret(body)?.as_deref()).await)
             }
+            AdminEndpoint::Webhooks => {
+                let limit = query_number(&pairs, "limit", 100, 0, 1000)?;
+                answer(admin.webhooks(limit as usize).await)
+            }
+            AdminEndpoint::WebhooksRetry => answer(admin.retry_webhooks().await),
         }
     }
 

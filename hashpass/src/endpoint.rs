@@ -64,6 +64,8 @@ pub enum AdminEndpoint {
     InviteMaxUses,
     ClearSessions,
     RegenerateHmac,
+    Webhooks,
+    WebhooksRetry,
 }
 
 /// Path of the player WebSocket.
@@ -641,6 +643,45 @@ pub const ENDPOINTS: &[Route] = &[
                 "Revokes every session token and closes the player sockets; players reconnect with a new captcha.",
             )
             .ok("The sessions were cleared.", "Message")
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/admin/webhooks",
+        endpoint: Endpoint::Admin(AdminEndpoint::Webhooks),
+        doc: || {
+            Operation::new(
+                "adminWebhooks",
+                Tag::Admin,
+                A::Admin,
+                "The webhook outbox",
+                "How many deliveries wait and how many were given up, with up to `limit` of each: pending ones soonest due first, failed ones oldest first.",
+            )
+            .query(Param {
+                name: "limit",
+                description: "Deliveries listed of each kind.",
+                required: false,
+                schema: json!({ "type": "integer", "minimum": 0, "maximum": 1000, "default": 100 }),
+            })
+            .ok("The outbox.", "WebhookOutbox")
+            .fail(422, ERROR, "`limit` is not an integer in its range.")
+            .fail(503, ERROR, "The outbox's store is unavailable.")
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/admin/webhooks/retry",
+        endpoint: Endpoint::Admin(AdminEndpoint::WebhooksRetry),
+        doc: || {
+            Operation::new(
+                "adminWebhooksRetry",
+                Tag::Admin,
+                A::Admin,
+                "Retry the failed webhook deliveries",
+                "Moves every given-up delivery back to pending, due at once (the receiver is fixed).",
+            )
+            .ok("How many were requeued.", "Message")
+            .fail(503, ERROR, "The outbox's store is unavailable.")
         },
     },
     Route {

@@ -758,7 +758,7 @@ impl PuzzleService {
                 };
                 let delivery = Delivery::new(event, self.now());
                 let result = retried(|| self.seams.outbox.enqueue(delivery.clone())).await;
-                self.outbox_ready.notify_one();
+                self.wake_outbox();
                 result
             }
             _ => Ok(()),
@@ -1062,6 +1062,11 @@ impl PuzzleService {
         })
         .await;
         Ok(network)
+    }
+
+    /// Wakes this instance's outbox worker: a delivery is due now.
+    pub(crate) fn wake_outbox(&self) {
+        self.outbox_ready.notify_one();
     }
 
     /// Watches for the graceful shutdown: true once it began.

@@ -2184,3 +2184,69 @@ pub async fn webhook_outbox_survives_restart(serve: Serve) {
         .json();
     assert_eq!(status["webhook"]["pending"], 0, "{}", status["webhook"]);
 }
+
+/// A delivery failing past `HASHPASS_WEBHOOK_GIVE_UP_AFTER` is given up, listed as failed, and
+/// made once an admin asks for a retry (docs/protocol.md#webhook-outbox).
+pub async fn failed_webhooks_are_retried_on_request(serve: Serve) {
+    let receiver = crate::webhook_receiver::WebhookReceiver::start().await;
+    receiver.answer(500);
+    let server = TestServer::with(serve, "webhook-retry", |c| {
+        c.with_webhook_url(Some(receiver.url().as_str().into()))
+            .with_webhook_give_up_after(Duration::from_secs(1))
+    })
+    .await;
+    let admin = Http::new(&server, client_ip(50));
+    let code = win_a_code(&server, client_ip(1)).await;
+    assert!(receiver.wait_until(WAIT, |d| d.len() == 1).await);
+    // The retry after 1 s is the last: the delivery is older than the give-up time by then.
+    server.clock.advance_secs(1.5);
+    assert!(receiver.wait_until(WAIT, |d| d.len() == 2).await);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let outbox = loop {
+        let outbox = admin.admin_get("/api/admin/webhooks").await.json();
+        if outbox["failed"] == 1 || tokio::time::Instant::now() > deadline {
+            break outbox;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (outbox["pending"].as_u64(), outbox["failed"].as_u64()),
+        (Some(0), Some(1)),
+        "{outbox}"
+    );
+    let failed = &outbox["failed_deliveries"][0];
+    assert_eq!(failed["event"]["invite_code"], code.as_str());
+    assert_eq!(
+        (failed["attempts"].as_u64(), failed["last_error"].as_str()),
+        (Some(2), Some("HTTP 500"))
+    );
+    let status = admin.admin_get("/api/admin/status").await.json();
+    assert_eq!(status["webhook"]["failed"], 1);
+    let bad_limit = admin.admin_get("/api/admin/webhooks?limit=x").await;
+    assert_eq!(bad_limit.status, 422, "{}", bad_limit.text);
+
+    receiver.answer(204);
+    let retried = admin
+        .admin_post("/api/admin/webhooks/retry", &json!({}))
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    assert_eq!(
+        retried.json()["message"],
+        "Requeued 1 failed webhook deliveries"
+    );
+    assert!(
+        receiver
+            .wait_until(WAIT, |_| receiver.accepted_codes().contains(&code))
+            .await,
+        "the requeued delivery is made"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let outbox = admin.admin_get("/api/admin/webhooks").await.json();
+        if outbox["pending"] == 0 && outbox["failed"] == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{outbox}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -59,6 +59,7 @@ macro_rules! conformance_suite {
             timeout_reset_and_reward,
             webhook_delivery,
             webhook_outbox_survives_restart,
+            failed_webhooks_are_retried_on_request,
             unrecorded_win_is_not_acknowledged,
             graceful_shutdown_hands_over,
             audit_log_written_and_rotated,

@@ -394,6 +394,64 @@ const SCHEMAS: &[Schema] = &[
         )
     }),
     ("AdminStatus", admin_status),
+    ("WebhookOutbox", || {
+        record(
+            "The webhook outbox.",
+            vec![
+                ("pending", t("integer", "Deliveries waiting.")),
+                ("failed", t("integer", "Deliveries given up.")),
+                (
+                    "oldest_pending_at",
+                    nullable(
+                        "number",
+                        "When the oldest waiting delivery was recorded, Unix seconds.",
+                    ),
+                ),
+                (
+                    "pending_deliveries",
+                    array(r("WebhookDelivery"), "Waiting, soonest due first."),
+                ),
+                (
+                    "failed_deliveries",
+                    array(r("WebhookDelivery"), "Given up, oldest first."),
+                ),
+            ],
+        )
+    }),
+    ("WebhookDelivery", || {
+        record(
+            "One webhook delivery; its `event.invite_code` is the idempotency key.",
+            vec![
+                (
+                    "event",
+                    object(
+                        "The body POSTed.",
+                        &["visitor_id", "invite_code"],
+                        vec![
+                            (
+                                "visitor_id",
+                                t("string", "The winner's device fingerprint."),
+                            ),
+                            ("invite_code", t("string", "The invite code.")),
+                        ],
+                    ),
+                ),
+                (
+                    "created_at",
+                    t("number", "When it was recorded, Unix seconds."),
+                ),
+                ("attempts", t("integer", "Attempts made.")),
+                (
+                    "next_attempt_at",
+                    t("number", "When the next attempt is due, Unix seconds."),
+                ),
+                (
+                    "last_error",
+                    nullable("string", "What the last failed attempt saw."),
+                ),
+            ],
+        )
+    }),
     ("WebhookStatus", || {
         record(
             "The webhook outbox.",
