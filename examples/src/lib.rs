@@ -10,6 +10,7 @@ use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
+pub mod listener;
 pub mod operator;
 mod settings;
 pub mod site;
@@ -128,8 +129,10 @@ pub async fn serve_poem(
     hashpass: &HashPass,
     addr: SocketAddr,
 ) -> std::io::Result<()> {
+    listener::raise_open_files_limit();
+    let listener = listener::GuardedListener::new(tokio::net::TcpListener::bind(addr).await?);
     tracing::info!(%addr, "HashPass listening (poem)");
-    poem::Server::new(poem::listener::TcpListener::bind(addr))
+    poem::Server::new_with_acceptor(listener::GuardedAcceptor::new(listener)?)
         .run_with_graceful_shutdown(app, shutdown(hashpass.clone()), Some(SHUTDOWN_DEADLINE))
         .await
 }
@@ -137,7 +140,11 @@ pub async fn serve_poem(
 /// Serves `app` on `addr` until SIGINT/SIGTERM, then shuts `hashpass` down gracefully
 /// ([`HashPass::shutdown`]) and finishes in-flight requests.
 pub async fn serve(app: Router, hashpass: &HashPass, addr: SocketAddr) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    use axum::serve::ListenerExt;
+    listener::raise_open_files_limit();
+    // `tap_io` (doing nothing) gives the peer address as connect info for any listener.
+    let listener =
+        listener::GuardedListener::new(tokio::net::TcpListener::bind(addr).await?).tap_io(|_| ());
     tracing::info!(%addr, "HashPass listening");
     axum::serve(
         listener,

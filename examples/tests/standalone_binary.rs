@@ -262,3 +262,98 @@ async fn a_rediss_url_reaches_a_tls_only_redis() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&second_dir);
 }
+
+/// Sends a health request on a new connection and keeps it open; the status line's code, or
+/// `None` when the connection was closed without an answer.
+fn hold_connection(port: &str) -> (std::net::TcpStream, Option<String>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ =
+        stream.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nuser-agent: Mozilla/5.0\r\n\r\n");
+    let mut answer = vec![0u8; 4096];
+    let read = stream.read(&mut answer).unwrap_or(0);
+    let text = String::from_utf8_lossy(&answer[..read]).into_owned();
+    (stream, (read > 0).then_some(text))
+}
+
+/// At its open-files limit the server still answers: it raises its soft limit to the hard one at
+/// start (and says so), answers a connection it has no descriptor for with a 503 JSON body, logs
+/// the shortage once however many connections it refuses, and serves again once sockets close.
+#[tokio::test]
+async fn out_of_descriptors_new_connections_get_a_clean_503() {
+    let (dir, binary) = lone_binary("descriptors");
+    let port = free_port().to_string();
+    let mut command = command(&dir, Path::new("prlimit"), &quick_game(&port));
+    command
+        .arg("--nofile=32:128")
+        .arg("--")
+        .arg(&binary)
+        .stdout(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    wait_until_up(&mut child, &port).await;
+    let port_for_clients = port.clone();
+    let (held, answers) = tokio::task::spawn_blocking(move || {
+        let mut held = Vec::new();
+        let mut answers = Vec::new();
+        for _ in 0..200 {
+            let (stream, answer) = hold_connection(&port_for_clients);
+            held.push(stream);
+            answers.push(answer);
+        }
+        (held, answers)
+    })
+    .await
+    .unwrap();
+    let served = answers
+        .iter()
+        .filter(|a| a.as_deref().is_some_and(|t| t.starts_with("HTTP/1.1 200")))
+        .count();
+    let refused: Vec<&String> = answers
+        .iter()
+        .flatten()
+        .filter(|t| t.starts_with("HTTP/1.1 503"))
+        .collect();
+    assert!(
+        served > 32,
+        "the soft limit (32) was raised to the hard one (128): {served} served"
+    );
+    assert!(
+        served < 128,
+        "{served} connections held at a 128-descriptor limit"
+    );
+    assert!(
+        refused.len() > 50,
+        "every connection past the limit is answered: {} of {}",
+        refused.len(),
+        answers.len() - served
+    );
+    assert!(refused[0].contains(r#"{"detail":"Server at its connection limit, retry"}"#));
+    drop(held);
+    let client = reqwest::Client::new();
+    let mut back = false;
+    for _ in 0..50 {
+        let health = client
+            .get(format!("http://127.0.0.1:{port}/api/health"))
+            .header("user-agent", "Mozilla/5.0")
+            .send()
+            .await;
+        if health.is_ok_and(|r| r.status() == 200) {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the server serves again once the sockets closed");
+    let printed = stop(child).await;
+    assert_eq!(
+        printed.matches("out of file descriptors").count(),
+        1,
+        "the shortage is logged once:\n{printed}"
+    );
+    assert!(printed.contains("open-files limit raised"), "{printed}");
+    assert!(printed.contains("open_files=128"), "{printed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -24,7 +24,7 @@ pub use hashpass;
 /// an oversize message, small enough to bound memory.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Initial read buffer per socket (grows for a larger frame): idle sockets stay small.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 512;
 /// Unsent bytes a socket may hold before sends fail and the core closes it as too slow.
 const MAX_UNSENT_BYTES: usize = 256 * 1024;
 
