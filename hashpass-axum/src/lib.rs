@@ -24,7 +24,7 @@ pub use hashpass;
 /// an oversize message, small enough to bound memory.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Initial read buffer per socket (grows for a larger frame): idle sockets stay small.
-const READ_BUFFER_BYTES: usize = 512;
+const READ_BUFFER_BYTES: usize = 256;
 /// Unsent bytes a socket may hold before sends fail and the core closes it as too slow.
 const MAX_UNSENT_BYTES: usize = 256 * 1024;
 
@@ -285,7 +285,7 @@ async fn player_socket(
     let admit = hp.admit_player(peer.0, &parts.headers, parts.uri.query());
     let runner = hp.clone();
     let run = move |admission, socket| -> future::BoxFuture<'static, ()> {
-        Box::pin(async move { runner.run_player(admission, frames(socket)).await })
+        Box::pin(runner.run_player(admission, frames(socket)))
     };
     upgrade_if_admitted(upgrade, admit, run).await
 }
@@ -299,7 +299,7 @@ async fn admin_socket(
     let admit = hp.admit_admin(peer.0, &parts.headers, parts.uri.query());
     let runner = hp.clone();
     let run = move |(), socket| -> future::BoxFuture<'static, ()> {
-        Box::pin(async move { runner.run_admin(frames(socket)).await })
+        Box::pin(runner.run_admin(frames(socket)))
     };
     upgrade_if_admitted(upgrade, admit, run).await
 }

@@ -19,7 +19,7 @@ pub use hashpass;
 /// Largest WebSocket frame read from a client (the core answers oversize messages itself).
 const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Initial read buffer per socket: idle sockets stay small.
-const READ_BUFFER_BYTES: usize = 512;
+const READ_BUFFER_BYTES: usize = 256;
 /// Unsent bytes a socket may hold before sends fail and the core closes it as too slow.
 const MAX_UNSENT_BYTES: usize = 256 * 1024;
 
@@ -274,7 +274,7 @@ async fn player_socket(hp: HashPass, req: Request) -> Response {
     {
         Ok(admission) => upgrade
             .config(limits())
-            .on_upgrade(move |socket| async move { hp.run_player(admission, frames(socket)).await })
+            .on_upgrade(move |socket| hp.run_player(admission, frames(socket)))
             .into_response(),
         Err(refusal) => respond(refusal.into()),
     }
@@ -292,7 +292,7 @@ async fn admin_socket(hp: HashPass, req: Request) -> Response {
     match hp.admit_admin(peer, req.headers(), req.uri().query()).await {
         Ok(()) => upgrade
             .config(limits())
-            .on_upgrade(move |socket| async move { hp.run_admin(frames(socket)).await })
+            .on_upgrade(move |socket| hp.run_admin(frames(socket)))
             .into_response(),
         Err(refusal) => respond(refusal.into()),
     }

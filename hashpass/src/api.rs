@@ -536,15 +536,23 @@ impl HashPass {
     }
 
     /// Runs an admitted player socket to its end: messages, events, close codes, slow-client
-    /// handling and clean-up (docs/protocol.md#player-websocket).
-    pub async fn run_player<S, E>(&self, admission: crate::service::PlayerAdmission, socket: S)
+    /// handling and clean-up (docs/protocol.md#player-websocket). The future owns what it needs
+    /// (spawn or box it as it is: wrapping it in another `async` block would store the socket
+    /// twice in every connection's state).
+    pub fn run_player<S, E>(
+        &self,
+        admission: crate::service::PlayerAdmission,
+        socket: S,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static + use<S, E>
     where
         S: futures_util::Stream<Item = Result<crate::ws::WsIncoming, E>>
             + futures_util::Sink<crate::ws::WsOutgoing>
             + Unpin
-            + Send,
+            + Send
+            + 'static,
+        E: Send + 'static,
     {
-        crate::ws::run_player(Arc::clone(&self.service), admission, socket).await
+        crate::ws::run_player(Arc::clone(&self.service), admission, socket)
     }
 
     /// Checks the admin WebSocket's `?token=` before the upgrade (docs/protocol.md#admin-websocket with docs/protocol.md#admin-api's counting).
@@ -562,15 +570,21 @@ impl HashPass {
             .map_err(ApiError::from)
     }
 
-    /// Runs an admitted admin socket to its end (docs/protocol.md#admin-websocket).
-    pub async fn run_admin<S, E>(&self, socket: S)
+    /// Runs an admitted admin socket to its end (docs/protocol.md#admin-websocket); the future
+    /// owns what it needs.
+    pub fn run_admin<S, E>(
+        &self,
+        socket: S,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static + use<S, E>
     where
         S: futures_util::Stream<Item = Result<crate::ws::WsIncoming, E>>
             + futures_util::Sink<crate::ws::WsOutgoing>
             + Unpin
-            + Send,
+            + Send
+            + 'static,
+        E: Send + 'static,
     {
-        crate::ws::run_admin(Arc::clone(&self.service), Arc::clone(&self.admin), socket).await
+        crate::ws::run_admin(Arc::clone(&self.service), Arc::clone(&self.admin), socket)
     }
 
     /// Headers every HTTP response carries (docs/protocol.md#security-headers, with its strict CSP; Turnstile's origin is

@@ -1082,11 +1082,17 @@ impl PuzzleService {
     /// keeps what is not yet delivered for the next instance. Returns whether everything
     /// finished in time.
     pub async fn shutdown(&self, deadline: Duration) -> bool {
+        // Draining first, then the event: a socket subscribed too late for the event finds the
+        // flag set when it starts serving.
         self.draining.send_replace(true);
         tracing::info!(
             sockets = self.connections.players(),
             "shutting down: closing the sockets"
         );
+        self.seams.events.publish_here(Event::CloseAll {
+            code: wire::CLOSE_GOING_AWAY,
+            reason: wire::SHUTTING_DOWN.into(),
+        });
         let sockets_closed = self
             .wait_until(deadline, || {
                 self.connections.players() == 0 && self.connections.admins() == 0

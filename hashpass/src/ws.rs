@@ -143,11 +143,20 @@ async fn send<S>(socket: &mut S, frame: WsOutgoing, timeout: Duration) -> bool
 where
     S: Sink<WsOutgoing> + Unpin,
 {
+    use std::task::Poll;
     let mut sending = std::pin::pin!(socket.send(frame));
-    if let std::task::Poll::Ready(result) = futures_util::poll!(sending.as_mut()) {
-        return result.is_ok();
+    let sent_at_once = std::future::poll_fn(|cx| match sending.as_mut().poll(cx) {
+        Poll::Ready(result) => Poll::Ready(Some(result.is_ok())),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    if let Some(sent) = sent_at_once {
+        return sent;
     }
-    matches!(tokio::time::timeout(timeout, sending).await, Ok(Ok(())))
+    // The socket is full: wait for room, at most `timeout` (boxed, so the timer takes no room
+    // in every idle socket's state).
+    let waiting = Box::pin(tokio::time::timeout(timeout, sending));
+    matches!(waiting.await, Ok(Ok(())))
 }
 
 /// One socket in this many records the broadcast lag: the histogram still shows the spread,
@@ -172,16 +181,17 @@ pub(crate) async fn run_player<S, E>(
     // Subscribe before anything else, so no reset published from here on is missed.
     let mut events = service.seams.events.subscribe();
 
-    let Some(token) = join_session(
+    // Joining and leaving run once per socket: boxed, their state is held only while they run,
+    // not for the socket's whole life.
+    let joined = Box::pin(join_session(
         &service,
         &mut socket,
         ip,
         connection,
         reconnect_token,
         timeout,
-    )
-    .await
-    else {
+    ));
+    let Some(token) = joined.await else {
         return;
     };
     let mut player = PlayerSocket {
@@ -196,7 +206,7 @@ pub(crate) async fn run_player<S, E>(
     };
 
     player.serve(&mut events).await;
-    service.player_left(connection, &player.me.token).await;
+    Box::pin(service.player_left(connection, &player.me.token)).await;
     drop(slot);
 }
 
@@ -251,19 +261,21 @@ where
     where
         S: Stream<Item = Result<WsIncoming, E>>,
     {
-        let mut draining = self.service.draining();
+        // A shutdown that began before this socket subscribed is not among its events.
+        if *self.service.draining().borrow() {
+            let _ = send(self.socket, going_away(), self.timeout).await;
+            return;
+        }
         loop {
             let flow = tokio::select! {
                 frame = self.socket.next() => match frame {
-                    Some(Ok(WsIncoming::Text(text))) => self.on_text(&text).await,
+                    // Boxed: a client's message is rare beside the events, and its handling
+                    // (store calls) would otherwise size every idle socket's state.
+                    Some(Ok(WsIncoming::Text(text))) => Box::pin(self.on_text(&text)).await,
                     Some(Ok(WsIncoming::Binary | WsIncoming::Control)) => ControlFlow::Continue(()),
                     Some(Ok(WsIncoming::Close) | Err(_)) | None => ControlFlow::Break(()),
                 },
                 event = events.recv() => self.on_event(event).await,
-                () = wait_for_shutdown(&mut draining) => {
-                    let _ = send(self.socket, going_away(), self.timeout).await;
-                    ControlFlow::Break(())
-                }
             };
             if flow.is_break() {
                 break;
@@ -389,6 +401,69 @@ pub(crate) async fn run_admin<S, E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A socket with no state of its own, so the future's size is the driver's alone.
+    struct NoSocket;
+
+    impl Stream for NoSocket {
+        type Item = Result<WsIncoming, ()>;
+        fn poll_next(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    impl Sink<WsOutgoing> for NoSocket {
+        type Error = ();
+        fn poll_ready(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn start_send(self: std::pin::Pin<&mut Self>, _: WsOutgoing) -> Result<(), ()> {
+            Ok(())
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_player_socket_is_small() {
+        let hashpass =
+            crate::HashPass::builder(crate::Config::default().with_turnstile_test_mode(true))
+                .without_background_jobs()
+                .build()
+                .await
+                .unwrap();
+        let service = Arc::clone(hashpass.service());
+        let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let admission = PlayerAdmission {
+            ip,
+            connection: 1,
+            reconnect_token: None,
+            slot: service.connections.reserve_unlimited(ip),
+        };
+        let driver = run_player(service, admission, NoSocket);
+        let size = std::mem::size_of_val(&driver);
+        eprintln!("player socket driver: {size} bytes");
+        assert!(
+            size <= 800,
+            "the player socket's driver takes {size} bytes"
+        );
+    }
 
     #[test]
     fn player_messages() {

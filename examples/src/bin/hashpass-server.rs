@@ -5,8 +5,13 @@
 //! Run with: `cargo run --release --bin hashpass-server` (reads `.env`, then the environment;
 //! see `.env.example`). `--framework poem` (or `HASHPASS_FRAMEWORK=poem`) serves it with poem
 //! instead of axum. `hashpass-server help` lists the sub-commands: `serve` (the default),
-//! `export-audit [--out FILE]` and `verify-code CODE [--key HEX]`
+//! `export-audit [--out FILE]`, `verify-code CODE [--key HEX]` and `outbox [--limit N]`
 //! ([`hashpass_examples::operator`]).
+
+/// jemalloc, purging in a background thread (its `background_threads` feature), returns the
+/// memory of closed sockets to the system within seconds; glibc's allocator keeps it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
