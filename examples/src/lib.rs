@@ -15,14 +15,15 @@ pub mod operator;
 mod settings;
 pub mod site;
 
-pub use settings::ServerSettings;
+pub use settings::{LogFormat, ServerSettings};
 
-/// Logs at `level` (unless `RUST_LOG` says otherwise) to stdout and to a daily-rotated
-/// `hashpass.log.YYYY-MM-DD` in `log_dir` (30 kept), where the admin `applogs` endpoint reads
-/// it. The returned guard flushes the file on drop.
+/// Logs at `level` (unless `RUST_LOG` says otherwise), in `format`, to stdout and to a
+/// daily-rotated `hashpass.log.YYYY-MM-DD` in `log_dir` (30 kept), where the admin `applogs`
+/// endpoint reads it. The returned guard flushes the file on drop.
 pub fn init_logging(
     log_dir: &std::path::Path,
     level: &str,
+    format: LogFormat,
 ) -> Result<WorkerGuard, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(log_dir)?;
     let appender = tracing_appender::rolling::Builder::new()
@@ -35,15 +36,21 @@ pub fn init_logging(
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn,tower_http=warn")));
     let stdout_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_ansi(stdout_is_terminal))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(file),
-        )
-        .try_init()?;
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(stdout_is_terminal))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(file),
+            )
+            .try_init()?,
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json())
+            .with(tracing_subscriber::fmt::layer().json().with_writer(file))
+            .try_init()?,
+    }
     Ok(guard)
 }
 

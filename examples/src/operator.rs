@@ -311,8 +311,12 @@ async fn serve(mut args: Args) -> Outcome {
         },
     };
     let (settings, config) = ServerSettings::from_env()?;
-    let _log_guard =
-        crate::init_logging(&config.admin.log_dir, &settings.log_level).map_err(Failure::Error)?;
+    let _log_guard = crate::init_logging(
+        &config.admin.log_dir,
+        &settings.log_level,
+        settings.log_format,
+    )
+    .map_err(Failure::Error)?;
     tracing::info!(?settings, ?config, "starting HashPass");
     let hashpass = settings
         .stores(HashPass::builder(config))

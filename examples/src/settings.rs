@@ -16,6 +16,9 @@ pub struct ServerSettings {
     pub port: u16,
     /// `HASHPASS_LOG_LEVEL`: the lowest level logged (`INFO`), unless `RUST_LOG` says otherwise.
     pub log_level: String,
+    /// `HASHPASS_LOG_FORMAT`: `text` (the default) or `json`, one JSON object per line, on
+    /// standard output and in the log files alike.
+    pub log_format: LogFormat,
     /// `HASHPASS_DATA_DIR`: where the audit log and the blacklist are kept (`.`).
     pub data_dir: PathBuf,
     /// `HASHPASS_REDIS_URL` or `REDIS_URL`: share state through Redis (several instances).
@@ -25,12 +28,34 @@ pub struct ServerSettings {
     pub redis_prefix: String,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines: time, level, target, message and fields.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (with `message`).
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not a log format (use text or json)")),
+        }
+    }
+}
+
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: 8000,
             log_level: "INFO".into(),
+            log_format: LogFormat::Text,
             data_dir: PathBuf::from("."),
             redis_url: None,
             redis_prefix: "hashpass:".into(),
@@ -55,6 +80,11 @@ impl ServerSettings {
         vars.set("PORT", &mut settings.port)?;
         if let Some(level) = vars.text("HASHPASS_LOG_LEVEL") {
             settings.log_level = level;
+        }
+        if let Some(format) = vars.text("HASHPASS_LOG_FORMAT") {
+            settings.log_format = format
+                .parse()
+                .map_err(|e| ConfigError::new("HASHPASS_LOG_FORMAT", e))?;
         }
         if let Some(dir) = vars.text("HASHPASS_DATA_DIR") {
             settings.data_dir = dir.into();
@@ -126,6 +156,15 @@ mod tests {
         .unwrap();
         assert_eq!(prefixed.redis_url.unwrap().expose(), "redis://a");
         assert_eq!(read(&[]).unwrap().addr().to_string(), "0.0.0.0:8000");
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(read(&[]).unwrap().log_format, LogFormat::Text);
+        let json = read(&[("HASHPASS_LOG_FORMAT", " JSON ")]).unwrap();
+        assert_eq!(json.log_format, LogFormat::Json);
+        let error = read(&[("HASHPASS_LOG_FORMAT", "xml")]).unwrap_err();
+        assert!(error.to_string().contains("HASHPASS_LOG_FORMAT"), "{error}");
     }
 
     #[test]

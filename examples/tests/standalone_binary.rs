@@ -357,3 +357,43 @@ async fn out_of_descriptors_new_connections_get_a_clean_503() {
     assert!(printed.contains("open_files=128"), "{printed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `HASHPASS_LOG_FORMAT=json`: every line on standard output and in the log file is one JSON
+/// object, and the admin log viewer filters them by level.
+#[tokio::test]
+async fn json_logs_on_request() {
+    let (dir, binary) = lone_binary("json-logs");
+    let port = free_port().to_string();
+    let mut env = quick_game(&port);
+    env.push(("HASHPASS_LOG_FORMAT", "json"));
+    let mut child = command(&dir, &binary, &env).spawn().unwrap();
+    wait_until_up(&mut child, &port).await;
+    let client = reqwest::Client::new();
+    let logs: serde_json::Value = client
+        .get(format!(
+            "http://127.0.0.1:{port}/api/admin/applogs?level=INFO&search=starting"
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let printed = stop(child).await;
+    let stdout_lines: Vec<&str> = printed.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!stdout_lines.is_empty(), "{printed}");
+    for line in &stdout_lines {
+        let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert!(
+            record["level"].is_string() && record["fields"].is_object(),
+            "{line}"
+        );
+    }
+    let lines = logs["lines"].as_array().expect("lines");
+    assert_eq!(lines.len(), 1, "{logs}");
+    let record: serde_json::Value = serde_json::from_str(lines[0].as_str().unwrap()).unwrap();
+    assert_eq!(record["level"], "INFO");
+    assert_eq!(record["fields"]["message"], "starting HashPass");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,6 +1,7 @@
 //! Reading the application log for the admin `applogs` endpoint (docs/protocol.md#admin-api, docs/protocol.md#application-log): the
 //! daily files `hashpass.log.YYYY-MM-DD` in the log directory, newest line first, with paging,
-//! search and a level filter. Only names from the directory listing are ever opened.
+//! search and a level filter, in the text format or the JSON one (`HASHPASS_LOG_FORMAT=json`).
+//! Only names from the directory listing are ever opened.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -50,7 +51,8 @@ pub struct AppLogReader {
 /// Which lines a query keeps.
 struct LineFilter {
     needle: String,
-    level: Option<String>,
+    /// The level as a text line shows it (` INFO `) and as a JSON line does (`"level":"INFO"`).
+    level: Option<(String, String)>,
 }
 
 impl LineFilter {
@@ -58,13 +60,17 @@ impl LineFilter {
         let level = query.level.trim().to_uppercase();
         Self {
             needle: query.search.to_lowercase(),
-            level: (!level.is_empty() && level != "ALL").then(|| format!(" {level} ")),
+            level: (!level.is_empty() && level != "ALL")
+                .then(|| (format!(" {level} "), format!("\"level\":\"{level}\""))),
         }
     }
 
     fn keeps(&self, line: &str) -> bool {
         !line.trim().is_empty()
-            && self.level.as_ref().is_none_or(|level| line.contains(level))
+            && self
+                .level
+                .as_ref()
+                .is_none_or(|(text, json)| line.contains(text) || line.contains(json))
             && (self.needle.is_empty() || line.to_lowercase().contains(&self.needle))
     }
 }
@@ -293,6 +299,24 @@ mod tests {
         }
         let (old, ..) = lines(&reader, query(1, 10, "", YESTERDAY, "")).await;
         assert_eq!(ends(&old), vec!["yesterday"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn json_lines_filter_by_level_too() {
+        let dir = log_dir();
+        std::fs::write(
+            dir.join(TODAY),
+            "{\"timestamp\":\"2026-11-22T10:00:00Z\",\"level\":\"WARN\",\"fields\":{\"message\":\"Slow client\"},\"target\":\"hashpass\"}\n\
+             {\"timestamp\":\"2026-11-22T10:00:01Z\",\"level\":\"INFO\",\"fields\":{\"message\":\"started\"},\"target\":\"hashpass\"}\n",
+        )
+        .unwrap();
+        let reader = AppLogReader::new(&dir);
+        let (warn, total, _) = lines(&reader, query(1, 10, "", TODAY, "warn")).await;
+        assert_eq!(total, 1);
+        assert!(warn[0].contains("Slow client"));
+        let (slow, ..) = lines(&reader, query(1, 10, "slow", TODAY, "")).await;
+        assert_eq!(slow.len(), 1);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -459,10 +459,7 @@ mod tests {
         let driver = run_player(service, admission, NoSocket);
         let size = std::mem::size_of_val(&driver);
         eprintln!("player socket driver: {size} bytes");
-        assert!(
-            size <= 800,
-            "the player socket's driver takes {size} bytes"
-        );
+        assert!(size <= 800, "the player socket's driver takes {size} bytes");
     }
 
     #[test]

@@ -1029,7 +1029,11 @@ pub async fn launch_from_env() -> Result<Launch, Box<dyn std::error::Error>> {
     let _ = dotenvy::dotenv();
     let site_config = SiteConfig::from_env()?;
     let (settings, config) = crate::ServerSettings::from_env()?;
-    let log_guard = crate::init_logging(&config.admin.log_dir, &settings.log_level)?;
+    let log_guard = crate::init_logging(
+        &config.admin.log_dir,
+        &settings.log_level,
+        settings.log_format,
+    )?;
     let hashpass = HashPass::builder(config)
         .on_disk(&settings.data_dir)
         .redemption_store(Site::redemption_store(&site_config).await?)

@@ -334,6 +334,25 @@ function redemptionCell(row, record) {
   }
 }
 
+// A JSON log line (HASHPASS_LOG_FORMAT=json) shown as the text format shows it: time, level,
+// target, message, then the other fields as key=value; any other line as it is.
+function readableLogLine(line) {
+  if (!line.startsWith('{')) return line;
+  let record;
+  try {
+    record = JSON.parse(line);
+  } catch {
+    return line;
+  }
+  const fields = { ...(record.fields || {}) };
+  const message = fields.message ?? '';
+  delete fields.message;
+  const rest = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return [record.timestamp, String(record.level || '').padStart(5), `${record.target || ''}:`, message, ...rest]
+    .filter((part) => part !== undefined && part !== '')
+    .join(' ');
+}
+
 async function loadAppLogs() {
   const form = $('applogs-form');
   const q = new URLSearchParams({ page: state.appPage, per_page: 100, search: form.search.value, level: form.level.value, file: form.file.value || '' });
@@ -342,7 +361,7 @@ async function loadAppLogs() {
   fillFiles($('applogs-file'), data.files);
   $('applog-lines').replaceChildren(...data.lines.map((line) => {
     const li = document.createElement('li');
-    li.textContent = line;
+    li.textContent = readableLogLine(line);
     return li;
   }));
   $('applogs-page').textContent = t('page', { page: data.page, pages: data.pages, total: data.total });
