@@ -1,6 +1,7 @@
 // End-to-end: the example site's sign-up page. The code won in the race is filled in from the
-// link, sign-up succeeds once, a second sign-up with the same code shows the server's message,
-// and logging in shows the account from /me.
+// link, sign-up succeeds once, a second sign-up with the same code is refused (in English, then
+// in Chinese, the language then holding on the race's page as well), and logging in shows the
+// account from /me.
 //
 // node tests/browser/join.e2e.mjs --base http://127.0.0.1:PORT --out DIR --code CODE [--chromium PATH]
 import { args, launch, watchedContext, screenshots, assertNoProblems, run } from './common.mjs';
@@ -29,6 +30,21 @@ run(async () => {
 
     await page.fill('#signup [name="username"]', 'second-user');
     await page.click('#signup button[type="submit"]');
+    await messageIncludes(page, 'already been used');
+
+    // Chinese: the page and its last message change language, and the choice holds on the
+    // race's page too (one choice for every page of the origin).
+    await page.selectOption('#lang', 'zh');
+    await page.waitForFunction(() => document.documentElement.lang === 'zh-CN');
+    const heading = await page.textContent('#signup').then(() => page.textContent('section h2'));
+    if (heading !== '注册') throw new Error(`the sign-up heading in Chinese is ${JSON.stringify(heading)}`);
+    await messageIncludes(page, '这个邀请码已被使用');
+    const race = await watched.context.newPage();
+    await race.goto(`${opts.base}/`);
+    await race.waitForFunction(() => document.documentElement.lang === 'zh-CN', null, { timeout: 15000 });
+    if ((await race.inputValue('#lang')) !== 'zh') throw new Error('the race page did not keep the language');
+    await race.close();
+    await page.selectOption('#lang', 'en');
     await messageIncludes(page, 'already been used');
 
     await page.fill('#login [name="username"]', 'browser-user');
