@@ -1790,8 +1790,11 @@ pub async fn browser_miner(serve: Serve) {
     run_browser_script(&server, "miner.e2e.mjs").await;
 }
 
-/// The admin console in real Chromium: login, live cards, a difficulty change and a 422, a
-/// reset, a ban and an unban; no console error, failed or foreign request.
+/// The admin console in real Chromium: login, live cards, settings forms pre-filled with the
+/// current values and marking what changed, confirmation dialogs (cancel sends nothing, confirm
+/// sends once and shows the server's answer), a 422, a reset, a ban and an unban, sorting and
+/// filtering the miners and sessions tables across refreshes, both languages; no console error,
+/// failed or foreign request.
 pub async fn browser_admin(serve: Serve) {
     let server = TestServer::with(serve, "browser-admin", browser_config).await;
     // Two codes in the invite log: one redeemed by a host site's account, one not.
