@@ -1,9 +1,9 @@
 //! The miner page and the admin console, embedded in the crate at compile time (the `ui`
-//! feature), with their browser libraries (hash-wasm, ThumbmarkJS, Chart.js) and those
-//! libraries' licences. Adapters route three paths relative to the mount point — `/` (the miner),
-//! `/admin` (the console) and `/static/{*path}` (every other file) — and turn a [`UiResponse`]
-//! into their framework's response. The pages use relative URLs only, so they work under any
-//! prefix a host nests HashPass at.
+//! feature), with their browser libraries (@phi-ag/argon2, hash-wasm, ThumbmarkJS, Chart.js) and
+//! those libraries' licences. Adapters route three paths relative to the mount point — `/` (the
+//! miner), `/admin` (the console) and `/static/{*path}` (every other file) — and turn a
+//! [`UiResponse`] into their framework's response. The pages use relative URLs only, so they work
+//! under any prefix a host nests HashPass at.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -35,6 +35,7 @@ const HTML: &str = "text/html; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
+const WASM: &str = "application/wasm";
 
 /// Every embedded file (a test checks that this list and the `ui/` directory agree).
 static ASSETS: &[Asset] = assets! {
@@ -48,9 +49,12 @@ static ASSETS: &[Asset] = assets! {
     "js/miner.js" => JS,
     "js/miner-worker.js" => JS,
     "js/admin.js" => JS,
+    "vendor/phi-ag-argon2.js" => JS,
+    "vendor/phi-ag-argon2.wasm" => WASM,
     "vendor/hash-wasm.esm.min.js" => JS,
     "vendor/thumbmark.esm.js" => JS,
     "vendor/chart.umd.min.js" => JS,
+    "vendor/licenses/phi-ag-argon2.LICENSE" => TEXT,
     "vendor/licenses/hash-wasm.LICENSE" => TEXT,
     "vendor/licenses/thumbmarkjs.LICENSE" => TEXT,
     "vendor/licenses/chart.js.LICENSE.md" => TEXT,

@@ -1,5 +1,7 @@
-// Measures one mining worker's Argon2d rate in headless Chromium (hash-wasm, as the miner page
-// runs it) for given parameters. Needs a running HashPass server for the worker script.
+// Measures one mining worker's Argon2d rate in headless Chromium (the miner page's own worker:
+// @phi-ag/argon2's SIMD build, or hash-wasm without WASM SIMD) for given parameters. Needs a
+// running HashPass server for the worker script. tests/browser/compare-argon2.mjs compares the
+// Argon2 builds themselves.
 //
 // node tests/browser/measure-hashrate.mjs --base http://127.0.0.1:PORT --out DIR --memory 65536 --time 3 [--seconds 20]
 import { args, launch, watchedContext, run } from './common.mjs';

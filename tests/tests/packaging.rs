@@ -10,12 +10,15 @@ fn workspace() -> PathBuf {
 
 /// Each checked-in file under `hashpass/ui/vendor/` and where `npm ci` puts its original.
 const VENDORED: &[(&str, &str)] = &[
+    ("phi-ag-argon2.js", "@phi-ag/argon2/dist/index.js"),
+    ("phi-ag-argon2.wasm", "@phi-ag/argon2/dist/argon2.wasm"),
     ("hash-wasm.esm.min.js", "hash-wasm/dist/index.esm.min.js"),
     (
         "thumbmark.esm.js",
         "@thumbmarkjs/thumbmarkjs/dist/thumbmark.esm.js",
     ),
     ("chart.umd.min.js", "chart.js/dist/chart.umd.min.js"),
+    ("licenses/phi-ag-argon2.LICENSE", "@phi-ag/argon2/LICENSE"),
     ("licenses/hash-wasm.LICENSE", "hash-wasm/LICENSE"),
     (
         "licenses/thumbmarkjs.LICENSE",
