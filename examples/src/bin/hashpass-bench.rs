@@ -4,12 +4,16 @@
 //! socket scenarios, see the README's "Measuring" section):
 //! `cargo run --release --bin hashpass-bench -- --base http://127.0.0.1:8000 [scenario...]`
 //!
-//! Scenarios: `health`, `puzzle` (requests/s), `fanout` (winning verify → PUZZLE_RESET delay at
-//! `--sockets` counts, plus server memory per idle socket with `--pid`), `flood` (an honest
+//! Scenarios: `health`, `puzzle` (requests/s), `fanout` (at each `--sockets` count, over
+//! `--rounds` ≥ 5 rounds: admin `POST /api/admin/reset-puzzle` → PUZZLE_RESET latency on every
+//! socket, median / p99 / max / missing; the server's (`--pid`) and the tool's own CPU per
+//! delivered frame over the rounds; server memory per idle socket and after the sockets close;
+//! needs `--admin-token`; sockets held by lean raw-byte readers on runtimes of their own, see
+//! the `fanout` module), `flood` (an honest
 //! verify's latency alone and under each `--floods SxK` flood: S sessions on K client addresses
 //! sending well-formed wrong hashes as fast as the server's limits let them; the honest verify
 //! runs on a thread, runtime and connection of its own, so the flood's event loop never delays
-//! it). Every loop is bounded.
+//! it), `claim` (a winning verify's latency). Every loop is bounded.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -22,35 +26,65 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+// A crate root's modules live beside it (`src/bin/fanout.rs` would be a binary of its own).
+#[path = "hashpass-bench/fanout.rs"]
+mod fanout;
+
+/// The User-Agent of every request and socket (a browser-like one passes the server's filter).
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) hashpass-bench";
 
+/// The command line.
+const USAGE: &str = "usage: hashpass-bench --base URL [--seconds N] [--concurrency N] \
+[--sockets 2000,9500] [--rounds N] [--pid PID] [--sockets-base URL] [--admin-token TOKEN] \
+[--readers N|pool:N] [--floods 8x8,60x6] [health|puzzle|fanout|flood|claim]...
+  fanout: per --sockets count, admin reset -> PUZZLE_RESET latency on every socket over \
+--rounds (at least 5) rounds, server (--pid) and tool CPU per frame, server memory per idle \
+socket; needs --admin-token (default $ADMIN_TOKEN); --readers: N current-thread runtimes \
+(default 1) or pool:N, a multi-thread runtime of N workers";
+
+/// What the command line asked for.
 #[derive(Clone)]
 struct Options {
+    /// The server, `http://IP:PORT` on a loopback address.
     base: String,
+    /// `base`'s address.
     addr: SocketAddr,
+    /// Duration of the rate scenarios.
     seconds: u64,
+    /// Connections of the rate scenarios.
     concurrency: usize,
+    /// The fan-out's socket counts.
     sockets: Vec<usize>,
+    /// Rounds of the fan-out (at least 5), claim and flood scenarios.
     rounds: usize,
+    /// The server's process, for its CPU and memory.
     pid: Option<u32>,
-    /// Where the fan-out's listening sockets connect (another instance of the deployment);
-    /// the winner always verifies on `addr`.
+    /// Where the fan-out's sockets connect (another instance of the deployment); the admin
+    /// reset always goes to `addr`.
     sockets_addr: Option<SocketAddr>,
+    /// The admin token the fan-out resets the puzzle with.
+    admin_token: Option<String>,
+    /// The runtimes that hold the fan-out's sockets.
+    readers: fanout::Readers,
     /// The flood scenario's floods: (sessions, addresses).
     floods: Vec<(usize, usize)>,
+    /// The scenarios to run, in order.
     scenarios: Vec<String>,
 }
 
+/// Reads the command line.
 fn options() -> Result<Options, String> {
     let mut o = Options {
         base: "http://127.0.0.1:8000".into(),
         addr: "127.0.0.1:8000".parse().unwrap(),
         seconds: 5,
         concurrency: 32,
-        sockets: vec![1000, 5000],
+        sockets: vec![2000, 9500],
         rounds: 20,
         pid: None,
         sockets_addr: None,
+        admin_token: std::env::var("ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+        readers: fanout::Readers::Threads(1),
         floods: vec![(8, 8), (60, 6)],
         scenarios: Vec::new(),
     };
@@ -60,23 +94,39 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             "--base" => o.base = value()?,
             "--seconds" => o.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
-            "--concurrency" => o.concurrency = value()?.parse().map_err(|e| format!("--concurrency: {e}"))?,
-            "--sockets" => {
-                o.sockets = value()?.split(',').map(|s| s.trim().parse().map_err(|e| format!("--sockets: {e}"))).collect::<Result<_, _>>()?
+            "--concurrency" => {
+                o.concurrency = value()?
+                    .parse()
+                    .map_err(|e| format!("--concurrency: {e}"))?
             }
-            "--floods" => o.floods = value()?.split(',').map(parse_flood).collect::<Result<_, _>>()?,
+            "--sockets" => {
+                o.sockets = value()?
+                    .split(',')
+                    .map(|s| s.trim().parse().map_err(|e| format!("--sockets: {e}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--floods" => {
+                o.floods = value()?
+                    .split(',')
+                    .map(parse_flood)
+                    .collect::<Result<_, _>>()?
+            }
             "--rounds" => o.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
             "--pid" => o.pid = Some(value()?.parse().map_err(|e| format!("--pid: {e}"))?),
+            "--admin-token" => o.admin_token = Some(value()?),
+            "--readers" => o.readers = fanout::Readers::parse(&value()?)?,
             "--sockets-base" => {
                 let base = value()?;
                 let host = base.trim_start_matches("http://").trim_end_matches('/');
-                let addr: SocketAddr = host.parse().map_err(|e| format!("--sockets-base must be http://IP:PORT: {e}"))?;
+                let addr: SocketAddr = host
+                    .parse()
+                    .map_err(|e| format!("--sockets-base must be http://IP:PORT: {e}"))?;
                 if !addr.ip().is_loopback() {
                     return Err("the load tool only targets loopback addresses".into());
                 }
                 o.sockets_addr = Some(addr);
             }
-            "-h" | "--help" => return Err("usage: hashpass-bench --base URL [--seconds N] [--concurrency N] [--sockets 1000,5000] [--rounds N] [--pid PID] [--sockets-base URL] [--floods 8x8,60x6] [health|puzzle|fanout|flood|claim]...".into()),
+            "-h" | "--help" => return Err(USAGE.into()),
             other if !other.starts_with('-') => o.scenarios.push(other.to_string()),
             other => return Err(format!("unknown option {other}")),
         }
@@ -125,6 +175,7 @@ fn client_ip(n: usize) -> IpAddr {
     ])
 }
 
+/// An HTTP client whose connections come from `ip`.
 fn http(ip: IpAddr) -> reqwest::Client {
     reqwest::Client::builder()
         .local_address(ip)
@@ -134,13 +185,11 @@ fn http(ip: IpAddr) -> reqwest::Client {
         .expect("client")
 }
 
+/// A player socket with a full WebSocket client.
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open_socket(o: &Options, ip: IpAddr, token: &str) -> Result<Ws, String> {
-    open_socket_to(o.addr, ip, token).await
-}
-
+/// Opens a player socket to `addr` from `ip` with captcha `token`.
 async fn open_socket_to(addr: SocketAddr, ip: IpAddr, token: &str) -> Result<Ws, String> {
     let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
     socket
@@ -162,7 +211,12 @@ async fn open_socket_to(addr: SocketAddr, ip: IpAddr, token: &str) -> Result<Ws,
 
 /// Connects and returns the socket with its session token.
 async fn session(o: &Options, ip: IpAddr) -> Result<(Ws, String), String> {
-    let mut ws = open_socket(o, ip, "bench-captcha-token").await?;
+    session_at(o.addr, ip, "bench-captcha-token").await
+}
+
+/// Connects to `addr` from `ip` with captcha `token`; the socket and its session token.
+async fn session_at(addr: SocketAddr, ip: IpAddr, token: &str) -> Result<(Ws, String), String> {
+    let mut ws = open_socket_to(addr, ip, token).await?;
     while let Some(Ok(msg)) = tokio::time::timeout(Duration::from_secs(10), ws.next())
         .await
         .map_err(|_| "no SESSION_TOKEN")?
@@ -177,6 +231,7 @@ async fn session(o: &Options, ip: IpAddr) -> Result<(Ws, String), String> {
     Err("socket closed before SESSION_TOKEN".into())
 }
 
+/// The `p` quantile (0..=1, nearest rank) of `sorted`; NaN when empty.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -184,6 +239,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
 }
 
+/// Requests/s of `make`'s request over `--seconds` with `--concurrency` connections.
 async fn rate(
     o: &Options,
     label: &str,
@@ -225,21 +281,29 @@ async fn rate(
     );
 }
 
+/// A nonce reaching `zeros` leading zeros, and its hash in hex.
 fn solve(params: Argon2Params, seed: &str, visitor: &str, ip: IpAddr, zeros: u32) -> (u64, String) {
     let (nonce, hash) = hashpass::verify::solve(params, seed, visitor, &ip.to_string(), zeros, 0)
         .expect("solution");
     (nonce, hex::encode(hash))
 }
 
+/// A player with a session: its address, HTTP client, session token and socket.
 struct Solver {
+    /// Its client address.
     ip: IpAddr,
+    /// Its HTTP client, from `ip`.
     client: reqwest::Client,
+    /// Its session token.
     token: String,
+    /// Its visitor id.
     visitor: String,
+    /// Its socket, held so the session stays live.
     _ws: Ws,
 }
 
 impl Solver {
+    /// Player `n`, from `client_ip(n)`.
     async fn new(o: &Options, n: usize) -> Result<Self, String> {
         let ip = client_ip(n);
         let (ws, token) = session(o, ip).await?;
@@ -252,6 +316,7 @@ impl Solver {
         })
     }
 
+    /// POSTs `body` to `path` with the session token: the status and the JSON answer.
     async fn post(&self, o: &Options, path: &str, body: &Value) -> Result<(u16, Value), String> {
         let r = self
             .client
@@ -291,106 +356,13 @@ impl Solver {
     }
 }
 
+/// The resident memory of process `pid`, KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-async fn fanout(o: &Options) -> Result<(), String> {
-    let winner = Solver::new(o, 0).await?;
-    for &count in &o.sockets {
-        let before = o.pid.and_then(rss_kib);
-        let mut sockets = Vec::with_capacity(count);
-        let mut opening = futures_util::stream::iter(1..=count)
-            .map(|n| {
-                open_socket_to(
-                    o.sockets_addr.unwrap_or(o.addr),
-                    client_ip(n),
-                    "bench-captcha-token",
-                )
-            })
-            .buffer_unordered(64);
-        while let Some(ws) = opening.next().await {
-            sockets.push(ws?);
-        }
-        drop(opening);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if let (Some(before), Some(after)) = (before, o.pid.and_then(rss_kib)) {
-            println!(
-                "fanout {count}: server memory {:.1} KiB per idle socket ({before} → {after} KiB RSS)",
-                (after as f64 - before as f64) / count as f64
-            );
-        }
-        // Each socket task reports when it sees the next PUZZLE_RESET.
-        let mut delays = Vec::new();
-        let mut missing = 0usize;
-        let server = o.pid.map(|pid| pid.to_string());
-        let cpu_before = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
-        for round in 0..o.rounds.clamp(1, 5) {
-            let body = winner.winning_body(o).await?;
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let start = Instant::now();
-            let mut readers = Vec::new();
-            for mut ws in sockets.drain(..) {
-                let tx = tx.clone();
-                readers.push(tokio::spawn(async move {
-                    let seen = tokio::time::timeout(Duration::from_secs(10), async {
-                        while let Some(Ok(msg)) = ws.next().await {
-                            if matches!(&msg, Message::Text(t) if t.contains("PUZZLE_RESET")) {
-                                return true;
-                            }
-                        }
-                        false
-                    })
-                    .await
-                    .unwrap_or(false);
-                    let _ = tx.send(seen.then(|| start.elapsed()));
-                    ws
-                }));
-            }
-            drop(tx);
-            let (status, answer) = winner.post(o, "/api/verify", &body).await?;
-            if status != 200 {
-                return Err(format!(
-                    "round {round}: the winning verify answered {status} {answer}"
-                ));
-            }
-            while let Some(seen) = rx.recv().await {
-                match seen {
-                    Some(d) => delays.push(d.as_secs_f64() * 1000.0),
-                    None => missing += 1,
-                }
-            }
-            for r in readers {
-                sockets.push(r.await.map_err(|e| e.to_string())?);
-            }
-        }
-        delays.sort_by(f64::total_cmp);
-        println!(
-            "fanout {count}: verify → PUZZLE_RESET median {:.1} ms, p99 {:.1} ms, max {:.1} ms, missing {missing} ({} deliveries)",
-            percentile(&delays, 0.5),
-            percentile(&delays, 0.99),
-            delays.last().copied().unwrap_or(f64::NAN),
-            delays.len()
-        );
-        let spent = |before: Option<f64>, now: Option<f64>| match (before, now) {
-            (Some(b), Some(n)) => format!("{:.2} s", n - b),
-            _ => "unknown".into(),
-        };
-        println!(
-            "fanout {count}: CPU over the rounds: load tool {}, sockets' server {}",
-            spent(cpu_before.0, cpu_seconds("self")),
-            spent(cpu_before.1, server.as_deref().and_then(cpu_seconds)),
-        );
-        for mut ws in sockets {
-            let _ = ws.close(None).await;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Ok(())
 }
 
 /// Latency of a winning verify at the server's parameters (tiny ones make it the claim itself:
@@ -457,8 +429,11 @@ async fn honest_rounds(o: &Options, first: usize, rounds: usize) -> Result<Vec<f
 
 /// A running flood: tasks sending wrong hashes, and the statuses they were answered with.
 struct Flood {
+    /// Tells the tasks to stop.
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// The sending tasks.
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// How many answers of each status.
     statuses: Arc<std::sync::Mutex<std::collections::BTreeMap<u16, u64>>>,
 }
 
@@ -529,6 +504,7 @@ impl Flood {
     }
 }
 
+/// Median, min and max of sorted latencies.
 fn summary(latencies: &[f64]) -> String {
     format!(
         "median {:.0} ms, min {:.0} ms, max {:.0} ms ({} rounds)",
@@ -539,6 +515,7 @@ fn summary(latencies: &[f64]) -> String {
     )
 }
 
+/// The flood scenario: an honest verify alone and under each `--floods` flood.
 async fn flood(o: &Options) -> Result<(), String> {
     let rounds = o.rounds.max(5);
     let server = o.pid.map(|pid| pid.to_string());
@@ -569,6 +546,7 @@ async fn flood(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs the scenarios in order; a failed one is reported and the next runs.
 #[tokio::main]
 async fn main() {
     let o = match options() {
@@ -613,7 +591,7 @@ async fn main() {
                 }
                 Err(e) => Err(e),
             },
-            "fanout" => fanout(&o).await,
+            "fanout" => fanout::fanout(&o).await,
             "flood" => flood(&o).await,
             "claim" => claim(&o).await,
             other => Err(format!("unknown scenario {other}")),

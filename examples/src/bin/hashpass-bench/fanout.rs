@@ -1,0 +1,816 @@
+//! The `fanout` scenario: admin reset → PUZZLE_RESET on every held socket, and what it costs.
+//!
+//! For each `--sockets` count:
+//! - **Readers.** That many sockets open to `--sockets-base` (else `--base`), each from its own
+//!   127.x.y.z address with a fresh captcha token, and read their SESSION_TOKEN greeting once.
+//!   From then on a socket is held by a lean reader: it reads raw bytes from the TCP stream
+//!   (server frames are unmasked) into a small buffer of its own, looks for the bytes
+//!   `PUZZLE_RESET` (a match split across reads included) and, on a match, stores the time in
+//!   the socket's preallocated slot. It answers nothing, parses nothing else, allocates nothing
+//!   per frame and sends on no channel. The readers run on runtimes of their own (`--readers`),
+//!   apart from the trigger.
+//! - **Trigger.** Each round, on a thread, runtime and HTTP connection of its own: the clock is
+//!   read just before `POST /api/admin/reset-puzzle` (which must answer 200), then the round
+//!   waits until every socket saw the frame or 5 s passed; the rest are missing.
+//! - **Report.** Latency median / p99 / max / missing over all deliveries and each round's
+//!   median; the server's CPU (`/proc/PID/stat`, `--pid`) and the tool's own CPU per delivered
+//!   frame over the rounds only; server RSS per idle socket, and 10 s after the sockets closed.
+//!
+//! One ordinary socket, the watcher, counts the other broadcasts (NETWORK_HASHRATE every 5 s)
+//! that fall in the measured interval, so that the server's CPU is divided by every frame it
+//! delivered in it, not only the resets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use super::{Options, UA, client_ip, cpu_seconds, percentile, rss_kib, session_at};
+
+/// The bytes that mark a PUZZLE_RESET frame.
+const MARK: &[u8] = b"PUZZLE_RESET";
+/// Bytes a reader keeps from one read to the next, so that a split mark is still found.
+const CARRY: usize = MARK.len() - 1;
+/// Each held socket's read buffer (a PUZZLE_RESET frame is about 200 bytes).
+const READ_BUFFER: usize = 512;
+/// How long a round waits for its frames; a socket that has not seen it by then is missing.
+const ROUND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Quiet time before each round.
+const PAUSE: Duration = Duration::from_millis(200);
+/// How often the trigger looks at the slots while a round is under way.
+const POLL: Duration = Duration::from_millis(1);
+/// Sockets being opened at once, over all reader runtimes.
+const OPENING: usize = 64;
+/// Longest wait for one socket's handshake and greeting.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the sockets stay open and idle before the server's memory is read.
+const SETTLE: Duration = Duration::from_secs(1);
+/// How long after the sockets closed the server's memory is read again.
+const AFTER_CLOSE: Duration = Duration::from_secs(10);
+
+/// Where the readers run (`--readers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Readers {
+    /// `N`: N OS threads, each with a current-thread runtime holding every N-th socket.
+    Threads(usize),
+    /// `pool:N`: one multi-thread runtime with N worker threads holding them all.
+    Pool(usize),
+}
+
+impl Readers {
+    /// Reads `N` or `pool:N` (N ≥ 1).
+    pub(super) fn parse(text: &str) -> Result<Self, String> {
+        let (pool, n) = match text.trim().strip_prefix("pool:") {
+            Some(n) => (true, n),
+            None => (false, text.trim()),
+        };
+        let n: usize = n
+            .parse()
+            .map_err(|e| format!("--readers {text:?}: {e} (N or pool:N)"))?;
+        if n == 0 {
+            return Err("--readers: at least one thread".into());
+        }
+        Ok(if pool {
+            Self::Pool(n)
+        } else {
+            Self::Threads(n)
+        })
+    }
+
+    /// How many runtimes share the sockets, and the worker count of a pool.
+    fn groups(self) -> (usize, Option<usize>) {
+        match self {
+            Self::Threads(n) => (n, None),
+            Self::Pool(n) => (1, Some(n)),
+        }
+    }
+}
+
+impl std::fmt::Display for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Threads(1) => write!(f, "1 current-thread runtime"),
+            Self::Threads(n) => write!(f, "{n} current-thread runtimes on threads of their own"),
+            Self::Pool(n) => write!(f, "a multi-thread runtime of {n} workers"),
+        }
+    }
+}
+
+/// What the readers write and the trigger reads.
+struct Board {
+    /// The zero of every time on the board.
+    epoch: Instant,
+    /// Per socket: when it last saw PUZZLE_RESET, in ns since `epoch` (0: not since cleared).
+    arrivals: Box<[AtomicU64]>,
+    /// Readers whose socket closed or failed.
+    closed: AtomicUsize,
+}
+
+impl Board {
+    /// A board for `count` sockets.
+    fn new(count: usize) -> Self {
+        Self {
+            epoch: Instant::now(),
+            arrivals: (0..count).map(|_| AtomicU64::new(0)).collect(),
+            closed: AtomicUsize::new(0),
+        }
+    }
+
+    /// Now, in ns since the epoch (never 0).
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+}
+
+/// The last bytes a socket's set-up read past its greeting (at most [`CARRY`] of them).
+struct Carry {
+    /// The bytes.
+    bytes: [u8; CARRY],
+    /// How many of them count.
+    len: usize,
+}
+
+/// Whether `needle` occurs in `hay`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w[0] == needle[0] && w == needle)
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A complete server frame at the start of `bytes`: (opcode, payload start, frame end);
+/// `None` while it is incomplete.
+fn frame(bytes: &[u8]) -> Result<Option<(u8, usize, usize)>, String> {
+    let [first, second, rest @ ..] = bytes else {
+        return Ok(None);
+    };
+    if second & 0x80 != 0 {
+        return Err("the server sent a masked frame".into());
+    }
+    let (len, start): (usize, usize) = match second & 0x7f {
+        126 => match rest {
+            [a, b, ..] => (usize::from(u16::from_be_bytes([*a, *b])), 4),
+            _ => return Ok(None),
+        },
+        127 => match rest.get(..8) {
+            Some(len) => (
+                usize::try_from(u64::from_be_bytes(len.try_into().expect("8 bytes")))
+                    .map_err(|_| "oversized frame")?,
+                10,
+            ),
+            None => return Ok(None),
+        },
+        n => (usize::from(n), 2),
+    };
+    let end = start.checked_add(len).ok_or("oversized frame")?;
+    Ok((bytes.len() >= end).then_some((first & 0x0f, start, end)))
+}
+
+/// Reads more of the set-up's bytes into `got`.
+async fn read_more(stream: &mut TcpStream, got: &mut Vec<u8>) -> Result<(), String> {
+    let mut chunk = [0u8; 1024];
+    match stream.read(&mut chunk).await {
+        Ok(0) => Err("the server closed the socket".into()),
+        Ok(n) => {
+            got.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Opens the player socket of client `n` to `addr` with captcha `token`: the WebSocket
+/// handshake (the answer's status and accept key checked) and the SESSION_TOKEN greeting,
+/// read once. Returns the raw stream and what was read past the greeting.
+async fn open_lean(addr: SocketAddr, n: usize, token: &str) -> Result<(TcpStream, Carry), String> {
+    let socket = tokio::net::TcpSocket::new_v4()
+        .map_err(|e| format!("socket: {e} (is ulimit -n above the socket count?)"))?;
+    socket
+        .bind(SocketAddr::new(client_ip(n), 0))
+        .map_err(|e| format!("bind {}: {e}", client_ip(n)))?;
+    let mut stream = socket
+        .connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let key = generate_key();
+    let request = format!(
+        "GET /api/ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {UA}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let mut got = Vec::with_capacity(1024);
+    let head_end = loop {
+        if let Some(at) = find(&got, b"\r\n\r\n") {
+            break at + 4;
+        }
+        if got.len() > 16 * 1024 {
+            return Err("the handshake's answer has no end".into());
+        }
+        read_more(&mut stream, &mut got).await?;
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).into_owned();
+    let status = head.lines().next().unwrap_or_default();
+    if !status.starts_with("HTTP/1.1 101") {
+        return Err(format!("the handshake was answered {status:?}"));
+    }
+    let accept = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("sec-websocket-accept")
+            .then(|| value.trim())
+    });
+    if accept != Some(derive_accept_key(key.as_bytes()).as_str()) {
+        return Err(format!(
+            "the handshake's Sec-WebSocket-Accept is {accept:?}"
+        ));
+    }
+    got.drain(..head_end);
+    loop {
+        let Some((opcode, start, end)) = frame(&got)? else {
+            read_more(&mut stream, &mut got).await?;
+            continue;
+        };
+        match opcode {
+            0x8 => {
+                let payload = &got[start..end];
+                let code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+                let reason = String::from_utf8_lossy(payload.get(2..).unwrap_or_default());
+                return Err(format!("closed before SESSION_TOKEN: {code:?} {reason}"));
+            }
+            0x1 if contains(&got[start..end], b"\"SESSION_TOKEN\"") => {
+                got.drain(..end);
+                break;
+            }
+            _ => {
+                got.drain(..end);
+            }
+        }
+    }
+    let mut carry = Carry {
+        bytes: [0; CARRY],
+        len: got.len().min(CARRY),
+    };
+    carry.bytes[..carry.len].copy_from_slice(&got[got.len() - carry.len..]);
+    Ok((stream, carry))
+}
+
+/// Looks for the mark in the first `end` bytes of `buffer`, then moves their last [`CARRY`]
+/// bytes to its front, so that a mark split across reads is found by the next one: (found,
+/// bytes kept).
+fn scan(buffer: &mut [u8], end: usize) -> (bool, usize) {
+    let found = contains(&buffer[..end], MARK);
+    let kept = end.min(CARRY);
+    buffer.copy_within(end - kept..end, 0);
+    (found, kept)
+}
+
+/// Holds socket `slot` until it closes (or its runtime goes away): reads raw bytes and, on
+/// each read that completes the mark, stores the time in the socket's slot.
+async fn hold(mut stream: TcpStream, board: Arc<Board>, slot: usize, carry: Carry) {
+    let mut buffer = [0u8; READ_BUFFER];
+    let mut kept = carry.len;
+    buffer[..kept].copy_from_slice(&carry.bytes[..kept]);
+    loop {
+        let end = match stream.read(&mut buffer[kept..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => kept + n,
+        };
+        let found;
+        (found, kept) = scan(&mut buffer, end);
+        if found {
+            board.arrivals[slot].store(board.now(), Ordering::Relaxed);
+        }
+    }
+    board.closed.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Opens the sockets of `slots` on the current runtime, at most `at_once` at a time, and
+/// leaves each with a reader task.
+async fn open_group(
+    addr: SocketAddr,
+    slots: Vec<usize>,
+    board: Arc<Board>,
+    tag: String,
+    at_once: usize,
+) -> Result<(), String> {
+    let mut opening = futures_util::stream::iter(slots)
+        .map(|slot| {
+            let token = format!("bench-{tag}-{slot}");
+            async move {
+                let opened = tokio::time::timeout(OPEN_TIMEOUT, open_lean(addr, slot + 1, &token))
+                    .await
+                    .unwrap_or_else(|_| Err("no SESSION_TOKEN in time".into()));
+                (slot, opened)
+            }
+        })
+        .buffer_unordered(at_once.max(1));
+    while let Some((slot, opened)) = opening.next().await {
+        let (stream, carry) = opened.map_err(|e| format!("socket {}: {e}", slot + 1))?;
+        tokio::spawn(hold(stream, Arc::clone(&board), slot, carry));
+    }
+    Ok(())
+}
+
+/// The reader runtimes, each on a thread of its own; closing them closes every socket.
+struct ReaderPool {
+    /// One per runtime: ends its thread, which drops the runtime and its sockets.
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// The runtimes' threads.
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ReaderPool {
+    /// Opens `board`'s sockets to `addr` on the `readers` runtimes; returns once every socket
+    /// has its greeting (or on the first failure, with every socket closed).
+    fn open(
+        readers: Readers,
+        addr: SocketAddr,
+        board: &Arc<Board>,
+        tag: &str,
+    ) -> Result<Self, String> {
+        let (groups, workers) = readers.groups();
+        let count = board.arrivals.len();
+        let (report, reports) = std::sync::mpsc::channel();
+        let mut pool = Self {
+            stops: Vec::new(),
+            threads: Vec::new(),
+        };
+        for group in 0..groups {
+            let mut builder = match workers {
+                None => tokio::runtime::Builder::new_current_thread(),
+                Some(workers) => {
+                    let mut builder = tokio::runtime::Builder::new_multi_thread();
+                    builder.worker_threads(workers);
+                    builder
+                }
+            };
+            let runtime = builder
+                .enable_all()
+                .thread_name("bench-reader")
+                .build()
+                .map_err(|e| e.to_string())?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let (report, board, tag) = (report.clone(), Arc::clone(board), tag.to_string());
+            let slots: Vec<usize> = (group..count).step_by(groups).collect();
+            let thread = std::thread::Builder::new()
+                .name(format!("bench-readers-{group}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let opened = open_group(addr, slots, board, tag, OPENING / groups).await;
+                        let _ = report.send(opened);
+                        drop(report);
+                        let _ = stopped.await;
+                    });
+                    // Dropping the runtime drops its readers: their sockets close.
+                    drop(runtime);
+                })
+                .map_err(|e| e.to_string())?;
+            pool.stops.push(stop);
+            pool.threads.push(thread);
+        }
+        drop(report);
+        for _ in 0..groups {
+            let failed = match reports.recv() {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e,
+                Err(_) => "a reader thread failed".into(),
+            };
+            pool.close();
+            return Err(failed);
+        }
+        Ok(pool)
+    }
+
+    /// Closes every socket and ends the runtimes.
+    fn close(self) {
+        for stop in self.stops {
+            let _ = stop.send(());
+        }
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One ordinary socket that counts every frame it gets, so the measured interval's other
+/// broadcasts are known.
+struct Watcher {
+    /// PUZZLE_RESET frames seen.
+    resets: Arc<AtomicU64>,
+    /// Other text frames seen (NETWORK_HASHRATE and the like).
+    others: Arc<AtomicU64>,
+    /// Whether the socket is still open.
+    open: Arc<AtomicBool>,
+    /// Its reading task.
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watcher {
+    /// Opens the watcher to `addr` from client 0 with captcha `token`.
+    async fn start(addr: SocketAddr, token: &str) -> Result<Self, String> {
+        let (mut ws, _) = session_at(addr, client_ip(0), token)
+            .await
+            .map_err(|e| format!("the watcher socket: {e}"))?;
+        let resets = Arc::new(AtomicU64::new(0));
+        let others = Arc::new(AtomicU64::new(0));
+        let open = Arc::new(AtomicBool::new(true));
+        let (r, x, o) = (resets.clone(), others.clone(), open.clone());
+        let task = tokio::spawn(async move {
+            while let Some(Ok(msg)) = ws.next().await {
+                if let Message::Text(text) = msg {
+                    let counter = if text.contains("PUZZLE_RESET") {
+                        &r
+                    } else {
+                        &x
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            o.store(false, Ordering::Relaxed);
+        });
+        Ok(Self {
+            resets,
+            others,
+            open,
+            task,
+        })
+    }
+
+    /// (PUZZLE_RESET frames, other frames) so far.
+    fn seen(&self) -> (u64, u64) {
+        (
+            self.resets.load(Ordering::Relaxed),
+            self.others.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The admin connection that resets the puzzle.
+struct Trigger {
+    /// Its client (one kept-alive connection).
+    client: reqwest::Client,
+    /// `POST` here.
+    url: String,
+    /// The admin token.
+    token: String,
+}
+
+impl Trigger {
+    /// A client for `base`, its connection opened by a health check.
+    async fn new(base: &str, token: String) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .user_agent(UA)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let health = client
+            .get(format!("{base}/api/health"))
+            .send()
+            .await
+            .map_err(|e| format!("health: {e}"))?;
+        if !health.status().is_success() {
+            return Err(format!("health answered {}", health.status()));
+        }
+        let _ = health.bytes().await;
+        Ok(Self {
+            client,
+            url: format!("{base}/api/admin/reset-puzzle"),
+            token,
+        })
+    }
+
+    /// Resets the puzzle; anything but 200 is an error.
+    async fn reset(&self) -> Result<(), String> {
+        let answer = self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .map_err(|e| format!("reset-puzzle: {e}"))?;
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        if status != reqwest::StatusCode::OK {
+            return Err(format!("reset-puzzle answered {status} {text}"));
+        }
+        Ok(())
+    }
+}
+
+/// One round's outcome.
+struct Round {
+    /// Each delivery's latency, ms, sorted.
+    latencies: Vec<f64>,
+    /// Sockets that did not see the frame within [`ROUND_TIMEOUT`].
+    missing: usize,
+}
+
+/// What the rounds of one socket count measured.
+struct Rounds {
+    /// Each round.
+    rounds: Vec<Round>,
+    /// Wall time from the first round's start to the last one's end.
+    elapsed: Duration,
+    /// The tool's CPU seconds over that time.
+    client_cpu: Option<f64>,
+    /// The server's CPU seconds over that time.
+    server_cpu: Option<f64>,
+    /// Frames the watcher saw in that time: (PUZZLE_RESET, others).
+    watched: (u64, u64),
+}
+
+/// Runs `count` rounds: clear the slots, read the clock, reset, wait for every socket (or the
+/// timeout), collect the latencies.
+async fn rounds(
+    trigger: &Trigger,
+    board: &Board,
+    watcher: &Watcher,
+    pid: Option<u32>,
+    count: usize,
+) -> Result<Rounds, String> {
+    let server = pid.map(|pid| pid.to_string());
+    let server_cpu = || server.as_deref().and_then(cpu_seconds);
+    let began = Instant::now();
+    let (client_before, server_before, watched_before) =
+        (cpu_seconds("self"), server_cpu(), watcher.seen());
+    let mut rounds = Vec::with_capacity(count);
+    for round in 0..count {
+        tokio::time::sleep(PAUSE).await;
+        for slot in board.arrivals.iter() {
+            slot.store(0, Ordering::Relaxed);
+        }
+        let start = board.now();
+        trigger
+            .reset()
+            .await
+            .map_err(|e| format!("round {}: {e}", round + 1))?;
+        let deadline = start + u64::try_from(ROUND_TIMEOUT.as_nanos()).unwrap_or(u64::MAX);
+        loop {
+            let arrived = board
+                .arrivals
+                .iter()
+                .filter(|slot| slot.load(Ordering::Relaxed) >= start)
+                .count();
+            if arrived == board.arrivals.len() || board.now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        let mut latencies: Vec<f64> = board
+            .arrivals
+            .iter()
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .filter(|&at| at >= start && at <= deadline)
+            .map(|at| (at - start) as f64 / 1e6)
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        rounds.push(Round {
+            missing: board.arrivals.len() - latencies.len(),
+            latencies,
+        });
+    }
+    let spent = |before: Option<f64>, now: Option<f64>| Some(now? - before?);
+    let watched = watcher.seen();
+    Ok(Rounds {
+        rounds,
+        elapsed: began.elapsed(),
+        client_cpu: spent(client_before, cpu_seconds("self")),
+        server_cpu: spent(server_before, server_cpu()),
+        watched: (watched.0 - watched_before.0, watched.1 - watched_before.1),
+    })
+}
+
+/// `µs per frame (s)`, or `unknown`.
+fn per_frame(cpu: Option<f64>, frames: u64) -> String {
+    match cpu {
+        Some(cpu) if frames > 0 => {
+            format!("{:.1} µs per frame ({cpu:.2} s)", cpu * 1e6 / frames as f64)
+        }
+        _ => "unknown".into(),
+    }
+}
+
+/// The fan-out scenario (see the module's documentation).
+pub(super) async fn fanout(o: &Options) -> Result<(), String> {
+    let token = o
+        .admin_token
+        .clone()
+        .ok_or("fanout resets the puzzle as the admin: give --admin-token (or ADMIN_TOKEN)")?;
+    let addr = o.sockets_addr.unwrap_or(o.addr);
+    let start_rss = o.pid.and_then(rss_kib);
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let watcher = Watcher::start(addr, &format!("bench-{run}-watcher")).await?;
+    let o = o.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = measure(&o, addr, token, run, start_rss, &watcher);
+        watcher.task.abort();
+        result
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Every socket count in turn, the trigger on this thread and a runtime of its own; `run`
+/// makes this run's captcha tokens fresh.
+fn measure(
+    o: &Options,
+    addr: SocketAddr,
+    token: String,
+    run: u128,
+    start_rss: Option<u64>,
+    watcher: &Watcher,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let trigger = runtime.block_on(Trigger::new(&o.base, token))?;
+    let rounds_wanted = o.rounds.max(5);
+    for &count in &o.sockets {
+        if count == 0 {
+            continue;
+        }
+        let before = o.pid.and_then(rss_kib);
+        let board = Arc::new(Board::new(count));
+        let opening = Instant::now();
+        let pool = ReaderPool::open(o.readers, addr, &board, &format!("{run}-{count}"))?;
+        let opened = opening.elapsed();
+        std::thread::sleep(SETTLE);
+        let idle = o.pid.and_then(rss_kib);
+        println!(
+            "fanout {count}: {count} sockets open in {:.1} s, held by {}",
+            opened.as_secs_f64(),
+            o.readers
+        );
+        if let (Some(before), Some(idle)) = (before, idle) {
+            println!(
+                "fanout {count}: server RSS {before} KiB before, {idle} KiB with the sockets open and idle: {:.2} KiB per idle socket",
+                (idle as f64 - before as f64) / count as f64
+            );
+        }
+        let closed_before = board.closed.load(Ordering::Relaxed);
+        let measured = runtime.block_on(rounds(&trigger, &board, watcher, o.pid, rounds_wanted));
+        let closed = board.closed.load(Ordering::Relaxed);
+        pool.close();
+        let measured = measured?;
+        report(count, &measured, closed - closed_before, watcher);
+        std::thread::sleep(AFTER_CLOSE);
+        if let (Some(start), Some(before), Some(after)) =
+            (start_rss, before, o.pid.and_then(rss_kib))
+        {
+            println!(
+                "fanout {count}: server RSS {} s after the sockets closed {after} KiB ({:+} KiB from {start} KiB at the start, {:+} KiB from {before} KiB before these sockets)",
+                AFTER_CLOSE.as_secs(),
+                after as i64 - start as i64,
+                after as i64 - before as i64,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints one socket count's figures.
+fn report(count: usize, m: &Rounds, closed: usize, watcher: &Watcher) {
+    let mut all: Vec<f64> = m
+        .rounds
+        .iter()
+        .flat_map(|r| r.latencies.iter().copied())
+        .collect();
+    all.sort_by(f64::total_cmp);
+    let missing: usize = m.rounds.iter().map(|r| r.missing).sum();
+    let medians: Vec<f64> = m
+        .rounds
+        .iter()
+        .map(|r| percentile(&r.latencies, 0.5))
+        .collect();
+    let list = |values: &mut dyn Iterator<Item = f64>| {
+        values
+            .map(|v| format!("{v:.1}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "fanout {count}: reset → PUZZLE_RESET over {} rounds: median {:.1} ms, p99 {:.1} ms, max {:.1} ms, missing {missing} ({} deliveries)",
+        m.rounds.len(),
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        all.last().copied().unwrap_or(f64::NAN),
+        all.len(),
+    );
+    let mut sorted = medians.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "fanout {count}:   per round: median {} ms (median of them {:.1}); p99 {} ms; missing {}",
+        list(&mut medians.iter().copied()),
+        percentile(&sorted, 0.5),
+        list(&mut m.rounds.iter().map(|r| percentile(&r.latencies, 0.99))),
+        m.rounds
+            .iter()
+            .map(|r| r.missing.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    // Every frame the server delivered in the interval: the readers' resets, the watcher's
+    // frames, and each other broadcast to every reader still open.
+    let readers_open = (count - closed) as u64;
+    let (watched_resets, watched_others) = m.watched;
+    let frames = all.len() as u64 + watched_resets + watched_others + watched_others * readers_open;
+    println!(
+        "fanout {count}: CPU over the rounds ({:.2} s): server {}, load tool {}; {frames} frames delivered ({} PUZZLE_RESET to the readers, {watched_others} other broadcast(s) to {readers_open} readers, {} to the watcher)",
+        m.elapsed.as_secs_f64(),
+        per_frame(m.server_cpu, frames),
+        per_frame(m.client_cpu, frames),
+        all.len(),
+        watched_resets + watched_others,
+    );
+    if closed > 0 {
+        println!("fanout {count}: WARNING: {closed} sockets closed during the rounds");
+    }
+    if !watcher.open.load(Ordering::Relaxed) {
+        println!(
+            "fanout {count}: WARNING: the watcher socket closed; other broadcasts may be uncounted"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `chunks` to [`scan`] the way [`hold`] reads them: which reads complete a mark.
+    fn feed(chunks: &[&[u8]]) -> Vec<bool> {
+        let mut buffer = [0u8; READ_BUFFER];
+        let mut kept = 0;
+        chunks
+            .iter()
+            .map(|chunk| {
+                let end = kept + chunk.len();
+                buffer[kept..end].copy_from_slice(chunk);
+                let found;
+                (found, kept) = scan(&mut buffer, end);
+                found
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_mark_is_found_whole_split_or_byte_by_byte_and_only_once() {
+        let frame: &[u8] = b"\x81\x7e\x00\xc8{\"type\": \"PUZZLE_RESET\", \"seed\": \"ab\"}";
+        assert_eq!(feed(&[frame]), [true]);
+        assert_eq!(feed(&[b"{\"type\": \"NETWORK_HASHRATE\"}"]), [false]);
+        let at = find(frame, MARK).unwrap();
+        for cut in at + 1..at + MARK.len() {
+            assert_eq!(
+                feed(&[&frame[..cut], &frame[cut..]]),
+                [false, true],
+                "cut at {cut}"
+            );
+        }
+        let bytes: Vec<&[u8]> = frame.chunks(1).collect();
+        let found = feed(&bytes);
+        assert_eq!(found.iter().filter(|&&f| f).count(), 1);
+        assert!(found[at + MARK.len() - 1]);
+        // Two frames in one read count as one arrival; the next frame is found again.
+        assert_eq!(feed(&[&[frame, frame].concat(), frame]), [true, true]);
+    }
+
+    #[test]
+    fn frames_are_framed_by_their_length() {
+        assert_eq!(frame(b"\x81").unwrap(), None);
+        assert_eq!(frame(b"\x81\x03abc").unwrap(), Some((1, 2, 5)));
+        assert_eq!(frame(b"\x81\x03ab").unwrap(), None);
+        let long = [&[0x81, 126, 0, 200][..], &[b'x'; 200]].concat();
+        assert_eq!(frame(&long).unwrap(), Some((1, 4, 204)));
+        assert_eq!(frame(&long[..100]).unwrap(), None);
+        assert!(frame(b"\x81\x83abcd").is_err(), "masked");
+        assert_eq!(frame(b"\x88\x02\x03\xe8").unwrap(), Some((8, 2, 4)));
+    }
+
+    #[test]
+    fn readers_are_threads_or_a_pool() {
+        assert_eq!(Readers::parse("1"), Ok(Readers::Threads(1)));
+        assert_eq!(Readers::parse("pool:2"), Ok(Readers::Pool(2)));
+        assert!(Readers::parse("0").is_err() && Readers::parse("pool:x").is_err());
+    }
+}
