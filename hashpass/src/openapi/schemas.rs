@@ -215,6 +215,21 @@ fn activity_status() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The outbox's counts, in the status snapshot and its own listing alike.
+fn outbox_counts() -> Vec<(&'static str, Value)> {
+    vec![
+        ("pending", t("integer", "Deliveries waiting.")),
+        ("failed", t("integer", "Deliveries given up.")),
+        (
+            "oldest_pending_at",
+            nullable(
+                "number",
+                "When the oldest waiting delivery was recorded, Unix seconds.",
+            ),
+        ),
+    ]
+}
+
 /// A component schema: its name and how to write it.
 type Schema = (&'static str, fn() -> Value);
 
@@ -395,28 +410,18 @@ const SCHEMAS: &[Schema] = &[
     }),
     ("AdminStatus", admin_status),
     ("WebhookOutbox", || {
-        record(
-            "The webhook outbox.",
-            vec![
-                ("pending", t("integer", "Deliveries waiting.")),
-                ("failed", t("integer", "Deliveries given up.")),
-                (
-                    "oldest_pending_at",
-                    nullable(
-                        "number",
-                        "When the oldest waiting delivery was recorded, Unix seconds.",
-                    ),
-                ),
-                (
-                    "pending_deliveries",
-                    array(r("WebhookDelivery"), "Waiting, soonest due first."),
-                ),
-                (
-                    "failed_deliveries",
-                    array(r("WebhookDelivery"), "Given up, oldest first."),
-                ),
-            ],
-        )
+        let mut properties = outbox_counts();
+        properties.extend([
+            (
+                "pending_deliveries",
+                array(r("WebhookDelivery"), "Waiting, soonest due first."),
+            ),
+            (
+                "failed_deliveries",
+                array(r("WebhookDelivery"), "Given up, oldest first."),
+            ),
+        ]);
+        record("The webhook outbox.", properties)
     }),
     ("WebhookDelivery", || {
         record(
@@ -453,24 +458,12 @@ const SCHEMAS: &[Schema] = &[
         )
     }),
     ("WebhookStatus", || {
-        record(
-            "The webhook outbox.",
-            vec![
-                (
-                    "configured",
-                    t("boolean", "Whether a webhook is configured."),
-                ),
-                ("pending", t("integer", "Deliveries waiting.")),
-                ("failed", t("integer", "Deliveries given up.")),
-                (
-                    "oldest_pending_at",
-                    nullable(
-                        "number",
-                        "When the oldest waiting delivery was recorded, Unix seconds.",
-                    ),
-                ),
-            ],
-        )
+        let mut properties = vec![(
+            "configured",
+            t("boolean", "Whether a webhook is configured."),
+        )];
+        properties.extend(outbox_counts());
+        record("The webhook outbox in the status snapshot.", properties)
     }),
     ("Miner", || {
         record(
