@@ -16,7 +16,7 @@ const SPARE_DESCRIPTORS: u64 = 64;
 
 /// The answer to a connection accepted while the process is out of descriptors.
 const AT_LIMIT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-retry-after: 5\r\ncontent-length: 51\r\nconnection: close\r\n\r\n\
+retry-after: 5\r\ncontent-length: 50\r\nconnection: close\r\n\r\n\
 {\"detail\":\"Server at its connection limit, retry\"}";
 
 /// Raises the open-files soft limit to the hard limit and logs how many sockets that leaves
