@@ -153,6 +153,8 @@ run(async () => {
     // The miner page, opened at the mount, wins a code.
     const miner = await watched.context.newPage();
     await miner.goto(opts.base);
+    // Mining starts on the visitor's consent: the Start button.
+    await miner.click('#toggle');
     const code = await winCode(miner);
     console.log(`won ${code}`);
     // Paused, then closed: at difficulty 1 it would go on winning a code per puzzle while the

@@ -112,6 +112,8 @@ run(async () => {
 
     // ---- 1. 429, 503, 503, then the same solution wins ----
     await page.goto(`${opts.base}/`);
+    // Mining starts on the visitor's consent: the Start button.
+    await page.click('#toggle');
     await page.waitForSelector('#result:not(.hidden) #invite-code', { timeout: 40000 }).catch(async (err) => {
       throw new Error(`${err.message}\n${await explain()}`);
     });

@@ -1,5 +1,8 @@
 // The miner page (docs/protocol.md#client-workflow): fingerprint → captcha → socket with a session token →
-// puzzle → trace → Argon2d workers → verify → invite code; restarts on every PUZZLE_RESET.
+// puzzle → trace → (the visitor presses Start) → Argon2d workers → verify → invite code; restarts
+// on every PUZZLE_RESET. No worker runs before the visitor consents, by pressing Start or by the
+// "start automatically" choice remembered on this device; until then the page says what mining
+// will use. Every won code is kept in localStorage until the visitor dismisses it.
 // A found solution is kept until the server answers it for good: a busy server (503) or a rate
 // limit (429) gets the same solution again after its Retry-After, until the puzzle changes.
 // Every URL is relative (imports to this script, API paths to the mount), so the page works
@@ -9,6 +12,32 @@ import { bindLanguage, t } from './i18n.js';
 import { apiUrl, initTheme, wsUrl } from './page.js';
 
 const $ = (id) => document.getElementById(id);
+
+// What this page remembers on the device (localStorage): the consent to start mining on load,
+// the opt-in to a notification on a win, and the won codes, [{ code, kind: 'win' | 'timeout', at }]
+// with `at` in ms since the epoch.
+const AUTO_START_KEY = 'hashpass.autostart';
+const NOTIFY_KEY = 'hashpass.notify';
+const CODES_KEY = 'hashpass.codes';
+
+/** The stored value of `key`, or null (also when storage is unavailable). */
+function stored(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+/** Stores `value` under `key`, or removes the key when `value` is null; quiet without storage. */
+function store(key, value) {
+  try {
+    if (value == null) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
+  } catch {
+    // storage is off (a private window, say): the choice lasts as long as this page
+  }
+}
 
 const state = {
   visitorId: null,
@@ -23,13 +52,22 @@ const state = {
   ip: null,
   workers: [],
   workerCount: 0,
+  // Mining runs only with the visitor's consent: the Start button, or the remembered choice.
+  consented: stored(AUTO_START_KEY) === '1',
   paused: false,
+  notify: false,
   mining: false,
   hashes: 0,
   windowHashes: 0,
   windowStart: performance.now(),
   localRate: 0,
+  networkRate: 0,
+  networkSeen: false,
+  // Server clock minus this device's, in seconds, when they differ noticeably (else 0).
+  clockSkew: 0,
   best: null,
+  // The codes kept on this device (see CODES_KEY); the page's copy when storage is off.
+  codes: [],
   generation: 0,
   // The found solution awaiting a definitive answer from api/verify (see submit), or null.
   submission: null,
@@ -70,34 +108,246 @@ function setConnection(name) {
   el.textContent = t(`state.${name}`);
 }
 
+/** Sets `el`'s text, touching the page only when it changes. */
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+/** Gives `el` the text of `key`, kept through language switches; '' empties it. */
+function setKey(el, key, vars) {
+  if (key) {
+    el.dataset.i18n = key;
+    el.textContent = t(key, vars);
+  } else {
+    delete el.dataset.i18n;
+    el.textContent = '';
+  }
+}
+
+/** The page's language as a BCP 47 tag, for number and date formats. */
+function locale() {
+  return document.documentElement.lang || 'en';
+}
+
+function number(value, options = {}) {
+  return new Intl.NumberFormat(locale(), options).format(value);
+}
+
 function formatRate(rate) {
   if (!Number.isFinite(rate)) return '–';
   return rate >= 100 ? `${Math.round(rate)} H/s` : `${rate.toFixed(2)} H/s`;
 }
 
+/** A duration to one decimal in the largest fitting unit. */
 function formatDuration(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return '–';
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
-  return `${(seconds / 3600).toFixed(1)} h`;
+  const one = (value) => number(value, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  if (seconds < 60) return t('unit.s', { n: one(seconds) });
+  if (seconds < 3600) return t('unit.min', { n: one(seconds / 60) });
+  if (seconds < 48 * 3600) return t('unit.h', { n: one(seconds / 3600) });
+  return t('unit.d', { n: one(seconds / 86400) });
+}
+
+/** Elapsed time in whole units: "42 s", "12 min 5 s", "3 h 12 min", "2 d 3 h". */
+function formatElapsed(seconds) {
+  if (!Number.isFinite(seconds)) return '–';
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return t('unit.s', { n: s });
+  if (s < 3600) return t('elapsed.ms', { m: Math.floor(s / 60), s: s % 60 });
+  if (s < 86400) return t('elapsed.hm', { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+  return t('elapsed.dh', { d: number(Math.floor(s / 86400)), h: Math.floor((s % 86400) / 3600) });
+}
+
+/** A probability as a percentage with fixed decimals, never rounded to a flat 0 % or 100 %. */
+function formatPercent(fraction) {
+  const percent = (value, digits) => number(value, { style: 'percent', minimumFractionDigits: digits, maximumFractionDigits: digits });
+  if (!(fraction > 0)) return percent(0, 0);
+  if (fraction < 0.0001) return `< ${percent(0.0001, 2)}`;
+  if (fraction > 0.9999) return `> ${percent(0.9999, 2)}`;
+  return percent(fraction, fraction < 0.01 ? 2 : 1);
+}
+
+/** Memory in MiB from KiB, with as many decimals as small amounts need. */
+function formatMiB(kib) {
+  const mib = kib / 1024;
+  return number(mib, { maximumFractionDigits: mib < 1 ? 3 : mib < 10 ? 1 : 0 });
+}
+
+/**
+ * The chance that `hashes` tries at `difficulty` bits would have found a solution:
+ * 1 − (1 − 2^−d)^hashes, computed without the cancellation of the naive form.
+ */
+function chanceOf(hashes, difficulty) {
+  if (!(hashes > 0)) return 0;
+  return -Math.expm1(hashes * Math.log1p(-(2 ** -difficulty)));
+}
+
+function renderToggle() {
+  setKey($('toggle'), !state.consented ? 'startMining' : state.paused ? 'start' : 'stop');
+}
+
+/** What mining uses (workers, memory, the CPU), and before consent that nothing runs yet. */
+function renderUsage() {
+  const p = state.puzzle;
+  const el = $('usage');
+  if (!p) return;
+  delete el.dataset.i18n;
+  const n = state.workerCount || p.worker_count || 1;
+  const vars = { n, total: formatMiB(n * p.memory_cost), each: formatMiB(p.memory_cost) };
+  let text = t(n === 1 ? 'usage.one' : 'usage', vars);
+  if (!state.consented) text += ` ${t('usage.consent')}`;
+  setText(el, text);
+}
+
+/** The time since the puzzle started, on the server's clock. */
+function renderClock() {
+  const p = state.puzzle;
+  const start = p ? Number(p.puzzle_start_time) : NaN;
+  setText($('elapsed'), Number.isFinite(start) ? formatElapsed(Date.now() / 1000 + state.clockSkew - start) : '–');
 }
 
 function render() {
   const p = state.puzzle;
   if (p) {
     const expected = 2 ** p.difficulty;
-    $('difficulty').textContent = String(p.difficulty);
-    $('expected').textContent = expected.toLocaleString();
-    $('eta').textContent = state.localRate > 0 ? formatDuration(expected / state.localRate) : '–';
-    $('last-solve').textContent = p.last_solve_time == null ? '–' : formatDuration(p.last_solve_time);
-    $('avg-solve').textContent = p.average_solve_time == null ? '–' : formatDuration(p.average_solve_time);
-    const fraction = Math.min(1, state.hashes / expected);
-    $('progress').style.width = `${(fraction * 100).toFixed(1)}%`;
+    setText($('difficulty'), String(p.difficulty));
+    setText($('expected'), number(expected));
+    setText($('eta-local'), state.mining && state.localRate > 0 ? formatDuration(expected / state.localRate) : '–');
+    setText($('eta-network'), state.networkRate > 0 ? formatDuration(expected / state.networkRate) : '–');
+    setText($('last-solve'), p.last_solve_time == null ? '–' : formatDuration(p.last_solve_time));
+    setText($('avg-solve'), p.average_solve_time == null ? '–' : formatDuration(p.average_solve_time));
+    // A memoryless race: no count of hashes brings a solution closer, so what is shown is
+    // the chance that the hashes tried so far would have found one.
+    const chance = chanceOf(state.hashes, p.difficulty);
+    const shown = formatPercent(chance);
+    const bar = $('chance');
+    setText(bar, shown);
+    bar.setAttribute('aria-valuenow', String(Math.round(chance * 10000) / 100));
+    bar.setAttribute('aria-valuetext', shown);
   }
-  $('hashes').textContent = state.hashes.toLocaleString();
-  $('local-rate').textContent = state.mining ? formatRate(state.localRate) : '–';
-  $('workers').textContent = state.workerCount ? String(state.workerCount) : '–';
-  $('best').textContent = state.best ? `${state.best.hash.slice(0, 16)}… (${state.best.zeros})` : '–';
+  renderUsage();
+  renderClock();
+  setText($('hashes'), number(state.hashes));
+  setText($('local-rate'), state.mining ? formatRate(state.localRate) : '–');
+  setText($('network-rate'), state.networkRate > 0 || state.networkSeen ? formatRate(state.networkRate) : '–');
+  setText($('workers'), state.workerCount ? String(state.workerCount) : '–');
+  setText($('best'), state.best ? `${state.best.hash.slice(0, 16)}… (${state.best.zeros})` : '–');
+}
+
+// ---------- won codes ----------
+
+/** The codes stored on this device (the page's own list when storage cannot be read). */
+function readCodes() {
+  try {
+    const list = JSON.parse(localStorage.getItem(CODES_KEY) || '[]');
+    if (!Array.isArray(list)) return [];
+    return list.filter((e) => e && typeof e.code === 'string' && Number.isFinite(e.at));
+  } catch {
+    return state.codes;
+  }
+}
+
+function writeCodes(list) {
+  state.codes = list;
+  store(CODES_KEY, list.length ? JSON.stringify(list) : null);
+  renderCodes();
+}
+
+/** A won code: kept until dismissed, the tab title changed, and a notification if wanted. */
+function onWin(code, kind) {
+  const list = readCodes();
+  if (!list.some((e) => e.code === code)) list.push({ code, kind, at: Date.now() });
+  writeCodes(list);
+  if (state.notify && 'Notification' in window && Notification.permission === 'granted') {
+    try {
+      new Notification(t('notify.title'), { body: t('notify.body', { code }), tag: `hashpass-${code}` });
+    } catch {
+      // some browsers (Chrome on Android) show notifications only from a service worker
+    }
+  }
+}
+
+function dismissCode(code) {
+  if (!window.confirm(t('result.confirmDismiss', { code }))) return;
+  writeCodes(readCodes().filter((e) => e.code !== code));
+}
+
+/** Copies a kept code; without a usable clipboard (plain HTTP), selects it and says how. */
+async function copyCode(item) {
+  const codeEl = item.querySelector('code');
+  const button = item.querySelector('.copy');
+  const hint = item.querySelector('.hint');
+  try {
+    if (!navigator.clipboard || typeof navigator.clipboard.writeText !== 'function') throw new Error('no clipboard');
+    await navigator.clipboard.writeText(codeEl.textContent);
+    setKey(hint, '');
+    setKey(button, 'result.copied');
+    clearTimeout(item.copiedTimer);
+    item.copiedTimer = setTimeout(() => setKey(button, 'result.copy'), 2000);
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents(codeEl);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    setKey(hint, 'result.copyHint');
+    log('log.copyFallback');
+  }
+}
+
+function codeItem(entry) {
+  const item = document.createElement('li');
+  item.className = 'kept';
+  item.dataset.code = entry.code;
+  const title = document.createElement('p');
+  title.className = 'kept-title';
+  setKey(title, entry.kind === 'timeout' ? 'result.timeoutTitle' : 'result.title');
+  const row = document.createElement('div');
+  row.className = 'invite';
+  const code = document.createElement('code');
+  code.textContent = entry.code;
+  const copy = document.createElement('button');
+  copy.type = 'button';
+  copy.className = 'copy';
+  setKey(copy, 'result.copy');
+  copy.addEventListener('click', () => copyCode(item));
+  const dismiss = document.createElement('button');
+  dismiss.type = 'button';
+  dismiss.className = 'secondary dismiss';
+  setKey(dismiss, 'result.dismiss');
+  dismiss.addEventListener('click', () => dismissCode(entry.code));
+  row.append(code, copy, dismiss);
+  const when = document.createElement('p');
+  when.className = 'note when';
+  const label = document.createElement('span');
+  setKey(label, 'result.wonAt');
+  const time = document.createElement('time');
+  time.dateTime = new Date(entry.at).toISOString();
+  when.append(label, ' ', time);
+  const hint = document.createElement('p');
+  hint.className = 'hint';
+  hint.setAttribute('role', 'status');
+  item.append(title, row, when, hint);
+  return item;
+}
+
+/** Shows the kept codes, newest first; the newest one's code element is #invite-code. */
+function renderCodes() {
+  const list = $('codes');
+  const items = new Map([...list.children].map((li) => [li.dataset.code, li]));
+  const entries = [...state.codes].sort((a, b) => b.at - a.at);
+  const keep = new Set(entries.map((e) => e.code));
+  for (const [code, li] of items) if (!keep.has(code)) li.remove();
+  entries.forEach((entry, i) => {
+    const item = items.get(entry.code) || codeItem(entry);
+    const code = item.querySelector('code');
+    code.id = i === 0 ? 'invite-code' : `invite-code-${i + 1}`;
+    for (const button of item.querySelectorAll('button')) button.setAttribute('aria-describedby', code.id);
+    setText(item.querySelector('time'), new Date(entry.at).toLocaleString(locale()));
+    if (list.children[i] !== item) list.insertBefore(item, list.children[i] || null);
+  });
+  $('result').classList.toggle('hidden', entries.length === 0);
+  document.title = entries.length ? t('title.won') : t('title');
 }
 
 // ---------- HTTP ----------
@@ -114,7 +364,7 @@ async function api(path, body) {
   } catch {
     data = null;
   }
-  return { status: response.status, data, retryAfter: response.headers.get('Retry-After') };
+  return { status: response.status, data, retryAfter: response.headers.get('Retry-After'), date: response.headers.get('Date') };
 }
 
 /** Milliseconds to wait for a `Retry-After` header value (null when absent). */
@@ -218,7 +468,16 @@ function stopMining() {
 function startMining(count) {
   stopMining();
   const p = state.puzzle;
-  if (!p || state.paused || !state.ip) return;
+  if (!p || !state.ip) return;
+  if (!state.consented) {
+    // No worker before the visitor presses Start: the page has said what mining will use.
+    status('status.ready');
+    return;
+  }
+  if (state.paused) {
+    status('status.paused');
+    return;
+  }
   const generation = state.generation;
   state.workerCount = count;
   state.hashes = 0;
@@ -333,7 +592,7 @@ async function submit(submission) {
   const current = !submission.cancelled;
   if (code === 200 && data && data.invite_code) {
     if (current) state.submission = null;
-    showInvite(data.invite_code, 'result.title');
+    onWin(data.invite_code, 'win');
     status('status.won');
     log('log.won', {}, 'ok');
   } else if (code === 503 || code === 429 || code === 0) {
@@ -397,15 +656,8 @@ function cancelLostFetch() {
   state.lostTimer = null;
 }
 
-function showInvite(code, titleKey) {
-  $('invite-code').textContent = code;
-  $('result-title').dataset.i18n = titleKey;
-  $('result-title').textContent = t(titleKey);
-  $('result').classList.remove('hidden');
-}
-
 async function loadPuzzle() {
-  const { status: code, data } = await api('api/puzzle', { visitorId: state.visitorId });
+  const { status: code, data, date } = await api('api/puzzle', { visitorId: state.visitorId });
   if (code !== 200) {
     status('status.error', { msg: detail(data) });
     log('status.error', { msg: detail(data) }, 'error');
@@ -417,7 +669,20 @@ async function loadPuzzle() {
     }
     return;
   }
+  // The hashes counted belong to one puzzle: a new one starts from none.
+  if (state.puzzle?.seed !== data.seed) {
+    state.hashes = 0;
+    state.best = null;
+  }
   state.puzzle = data;
+  // The puzzle's start is on the server's clock: follow it when this device's is off by more
+  // than the Date header's one-second resolution can explain.
+  const serverNow = Date.parse(date ?? '');
+  if (Number.isFinite(serverNow)) {
+    const skew = (serverNow + 500 - Date.now()) / 1000;
+    state.clockSkew = Math.abs(skew) > 2 ? skew : 0;
+  }
+  render();
   log('log.puzzle', { seed: data.seed.slice(0, 8), d: data.difficulty });
   if (state.submission) {
     // Still the puzzle of the pending solution (a reconnect, say): keep resubmitting that.
@@ -507,10 +772,12 @@ function connect() {
         onReset(message);
         break;
       case 'NETWORK_HASHRATE':
-        $('network-rate').textContent = formatRate(message.total_hashrate);
+        state.networkRate = Number(message.total_hashrate) || 0;
+        state.networkSeen = true;
+        render();
         break;
       case 'TIMEOUT_INVITE_CODE':
-        showInvite(message.invite_code, 'result.timeoutTitle');
+        onWin(message.invite_code, 'timeout');
         log('log.timeoutCode', { zeros: message.leading_zeros }, 'ok');
         break;
       default:
@@ -559,12 +826,20 @@ function hashrateReports() {
 }
 
 function initControls() {
-  bindLanguage($('lang'), render);
+  bindLanguage($('lang'), () => {
+    render();
+    renderCodes();
+  });
   initTheme($('theme'));
+  renderToggle();
   $('toggle').addEventListener('click', () => {
-    state.paused = !state.paused;
-    $('toggle').dataset.i18n = state.paused ? 'start' : 'stop';
-    $('toggle').textContent = t(state.paused ? 'start' : 'stop');
+    if (!state.consented) {
+      state.consented = true;
+      state.paused = false;
+    } else {
+      state.paused = !state.paused;
+    }
+    renderToggle();
     if (state.paused) {
       stopMining();
       status('status.paused');
@@ -572,13 +847,58 @@ function initControls() {
       startMining(state.workerCount || state.puzzle?.worker_count || 1);
     }
   });
-  $('copy').addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText($('invite-code').textContent);
-      $('copy').textContent = t('result.copied');
-    } catch {
-      log('log.copyFailed', {}, 'error');
+
+  // Remembered consent: mining starts when the page opens, until the box is unticked.
+  const auto = $('auto-start');
+  auto.checked = state.consented;
+  auto.addEventListener('change', () => store(AUTO_START_KEY, auto.checked ? '1' : null));
+
+  initNotify();
+
+  state.codes = readCodes();
+  renderCodes();
+  // Another tab of this site won or dismissed a code, or changed the remembered consent.
+  window.addEventListener('storage', (event) => {
+    if (event.key === CODES_KEY || event.key === null) {
+      state.codes = readCodes();
+      renderCodes();
     }
+    if (event.key === AUTO_START_KEY || event.key === null) auto.checked = stored(AUTO_START_KEY) === '1';
+  });
+  setInterval(renderClock, 1000);
+}
+
+/** The opt-in to a notification on a win: asks the browser's permission when ticked. */
+function initNotify() {
+  const box = $('notify');
+  const note = $('notify-note');
+  if (!('Notification' in window)) {
+    box.checked = false;
+    box.disabled = true;
+    setKey(note, 'notify.unavailable');
+    return;
+  }
+  state.notify = stored(NOTIFY_KEY) === '1' && Notification.permission === 'granted';
+  box.checked = state.notify;
+  box.addEventListener('change', async () => {
+    if (!box.checked) {
+      state.notify = false;
+      store(NOTIFY_KEY, null);
+      setKey(note, '');
+      return;
+    }
+    let permission = Notification.permission;
+    if (permission === 'default') {
+      try {
+        permission = await Notification.requestPermission();
+      } catch {
+        permission = 'denied';
+      }
+    }
+    state.notify = permission === 'granted';
+    box.checked = state.notify;
+    store(NOTIFY_KEY, state.notify ? '1' : null);
+    setKey(note, state.notify ? '' : 'notify.blocked');
   });
 }
 
