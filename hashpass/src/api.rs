@@ -455,6 +455,38 @@ impl HashPass {
         ))
     }
 
+    /// The invite admin endpoints (docs/protocol.md#admin-api): the codes with a history, one
+    /// code's state, withdrawing it and changing its uses.
+    async fn invite_endpoint(
+        &self,
+        endpoint: AdminEndpoint,
+        pairs: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let admin = &self.admin;
+        match endpoint {
+            AdminEndpoint::Invites => {
+                let page = query_number(pairs, "page", 1, 1, u32::MAX)?;
+                let per_page = query_number(pairs, "per_page", 50, 1, 200)?;
+                let state = query_param(pairs, "state").unwrap_or("");
+                answer(admin.invites(page, per_page, state).await)
+            }
+            AdminEndpoint::InviteStatus => {
+                answer(admin.invite_status(&parse_invite(body)?.0).await)
+            }
+            AdminEndpoint::InviteRevoke => {
+                answer(admin.revoke_invite(&parse_invite(body)?.0).await)
+            }
+            AdminEndpoint::InviteMaxUses => {
+                let (code, max_uses) = parse_invite(body)?;
+                let max_uses = required("max_uses", max_uses)?;
+                answer(admin.set_invite_max_uses(&code, max_uses).await)
+            }
+            // Only the four invite endpoints are routed here.
+            _ => Err(ApiError::not_found("Not Found")),
+        }
+    }
+
     async fn admin_endpoint(
         &self,
         endpoint: AdminEndpoint,
@@ -488,23 +520,10 @@ impl HashPass {
             AdminEndpoint::Kick => answer(admin.kick(parse_ip(body)?).await),
             AdminEndpoint::Unban => answer(admin.unban(parse_ip(body)?).await),
             AdminEndpoint::Blacklist => answer(admin.blacklist().await),
-            AdminEndpoint::Invites => {
-                let page = query_number(&pairs, "page", 1, 1, u32::MAX)?;
-                let per_page = query_number(&pairs, "per_page", 50, 1, 200)?;
-                let state = query_param(&pairs, "state").unwrap_or("");
-                answer(admin.invites(page, per_page, state).await)
-            }
-            AdminEndpoint::InviteStatus => {
-                answer(admin.invite_status(&parse_invite(body)?.0).await)
-            }
-            AdminEndpoint::InviteRevoke => {
-                answer(admin.revoke_invite(&parse_invite(body)?.0).await)
-            }
-            AdminEndpoint::InviteMaxUses => {
-                let (code, max_uses) = parse_invite(body)?;
-                let max_uses = required("max_uses", max_uses)?;
-                answer(admin.set_invite_max_uses(&code, max_uses).await)
-            }
+            AdminEndpoint::Invites
+            | AdminEndpoint::InviteStatus
+            | AdminEndpoint::InviteRevoke
+            | AdminEndpoint::InviteMaxUses => self.invite_endpoint(endpoint, &pairs, body).await,
             AdminEndpoint::ClearSessions => answer(admin.clear_sessions().await),
             AdminEndpoint::RegenerateHmac => {
                 answer(admin.regenerate_hmac(hmac_secret(body)?.as_deref()).await)
