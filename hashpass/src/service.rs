@@ -1519,14 +1519,13 @@ impl PuzzleService {
     /// disconnected from then.
     async fn forget_socket(&self, connection: ConnectionId, token: &str, at: f64) {
         let seams = &self.seams;
-        let now = at;
         if let Err(e) = seams.hashrate.remove(connection).await {
             tracing::warn!(error = %e, "could not remove a hashrate entry");
         }
-        if let Err(e) = seams.puzzles.mining_stop(connection, now).await {
+        if let Err(e) = seams.puzzles.mining_stop(connection, at).await {
             tracing::warn!(error = %e, "could not stop mining accounting");
         }
-        if let Err(e) = seams.sessions.detach(token, connection, now).await {
+        if let Err(e) = seams.sessions.detach(token, connection, at).await {
             tracing::warn!(error = %e, "could not mark a session disconnected");
         }
     }

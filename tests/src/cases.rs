@@ -1168,55 +1168,10 @@ pub async fn timeout_reset_and_reward(serve: Serve) {
 
 /// A local receiver gets the webhook, signed, after a first failure.
 pub async fn webhook_delivery(serve: Serve) {
-    use std::sync::{Arc, Mutex};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let received: Arc<Mutex<Vec<String>>> = Arc::default();
-    let log = Arc::clone(&received);
-    tokio::spawn(async move {
-        let mut n = 0;
-        while let Ok((mut stream, _)) = listener.accept().await {
-            n += 1;
-            let mut buf = vec![0u8; 16384];
-            let mut text = String::new();
-            // Read until the body (Content-Length) is complete.
-            loop {
-                let read = stream.read(&mut buf).await.unwrap_or(0);
-                if read == 0 {
-                    break;
-                }
-                text.push_str(&String::from_utf8_lossy(&buf[..read]));
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let len = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= len {
-                        break;
-                    }
-                }
-            }
-            log.lock().unwrap().push(text);
-            let status = if n == 1 {
-                "500 Internal Server Error"
-            } else {
-                "204 No Content"
-            };
-            let _ = stream
-                .write_all(
-                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                        .as_bytes(),
-                )
-                .await;
-        }
-    });
+    let receiver = crate::webhook_receiver::WebhookReceiver::start().await;
+    receiver.answer(500);
     let server = TestServer::with(serve, "webhook", |c| {
-        c.with_webhook_url(Some(url.as_str().into()))
+        c.with_webhook_url(Some(receiver.url().as_str().into()))
             .with_webhook_token(Some("hook-token".into()))
             .with_webhook_secret(Some("hook-secret".into()))
     })
@@ -1229,19 +1184,11 @@ pub async fn webhook_delivery(serve: Serve) {
         .unwrap()
         .to_string();
     // The first attempt fails; the retry comes due 1 s later on the server's clock.
-    let wait_for = |n: usize| {
-        let received = Arc::clone(&received);
-        async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while received.lock().unwrap().len() < n && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    wait_for(1).await;
+    assert!(receiver.wait_until(WAIT, |d| d.len() == 1).await);
+    receiver.answer(204);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        received.lock().unwrap().len(),
+        receiver.deliveries().len(),
         1,
         "not retried before its back-off"
     );
@@ -1252,40 +1199,37 @@ pub async fn webhook_delivery(serve: Serve) {
         .clone();
     assert_eq!(pending["pending"], 1, "{pending}");
     server.clock.advance_secs(1.0);
-    wait_for(2).await;
-    let requests = received.lock().unwrap().clone();
-    assert_eq!(requests.len(), 2, "one failure, one retry");
-    let request = &requests[1];
-    let (head, body) = request.split_once("\r\n\r\n").unwrap();
-    let head = head.to_ascii_lowercase();
-    assert!(head.contains("authorization: bearer hook-token"));
-    assert!(head.contains("content-type: application/json"));
-    assert!(head.contains(&format!("idempotency-key: {}", code.to_ascii_lowercase())));
-    assert!(head.contains("x-hashpass-delivery-attempt: 2"), "{head}");
-    let expected =
-        hashpass::webhook::signature(b"hook-secret", body.as_bytes()).to_ascii_lowercase();
     assert!(
-        head.contains(&format!("x-hashpass-signature: {expected}")),
-        "{head}"
+        receiver.wait_until(WAIT, |d| d.len() == 2).await,
+        "one failure, one retry"
     );
-    let timestamped = head
-        .lines()
-        .find_map(|l| l.strip_prefix("x-hashpass-timestamped-signature: "))
-        .expect("a timestamped signature");
+    let retry = &receiver.deliveries()[1];
+    assert_eq!(retry.status, 204);
+    assert_eq!(retry.header("authorization"), Some("Bearer hook-token"));
+    assert_eq!(retry.header("content-type"), Some("application/json"));
+    assert_eq!(retry.header("idempotency-key"), Some(code.as_str()));
+    assert_eq!(retry.header("x-hashpass-delivery-attempt"), Some("2"));
+    let expected = hashpass::webhook::signature(b"hook-secret", retry.body.as_bytes());
+    assert_eq!(
+        retry.header("x-hashpass-signature"),
+        Some(expected.as_str())
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
     hashpass::webhook::verify_timestamped_signature(
         b"hook-secret",
-        timestamped,
-        body.as_bytes(),
+        retry
+            .header("x-hashpass-timestamped-signature")
+            .expect("a timestamped signature"),
+        retry.body.as_bytes(),
         now,
         300,
     )
     .expect("the timestamped signature verifies");
     assert_eq!(
-        serde_json::from_str::<Value>(body).unwrap(),
+        serde_json::from_str::<Value>(&retry.body).unwrap(),
         json!({ "visitor_id": player.visitor, "invite_code": code })
     );
 }

@@ -68,6 +68,30 @@ impl RedisOutbox {
     }
 }
 
+impl RedisOutbox {
+    /// Removes `key` from the pending deliveries and, when `failed` is given, keeps that JSON
+    /// as its failed delivery — one transaction.
+    async fn forget_pending(&self, key: &str, failed: Option<&str>) -> Result<(), StoreError> {
+        let [pending, due, created, failed_key] = self.keys();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hdel(&pending, key)
+            .ignore()
+            .zrem(&due, key)
+            .ignore()
+            .zrem(&created, key)
+            .ignore();
+        if let Some(json) = failed {
+            pipe.hset(&failed_key, key, json).ignore();
+        }
+        let () = pipe
+            .query_async(&mut self.backend.connection())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
 fn parse(json: &str) -> Option<Delivery> {
     serde_json::from_str(json)
         .inspect_err(|e| tracing::error!(error = %e, "unreadable outbox entry"))
@@ -100,19 +124,7 @@ impl WebhookOutbox for RedisOutbox {
     }
 
     async fn delivered(&self, key: &str) -> Result<(), StoreError> {
-        let [pending, due, created, _] = self.keys();
-        let () = redis::pipe()
-            .atomic()
-            .hdel(&pending, key)
-            .ignore()
-            .zrem(&due, key)
-            .ignore()
-            .zrem(&created, key)
-            .ignore()
-            .query_async(&mut self.backend.connection())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.forget_pending(key, None).await
     }
 
     async fn reschedule(&self, delivery: &Delivery) -> Result<(), StoreError> {
@@ -120,23 +132,8 @@ impl WebhookOutbox for RedisOutbox {
     }
 
     async fn give_up(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        let [pending, due, created, failed] = self.keys();
         let json = serde_json::to_string(delivery).expect("a delivery serialises");
-        let key = delivery.key();
-        let () = redis::pipe()
-            .atomic()
-            .hdel(&pending, key)
-            .ignore()
-            .zrem(&due, key)
-            .ignore()
-            .zrem(&created, key)
-            .ignore()
-            .hset(&failed, key, json)
-            .ignore()
-            .query_async(&mut self.backend.connection())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.forget_pending(delivery.key(), Some(&json)).await
     }
 
     async fn retry_failed(&self, now: f64) -> Result<usize, StoreError> {
