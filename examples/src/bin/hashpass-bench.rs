@@ -1,4 +1,5 @@
-//! Load tool: measures a running HashPass server on 127.0.0.1.
+//! Load tool: measures a running HashPass server on this machine (127.0.0.1, or a private
+//! address of a network namespace here, see `scripts/bench-fanout --split`).
 //!
 //! Run with (server started with the offline captcha, tiny Argon2 and difficulty 1 for the
 //! socket scenarios, see the README's "Measuring" section):
@@ -36,16 +37,17 @@ const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) hashpass-bench";
 /// The command line.
 const USAGE: &str = "usage: hashpass-bench --base URL [--seconds N] [--concurrency N] \
 [--sockets 2000,9500] [--rounds N] [--pid PID] [--sockets-base URL] [--admin-token TOKEN] \
-[--readers N|pool:N] [--floods 8x8,60x6] [health|puzzle|fanout|flood|claim]...
+[--readers N] [--client-net 127|10] [--floods 8x8,60x6] [health|puzzle|fanout|flood|claim]...
   fanout: per --sockets count, admin reset -> PUZZLE_RESET latency on every socket over \
 --rounds (at least 5) rounds, server (--pid) and tool CPU per frame, server memory per idle \
-socket; needs --admin-token (default $ADMIN_TOKEN); --readers: N current-thread runtimes \
-(default 1) or pool:N, a multi-thread runtime of N workers";
+socket; needs --admin-token (default $ADMIN_TOKEN); --readers: N reader threads (default 1)
+  --client-net: the first byte of the clients' source addresses (default 127; 10 when the tool \
+runs in a network namespace that routes 10.0.0.0/8 to itself, as scripts/bench-fanout --split does)";
 
 /// What the command line asked for.
 #[derive(Clone)]
 struct Options {
-    /// The server, `http://IP:PORT` on a loopback address.
+    /// The server, `http://IP:PORT` on this machine (see [`on_this_machine`]).
     base: String,
     /// `base`'s address.
     addr: SocketAddr,
@@ -68,6 +70,8 @@ struct Options {
     readers: fanout::Readers,
     /// The flood scenario's floods: (sessions, addresses).
     floods: Vec<(usize, usize)>,
+    /// The first byte of every client's source address (see [`client_ip`]).
+    client_net: u8,
     /// The scenarios to run, in order.
     scenarios: Vec<String>,
 }
@@ -84,8 +88,9 @@ fn options() -> Result<Options, String> {
         pid: None,
         sockets_addr: None,
         admin_token: std::env::var("ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
-        readers: fanout::Readers::Threads(1),
+        readers: fanout::Readers(1),
         floods: vec![(8, 8), (60, 6)],
+        client_net: 127,
         scenarios: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -115,15 +120,20 @@ fn options() -> Result<Options, String> {
             "--pid" => o.pid = Some(value()?.parse().map_err(|e| format!("--pid: {e}"))?),
             "--admin-token" => o.admin_token = Some(value()?),
             "--readers" => o.readers = fanout::Readers::parse(&value()?)?,
+            "--client-net" => {
+                o.client_net = match value()?.as_str() {
+                    "127" => 127,
+                    "10" => 10,
+                    other => return Err(format!("--client-net must be 127 or 10, not {other}")),
+                }
+            }
             "--sockets-base" => {
                 let base = value()?;
                 let host = base.trim_start_matches("http://").trim_end_matches('/');
                 let addr: SocketAddr = host
                     .parse()
                     .map_err(|e| format!("--sockets-base must be http://IP:PORT: {e}"))?;
-                if !addr.ip().is_loopback() {
-                    return Err("the load tool only targets loopback addresses".into());
-                }
+                on_this_machine(addr)?;
                 o.sockets_addr = Some(addr);
             }
             "-h" | "--help" => return Err(USAGE.into()),
@@ -135,15 +145,28 @@ fn options() -> Result<Options, String> {
     o.addr = host
         .parse()
         .map_err(|e| format!("--base must be http://IP:PORT on this machine: {e}"))?;
-    if !o.addr.ip().is_loopback() {
-        return Err("the load tool only targets loopback addresses".into());
-    }
+    on_this_machine(o.addr)?;
+    CLIENT_NET
+        .set(o.client_net)
+        .map_err(|_| "the client addresses were chosen twice")?;
     if o.scenarios.is_empty() {
         o.scenarios = ["health", "puzzle", "fanout", "flood"]
             .map(String::from)
             .to_vec();
     }
     Ok(o)
+}
+
+/// Refuses a target that cannot be this machine: the tool loads a server on a loopback address,
+/// or on a private IPv4 address (one of a network namespace on this machine).
+fn on_this_machine(addr: SocketAddr) -> Result<(), String> {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_loopback() || ip.is_private() => Ok(()),
+        IpAddr::V6(ip) if ip.is_loopback() => Ok(()),
+        _ => Err(format!(
+            "the load tool only targets this machine (a loopback or private address), not {addr}"
+        )),
+    }
 }
 
 /// `SxK`: S sessions on K addresses.
@@ -166,14 +189,18 @@ fn parse_flood(text: &str) -> Result<(usize, usize), String> {
 }
 
 /// The `n`-th client address: 127.1.x.y, distinct per socket (Linux routes 127/8 to loopback).
+/// With `--client-net 10`: 10.x.y.z, for a tool in a network namespace that routes 10/8 to itself.
 fn client_ip(n: usize) -> IpAddr {
     IpAddr::from([
-        127,
+        *CLIENT_NET.get().unwrap_or(&127),
         1 + (n / 62_500) as u8,
         ((n / 250) % 250) as u8,
         (n % 250 + 1) as u8,
     ])
 }
+
+/// The first byte of every client address, set once from `--client-net`.
+static CLIENT_NET: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
 
 /// An HTTP client whose connections come from `ip`.
 fn http(ip: IpAddr) -> reqwest::Client {

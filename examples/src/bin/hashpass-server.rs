@@ -9,7 +9,8 @@
 //! ([`hashpass_examples::operator`]).
 
 /// jemalloc, purging in a background thread (its `background_threads` feature), returns the
-/// memory of closed sockets to the system within seconds; glibc's allocator keeps it.
+/// memory of closed sockets to the system within seconds (about one: its decay times are set in
+/// `.cargo/config.toml`); glibc's allocator keeps it.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -7,8 +7,13 @@
 //!   (server frames are unmasked) into a small buffer of its own, looks for the bytes
 //!   `PUZZLE_RESET` (a match split across reads included) and, on a match, stores the time in
 //!   the socket's preallocated slot. It answers nothing, parses nothing else, allocates nothing
-//!   per frame and sends on no channel. The readers run on runtimes of their own (`--readers`),
-//!   apart from the trigger.
+//!   per frame and sends on no channel. The readers are threads of their own (`--readers`),
+//!   apart from the trigger, each polling its sockets in a loop that never sleeps in the kernel
+//!   while frames arrive: it naps [`NAP`] when none is ready, so that the server's sends never
+//!   wake it. On loopback a send runs the receiver's side inside the sender's system call, and
+//!   a reader blocked in `epoll_wait` would be woken (and the sender preempted) once per frame,
+//!   on the server's account: a client on another machine costs the server no such wake-up.
+//!   An arrival is so recorded up to one nap (and the timer's slack) late.
 //! - **Trigger.** Each round, on a thread, runtime and HTTP connection of its own: the clock is
 //!   read just before `POST /api/admin/reset-puzzle` (which must answer 200), then the round
 //!   waits until every socket saw the frame or 5 s passed; the rest are missing.
@@ -38,8 +43,15 @@ use super::{Options, UA, client_ip, cpu_seconds, percentile, rss_kib, session_at
 const MARK: &[u8] = b"PUZZLE_RESET";
 /// Bytes a reader keeps from one read to the next, so that a split mark is still found.
 const CARRY: usize = MARK.len() - 1;
-/// Each held socket's read buffer (a PUZZLE_RESET frame is about 200 bytes).
+/// The readers' read buffer (a PUZZLE_RESET frame is about 200 bytes).
 const READ_BUFFER: usize = 512;
+/// A reader's pause when none of its sockets is ready, while frames are arriving.
+const NAP: Duration = Duration::from_micros(50);
+/// How long after its last frame a reader keeps napping rather than waiting in the kernel.
+const BUSY: Duration = Duration::from_millis(20);
+/// A reader's wait in the kernel when no frame has come for [`BUSY`]: also how soon it sees
+/// that it is to stop.
+const IDLE_WAIT: Duration = Duration::from_millis(20);
 /// How long a round waits for its frames; a socket that has not seen it by then is missing.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Quiet time before each round.
@@ -55,50 +67,26 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// How long after the sockets closed the server's memory is read again.
 const AFTER_CLOSE: Duration = Duration::from_secs(10);
 
-/// Where the readers run (`--readers`).
+/// How many reader threads hold the sockets (`--readers`), each every N-th of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Readers {
-    /// `N`: N OS threads, each with a current-thread runtime holding every N-th socket.
-    Threads(usize),
-    /// `pool:N`: one multi-thread runtime with N worker threads holding them all.
-    Pool(usize),
-}
+pub(super) struct Readers(pub(super) usize);
 
 impl Readers {
-    /// Reads `N` or `pool:N` (N ≥ 1).
+    /// Reads `N` (N ≥ 1).
     pub(super) fn parse(text: &str) -> Result<Self, String> {
-        let (pool, n) = match text.trim().strip_prefix("pool:") {
-            Some(n) => (true, n),
-            None => (false, text.trim()),
-        };
-        let n: usize = n
-            .parse()
-            .map_err(|e| format!("--readers {text:?}: {e} (N or pool:N)"))?;
-        if n == 0 {
-            return Err("--readers: at least one thread".into());
-        }
-        Ok(if pool {
-            Self::Pool(n)
-        } else {
-            Self::Threads(n)
-        })
-    }
-
-    /// How many runtimes share the sockets, and the worker count of a pool.
-    fn groups(self) -> (usize, Option<usize>) {
-        match self {
-            Self::Threads(n) => (n, None),
-            Self::Pool(n) => (1, Some(n)),
+        match text.trim().parse() {
+            Ok(0) => Err("--readers: at least one thread".into()),
+            Ok(n) => Ok(Self(n)),
+            Err(e) => Err(format!("--readers {text:?}: {e} (a number of threads)")),
         }
     }
 }
 
 impl std::fmt::Display for Readers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Threads(1) => write!(f, "1 current-thread runtime"),
-            Self::Threads(n) => write!(f, "{n} current-thread runtimes on threads of their own"),
-            Self::Pool(n) => write!(f, "a multi-thread runtime of {n} workers"),
+        match self.0 {
+            1 => write!(f, "1 reader thread"),
+            n => write!(f, "{n} reader threads"),
         }
     }
 }
@@ -280,35 +268,26 @@ fn scan(buffer: &mut [u8], end: usize) -> (bool, usize) {
     (found, kept)
 }
 
-/// Holds socket `slot` until it closes (or its runtime goes away): reads raw bytes and, on
-/// each read that completes the mark, stores the time in the socket's slot.
-async fn hold(mut stream: TcpStream, board: Arc<Board>, slot: usize, carry: Carry) {
-    let mut buffer = [0u8; READ_BUFFER];
-    let mut kept = carry.len;
-    buffer[..kept].copy_from_slice(&carry.bytes[..kept]);
-    loop {
-        let end = match stream.read(&mut buffer[kept..]).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => kept + n,
-        };
-        let found;
-        (found, kept) = scan(&mut buffer, end);
-        if found {
-            board.arrivals[slot].store(board.now(), Ordering::Relaxed);
-        }
-    }
-    board.closed.fetch_add(1, Ordering::Relaxed);
+/// A socket held by a reader.
+struct Held {
+    /// The stream, non-blocking, registered with the reader's poll under its index.
+    stream: mio::net::TcpStream,
+    /// The socket's slot on the board.
+    slot: usize,
+    /// The bytes kept from its last read (a mark may be split across reads).
+    carry: Carry,
+    /// Whether it is still open.
+    open: bool,
 }
 
-/// Opens the sockets of `slots` on the current runtime, at most `at_once` at a time, and
-/// leaves each with a reader task.
+/// Opens the sockets of `slots` on the current runtime, at most `at_once` at a time: each
+/// with its slot and the bytes read past its greeting.
 async fn open_group(
     addr: SocketAddr,
     slots: Vec<usize>,
-    board: Arc<Board>,
     tag: String,
     at_once: usize,
-) -> Result<(), String> {
+) -> Result<Vec<(usize, TcpStream, Carry)>, String> {
     let mut opening = futures_util::stream::iter(slots)
         .map(|slot| {
             let token = format!("bench-{tag}-{slot}");
@@ -320,68 +299,155 @@ async fn open_group(
             }
         })
         .buffer_unordered(at_once.max(1));
-    while let Some((slot, opened)) = opening.next().await {
-        let (stream, carry) = opened.map_err(|e| format!("socket {}: {e}", slot + 1))?;
-        tokio::spawn(hold(stream, Arc::clone(&board), slot, carry));
+    let mut opened = Vec::new();
+    while let Some((slot, result)) = opening.next().await {
+        let (stream, carry) = result.map_err(|e| format!("socket {}: {e}", slot + 1))?;
+        opened.push((slot, stream, carry));
     }
-    Ok(())
+    Ok(opened)
 }
 
-/// The reader runtimes, each on a thread of its own; closing them closes every socket.
+/// One reader thread's sockets and the poll that watches them.
+struct Reader {
+    /// The poll, each socket registered under its index in `held`.
+    poll: mio::Poll,
+    /// The sockets.
+    held: Vec<Held>,
+}
+
+impl Reader {
+    /// Takes the opened sockets off the runtime that opened them.
+    fn new(opened: Vec<(usize, TcpStream, Carry)>) -> Result<Self, String> {
+        let poll = mio::Poll::new().map_err(|e| format!("poll: {e}"))?;
+        let mut held = Vec::with_capacity(opened.len());
+        for (index, (slot, stream, carry)) in opened.into_iter().enumerate() {
+            let stream = stream.into_std().map_err(|e| e.to_string())?;
+            let mut stream = mio::net::TcpStream::from_std(stream);
+            poll.registry()
+                .register(&mut stream, mio::Token(index), mio::Interest::READABLE)
+                .map_err(|e| format!("poll: {e}"))?;
+            held.push(Held {
+                stream,
+                slot,
+                carry,
+                open: true,
+            });
+        }
+        Ok(Self { poll, held })
+    }
+
+    /// Reads every socket as its bytes come until `stop`, storing each PUZZLE_RESET's arrival
+    /// on `board`; while frames are arriving it polls and naps instead of waiting in the
+    /// kernel (see the module's documentation).
+    fn read_until(mut self, stop: &AtomicBool, board: &Board) {
+        let mut events = mio::Events::with_capacity(1024);
+        let mut buffer = [0u8; READ_BUFFER];
+        let mut last_frame: Option<Instant> = None;
+        while !stop.load(Ordering::Relaxed) {
+            let busy = last_frame.is_some_and(|at| at.elapsed() < BUSY);
+            let wait = if busy { Duration::ZERO } else { IDLE_WAIT };
+            if self.poll.poll(&mut events, Some(wait)).is_err() {
+                continue;
+            }
+            if events.is_empty() {
+                if busy {
+                    std::thread::sleep(NAP);
+                }
+                continue;
+            }
+            last_frame = Some(Instant::now());
+            for event in &events {
+                if let Some(held) = self.held.get_mut(event.token().0) {
+                    read_all(held, &mut buffer, board);
+                }
+            }
+        }
+    }
+}
+
+/// Reads what `held` has until it would block (its readiness is edge-triggered); stores the
+/// time in its slot when a read completes the mark; counts it closed on its end or an error.
+fn read_all(held: &mut Held, buffer: &mut [u8; READ_BUFFER], board: &Board) {
+    use std::io::Read;
+    while held.open {
+        let kept = held.carry.len;
+        buffer[..kept].copy_from_slice(&held.carry.bytes[..kept]);
+        let end = match held.stream.read(&mut buffer[kept..]) {
+            Ok(0) => {
+                held.open = false;
+                board.closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(n) => kept + n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                held.open = false;
+                board.closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let (found, kept) = scan(buffer, end);
+        held.carry.bytes[..kept].copy_from_slice(&buffer[..kept]);
+        held.carry.len = kept;
+        if found {
+            board.arrivals[held.slot].store(board.now(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// The reader threads; closing them closes every socket.
 struct ReaderPool {
-    /// One per runtime: ends its thread, which drops the runtime and its sockets.
-    stops: Vec<tokio::sync::oneshot::Sender<()>>,
-    /// The runtimes' threads.
+    /// Tells every reader to stop; its sockets close with it.
+    stop: Arc<AtomicBool>,
+    /// The readers' threads.
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl ReaderPool {
-    /// Opens `board`'s sockets to `addr` on the `readers` runtimes; returns once every socket
-    /// has its greeting (or on the first failure, with every socket closed).
+    /// Opens `board`'s sockets to `addr` on `readers` threads; returns once every socket has
+    /// its greeting (or on the first failure, with every socket closed).
     fn open(
         readers: Readers,
         addr: SocketAddr,
         board: &Arc<Board>,
         tag: &str,
     ) -> Result<Self, String> {
-        let (groups, workers) = readers.groups();
+        let groups = readers.0;
         let count = board.arrivals.len();
         let (report, reports) = std::sync::mpsc::channel();
         let mut pool = Self {
-            stops: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
         };
         for group in 0..groups {
-            let mut builder = match workers {
-                None => tokio::runtime::Builder::new_current_thread(),
-                Some(workers) => {
-                    let mut builder = tokio::runtime::Builder::new_multi_thread();
-                    builder.worker_threads(workers);
-                    builder
-                }
-            };
-            let runtime = builder
-                .enable_all()
-                .thread_name("bench-reader")
-                .build()
-                .map_err(|e| e.to_string())?;
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let (report, board, tag) = (report.clone(), Arc::clone(board), tag.to_string());
+            let stop = Arc::clone(&pool.stop);
             let slots: Vec<usize> = (group..count).step_by(groups).collect();
             let thread = std::thread::Builder::new()
                 .name(format!("bench-readers-{group}"))
                 .spawn(move || {
-                    runtime.block_on(async move {
-                        let opened = open_group(addr, slots, board, tag, OPENING / groups).await;
-                        let _ = report.send(opened);
-                        drop(report);
-                        let _ = stopped.await;
-                    });
-                    // Dropping the runtime drops its readers: their sockets close.
-                    drop(runtime);
+                    // The sockets are opened on a runtime, then read without one.
+                    let opened = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())
+                        .and_then(|runtime| {
+                            runtime.block_on(open_group(addr, slots, tag, OPENING / groups))
+                        })
+                        .and_then(Reader::new);
+                    match opened {
+                        Ok(reader) => {
+                            let _ = report.send(Ok(()));
+                            drop(report);
+                            reader.read_until(&stop, &board);
+                        }
+                        Err(e) => {
+                            let _ = report.send(Err(e));
+                        }
+                    }
                 })
                 .map_err(|e| e.to_string())?;
-            pool.stops.push(stop);
             pool.threads.push(thread);
         }
         drop(report);
@@ -397,11 +463,9 @@ impl ReaderPool {
         Ok(pool)
     }
 
-    /// Closes every socket and ends the runtimes.
+    /// Closes every socket and ends the readers.
     fn close(self) {
-        for stop in self.stops {
-            let _ = stop.send(());
-        }
+        self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads {
             let _ = thread.join();
         }
@@ -533,6 +597,8 @@ struct Rounds {
     client_cpu: Option<f64>,
     /// The server's CPU seconds over that time.
     server_cpu: Option<f64>,
+    /// The same by the scheduler's clock.
+    server_run: Option<f64>,
     /// Frames the watcher saw in that time: (PUZZLE_RESET, others).
     watched: (u64, u64),
 }
@@ -548,9 +614,14 @@ async fn rounds(
 ) -> Result<Rounds, String> {
     let server = pid.map(|pid| pid.to_string());
     let server_cpu = || server.as_deref().and_then(cpu_seconds);
+    let server_run = || pid.and_then(run_seconds);
     let began = Instant::now();
-    let (client_before, server_before, watched_before) =
-        (cpu_seconds("self"), server_cpu(), watcher.seen());
+    let (client_before, server_before, run_before, watched_before) = (
+        cpu_seconds("self"),
+        server_cpu(),
+        server_run(),
+        watcher.seen(),
+    );
     let mut rounds = Vec::with_capacity(count);
     for round in 0..count {
         tokio::time::sleep(PAUSE).await;
@@ -594,8 +665,20 @@ async fn rounds(
         elapsed: began.elapsed(),
         client_cpu: spent(client_before, cpu_seconds("self")),
         server_cpu: spent(server_before, server_cpu()),
+        server_run: spent(run_before, server_run()),
         watched: (watched.0 - watched_before.0, watched.1 - watched_before.1),
     })
+}
+
+/// The CPU seconds of `pid`'s threads by the scheduler's own clock (`/proc/PID/task/*/schedstat`,
+/// nanoseconds on the CPU), beside `/proc/PID/stat`'s, which samples whole ticks: a cross-check.
+fn run_seconds(pid: u32) -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e9)
 }
 
 /// `µs per frame (s)`, or `unknown`.
@@ -736,6 +819,12 @@ fn report(count: usize, m: &Rounds, closed: usize, watcher: &Watcher) {
     let readers_open = (count - closed) as u64;
     let (watched_resets, watched_others) = m.watched;
     let frames = all.len() as u64 + watched_resets + watched_others + watched_others * readers_open;
+    if let Some(run) = m.server_run.filter(|_| frames > 0) {
+        println!(
+            "fanout {count}: the server's CPU by the scheduler's clock: {:.1} µs per frame",
+            run * 1e6 / frames as f64
+        );
+    }
     println!(
         "fanout {count}: CPU over the rounds ({:.2} s): server {}, load tool {}; {frames} frames delivered ({} PUZZLE_RESET to the readers, {watched_others} other broadcast(s) to {readers_open} readers, {} to the watcher)",
         m.elapsed.as_secs_f64(),
@@ -758,7 +847,7 @@ fn report(count: usize, m: &Rounds, closed: usize, watcher: &Watcher) {
 mod tests {
     use super::*;
 
-    /// Feeds `chunks` to [`scan`] the way [`hold`] reads them: which reads complete a mark.
+    /// Feeds `chunks` to [`scan`] the way [`read_all`] reads them: which reads complete a mark.
     fn feed(chunks: &[&[u8]]) -> Vec<bool> {
         let mut buffer = [0u8; READ_BUFFER];
         let mut kept = 0;
@@ -808,9 +897,9 @@ mod tests {
     }
 
     #[test]
-    fn readers_are_threads_or_a_pool() {
-        assert_eq!(Readers::parse("1"), Ok(Readers::Threads(1)));
-        assert_eq!(Readers::parse("pool:2"), Ok(Readers::Pool(2)));
-        assert!(Readers::parse("0").is_err() && Readers::parse("pool:x").is_err());
+    fn readers_are_a_number_of_threads() {
+        assert_eq!(Readers::parse("1"), Ok(Readers(1)));
+        assert_eq!(Readers::parse(" 3 "), Ok(Readers(3)));
+        assert!(Readers::parse("0").is_err() && Readers::parse("pool:2").is_err());
     }
 }
