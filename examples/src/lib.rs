@@ -136,8 +136,7 @@ pub async fn serve_poem(
     hashpass: &HashPass,
     addr: SocketAddr,
 ) -> std::io::Result<()> {
-    listener::raise_open_files_limit();
-    let listener = listener::GuardedListener::new(tokio::net::TcpListener::bind(addr).await?);
+    let listener = listener::GuardedListener::bind(addr).await?;
     tracing::info!(%addr, "HashPass listening (poem)");
     poem::Server::new_with_acceptor(listener::GuardedAcceptor::new(listener)?)
         .run_with_graceful_shutdown(app, shutdown(hashpass.clone()), Some(SHUTDOWN_DEADLINE))
@@ -148,10 +147,8 @@ pub async fn serve_poem(
 /// ([`HashPass::shutdown`]) and finishes in-flight requests.
 pub async fn serve(app: Router, hashpass: &HashPass, addr: SocketAddr) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
-    listener::raise_open_files_limit();
     // `tap_io` (doing nothing) gives the peer address as connect info for any listener.
-    let listener =
-        listener::GuardedListener::new(tokio::net::TcpListener::bind(addr).await?).tap_io(|_| ());
+    let listener = listener::GuardedListener::bind(addr).await?.tap_io(|_| ());
     tracing::info!(%addr, "HashPass listening");
     axum::serve(
         listener,

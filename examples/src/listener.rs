@@ -71,6 +71,12 @@ impl GuardedListener {
         }
     }
 
+    /// Raises the open-files limit ([`raise_open_files_limit`]) and listens on `addr`.
+    pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
+        raise_open_files_limit();
+        Ok(Self::new(TcpListener::bind(addr).await?))
+    }
+
     /// The next connection; a connection that arrives while the process is out of
     /// descriptors is answered 503 and closed with the reserve's descriptor.
     pub async fn accept_guarded(&mut self) -> (TcpStream, SocketAddr) {

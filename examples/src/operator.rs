@@ -367,10 +367,7 @@ impl std::fmt::Display for AuditSource {
 pub async fn read_audit_trail(
     settings: &ServerSettings,
 ) -> Result<(Vec<LoggedRecord>, AuditSource), Box<dyn std::error::Error>> {
-    if let Some(url) = &settings.redis_url {
-        let backend =
-            hashpass::redis::RedisBackend::connect(url.expose(), settings.redis_prefix.clone())
-                .await?;
+    if let (Some(backend), Some(url)) = (settings.redis().await?, &settings.redis_url) {
         let log = hashpass::redis::RedisAuditLog::new(backend);
         let records = all_records(&log as &dyn AuditLog).await?;
         let source = AuditSource::Redis {
@@ -548,13 +545,8 @@ async fn show_outbox(mut args: Args) -> Outcome {
     };
     args.finish()?;
     let (settings, _config) = ServerSettings::from_env()?;
-    let outbox: Box<dyn hashpass::outbox::WebhookOutbox> = match &settings.redis_url {
-        Some(url) => {
-            let backend =
-                hashpass::redis::RedisBackend::connect(url.expose(), settings.redis_prefix.clone())
-                    .await?;
-            Box::new(hashpass::redis::RedisOutbox::new(backend))
-        }
+    let outbox: Box<dyn hashpass::outbox::WebhookOutbox> = match settings.redis().await? {
+        Some(backend) => Box::new(hashpass::redis::RedisOutbox::new(backend)),
         None => {
             let dir = settings.data_dir.join(hashpass::outbox::OUTBOX_DIR);
             if !dir.is_dir() {

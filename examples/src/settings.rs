@@ -110,6 +110,21 @@ impl ServerSettings {
         SocketAddr::new(self.host, self.port)
     }
 
+    /// The Redis of the Redis URL, under the key prefix, connected; `None` when no URL is set.
+    pub async fn redis(
+        &self,
+    ) -> Result<Option<hashpass::redis::RedisBackend>, hashpass::StoreError> {
+        match &self.redis_url {
+            Some(url) => {
+                let prefix = self.redis_prefix.clone();
+                Ok(Some(
+                    hashpass::redis::RedisBackend::connect(url.expose(), prefix).await?,
+                ))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// `builder` with the audit log and blacklist on disk in the data directory and, when a
     /// Redis URL is set, every shared store in that Redis.
     pub async fn stores(
@@ -117,11 +132,9 @@ impl ServerSettings {
         builder: HashPassBuilder,
     ) -> Result<HashPassBuilder, Box<dyn std::error::Error>> {
         let builder = builder.on_disk(&self.data_dir);
-        let Some(url) = &self.redis_url else {
+        let Some(backend) = self.redis().await? else {
             return Ok(builder);
         };
-        let backend =
-            hashpass::redis::RedisBackend::connect(url.expose(), self.redis_prefix.clone()).await?;
         tracing::info!(prefix = %self.redis_prefix, "sharing state through Redis");
         Ok(builder.redis(backend).await?)
     }

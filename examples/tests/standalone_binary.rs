@@ -4,11 +4,11 @@
 //! with a message naming the variable; its start-up log shows no secret.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use hashpass_tests::process::{
-    check_embedded_pages, free_port, quick_game_env, stop, wait_until_answers,
+    check_embedded_pages, free_port, program_command, quick_game_env, stop, wait_until_answers,
 };
 use tokio::process::{Child, Command};
 
@@ -31,17 +31,7 @@ fn lone_binary(name: &str) -> (PathBuf, PathBuf) {
 
 /// The binary in `dir` with exactly `env` (plus PATH), nothing inherited.
 fn command(dir: &Path, binary: &Path, env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(binary);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
+    program_command(binary, dir, env.iter().copied())
 }
 
 /// A quick game on `port` with this test's admin token.
@@ -197,6 +187,22 @@ async fn the_start_up_log_shows_no_secret() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The health check of the server on `port`: its `current_seed`, or why there is none.
+async fn current_seed(port: &str) -> Result<String, String> {
+    let answer = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/health"))
+        .header("user-agent", "Mozilla/5.0")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer.status() != 200 {
+        return Err(format!("health answered {}", answer.status()));
+    }
+    let body: serde_json::Value = answer.json().await.map_err(|e| e.to_string())?;
+    let seed = body["current_seed"].as_str().ok_or(format!("{body}"))?;
+    Ok(seed.to_string())
+}
+
 #[tokio::test]
 async fn a_rediss_url_reaches_a_tls_only_redis() {
     let (redis, certificates) = hashpass_tests::redis_server::RedisServer::start_tls();
@@ -212,22 +218,6 @@ async fn a_rediss_url_reaches_a_tls_only_redis() {
     let mut child = command(&dir, &binary, &env).spawn().unwrap();
     wait_until_up(&mut child, &port).await;
     // The puzzle lives in the TLS Redis now: a second instance on it sees the same seed.
-    let client = reqwest::Client::new();
-    let health = |port: String| {
-        let client = client.clone();
-        async move {
-            let body: serde_json::Value = client
-                .get(format!("http://127.0.0.1:{port}/api/health"))
-                .header("user-agent", "Mozilla/5.0")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            body["current_seed"].as_str().unwrap().to_string()
-        }
-    };
     let second_port = free_port().to_string();
     let mut second_env = quick_game(&second_port);
     second_env.push(("HASHPASS_REDIS_URL", &redis.url));
@@ -237,7 +227,10 @@ async fn a_rediss_url_reaches_a_tls_only_redis() {
         .spawn()
         .unwrap();
     wait_until_up(&mut second, &second_port).await;
-    assert_eq!(health(port).await, health(second_port).await);
+    assert_eq!(
+        current_seed(&port).await.unwrap(),
+        current_seed(&second_port).await.unwrap()
+    );
     let printed = stop(child).await;
     assert!(printed.contains("sharing state through Redis"), "{printed}");
     stop(second).await;
@@ -263,8 +256,8 @@ async fn a_rediss_url_reaches_a_tls_only_redis() {
     let _ = std::fs::remove_dir_all(&second_dir);
 }
 
-/// Sends a health request on a new connection and keeps it open; the status line's code, or
-/// `None` when the connection was closed without an answer.
+/// Sends a health request on a new connection and keeps it open; what the server answered (its
+/// first read), or `None` when the connection was closed without an answer.
 fn hold_connection(port: &str) -> (std::net::TcpStream, Option<String>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
@@ -287,23 +280,12 @@ async fn out_of_descriptors_new_connections_get_a_clean_503() {
     let (dir, binary) = lone_binary("descriptors");
     let port = free_port().to_string();
     let mut command = command(&dir, Path::new("prlimit"), &quick_game(&port));
-    command
-        .arg("--nofile=32:128")
-        .arg("--")
-        .arg(&binary)
-        .stdout(Stdio::piped());
+    command.arg("--nofile=32:128").arg("--").arg(&binary);
     let mut child = command.spawn().unwrap();
     wait_until_up(&mut child, &port).await;
     let port_for_clients = port.clone();
-    let (held, answers) = tokio::task::spawn_blocking(move || {
-        let mut held = Vec::new();
-        let mut answers = Vec::new();
-        for _ in 0..200 {
-            let (stream, answer) = hold_connection(&port_for_clients);
-            held.push(stream);
-            answers.push(answer);
-        }
-        (held, answers)
+    let (held, answers): (Vec<_>, Vec<_>) = tokio::task::spawn_blocking(move || {
+        (0..200).map(|_| hold_connection(&port_for_clients)).unzip()
     })
     .await
     .unwrap();
@@ -332,21 +314,9 @@ async fn out_of_descriptors_new_connections_get_a_clean_503() {
     );
     assert!(refused[0].contains(r#"{"detail":"Server at its connection limit, retry"}"#));
     drop(held);
-    let client = reqwest::Client::new();
-    let mut back = false;
-    for _ in 0..50 {
-        let health = client
-            .get(format!("http://127.0.0.1:{port}/api/health"))
-            .header("user-agent", "Mozilla/5.0")
-            .send()
-            .await;
-        if health.is_ok_and(|r| r.status() == 200) {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(back, "the server serves again once the sockets closed");
+    tokio::time::timeout(Duration::from_secs(5), wait_until_up(&mut child, &port))
+        .await
+        .expect("the server serves again once the sockets closed");
     let printed = stop(child).await;
     assert_eq!(
         printed.matches("out of file descriptors").count(),

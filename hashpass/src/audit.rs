@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::StoreError;
-use crate::util::{blocking_io, local_datetime, lock, round_dp};
+use crate::util::{blocking_io, local_datetime, lock, round_dp, write_atomic};
 
 /// The current file's name.
 pub const CURRENT_FILE: &str = "verify.jsonl";
@@ -219,10 +219,7 @@ pub fn to_jsonl(records: &[LoggedRecord]) -> String {
 pub async fn write_jsonl(path: &Path, records: &[LoggedRecord]) -> Result<(), StoreError> {
     let text = to_jsonl(records);
     let target = path.to_path_buf();
-    crate::util::blocking_io(path, move || {
-        crate::util::write_atomic(&target, text.as_bytes())
-    })
-    .await
+    blocking_io(path, move || write_atomic(&target, text.as_bytes())).await
 }
 
 /// Every record of `log`, oldest first: the archives from the oldest, then the current file,

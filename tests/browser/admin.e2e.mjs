@@ -315,7 +315,10 @@ run(async () => {
     await page.click('[data-op="api/admin/clear-sessions"]');
     await answerDialog(page, 'confirm', ['Revoke every session token']);
     await waitAnnounce(page, 'Clear sessions: Cleared', 'ok');
-    await page.waitForFunction(() => [...document.querySelectorAll('#sessions td[data-col="state"]')].every((td) => td.textContent === 'Revoked'), null, { timeout: 10000 });
+    await page.waitForFunction(() => {
+      const states = [...document.querySelectorAll('#sessions td[data-col="state"]')];
+      return states.length > 0 && states.every((td) => td.textContent === 'Revoked');
+    }, null, { timeout: 10000 });
 
     assertNoProblems(watched.problems, 'admin console');
     await watched.context.close();

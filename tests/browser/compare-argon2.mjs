@@ -111,6 +111,29 @@ const NO_SIMD = `WebAssembly.validate = () => false;\n`;
 
 const utf8 = 'const utf8 = (s) => new TextEncoder().encode(s);\n';
 
+// hash-wasm's API (and its fork's): `argon2d` from the module at `url`.
+const hashWasmSource = (url) => `
+import { argon2d } from '${url}';
+serve(async () => ({
+  hash: (c) => argon2d({ password: c.password, salt: c.salt, parallelism: c.p, iterations: c.t, memorySize: c.m, hashLength: 32, outputType: 'hex' }),
+}));`;
+
+// argon2-browser's API (and its forks'), on the `argon2` object in scope; `type` is the
+// name its ArgonType gives Argon2d.
+const argon2BrowserServe = (type = 'Argon2d') => `serve(async () => ({
+  hash: async (c) => (await argon2.hash({ pass: c.password, salt: c.salt, time: c.t, mem: c.m, hashLen: 32, parallelism: c.p, type: argon2.ArgonType.${type} })).hashHex,
+}));`;
+
+// argon2-browser itself, with its binary `wasm` (dist/argon2.wasm or dist/argon2-simd.wasm).
+const argon2BrowserSource = (wasm) => `
+// Its own hooks: the binary from here, the Emscripten glue as a classic script (as a module,
+// in strict mode, it fails to load and the library waits for ever).
+self.loadArgon2WasmBinary = async () => new Uint8Array(await (await fetch('/nm/argon2-browser/dist/${wasm}')).arrayBuffer());
+self.loadArgon2WasmModule = async () => importScripts('/nm/argon2-browser/dist/argon2.js');
+importScripts('/nm/argon2-browser/lib/argon2.js');
+const argon2 = self.argon2;
+${argon2BrowserServe()}`;
+
 /**
  * The builds. `source` is the worker's script (after the loop is loaded); `classic` workers load
  * the loop with importScripts, module workers import it.
@@ -121,11 +144,7 @@ const BUILDS = [
     label: 'hash-wasm',
     pkg: 'hash-wasm',
     note: 'the page\'s build before, its fallback now; no SIMD; a new instance per hash',
-    source: `
-import { argon2d } from '/nm/hash-wasm/dist/index.esm.min.js';
-serve(async () => ({
-  hash: (c) => argon2d({ password: c.password, salt: c.salt, parallelism: c.p, iterations: c.t, memorySize: c.m, hashLength: 32, outputType: 'hex' }),
-}));`,
+    source: hashWasmSource('/nm/hash-wasm/dist/index.esm.min.js'),
   },
   {
     id: 'phi-ag',
@@ -154,16 +173,7 @@ serve(async () => {
     pkg: 'argon2-browser',
     note: 'dist/argon2-simd.wasm; one instance',
     classic: true,
-    source: `
-// Its own hooks: the binary from here, the Emscripten glue as a classic script (as a module,
-// in strict mode, it fails to load and the library waits for ever).
-self.loadArgon2WasmBinary = async () => new Uint8Array(await (await fetch('/nm/argon2-browser/dist/argon2-simd.wasm')).arrayBuffer());
-self.loadArgon2WasmModule = async () => importScripts('/nm/argon2-browser/dist/argon2.js');
-importScripts('/nm/argon2-browser/lib/argon2.js');
-const argon2 = self.argon2;
-serve(async () => ({
-  hash: async (c) => (await argon2.hash({ pass: c.password, salt: c.salt, time: c.t, mem: c.m, hashLen: 32, parallelism: c.p, type: argon2.ArgonType.Argon2d })).hashHex,
-}));`,
+    source: argon2BrowserSource('argon2-simd.wasm'),
   },
   {
     id: 'argon2-browser',
@@ -171,16 +181,7 @@ serve(async () => ({
     pkg: 'argon2-browser',
     note: 'dist/argon2.wasm (no SIMD); one instance',
     classic: true,
-    source: `
-// Its own hooks: the binary from here, the Emscripten glue as a classic script (as a module,
-// in strict mode, it fails to load and the library waits for ever).
-self.loadArgon2WasmBinary = async () => new Uint8Array(await (await fetch('/nm/argon2-browser/dist/argon2.wasm')).arrayBuffer());
-self.loadArgon2WasmModule = async () => importScripts('/nm/argon2-browser/dist/argon2.js');
-importScripts('/nm/argon2-browser/lib/argon2.js');
-const argon2 = self.argon2;
-serve(async () => ({
-  hash: async (c) => (await argon2.hash({ pass: c.password, salt: c.salt, time: c.t, mem: c.m, hashLen: 32, parallelism: c.p, type: argon2.ArgonType.Argon2d })).hashHex,
-}));`,
+    source: argon2BrowserSource('argon2.wasm'),
   },
   {
     id: 'aeternity-simd',
@@ -192,9 +193,7 @@ serve(async () => ({
 self.loadArgon2WasmBinary = () => fetch('/nm/@aeternity/argon2-browser/dist/argon2-simd.wasm').then((r) => r.arrayBuffer()).then((b) => new Uint8Array(b));
 importScripts('/nm/@aeternity/argon2-browser/dist/argon2.min.js');
 const argon2 = self.argon2;
-serve(async () => ({
-  hash: async (c) => (await argon2.hash({ pass: c.password, salt: c.salt, time: c.t, mem: c.m, hashLen: 32, parallelism: c.p, type: argon2.ArgonType.Argon2d })).hashHex,
-}));`,
+${argon2BrowserServe()}`,
   },
   {
     id: 'argon2-wasm-esm',
@@ -203,9 +202,7 @@ serve(async () => ({
     note: 'argon2-browser\'s older build, inlined (argon2-wasm-pro ships the same binary); no SIMD',
     source: `
 import argon2 from '/nm/argon2-wasm-esm/lib/argon2.js';
-serve(async () => ({
-  hash: async (c) => (await argon2.hash({ pass: c.password, salt: c.salt, time: c.t, mem: c.m, hashLen: 32, parallelism: c.p, type: argon2.ArgonType.argon2d })).hashHex,
-}));`,
+${argon2BrowserServe('argon2d')}`,
   },
   {
     id: 'argon2-wasm',
@@ -241,11 +238,7 @@ serve(async () => ({
     label: 'argon2-wasm-edge',
     pkg: 'argon2-wasm-edge',
     note: 'fork of hash-wasm; a new instance per hash',
-    source: `
-import { argon2d } from '/nm/argon2-wasm-edge/dist/index.esm.js';
-serve(async () => ({
-  hash: (c) => argon2d({ password: c.password, salt: c.salt, parallelism: c.p, iterations: c.t, memorySize: c.m, hashLength: 32, outputType: 'hex' }),
-}));`,
+    source: hashWasmSource('/nm/argon2-wasm-edge/dist/index.esm.js'),
   },
   {
     id: 'argon2id',

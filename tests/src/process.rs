@@ -159,13 +159,30 @@ pub fn server_binary() -> &'static Path {
     })
 }
 
+/// [`server_binary`] from async code: the first call runs cargo, off the runtime's threads.
+pub async fn build_server_binary() -> &'static Path {
+    tokio::task::spawn_blocking(server_binary)
+        .await
+        .expect("the build finishes")
+}
+
 /// `hashpass-server` run in `dir` with exactly `env` (plus `PATH`): nothing inherited, no `.env`
 /// of the workspace in reach; standard input closed, output piped, killed when dropped.
 pub fn server_command<'a>(
     dir: &Path,
     env: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Command {
-    let mut command = Command::new(server_binary());
+    program_command(server_binary(), dir, env)
+}
+
+/// `program` run as [`server_command`] runs the server: in `dir`, with exactly `env` (plus
+/// `PATH`), standard input closed, output piped, killed when dropped.
+pub fn program_command<'a>(
+    program: &Path,
+    dir: &Path,
+    env: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Command {
+    let mut command = Command::new(program);
     command
         .current_dir(dir)
         .env_clear()
@@ -199,10 +216,7 @@ impl crate::client::Reachable for ServerProcess {
 impl ServerProcess {
     /// Starts the server in `dir` with `env` and waits until it answers `/api/health`.
     pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
-        // Built off the runtime's threads: the first call runs cargo.
-        tokio::task::spawn_blocking(server_binary)
-            .await
-            .expect("the build finishes");
+        build_server_binary().await;
         let port = free_port();
         let mut server = Self {
             addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
@@ -264,9 +278,10 @@ impl ServerProcess {
             return String::new();
         };
         if let Some(pid) = child.id() {
-            let _ = std::process::Command::new("kill")
+            let _ = Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
-                .status();
+                .status()
+                .await;
         }
         let _ = tokio::time::timeout(wait, child.wait()).await;
         stop(child).await

@@ -107,6 +107,53 @@ async fn audited(server: &ServerProcess) -> BTreeSet<String> {
     codes
 }
 
+/// A player on `server` from `ip`, winning ([`keep_winning`]) on a task of its own.
+async fn winning_stream(
+    server: &ServerProcess,
+    ip: std::net::IpAddr,
+    codes: &Arc<Mutex<Vec<String>>>,
+    stop: &Arc<Mutex<bool>>,
+) -> tokio::task::JoinHandle<()> {
+    let player = Player::connect(server, ip).await;
+    tokio::spawn(keep_winning(player, Arc::clone(codes), Arc::clone(stop)))
+}
+
+/// Waits until `codes` holds `count` codes, or `within` passed.
+async fn wait_for_wins(codes: &Mutex<Vec<String>>, count: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while codes.lock().unwrap().len() < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until no session of `ips` counts as connected on `server`, failing 30 s after
+/// `killed_at`; how long after `killed_at` that was.
+async fn wait_until_disconnected(
+    server: &ServerProcess,
+    ips: &BTreeSet<String>,
+    killed_at: Instant,
+) -> Duration {
+    let admin = Http::new(server, client_ip(50));
+    loop {
+        let sessions = admin.admin_get("/api/admin/sessions").await.json();
+        let still_connected = sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| ips.contains(s["ip"].as_str().unwrap()))
+            .filter(|s| s["is_connected"] == true)
+            .count();
+        if still_connected == 0 {
+            return killed_at.elapsed();
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(30),
+            "{still_connected} sessions of the dead instance still count as connected"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_mid_stream_loses_no_answered_win() {
     let redis = RedisServer::start_persistent();
@@ -119,31 +166,15 @@ async fn an_instance_killed_mid_stream_loses_no_answered_win() {
     }
     let codes: Arc<Mutex<Vec<String>>> = Arc::default();
     let stop = Arc::new(Mutex::new(false));
-    let solver_a = Player::connect(&a, client_ip(1)).await;
-    let solver_b = Player::connect(&b, client_ip(2)).await;
-    let stream_a = tokio::spawn(keep_winning(
-        solver_a,
-        Arc::clone(&codes),
-        Arc::clone(&stop),
-    ));
-    let stream_b = tokio::spawn(keep_winning(
-        solver_b,
-        Arc::clone(&codes),
-        Arc::clone(&stop),
-    ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while codes.lock().unwrap().len() < 10 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let stream_a = winning_stream(&a, client_ip(1), &codes, &stop).await;
+    let stream_b = winning_stream(&b, client_ip(2), &codes, &stop).await;
+    wait_for_wins(&codes, 10, Duration::from_secs(60)).await;
     b.kill().await;
     let killed_at = Instant::now();
     let _ = tokio::time::timeout(Duration::from_secs(30), stream_b).await;
     // A keeps serving: more wins after the kill.
     let after_kill = codes.lock().unwrap().len();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while codes.lock().unwrap().len() < after_kill + 3 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_wins(&codes, after_kill + 3, Duration::from_secs(30)).await;
     *stop.lock().unwrap() = true;
     let _ = stream_a.await;
     let answered: BTreeSet<String> = codes.lock().unwrap().iter().cloned().collect();
@@ -156,26 +187,8 @@ async fn an_instance_killed_mid_stream_loses_no_answered_win() {
 
     // The dead instance's sessions count as disconnected within the lease (15 s) and one round
     // of the jobs (5 s).
-    let admin = Http::new(&a, client_ip(50));
     let idle_ips: BTreeSet<String> = (0..4).map(|i| client_ip(200 + i).to_string()).collect();
-    let noticed = loop {
-        let sessions = admin.admin_get("/api/admin/sessions").await.json();
-        let still_connected = sessions
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| idle_ips.contains(s["ip"].as_str().unwrap()))
-            .filter(|s| s["is_connected"] == true)
-            .count();
-        if still_connected == 0 {
-            break killed_at.elapsed();
-        }
-        assert!(
-            killed_at.elapsed() < Duration::from_secs(30),
-            "{still_connected} sessions of the dead instance still count as connected"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let noticed = wait_until_disconnected(&a, &idle_ips, killed_at).await;
     eprintln!("the dead instance's sessions were disconnected {noticed:?} after the kill");
 
     // Every answered code is in the audit, and its webhook arrives (what the dead instance had
@@ -186,7 +199,7 @@ async fn an_instance_killed_mid_stream_loses_no_answered_win() {
     b.restart().await;
     let all_arrived = receiver
         .wait_until(Duration::from_secs(40), |_| {
-            answered.is_subset(&receiver_codes(&receiver))
+            answered.is_subset(&receiver.accepted_codes())
         })
         .await;
     let unarrived: Vec<String> = answered
@@ -196,10 +209,6 @@ async fn an_instance_killed_mid_stream_loses_no_answered_win() {
     assert!(all_arrived, "answered but never delivered: {unarrived:?}");
     let restarted = Http::new(&b, client_ip(3)).get("/api/health").await;
     assert_eq!(restarted.status, 200, "the killed instance serves again");
-}
-
-fn receiver_codes(receiver: &WebhookReceiver) -> BTreeSet<String> {
-    receiver.accepted_codes()
 }
 
 /// How long the webhook receiver stays down.
@@ -232,28 +241,7 @@ async fn a_webhook_receiver_down_for_two_minutes_gets_every_win() {
         assert_eq!(won.status, 200, "{}", won.text);
         codes.insert(won.json()["invite_code"].as_str().unwrap().to_string());
         if round == 3 {
-            let status = Http::new(&a, client_ip(50))
-                .admin_get("/api/admin/status")
-                .await
-                .json();
-            assert!(
-                status["webhook"]["pending"].as_u64() >= Some(1),
-                "{}",
-                status["webhook"]
-            );
-            let metrics = Http::new(&a, client_ip(50))
-                .admin_get("/api/metrics")
-                .await
-                .text;
-            assert!(metrics.contains("hashpass_webhook_pending "), "{metrics}");
-            let tool = b.run_tool(&["outbox", "--limit", "10"]).await;
-            assert!(tool.status.success(), "{tool:?}");
-            let listed: Value = serde_json::from_slice(&tool.stdout).expect("JSON");
-            assert!(listed["pending"].as_u64() >= Some(1), "{listed}");
-            assert!(
-                listed["pending_deliveries"][0]["last_error"].is_string(),
-                "{listed}"
-            );
+            check_pending(&a, &b).await;
         }
         tokio::time::sleep(Duration::from_secs(8)).await;
     }
@@ -276,6 +264,34 @@ async fn a_webhook_receiver_down_for_two_minutes_gets_every_win() {
         codes.len(),
         back_at.elapsed()
     );
+    check_signatures(&receiver);
+}
+
+/// While the receiver is down, the deliveries wait in the outbox: the admin status, the
+/// metrics (on `a`) and the `outbox` tool (beside `b`) show them pending, with their error.
+async fn check_pending(a: &ServerProcess, b: &ServerProcess) {
+    let admin = Http::new(a, client_ip(50));
+    let status = admin.admin_get("/api/admin/status").await.json();
+    assert!(
+        status["webhook"]["pending"].as_u64() >= Some(1),
+        "{}",
+        status["webhook"]
+    );
+    let metrics = admin.admin_get("/api/metrics").await.text;
+    assert!(metrics.contains("hashpass_webhook_pending "), "{metrics}");
+    let tool = b.run_tool(&["outbox", "--limit", "10"]).await;
+    assert!(tool.status.success(), "{tool:?}");
+    let listed: Value = serde_json::from_slice(&tool.stdout).expect("JSON");
+    assert!(listed["pending"].as_u64() >= Some(1), "{listed}");
+    assert!(
+        listed["pending_deliveries"][0]["last_error"].is_string(),
+        "{listed}"
+    );
+}
+
+/// Every delivery `receiver` accepted is keyed by its code and signed: fresh, it verifies;
+/// replayed ten minutes later, it is refused for its timestamp.
+fn check_signatures(receiver: &WebhookReceiver) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

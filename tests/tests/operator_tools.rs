@@ -13,7 +13,7 @@ use hashpass::redis::RedisBackend;
 use hashpass_tests::cases::win_a_code;
 use hashpass_tests::client::{Http, client_ip};
 use hashpass_tests::process::{
-    free_port, quick_game_env, server_binary, server_command, stop, wait_until_answers,
+    build_server_binary, free_port, quick_game_env, server_command, stop, wait_until_answers,
 };
 use hashpass_tests::redis_server::{RedisServer, unique_prefix};
 use hashpass_tests::server::{TestServer, temp_dir, test_config};
@@ -22,13 +22,6 @@ use tokio::process::Command;
 
 /// The invite key of the servers under test.
 const SECRET: &str = "5e1f0c2b7a9d4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
-
-/// Builds the binary (once) before a test starts anything else.
-async fn build_binary() {
-    tokio::task::spawn_blocking(server_binary)
-        .await
-        .expect("the build finishes");
-}
 
 /// The binary with `args` in `dir`, with exactly `env` (plus PATH).
 fn binary(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -138,7 +131,7 @@ fn tampered(code: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_audit_writes_the_files_records_and_verify_code_checks_the_codes() {
-    build_binary().await;
+    build_server_binary().await;
     let dir = temp_dir("operator-files");
     let config = test_config(&dir)
         .with_audit_rotation(2usize)
@@ -159,18 +152,28 @@ async fn export_audit_writes_the_files_records_and_verify_code_checks_the_codes(
         listed, codes,
         "three wins, oldest first, over an archive and the current file"
     );
-
-    let data = dir.join("data");
-    assert!(data.join("verify.jsonl").is_file());
-    let data_before = listing(&data);
-    let seed_before = current_seed(&admin).await;
     let work = temp_dir("operator-files-work");
+    check_file_export(&admin, &dir.join("data"), &work, &expected).await;
+    check_verify_code(&work, &codes).await;
+    check_expired_code(&work, &codes[0]).await;
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// `export-audit` of the audit files in `data`, run in `work`: exactly the `expected` records,
+/// to a file (atomically) or to standard output, leaving the server's state alone; a missing
+/// data directory is an error and is not created.
+async fn check_file_export(admin: &Http, data: &Path, work: &Path, expected: &[Value]) {
+    assert!(data.join("verify.jsonl").is_file());
+    let data_before = listing(data);
+    let seed_before = current_seed(admin).await;
     let out = work.join("audit.jsonl");
     let data_dir = data.to_string_lossy().into_owned();
     let env = [("HASHPASS_DATA_DIR", data_dir.as_str())];
 
     let exported = run(
-        &work,
+        work,
         &["export-audit", "--out", &out.to_string_lossy()],
         &env,
     )
@@ -186,26 +189,26 @@ async fn export_audit_writes_the_files_records_and_verify_code_checks_the_codes(
     let text = std::fs::read_to_string(&out).expect("the export");
     assert_eq!(jsonl_records(&text), expected);
     assert_eq!(
-        std::fs::read_dir(&work).unwrap().count(),
+        std::fs::read_dir(work).unwrap().count(),
         1,
         "no temporary file left"
     );
 
-    let to_stdout = run(&work, &["export-audit"], &env).await;
+    let to_stdout = run(work, &["export-audit"], &env).await;
     assert_status(&to_stdout, 0, "export-audit to stdout");
     assert_eq!(stdout(&to_stdout), text);
     assert!(stderr(&to_stdout).contains("to standard output"));
 
     // Reading left the server's state alone: its files, its puzzle, its log.
-    assert_eq!(listing(&data), data_before);
-    assert_eq!(current_seed(&admin).await, seed_before);
-    assert_eq!(admin_log_records(&admin).await, expected);
+    assert_eq!(listing(data), data_before);
+    assert_eq!(current_seed(admin).await, seed_before);
+    assert_eq!(admin_log_records(admin).await, expected);
 
     // A data directory that does not exist is an error, and is not created.
     let missing = work.join("no-such-dir");
     let missing_text = missing.to_string_lossy().into_owned();
     let refused = run(
-        &work,
+        work,
         &["export-audit"],
         &[("HASHPASS_DATA_DIR", missing_text.as_str())],
     )
@@ -213,11 +216,15 @@ async fn export_audit_writes_the_files_records_and_verify_code_checks_the_codes(
     assert_status(&refused, 2, "export-audit of a missing directory");
     assert!(stderr(&refused).contains("HASHPASS_DATA_DIR"));
     assert!(!missing.exists());
+}
 
-    // verify-code: the server's key from HASHPASS_HMAC_SECRET, or from --key.
+/// `verify-code` of the won `codes`: valid under the server's key (from HASHPASS_HMAC_SECRET or
+/// `--key`), invalid when tampered with or under another key; no key, or one that is not hex,
+/// is an error.
+async fn check_verify_code(work: &Path, codes: &[String]) {
     let with_secret = [("HASHPASS_HMAC_SECRET", SECRET)];
-    for code in &codes {
-        let checked = run(&work, &["verify-code", code], &with_secret).await;
+    for code in codes {
+        let checked = run(work, &["verify-code", code], &with_secret).await;
         assert_status(&checked, 0, "verify-code of a won code");
         let printed = stdout(&checked);
         let lines: Vec<&str> = printed.lines().collect();
@@ -231,11 +238,11 @@ async fn export_audit_writes_the_files_records_and_verify_code_checks_the_codes(
         assert!(verdict["issued_at"].as_u64().is_some(), "{verdict}");
         assert_eq!(verdict["expires_at"], Value::Null, "no lifetime set");
     }
-    let by_flag = run(&work, &["verify-code", &codes[0], "--key", SECRET], &[]).await;
+    let by_flag = run(work, &["verify-code", &codes[0], "--key", SECRET], &[]).await;
     assert_status(&by_flag, 0, "verify-code --key");
 
     let forged = tampered(&codes[0]);
-    let rejected = run(&work, &["verify-code", &forged], &with_secret).await;
+    let rejected = run(work, &["verify-code", &forged], &with_secret).await;
     assert_status(&rejected, 1, "verify-code of a tampered code");
     let verdict: Value = serde_json::from_str(stdout(&rejected).trim()).expect("JSON");
     assert_eq!(
@@ -245,42 +252,11 @@ async fn export_audit_writes_the_files_records_and_verify_code_checks_the_codes(
     );
     assert!(verdict["detail"].as_str().is_some_and(|d| !d.is_empty()));
     let other_key = "00112233445566778899aabbccddeeff";
-    let wrong_key = run(&work, &["verify-code", &codes[0], "--key", other_key], &[]).await;
+    let wrong_key = run(work, &["verify-code", &codes[0], "--key", other_key], &[]).await;
     assert_status(&wrong_key, 1, "verify-code under another key");
 
-    // A later lifetime expires the codes: still invalid, with the dates shown.
-    let expiring = run(
-        &work,
-        &["verify-code", &codes[0]],
-        &[
-            ("HASHPASS_HMAC_SECRET", SECRET),
-            ("HASHPASS_INVITE_TTL", "1"),
-        ],
-    )
-    .await;
-    // Issue times are whole seconds of the server's clock: at most 2 s later the code is past
-    // a 1 s lifetime.
-    let expiring = if expiring.status.code() == Some(0) {
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        run(
-            &work,
-            &["verify-code", &codes[0]],
-            &[
-                ("HASHPASS_HMAC_SECRET", SECRET),
-                ("HASHPASS_INVITE_TTL", "1"),
-            ],
-        )
-        .await
-    } else {
-        expiring
-    };
-    assert_status(&expiring, 1, "verify-code of an expired code");
-    let verdict: Value = serde_json::from_str(stdout(&expiring).trim()).expect("JSON");
-    assert_eq!(verdict["reason"], "expired", "{verdict}");
-    assert!(verdict["expires_at"].as_u64().is_some(), "{verdict}");
-
     // No key at all: nothing can be verified (a random per-start key signs nothing we know).
-    let keyless = run(&work, &["verify-code", &codes[0]], &[]).await;
+    let keyless = run(work, &["verify-code", &codes[0]], &[]).await;
     assert_status(&keyless, 2, "verify-code without a key");
     assert_eq!(stdout(&keyless), "");
     let message = stderr(&keyless);
@@ -288,17 +264,32 @@ async fn export_audit_writes_the_files_records_and_verify_code_checks_the_codes(
         message.contains("HASHPASS_HMAC_SECRET") && message.contains("--key"),
         "{message}"
     );
-    let bad_key = run(&work, &["verify-code", &codes[0], "--key", "not-hex"], &[]).await;
+    let bad_key = run(work, &["verify-code", &codes[0], "--key", "not-hex"], &[]).await;
     assert_status(&bad_key, 2, "verify-code with a key that is not hex");
+}
 
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&work);
+/// A later lifetime expires `code`: still invalid, with the dates shown.
+async fn check_expired_code(work: &Path, code: &str) {
+    let env = [
+        ("HASHPASS_HMAC_SECRET", SECRET),
+        ("HASHPASS_INVITE_TTL", "1"),
+    ];
+    let mut expiring = run(work, &["verify-code", code], &env).await;
+    // Issue times are whole seconds of the server's clock: at most 2 s later the code is past
+    // a 1 s lifetime.
+    if expiring.status.code() == Some(0) {
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        expiring = run(work, &["verify-code", code], &env).await;
+    }
+    assert_status(&expiring, 1, "verify-code of an expired code");
+    let verdict: Value = serde_json::from_str(stdout(&expiring).trim()).expect("JSON");
+    assert_eq!(verdict["reason"], "expired", "{verdict}");
+    assert!(verdict["expires_at"].as_u64().is_some(), "{verdict}");
 }
 
 /// Every key of `prefix` in the Redis on `port`, sorted.
-fn redis_keys(port: u16, prefix: &str) -> Vec<String> {
-    let output = std::process::Command::new("redis-cli")
+async fn redis_keys(port: u16, prefix: &str) -> Vec<String> {
+    let output = Command::new("redis-cli")
         .args([
             "-p",
             &port.to_string(),
@@ -307,6 +298,7 @@ fn redis_keys(port: u16, prefix: &str) -> Vec<String> {
             &format!("{prefix}*"),
         ])
         .output()
+        .await
         .expect("redis-cli runs (it comes with redis-server)");
     assert!(output.status.success());
     let mut keys: Vec<String> = String::from_utf8_lossy(&output.stdout)
@@ -318,24 +310,50 @@ fn redis_keys(port: u16, prefix: &str) -> Vec<String> {
     keys
 }
 
+/// `export-audit` with `env` naming a Redis, run in `work`: the `expected` records of the stream
+/// under `prefix`, to standard output and to a file given as `--out=FILE`.
+async fn check_redis_export(work: &Path, env: &[(&str, &str)], prefix: &str, expected: &[Value]) {
+    let exported = run(work, &["export-audit"], env).await;
+    assert_status(&exported, 0, "export-audit from Redis");
+    let summary = stderr(&exported);
+    assert!(
+        summary.contains("exported 2 audit records") && summary.contains("Redis"),
+        "{summary}"
+    );
+    assert!(summary.contains(&format!("{prefix}audit")), "{summary}");
+    let text = stdout(&exported);
+    assert_eq!(jsonl_records(&text), expected);
+
+    let out = work.join("export").with_extension("jsonl");
+    let to_file = run(
+        work,
+        &["export-audit", &format!("--out={}", out.display())],
+        env,
+    )
+    .await;
+    assert_status(&to_file, 0, "export-audit --out= from Redis");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+}
+
+/// A server in `dir` sharing its state through `redis` under `prefix`, signing with [`SECRET`].
+async fn shared_server(redis: &RedisServer, prefix: &str, dir: &Path) -> TestServer {
+    let backend = RedisBackend::connect(&redis.url, prefix)
+        .await
+        .expect("redis reachable");
+    let config = test_config(dir).with_hmac_secret(Some(SECRET.into()));
+    let serve = hashpass_tests::adapters::axum;
+    let server = TestServer::start_shared(serve, config, dir.to_path_buf(), Some(backend)).await;
+    assert!(server.shares_state());
+    server
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_audit_reads_the_redis_stream_of_a_shared_deployment() {
-    build_binary().await;
+    build_server_binary().await;
     let redis = RedisServer::start();
     let prefix = unique_prefix("operator");
     let dir = temp_dir("operator-redis");
-    let backend = RedisBackend::connect(&redis.url, prefix.clone())
-        .await
-        .expect("redis reachable");
-    let config = test_config(&dir).with_hmac_secret(Some(SECRET.into()));
-    let server = TestServer::start_shared(
-        hashpass_tests::adapters::axum,
-        config,
-        dir.clone(),
-        Some(backend),
-    )
-    .await;
-    assert!(server.shares_state());
+    let server = shared_server(&redis, &prefix, &dir).await;
     let admin = Http::new(&server, client_ip(50));
     let mut codes = Vec::new();
     for i in 0..2 {
@@ -344,7 +362,7 @@ async fn export_audit_reads_the_redis_stream_of_a_shared_deployment() {
     let expected = admin_log_records(&admin).await;
     assert_eq!(expected.len(), 2);
     assert_eq!(expected[1]["invite_code"], codes[1].as_str());
-    let keys_before = redis_keys(redis.port, &prefix);
+    let keys_before = redis_keys(redis.port, &prefix).await;
     assert!(
         keys_before.contains(&format!("{prefix}audit")),
         "{keys_before:?}"
@@ -364,29 +382,10 @@ async fn export_audit_reads_the_redis_stream_of_a_shared_deployment() {
         ("HASHPASS_REDIS_PREFIX", prefix.as_str()),
         ("HASHPASS_DATA_DIR", work_text.as_str()),
     ];
-    let exported = run(&work, &["export-audit"], &env).await;
-    assert_status(&exported, 0, "export-audit from Redis");
-    let summary = stderr(&exported);
-    assert!(
-        summary.contains("exported 2 audit records") && summary.contains("Redis"),
-        "{summary}"
-    );
-    assert!(summary.contains(&format!("{prefix}audit")), "{summary}");
-    let text = stdout(&exported);
-    assert_eq!(jsonl_records(&text), expected);
-
-    let out = work.join("export").with_extension("jsonl");
-    let to_file = run(
-        &work,
-        &["export-audit", &format!("--out={}", out.display())],
-        &env,
-    )
-    .await;
-    assert_status(&to_file, 0, "export-audit --out= from Redis");
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    check_redis_export(&work, &env, &prefix, &expected).await;
 
     // Nothing was written to Redis, nor the puzzle reset.
-    assert_eq!(redis_keys(redis.port, &prefix), keys_before);
+    assert_eq!(redis_keys(redis.port, &prefix).await, keys_before);
     assert_eq!(current_seed(&admin).await, seed_before);
 
     // The codes of the deployment verify with its key.
@@ -411,13 +410,13 @@ async fn export_audit_reads_the_redis_stream_of_a_shared_deployment() {
 
 #[tokio::test]
 async fn help_and_usage_errors() {
-    build_binary().await;
+    build_server_binary().await;
     let work = temp_dir("operator-usage");
     for help in [&["help"][..], &["--help"], &["-h"]] {
         let output = run(&work, help, &[]).await;
         assert_status(&output, 0, "help");
         let text = stdout(&output);
-        for command in ["serve", "export-audit", "verify-code", "help"] {
+        for command in ["serve", "export-audit", "verify-code", "outbox", "help"] {
             assert!(text.contains(&format!("  {command} ")), "{help:?}: {text}");
         }
     }
@@ -460,7 +459,7 @@ async fn help_and_usage_errors() {
 /// `serve`.
 #[tokio::test]
 async fn serving_is_unchanged() {
-    build_binary().await;
+    build_server_binary().await;
     let work = temp_dir("operator-serve");
     for args in [
         &["--framework", "poem"][..],

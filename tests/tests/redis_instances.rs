@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hashpass::redis::RedisBackend;
-use hashpass_tests::client::{Player, client_ip, expect_type};
+use hashpass_tests::client::{Answer, Http, Player, client_ip, expect_type};
 use hashpass_tests::redis_server;
 use hashpass_tests::server::{TestServer, temp_dir, test_config};
 
@@ -70,6 +70,66 @@ async fn two_instances_one_winner_per_round_and_resets_everywhere() {
 async fn a_redis_outage_fails_cleanly_and_recovers() {
     let redis = redis_server::RedisServer::start_persistent();
     let receiver = hashpass_tests::webhook_receiver::WebhookReceiver::start().await;
+    let instances = outage_instances(&redis, &receiver).await;
+    let mut players = Vec::new();
+    for (i, server) in instances.iter().enumerate() {
+        players.push(Player::connect(server, client_ip(1 + i as u32)).await);
+    }
+    let mut codes = std::collections::BTreeSet::new();
+    for player in &players {
+        codes.insert(win(player, player.puzzle().await).await);
+    }
+    // Solutions of the current puzzle, sent once Redis is down.
+    let mut stale_bodies = Vec::new();
+    for player in &players {
+        stale_bodies.push(player.solution(&player.puzzle().await.json()).await);
+    }
+
+    redis.stop();
+    for ((server, player), stale_body) in instances.iter().zip(&players).zip(&stale_bodies) {
+        let down = player.puzzle().await;
+        assert_eq!(down.status, 503, "{}", down.text);
+        assert!(down.json()["detail"].is_string(), "{}", down.text);
+        let verify = player.verify(stale_body).await;
+        assert_eq!(verify.status, 503, "{}", verify.text);
+        let health = Http::new(server, client_ip(9)).get("/api/health").await;
+        assert_eq!(health.status, 503);
+        let reset = Http::new(server, client_ip(50))
+            .admin_post("/api/admin/reset-puzzle", &serde_json::json!({}))
+            .await;
+        assert_eq!(reset.status, 503, "{}", reset.text);
+    }
+
+    redis.restart();
+    for player in &players {
+        let back = puzzle_once_back(player).await;
+        assert_eq!(
+            back.status, 200,
+            "the same session works again: {}",
+            back.text
+        );
+        codes.insert(win(player, back).await);
+    }
+    assert_eq!(
+        audited_codes(&instances[1]).await,
+        codes,
+        "every answered win, and only those, is on record"
+    );
+    assert!(
+        receiver
+            .wait_until(Duration::from_secs(15), |_| receiver.accepted_codes()
+                == codes)
+            .await,
+        "every answered win reaches the webhook: {:?} of {codes:?}",
+        receiver.accepted_codes()
+    );
+}
+
+/// Two instances of one deployment on `redis`, telling `receiver` of every invite.
+async fn outage_instances(
+    redis: &redis_server::RedisServer,
+    receiver: &hashpass_tests::webhook_receiver::WebhookReceiver,
+) -> Vec<TestServer> {
     let prefix = redis_server::unique_prefix("outage");
     let mut instances = Vec::new();
     for name in ["a", "b"] {
@@ -83,79 +143,41 @@ async fn a_redis_outage_fails_cleanly_and_recovers() {
                 .await,
         );
     }
-    let mut players = Vec::new();
-    for (i, server) in instances.iter().enumerate() {
-        players.push(Player::connect(server, client_ip(1 + i as u32)).await);
-    }
-    let mut codes = std::collections::BTreeSet::new();
-    for player in &mut players {
-        let puzzle = player.puzzle().await.json();
-        let body = player.solution(&puzzle).await;
-        let won = player.verify(&body).await;
-        assert_eq!(won.status, 200, "{}", won.text);
-        codes.insert(won.json()["invite_code"].as_str().unwrap().to_string());
-    }
-    let stale_puzzle = players[0].puzzle().await.json();
-    let stale_body = players[0].solution(&stale_puzzle).await;
+    instances
+}
 
-    redis.stop();
-    for (server, player) in instances.iter().zip(&players) {
-        let down = player.puzzle().await;
-        assert_eq!(down.status, 503, "{}", down.text);
-        assert!(down.json()["detail"].is_string(), "{}", down.text);
-        let verify = players[0].verify(&stale_body).await;
-        assert_eq!(verify.status, 503, "{}", verify.text);
-        let health = hashpass_tests::client::Http::new(server, client_ip(9))
-            .get("/api/health")
-            .await;
-        assert_eq!(health.status, 503);
-        let admin = hashpass_tests::client::Http::new(server, client_ip(50));
-        let reset = admin
-            .admin_post("/api/admin/reset-puzzle", &serde_json::json!({}))
-            .await;
-        assert_eq!(reset.status, 503, "{}", reset.text);
-    }
-
-    redis.restart();
-    for player in &players {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        let back = loop {
-            let answer = player.puzzle().await;
-            if answer.status == 200 || tokio::time::Instant::now() > deadline {
-                break answer;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        assert_eq!(
-            back.status, 200,
-            "the same session works again: {}",
-            back.text
-        );
-        let body = player.solution(&back.json()).await;
-        let again = player.verify(&body).await;
-        assert_eq!(again.status, 200, "{}", again.text);
-        codes.insert(again.json()["invite_code"].as_str().unwrap().to_string());
-    }
-    let admin = hashpass_tests::client::Http::new(&instances[1], client_ip(50));
-    let logs = admin.admin_get("/api/admin/logs").await.json();
-    let audited: std::collections::BTreeSet<String> = logs["records"]
+/// The invite codes on the first page of `server`'s audit log.
+async fn audited_codes(server: &TestServer) -> std::collections::BTreeSet<String> {
+    let logs = Http::new(server, client_ip(50))
+        .admin_get("/api/admin/logs")
+        .await
+        .json();
+    logs["records"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["invite_code"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        audited, codes,
-        "every answered win, and only those, is on record"
-    );
-    assert!(
-        receiver
-            .wait_until(Duration::from_secs(15), |_| receiver.accepted_codes()
-                == codes)
-            .await,
-        "every answered win reaches the webhook: {:?} of {codes:?}",
-        receiver.accepted_codes()
-    );
+        .collect()
+}
+
+/// Solves `puzzle` (a 200 answer) as `player` and wins; the invite code.
+async fn win(player: &Player, puzzle: Answer) -> String {
+    let body = player.solution(&puzzle.json()).await;
+    let won = player.verify(&body).await;
+    assert_eq!(won.status, 200, "{}", won.text);
+    won.json()["invite_code"].as_str().unwrap().to_string()
+}
+
+/// `player`'s puzzle once it is answered 200 again, or its last answer after 15 s.
+async fn puzzle_once_back(player: &Player) -> Answer {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = player.puzzle().await;
+        if answer.status == 200 || tokio::time::Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// An admin rotates the invite key on one instance: every instance — running, or started later —

@@ -70,8 +70,6 @@ struct Options {
     readers: fanout::Readers,
     /// The flood scenario's floods: (sessions, addresses).
     floods: Vec<(usize, usize)>,
-    /// The first byte of every client's source address (see [`client_ip`]).
-    client_net: u8,
     /// The scenarios to run, in order.
     scenarios: Vec<String>,
 }
@@ -90,64 +88,38 @@ fn options() -> Result<Options, String> {
         admin_token: std::env::var("ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
         readers: fanout::Readers(1),
         floods: vec![(8, 8), (60, 6)],
-        client_net: 127,
         scenarios: Vec::new(),
     };
+    let mut client_net = 127;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--base" => o.base = value()?,
-            "--seconds" => o.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
-            "--concurrency" => {
-                o.concurrency = value()?
-                    .parse()
-                    .map_err(|e| format!("--concurrency: {e}"))?
-            }
-            "--sockets" => {
-                o.sockets = value()?
-                    .split(',')
-                    .map(|s| s.trim().parse().map_err(|e| format!("--sockets: {e}")))
-                    .collect::<Result<_, _>>()?
-            }
-            "--floods" => {
-                o.floods = value()?
-                    .split(',')
-                    .map(parse_flood)
-                    .collect::<Result<_, _>>()?
-            }
-            "--rounds" => o.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
-            "--pid" => o.pid = Some(value()?.parse().map_err(|e| format!("--pid: {e}"))?),
+            "--seconds" => o.seconds = number("--seconds", &value()?)?,
+            "--concurrency" => o.concurrency = number("--concurrency", &value()?)?,
+            "--sockets" => o.sockets = list(&value()?, |s| number("--sockets", s))?,
+            "--floods" => o.floods = list(&value()?, parse_flood)?,
+            "--rounds" => o.rounds = number("--rounds", &value()?)?,
+            "--pid" => o.pid = Some(number("--pid", &value()?)?),
             "--admin-token" => o.admin_token = Some(value()?),
             "--readers" => o.readers = fanout::Readers::parse(&value()?)?,
             "--client-net" => {
-                o.client_net = match value()?.as_str() {
+                client_net = match value()?.as_str() {
                     "127" => 127,
                     "10" => 10,
                     other => return Err(format!("--client-net must be 127 or 10, not {other}")),
                 }
             }
-            "--sockets-base" => {
-                let base = value()?;
-                let host = base.trim_start_matches("http://").trim_end_matches('/');
-                let addr: SocketAddr = host
-                    .parse()
-                    .map_err(|e| format!("--sockets-base must be http://IP:PORT: {e}"))?;
-                on_this_machine(addr)?;
-                o.sockets_addr = Some(addr);
-            }
+            "--sockets-base" => o.sockets_addr = Some(target("--sockets-base", &value()?)?),
             "-h" | "--help" => return Err(USAGE.into()),
             other if !other.starts_with('-') => o.scenarios.push(other.to_string()),
             other => return Err(format!("unknown option {other}")),
         }
     }
-    let host = o.base.trim_start_matches("http://").trim_end_matches('/');
-    o.addr = host
-        .parse()
-        .map_err(|e| format!("--base must be http://IP:PORT on this machine: {e}"))?;
-    on_this_machine(o.addr)?;
+    o.addr = target("--base", &o.base)?;
     CLIENT_NET
-        .set(o.client_net)
+        .set(client_net)
         .map_err(|_| "the client addresses were chosen twice")?;
     if o.scenarios.is_empty() {
         o.scenarios = ["health", "puzzle", "fanout", "flood"]
@@ -155,6 +127,29 @@ fn options() -> Result<Options, String> {
             .to_vec();
     }
     Ok(o)
+}
+
+/// `text` (trimmed) as the number `flag` takes.
+fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    text.trim().parse().map_err(|e| format!("{flag}: {e}"))
+}
+
+/// The comma-separated items of `text`, each read by `item`.
+fn list<T>(text: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    text.split(',').map(item).collect()
+}
+
+/// The address of `base`, `http://IP:PORT` on this machine (see [`on_this_machine`]).
+fn target(flag: &str, base: &str) -> Result<SocketAddr, String> {
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let addr = host
+        .parse()
+        .map_err(|e| format!("{flag} must be http://IP:PORT on this machine: {e}"))?;
+    on_this_machine(addr)?;
+    Ok(addr)
 }
 
 /// Refuses a target that cannot be this machine: the tool loads a server on a loopback address,

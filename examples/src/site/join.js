@@ -123,6 +123,8 @@ function describe(error) {
 
 let account = null;
 
+// The account as JSON; with none, the translated "Not logged in." (data-i18n keeps it in the
+// page's language, so a language switch needs nothing from here).
 function showAccount() {
   const me = document.getElementById('me');
   if (account) {
@@ -169,7 +171,6 @@ initTheme(document.getElementById('theme'));
 bind(document.getElementById('lang'), () => {
   document.title = t('title');
   if (shown) say(shown.render, shown.ok);
-  showAccount();
 });
 document.title = t('title');
 

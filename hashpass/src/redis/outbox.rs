@@ -66,9 +66,7 @@ impl RedisOutbox {
             .map_err(unavailable)?;
         Ok(())
     }
-}
 
-impl RedisOutbox {
     /// Removes `key` from the pending deliveries and, when `failed` is given, keeps that JSON
     /// as its failed delivery — one transaction.
     async fn forget_pending(&self, key: &str, failed: Option<&str>) -> Result<(), StoreError> {

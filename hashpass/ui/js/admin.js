@@ -174,8 +174,6 @@ function askConfirmation({ title, text = '', details = [], danger = false, confi
     box.type = input.type || 'text';
     box.value = input.value ?? '';
     box.required = Boolean(input.required);
-    box.autocomplete = 'off';
-    box.spellcheck = false;
     for (const name of ['min', 'max', 'inputMode']) {
       const attr = name.toLowerCase();
       if (input[name] != null) box.setAttribute(attr, String(input[name]));
@@ -211,6 +209,9 @@ function wireConfirmation() {
   });
 }
 
+// " (new seed …)" when an answer brings one, else ''.
+const seedNote = (data) => (data.new_seed ? ` (${t('f.newSeed', { seed: data.new_seed })})` : '');
+
 /**
  * One operation: asks for confirmation, sends `request(inputValue)`, reports the answer in the
  * status area — `okText(data)`, else the server's `message` (and new seed); on a refusal the HTTP
@@ -230,8 +231,7 @@ async function perform({ label, text, details, danger, input, confirmLabel, requ
   } else if (okText) {
     said = okText(answer.data || {});
   } else {
-    said = typeof answer.data?.message === 'string' ? answer.data.message : t('done');
-    if (answer.data?.new_seed) said += ` (${t('f.newSeed', { seed: answer.data.new_seed })})`;
+    said = (typeof answer.data?.message === 'string' ? answer.data.message : t('done')) + seedNote(answer.data || {});
   }
   announce(t('report', { action: label, text: said }), ok ? 'ok' : 'error');
   if (after) await after(answer, ok);
@@ -363,7 +363,6 @@ function updateForm(form) {
     label.querySelector('.was').textContent = differs && input.dataset.current !== undefined
       ? t('f.was', { value: input.dataset.current }) : '';
   }
-  form.classList.toggle('changed', changed);
   form.querySelector('button[type="submit"]').disabled = !changed;
   form.querySelector('[data-action="revert"]').disabled = !edited;
 }
@@ -398,8 +397,7 @@ function savedText(form, data) {
     .join(', ');
   let text = t('f.saved', { values: values || t('done') });
   if (typeof data.message === 'string') text += ` — ${data.message}`;
-  if (data.new_seed) text += ` (${t('f.newSeed', { seed: data.new_seed })})`;
-  return text;
+  return text + seedNote(data);
 }
 
 function wireSettingForm(form) {
@@ -464,18 +462,14 @@ function cell(row, text, cls) {
   return td;
 }
 
-function button(label, onClick, cls = 'secondary') {
+// A row's button; `action` (data-action) lets a refresh give the focus back to it.
+function actionButton(action, label, onClick) {
   const b = document.createElement('button');
   b.type = 'button';
-  b.className = cls;
+  b.className = 'secondary small';
+  b.dataset.action = action;
   b.textContent = label;
   b.addEventListener('click', onClick);
-  return b;
-}
-
-function actionButton(action, label, onClick) {
-  const b = button(label, onClick, 'secondary small');
-  b.dataset.action = action;
   return b;
 }
 

@@ -61,8 +61,8 @@ const state = {
   windowHashes: 0,
   windowStart: performance.now(),
   localRate: 0,
-  networkRate: 0,
-  networkSeen: false,
+  // The network's hashrate from the last NETWORK_HASHRATE, or null before the first.
+  networkRate: null,
   // Server clock minus this device's, in seconds, when they differ noticeably (else 0).
   clockSkew: 0,
   best: null,
@@ -104,8 +104,7 @@ function status(key, vars = {}) {
 function setConnection(name) {
   const el = $('conn-state');
   el.dataset.state = name;
-  el.dataset.i18n = `state.${name}`;
-  el.textContent = t(`state.${name}`);
+  setKey(el, `state.${name}`);
 }
 
 /** Sets `el`'s text, touching the page only when it changes. */
@@ -229,7 +228,7 @@ function render() {
   renderClock();
   setText($('hashes'), number(state.hashes));
   setText($('local-rate'), state.mining ? formatRate(state.localRate) : '–');
-  setText($('network-rate'), state.networkRate > 0 || state.networkSeen ? formatRate(state.networkRate) : '–');
+  setText($('network-rate'), state.networkRate == null ? '–' : formatRate(state.networkRate));
   setText($('workers'), state.workerCount ? String(state.workerCount) : '–');
   setText($('best'), state.best ? `${state.best.hash.slice(0, 16)}… (${state.best.zeros})` : '–');
 }
@@ -773,7 +772,6 @@ function connect() {
         break;
       case 'NETWORK_HASHRATE':
         state.networkRate = Number(message.total_hashrate) || 0;
-        state.networkSeen = true;
         render();
         break;
       case 'TIMEOUT_INVITE_CODE':

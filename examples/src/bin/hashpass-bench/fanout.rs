@@ -192,6 +192,23 @@ async fn open_lean(addr: SocketAddr, n: usize, token: &str) -> Result<(TcpStream
         .connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
+    let mut got = handshake(&mut stream, addr, token).await?;
+    read_greeting(&mut stream, &mut got).await?;
+    let mut carry = Carry {
+        bytes: [0; CARRY],
+        len: got.len().min(CARRY),
+    };
+    carry.bytes[..carry.len].copy_from_slice(&got[got.len() - carry.len..]);
+    Ok((stream, carry))
+}
+
+/// Sends the upgrade request for `/api/ws?token=TOKEN` and checks the answer's status and
+/// accept key; returns what was read past the answer's head.
+async fn handshake(
+    stream: &mut TcpStream,
+    addr: SocketAddr,
+    token: &str,
+) -> Result<Vec<u8>, String> {
     let key = generate_key();
     let request = format!(
         "GET /api/ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {UA}\r\n\
@@ -210,7 +227,7 @@ async fn open_lean(addr: SocketAddr, n: usize, token: &str) -> Result<(TcpStream
         if got.len() > 16 * 1024 {
             return Err("the handshake's answer has no end".into());
         }
-        read_more(&mut stream, &mut got).await?;
+        read_more(stream, &mut got).await?;
     };
     let head = String::from_utf8_lossy(&got[..head_end]).into_owned();
     let status = head.lines().next().unwrap_or_default();
@@ -229,9 +246,15 @@ async fn open_lean(addr: SocketAddr, n: usize, token: &str) -> Result<(TcpStream
         ));
     }
     got.drain(..head_end);
+    Ok(got)
+}
+
+/// Reads frames (`got` holds the first bytes) up to and including the SESSION_TOKEN greeting;
+/// leaves in `got` what was read past it. A close frame before it is an error.
+async fn read_greeting(stream: &mut TcpStream, got: &mut Vec<u8>) -> Result<(), String> {
     loop {
-        let Some((opcode, start, end)) = frame(&got)? else {
-            read_more(&mut stream, &mut got).await?;
+        let Some((opcode, start, end)) = frame(got)? else {
+            read_more(stream, got).await?;
             continue;
         };
         match opcode {
@@ -243,19 +266,13 @@ async fn open_lean(addr: SocketAddr, n: usize, token: &str) -> Result<(TcpStream
             }
             0x1 if contains(&got[start..end], b"\"SESSION_TOKEN\"") => {
                 got.drain(..end);
-                break;
+                return Ok(());
             }
             _ => {
                 got.drain(..end);
             }
         }
     }
-    let mut carry = Carry {
-        bytes: [0; CARRY],
-        len: got.len().min(CARRY),
-    };
-    carry.bytes[..carry.len].copy_from_slice(&got[got.len() - carry.len..]);
-    Ok((stream, carry))
 }
 
 /// Looks for the mark in the first `end` bytes of `buffer`, then moves their last [`CARRY`]
@@ -603,8 +620,8 @@ struct Rounds {
     watched: (u64, u64),
 }
 
-/// Runs `count` rounds: clear the slots, read the clock, reset, wait for every socket (or the
-/// timeout), collect the latencies.
+/// Runs `count` rounds ([`one_round`]), with the CPU both sides spent and the frames the
+/// watcher saw over them.
 async fn rounds(
     trigger: &Trigger,
     board: &Board,
@@ -625,38 +642,10 @@ async fn rounds(
     let mut rounds = Vec::with_capacity(count);
     for round in 0..count {
         tokio::time::sleep(PAUSE).await;
-        for slot in board.arrivals.iter() {
-            slot.store(0, Ordering::Relaxed);
-        }
-        let start = board.now();
-        trigger
-            .reset()
+        let measured = one_round(trigger, board)
             .await
             .map_err(|e| format!("round {}: {e}", round + 1))?;
-        let deadline = start + u64::try_from(ROUND_TIMEOUT.as_nanos()).unwrap_or(u64::MAX);
-        loop {
-            let arrived = board
-                .arrivals
-                .iter()
-                .filter(|slot| slot.load(Ordering::Relaxed) >= start)
-                .count();
-            if arrived == board.arrivals.len() || board.now() >= deadline {
-                break;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        let mut latencies: Vec<f64> = board
-            .arrivals
-            .iter()
-            .map(|slot| slot.load(Ordering::Relaxed))
-            .filter(|&at| at >= start && at <= deadline)
-            .map(|at| (at - start) as f64 / 1e6)
-            .collect();
-        latencies.sort_by(f64::total_cmp);
-        rounds.push(Round {
-            missing: board.arrivals.len() - latencies.len(),
-            latencies,
-        });
+        rounds.push(measured);
     }
     let spent = |before: Option<f64>, now: Option<f64>| Some(now? - before?);
     let watched = watcher.seen();
@@ -667,6 +656,40 @@ async fn rounds(
         server_cpu: spent(server_before, server_cpu()),
         server_run: spent(run_before, server_run()),
         watched: (watched.0 - watched_before.0, watched.1 - watched_before.1),
+    })
+}
+
+/// One round: clear the slots, read the clock, reset, wait for every socket (or the timeout),
+/// collect the latencies.
+async fn one_round(trigger: &Trigger, board: &Board) -> Result<Round, String> {
+    for slot in board.arrivals.iter() {
+        slot.store(0, Ordering::Relaxed);
+    }
+    let start = board.now();
+    trigger.reset().await?;
+    let deadline = start + u64::try_from(ROUND_TIMEOUT.as_nanos()).unwrap_or(u64::MAX);
+    loop {
+        let arrived = board
+            .arrivals
+            .iter()
+            .filter(|slot| slot.load(Ordering::Relaxed) >= start)
+            .count();
+        if arrived == board.arrivals.len() || board.now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let mut latencies: Vec<f64> = board
+        .arrivals
+        .iter()
+        .map(|slot| slot.load(Ordering::Relaxed))
+        .filter(|&at| at >= start && at <= deadline)
+        .map(|at| (at - start) as f64 / 1e6)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    Ok(Round {
+        missing: board.arrivals.len() - latencies.len(),
+        latencies,
     })
 }
 
@@ -814,11 +837,24 @@ fn report(count: usize, m: &Rounds, closed: usize, watcher: &Watcher) {
             .collect::<Vec<_>>()
             .join(" "),
     );
+    report_cpu(count, m, all.len() as u64, (count - closed) as u64);
+    if closed > 0 {
+        println!("fanout {count}: WARNING: {closed} sockets closed during the rounds");
+    }
+    if !watcher.open.load(Ordering::Relaxed) {
+        println!(
+            "fanout {count}: WARNING: the watcher socket closed; other broadcasts may be uncounted"
+        );
+    }
+}
+
+/// Prints the CPU per frame of one socket count's rounds, `delivered` PUZZLE_RESET frames
+/// having reached the readers, `readers_open` of them still open at the end.
+fn report_cpu(count: usize, m: &Rounds, delivered: u64, readers_open: u64) {
     // Every frame the server delivered in the interval: the readers' resets, the watcher's
     // frames, and each other broadcast to every reader still open.
-    let readers_open = (count - closed) as u64;
     let (watched_resets, watched_others) = m.watched;
-    let frames = all.len() as u64 + watched_resets + watched_others + watched_others * readers_open;
+    let frames = delivered + watched_resets + watched_others + watched_others * readers_open;
     if let Some(run) = m.server_run.filter(|_| frames > 0) {
         println!(
             "fanout {count}: the server's CPU by the scheduler's clock: {:.1} µs per frame",
@@ -830,17 +866,9 @@ fn report(count: usize, m: &Rounds, closed: usize, watcher: &Watcher) {
         m.elapsed.as_secs_f64(),
         per_frame(m.server_cpu, frames),
         per_frame(m.client_cpu, frames),
-        all.len(),
+        delivered,
         watched_resets + watched_others,
     );
-    if closed > 0 {
-        println!("fanout {count}: WARNING: {closed} sockets closed during the rounds");
-    }
-    if !watcher.open.load(Ordering::Relaxed) {
-        println!(
-            "fanout {count}: WARNING: the watcher socket closed; other broadcasts may be uncounted"
-        );
-    }
 }
 
 #[cfg(test)]
