@@ -242,6 +242,9 @@ pub struct PuzzleService {
     announced_seed: Mutex<String>,
     /// Wakes the outbox worker when a delivery is recorded.
     outbox_ready: tokio::sync::Notify,
+    /// Held by the outbox worker through each round: a graceful shutdown takes it to wait for
+    /// the round under way, after which the worker starts no other.
+    outbox_round: tokio::sync::Mutex<()>,
     /// True from the start of a graceful shutdown on.
     draining: tokio::sync::watch::Sender<bool>,
     /// Verifications under way (a graceful shutdown waits for them).
@@ -308,6 +311,7 @@ impl PuzzleService {
             announced: AtomicU64::new(0),
             announced_seed: Mutex::default(),
             outbox_ready: tokio::sync::Notify::new(),
+            outbox_round: tokio::sync::Mutex::new(()),
             draining: tokio::sync::watch::Sender::new(false),
             in_flight: AtomicUsize::new(0),
         }
@@ -1077,10 +1081,11 @@ impl PuzzleService {
     /// Shuts this instance down gracefully (docs/protocol.md#graceful-shutdown): refuses new
     /// sockets, closes the open ones with 1001 (their pages reconnect, behind a balancer to
     /// another instance) and waits until their clean-up ran (each session's grace starts),
-    /// waits for the verifications in flight (a win is answered and on record), then leaves
-    /// the deployment's instance registry. Waits at most `deadline` for each step; the outbox
-    /// keeps what is not yet delivered for the next instance. Returns whether everything
-    /// finished in time.
+    /// waits for the verifications in flight (a win is answered and on record) and for the
+    /// outbox worker's round under way (a delivery's attempt and its record finish; no other
+    /// round starts), then leaves the deployment's instance registry. Waits at most `deadline`
+    /// for each step; the outbox keeps what is not yet delivered for the next instance.
+    /// Returns whether everything finished in time.
     pub async fn shutdown(&self, deadline: Duration) -> bool {
         // Draining first, then the event: a socket subscribed too late for the event finds the
         // flag set when it starts serving.
@@ -1101,13 +1106,22 @@ impl PuzzleService {
         let verified = self
             .wait_until(deadline, || self.in_flight.load(Ordering::SeqCst) == 0)
             .await;
+        let outbox_settled = tokio::time::timeout(deadline, self.outbox_round.lock())
+            .await
+            .is_ok();
         if let Err(e) = self.seams.instances.leave().await {
             tracing::warn!(error = %e, "could not leave the instance registry");
         }
-        if !(sockets_closed && verified) {
-            tracing::warn!(sockets_closed, verified, "shutdown did not finish in time");
+        let finished = sockets_closed && verified && outbox_settled;
+        if !finished {
+            tracing::warn!(
+                sockets_closed,
+                verified,
+                outbox_settled,
+                "shutdown did not finish in time"
+            );
         }
-        sockets_closed && verified
+        finished
     }
 
     /// Polls `done` every 20 ms for up to `deadline`; whether it came true.
@@ -1275,6 +1289,11 @@ impl PuzzleService {
                 tokio::select! {
                     _ = tick.tick() => {}
                     () = worker.outbox_ready.notified() => {}
+                }
+                let _round = worker.outbox_round.lock().await;
+                if *worker.draining.borrow() {
+                    // What is left stays in the outbox for the next instance.
+                    break;
                 }
                 let outbox = &*worker.seams.outbox;
                 let config = &worker.config.webhook;
