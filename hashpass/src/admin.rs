@@ -61,6 +61,10 @@ pub enum AdminError {
     /// The invite code has no use left to withdraw.
     #[error("This invite code is already used up or withdrawn")]
     NothingToWithdraw,
+    /// The change would be kept in memory only and undone by a restart: no durable store backs
+    /// it, and the host did not opt in to volatile admin state.
+    #[error("{}", .0.refusal())]
+    NotDurable(VolatileStore),
     /// The invite gate refused the code (its own answer, with a machine-readable code).
     #[error(transparent)]
     Invite(#[from] InviteRejection),
@@ -102,6 +106,8 @@ pub enum AdminErrorKind<'a> {
     Invalid,
     /// The operation conflicts with the current state.
     Conflict,
+    /// No durable store backs the change (the instance's configuration, not the request).
+    NotDurable,
     /// A backend is down: retry later.
     Unavailable,
     /// A refusal of the invite gate, which knows its own answer.
@@ -122,6 +128,7 @@ impl AdminError {
             Self::Invalid(_) => AdminErrorKind::Invalid,
             Self::BadHmacSecret(_) => AdminErrorKind::Malformed,
             Self::NothingToWithdraw => AdminErrorKind::Conflict,
+            Self::NotDurable(_) => AdminErrorKind::NotDurable,
             Self::Redemptions(_)
             | Self::AuditLog(_)
             | Self::AppLog(_)
@@ -154,6 +161,29 @@ impl AdminError {
     }
 }
 
+/// A store an admin change would be kept in only in memory (see [`AdminError::NotDurable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolatileStore {
+    /// The invite key ring (a rotation).
+    InviteKeys,
+    /// The redemption store (a withdrawal or a change of a code's uses).
+    Redemptions,
+}
+
+impl VolatileStore {
+    /// Why the change is refused and what to configure.
+    pub fn refusal(self) -> &'static str {
+        match self {
+            Self::InviteKeys => {
+                "Not rotated: this instance keeps its invite keys in memory only, so a restart would bring the old key back. Build it with a data directory (HashPassBuilder::on_disk) or Redis (HashPassBuilder::redis); for tests and demos, HashPassBuilder::volatile_admin_state allows it."
+            }
+            Self::Redemptions => {
+                "Not changed: this instance keeps redemptions in memory only, so a restart would undo the change. Build it with a data directory (HashPassBuilder::on_disk), Redis (HashPassBuilder::redis) or a SQL redemption store (HashPassBuilder::redemption_store); for tests and demos, HashPassBuilder::volatile_admin_state allows it."
+            }
+        }
+    }
+}
+
 impl From<StoreError> for AdminError {
     fn from(error: StoreError) -> Self {
         Self::Store(error)
@@ -165,6 +195,8 @@ pub struct AdminService {
     service: Arc<PuzzleService>,
     lockout: Arc<dyn AdminLockout>,
     applogs: AppLogReader,
+    /// Whether changes may be kept in stores that do not outlive a restart.
+    volatile_state: bool,
 }
 
 impl std::fmt::Debug for AdminService {
@@ -181,6 +213,23 @@ impl AdminService {
             service,
             lockout,
             applogs,
+            volatile_state: false,
+        }
+    }
+
+    /// Lets key rotations, withdrawals and changes of a code's uses be kept in stores that do
+    /// not outlive a restart (tests and demos; see [`crate::HashPassBuilder::volatile_admin_state`]).
+    pub fn allowing_volatile_state(mut self) -> Self {
+        self.volatile_state = true;
+        self
+    }
+
+    /// Refuses a change to `store` unless it is `durable` or volatile state is allowed.
+    fn require_durable(&self, durable: bool, store: VolatileStore) -> Result<(), AdminError> {
+        if durable || self.volatile_state {
+            Ok(())
+        } else {
+            Err(AdminError::NotDurable(store))
         }
     }
 
@@ -799,6 +848,7 @@ impl AdminService {
 
     /// `POST /api/admin/invites/revoke`: withdraws a code that has uses left.
     pub async fn revoke_invite(&self, code: &str) -> Result<InviteWithdrawn, AdminError> {
+        self.require_redemptions_durable()?;
         let gate = self.service.gate();
         if !gate.revoke(code).await? {
             return Err(AdminError::NothingToWithdraw);
@@ -809,6 +859,14 @@ impl AdminService {
             message: "Invite code withdrawn",
             invite: InviteView::from(&status),
         })
+    }
+
+    /// Refuses a change of redemptions the store would not keep across a restart.
+    fn require_redemptions_durable(&self) -> Result<(), AdminError> {
+        self.require_durable(
+            self.service.seams.redemptions.durable(),
+            VolatileStore::Redemptions,
+        )
     }
 
     /// `POST /api/admin/invites/max-uses`: lets a code sign up `max_uses` accounts in all.
@@ -823,6 +881,7 @@ impl AdminService {
             .ok_or_else(|| {
                 AdminError::Invalid(format!("max_uses must be between 1 and {MAX_INVITE_USES}"))
             })?;
+        self.require_redemptions_durable()?;
         let status = self
             .service
             .gate()
@@ -1320,15 +1379,17 @@ impl AdminService {
                 "HMAC secret regenerated (256-bit random). All old redemption codes are now invalid.".to_string(),
             ),
         };
-        // Into the shared state first, so that every instance (and any started later) issues
-        // and checks codes under the new key; then here at once, then the others.
-        self.change(false, false, |state| {
-            state.invite_key = Some(key.clone());
-            Ok(())
-        })
-        .await?;
-        self.service.seams.invites.rotate(&key);
-        self.service.publish(Event::InviteKeyRotated).await;
+        // On record first (in the data directory, or the shared state every instance and any
+        // started later reads), then here at once, then the other instances.
+        let s = &self.service;
+        self.require_durable(s.seams.invite_keys.durable(), VolatileStore::InviteKeys)?;
+        let ring = s
+            .seams
+            .invite_keys
+            .rotate(&s.seams.invites.ring(), &key)
+            .await?;
+        s.seams.invites.adopt(&ring);
+        s.publish(Event::InviteKeyRotated).await;
         tracing::info!("admin rotated the invite key");
         Ok(AdminMessage::new(message))
     }

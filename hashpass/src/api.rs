@@ -311,7 +311,9 @@ impl From<AdminError> for ApiError {
             AdminErrorKind::LockedOut => StatusCode::TOO_MANY_REQUESTS,
             AdminErrorKind::Malformed => StatusCode::BAD_REQUEST,
             AdminErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
-            AdminErrorKind::Conflict => StatusCode::CONFLICT,
+            // A change the instance's configuration could not keep across a restart conflicts
+            // with that configuration, not with the request.
+            AdminErrorKind::Conflict | AdminErrorKind::NotDurable => StatusCode::CONFLICT,
             AdminErrorKind::Unavailable => {
                 let cause = std::error::Error::source(&error).map(ToString::to_string);
                 tracing::error!(error = %error, cause = cause.as_deref().unwrap_or_default(), "admin operation failed: a backend is unavailable");

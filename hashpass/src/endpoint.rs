@@ -97,6 +97,9 @@ impl std::fmt::Debug for Route {
     }
 }
 
+/// The refusal of a redemption change on an instance whose redemptions live in memory only.
+const VOLATILE_REDEMPTIONS: &str = "The instance keeps redemptions in memory only (no data directory, Redis or SQL store), so a restart would undo the change; `detail` says what to configure.";
+
 /// Every HTTP route, one row each.
 pub const ENDPOINTS: &[Route] = &[
     Route {
@@ -589,6 +592,7 @@ pub const ENDPOINTS: &[Route] = &[
             .admin_body("`invite_code` is missing.")
             .gate()
             .fail(409, ERROR, "The code is already used up or withdrawn.")
+            .fail(409, ERROR, VOLATILE_REDEMPTIONS)
         },
     },
     Route {
@@ -609,6 +613,7 @@ pub const ENDPOINTS: &[Route] = &[
                 "`invite_code` or `max_uses` is missing, `max_uses` is out of range, or below the uses already made.",
             )
             .gate()
+            .fail(409, ERROR, VOLATILE_REDEMPTIONS)
         },
     },
     Route {
@@ -703,6 +708,11 @@ pub const ENDPOINTS: &[Route] = &[
                 400,
                 ERROR,
                 "`hmac_secret` is not hexadecimal or shorter than 16 bytes.",
+            )
+            .fail(
+                409,
+                ERROR,
+                "The instance keeps its invite keys in memory only (no data directory, no Redis), so a restart would bring the old key back; `detail` says what to configure.",
             )
         },
     },

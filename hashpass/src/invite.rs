@@ -165,15 +165,95 @@ pub struct VerifiedInvite {
 /// How many rotated-away keys are remembered, to tell their codes apart from forgeries.
 pub const RETIRED_KEYS: usize = 16;
 
-/// The current key and the most recently retired ones, newest first.
-struct Keys {
+/// The invite key ring: the current key and up to [`RETIRED_KEYS`] keys rotated away, newest
+/// first. Its serialised form (`{"current": "<hex>", "retired": ["<hex>", …]}`) is what a
+/// [`crate::invite_key_store::InviteKeyStore`] keeps; its `Debug` shows no key.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InviteKeyRing {
     current: InviteKey,
-    retired: std::collections::VecDeque<InviteKey>,
+    #[serde(default)]
+    retired: Vec<InviteKey>,
+}
+
+impl std::fmt::Debug for InviteKeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InviteKeyRing")
+            .field("current", &self.current)
+            .field("retired", &self.retired.len())
+            .finish()
+    }
+}
+
+impl InviteKeyRing {
+    /// `current`, with nothing retired.
+    pub fn new(current: InviteKey) -> Self {
+        Self {
+            current,
+            retired: Vec::new(),
+        }
+    }
+
+    /// `current` with `retired` (newest first): `current` is taken out of it, repeats and keys
+    /// beyond [`RETIRED_KEYS`] are dropped.
+    pub fn with_retired(current: InviteKey, retired: impl IntoIterator<Item = InviteKey>) -> Self {
+        let mut ring = Self::new(current);
+        ring.retire(retired);
+        ring
+    }
+
+    /// The key codes are issued and verified under.
+    pub fn current(&self) -> &InviteKey {
+        &self.current
+    }
+
+    /// The keys rotated away, newest first.
+    pub fn retired(&self) -> &[InviteKey] {
+        &self.retired
+    }
+
+    /// Whether `key` is among the keys rotated away.
+    pub fn is_retired(&self, key: &InviteKey) -> bool {
+        self.retired.contains(key)
+    }
+
+    /// The ring after a rotation to `key`: the current key becomes the newest retired one
+    /// (nothing changes if `key` already is the current key; a retired `key` comes back).
+    pub fn rotated(&self, key: &InviteKey) -> Self {
+        if self.current == *key {
+            return self.clone();
+        }
+        Self::with_retired(
+            key.clone(),
+            std::iter::once(self.current.clone()).chain(self.retired.iter().cloned()),
+        )
+    }
+
+    /// `self` adopted over `older`, a ring this process held before: `self` decides the
+    /// current key and comes first; the keys only `older` knew (its current one too) are kept
+    /// after its own retired ones, so codes under them still read as `key_rotated`.
+    pub fn over(&self, older: &InviteKeyRing) -> Self {
+        let mut ring = self.clone();
+        ring.retire(std::iter::once(older.current.clone()).chain(older.retired.iter().cloned()));
+        ring
+    }
+
+    /// Appends `keys` to the retired ones, without the current key, repeats or any beyond
+    /// [`RETIRED_KEYS`].
+    fn retire(&mut self, keys: impl IntoIterator<Item = InviteKey>) {
+        for key in keys {
+            if self.retired.len() == RETIRED_KEYS {
+                break;
+            }
+            if key != self.current && !self.retired.contains(&key) {
+                self.retired.push(key);
+            }
+        }
+    }
 }
 
 /// Issues and verifies invite codes under a rotatable key.
 pub struct InviteCodes {
-    keys: RwLock<Keys>,
+    keys: RwLock<InviteKeyRing>,
     ttl: Option<u64>,
     clock: SharedClock,
 }
@@ -190,27 +270,20 @@ impl InviteCodes {
     /// Codes under `key`, never expiring, on the system clock.
     pub fn new(key: InviteKey) -> Self {
         Self {
-            keys: RwLock::new(Keys {
-                current: key,
-                retired: std::collections::VecDeque::new(),
-            }),
+            keys: RwLock::new(InviteKeyRing::new(key)),
             ttl: None,
             clock: Arc::new(SystemClock),
         }
     }
 
     /// The codes `config` describes, on `clock`: signed with its key, or with a random key
-    /// (and a warning: codes won before a restart stop verifying after it) when none is set.
+    /// when none is set (the builder then warns, unless a key ring on record replaces it: see
+    /// [`crate::invite_key_store::restore`]).
     pub fn from_config(
         config: &crate::config::InviteConfig,
         clock: SharedClock,
     ) -> Result<Self, crate::config::ConfigError> {
-        let key = config.key()?.unwrap_or_else(|| {
-            tracing::warn!(
-                "HASHPASS_HMAC_SECRET is not set: invite codes are signed with a random key, so codes won before a restart stop verifying after it (set it to 32+ random bytes in hex: openssl rand -hex 32)"
-            );
-            InviteKey::random()
-        });
+        let key = config.key()?.unwrap_or_else(InviteKey::random);
         Ok(Self::new(key).with_ttl(config.ttl).with_clock(clock))
     }
 
@@ -230,17 +303,25 @@ impl InviteCodes {
         read_lock(&self.keys).current.clone()
     }
 
+    /// The key ring in force.
+    pub fn ring(&self) -> InviteKeyRing {
+        read_lock(&self.keys).clone()
+    }
+
     /// Makes `key` the current key (nothing happens if it already is): every earlier code stops
     /// verifying, and is refused as [`InviteError::KeyRotated`] while its key is among the last
-    /// [`RETIRED_KEYS`].
+    /// [`RETIRED_KEYS`]. In this process only: [`crate::admin::AdminService::regenerate_hmac`]
+    /// also puts the rotation on record.
     pub fn rotate(&self, key: &InviteKey) {
         let mut keys = write_lock(&self.keys);
-        if keys.current != *key {
-            let old = std::mem::replace(&mut keys.current, key.clone());
-            keys.retired.retain(|retired| retired != key);
-            keys.retired.push_front(old);
-            keys.retired.truncate(RETIRED_KEYS);
-        }
+        *keys = keys.rotated(key);
+    }
+
+    /// Adopts `ring` (one on record, or an admin's rotation on another instance), keeping the
+    /// keys only this process knew as retired ones ([`InviteKeyRing::over`]).
+    pub fn adopt(&self, ring: &InviteKeyRing) {
+        let mut keys = write_lock(&self.keys);
+        *keys = ring.over(&keys);
     }
 
     /// Bits of the current key.
@@ -487,6 +568,35 @@ mod tests {
         assert_eq!(c.verify(&code).unwrap_err(), InviteError::KeyRotated);
         c.rotate(&InviteKey::random());
         assert_eq!(c.verify(&code).unwrap_err(), InviteError::BadSignature);
+    }
+
+    #[test]
+    fn an_adopted_ring_keeps_the_keys_only_this_process_knew() {
+        let key = |b: u8| InviteKey::from_hex(&hex::encode([b; 16])).unwrap();
+        // This instance started on its own key 1; another one rotated from its key 2 to 3.
+        let local = InviteCodes::new(key(1));
+        let before = local.issue().code;
+        let shared = InviteKeyRing::new(key(2)).rotated(&key(3));
+        local.adopt(&shared);
+        assert_eq!(local.ring().current(), &key(3));
+        assert_eq!(local.ring().retired(), &[key(2), key(1)]);
+        assert_eq!(local.verify(&before).unwrap_err(), InviteError::KeyRotated);
+        // Rotating back to a retired key makes it current and retires the one in force.
+        let back = local.ring().rotated(&key(1));
+        assert_eq!(
+            (back.current(), back.retired()),
+            (&key(1), &[key(3), key(2)][..])
+        );
+        assert!(back.is_retired(&key(3)) && !back.is_retired(&key(1)));
+        // No more than RETIRED_KEYS are kept, whatever is adopted.
+        let many = InviteKeyRing::with_retired(key(100), (0..40).map(key));
+        assert_eq!(many.retired().len(), RETIRED_KEYS);
+        assert_eq!(many.over(&local.ring()).retired().len(), RETIRED_KEYS);
+        // The serialised ring shows the keys as hex; its Debug shows none.
+        let json = serde_json::to_value(&back).unwrap();
+        assert_eq!(json["current"], hex::encode([1u8; 16]));
+        assert_eq!(serde_json::from_value::<InviteKeyRing>(json).unwrap(), back);
+        assert!(!format!("{back:?}").contains("0101"), "{back:?}");
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! [`webhook::WebhookSink`], [`events::EventBus`],
 //! [`bans::BanList`], [`audit::AuditLog`],
 //! [`hashrate::HashrateStore`], [`admin::AdminLockout`],
-//! [`RedemptionStore`] (which codes signed up whom) and the [`clock::Clock`].
+//! [`RedemptionStore`] (which codes signed up whom),
+//! [`invite_key_store::InviteKeyStore`] (the invite key ring on record) and the [`clock::Clock`].
 //!
 //! ## The path of one request
 //! A winning `POST /api/verify`, from the socket to the stores and back:
@@ -52,6 +53,7 @@ pub mod gate;
 pub mod hashrate;
 pub mod instances;
 pub mod invite;
+pub mod invite_key_store;
 pub mod lockout;
 pub mod metrics;
 pub mod openapi;
@@ -81,7 +83,7 @@ pub use config::{Config, ConfigError};
 pub use error::{ApiError, StoreError};
 pub use gate::{InviteGate, InviteRejection};
 pub use invite::{InviteCodes, InviteError, InviteKey, VerifiedInvite};
-pub use redemption::{MemoryRedemptionStore, RedemptionStore};
+pub use redemption::{FileRedemptionStore, MemoryRedemptionStore, RedemptionStore};
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackend, RedisRedemptionStore};
 pub use service::{BackgroundJobs, PuzzleService, Seams};
@@ -150,7 +152,9 @@ impl HashPass {
             lease: None,
             instances: None,
             redemptions: None,
+            invite_keys: None,
             disk: None,
+            volatile_admin_state: false,
             jobs: true,
         }
     }
@@ -227,7 +231,9 @@ pub struct HashPassBuilder {
     lease: Option<Arc<dyn service::JobLease>>,
     instances: Option<Arc<dyn instances::InstanceRegistry>>,
     redemptions: Option<Arc<dyn redemption::RedemptionStore>>,
+    invite_keys: Option<Arc<dyn invite_key_store::InviteKeyStore>>,
     disk: Option<std::path::PathBuf>,
+    volatile_admin_state: bool,
     jobs: bool,
 }
 
@@ -236,6 +242,7 @@ impl std::fmt::Debug for HashPassBuilder {
         f.debug_struct("HashPassBuilder")
             .field("config", &self.config)
             .field("disk", &self.disk)
+            .field("volatile_admin_state", &self.volatile_admin_state)
             .field("jobs", &self.jobs)
             .finish_non_exhaustive()
     }
@@ -288,12 +295,14 @@ seam_setters! {
     instance_registry: instances: Arc<dyn instances::InstanceRegistry>;
     /// Uses this redemption store (the host site's record of used codes).
     redemption_store: redemptions: Arc<dyn redemption::RedemptionStore>;
+    /// Keeps the invite key ring (the current key and the keys rotated away) here.
+    invite_key_store: invite_keys: Arc<dyn invite_key_store::InviteKeyStore>;
 }
 
 impl HashPassBuilder {
-    /// Shares every store that must be shared between instances through Redis: puzzle state,
-    /// sessions, bans, admin lockout, hashrate, the audit log, the webhook outbox, events,
-    /// redemptions, the instances' liveness and the periodic jobs' lease.
+    /// Shares every store that must be shared between instances through Redis: puzzle state
+    /// (with the invite key ring), sessions, bans, admin lockout, hashrate, the audit log, the
+    /// webhook outbox, events, redemptions, the instances' liveness and the periodic jobs' lease.
     ///
     /// Call it before [`HashPassBuilder::redemption_store`] to keep redemptions elsewhere (in SQL,
     /// say).
@@ -301,8 +310,12 @@ impl HashPassBuilder {
     pub async fn redis(self, backend: redis::RedisBackend) -> Result<Self, StoreError> {
         backend.check_persistence().await;
         let events = redis::RedisEventBus::new(backend.clone()).await?;
+        let puzzles: Arc<dyn PuzzleStore> = Arc::new(redis::RedisPuzzleStore::new(backend.clone()));
         Ok(self
-            .puzzle_store(Arc::new(redis::RedisPuzzleStore::new(backend.clone())))
+            .invite_key_store(Arc::new(invite_key_store::InPuzzleState::durable(
+                Arc::clone(&puzzles),
+            )))
+            .puzzle_store(puzzles)
             .session_store(Arc::new(redis::RedisSessionStore::new(backend.clone())))
             .ban_list(Arc::new(redis::RedisBanList::new(backend.clone())))
             .admin_lockout(Arc::new(redis::RedisAdminLockout::new(backend.clone())))
@@ -322,11 +335,21 @@ impl HashPassBuilder {
             ))))
     }
 
-    /// Keeps the audit log (`verify.jsonl`), the blacklist (`blacklist.json`) and the webhook
-    /// outbox (`webhook-outbox/`) as files in `dir` (created if missing) instead of memory,
-    /// unless those seams are set explicitly.
+    /// Keeps the audit log (`verify.jsonl`), the blacklist (`blacklist.json`), the webhook
+    /// outbox (`webhook-outbox/`), the invite key ring (`invite-keys.json`) and the redemptions
+    /// (`redemptions.json`) as files in `dir` (created if missing) instead of memory, unless
+    /// those seams are set explicitly ([`HashPassBuilder::redis`] sets all but the first two).
     pub fn on_disk(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.disk = Some(dir.into());
+        self
+    }
+
+    /// For tests and demos only: lets an admin rotate the invite key, withdraw a code or change
+    /// its uses on an instance that keeps them in memory (neither [`HashPassBuilder::on_disk`],
+    /// [`HashPassBuilder::redis`] nor a durable redemption store), where a restart undoes the
+    /// change. Without it such changes are refused with 409 (docs/protocol.md#admin-api).
+    pub fn volatile_admin_state(mut self) -> Self {
+        self.volatile_admin_state = true;
         self
     }
 
@@ -346,12 +369,19 @@ impl HashPassBuilder {
         let config = self.config;
         config.validate()?;
         let clock: SharedClock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let invites = match self.invites {
-            Some(invites) => invites,
-            None => Arc::new(InviteCodes::from_config(
-                &config.invites,
-                Arc::clone(&clock),
-            )?),
+        // The key the operator chose, which the ring on record must not have retired.
+        let (invites, configured_key) = match self.invites {
+            Some(invites) => {
+                let key = invites.ring().current().clone();
+                (invites, Some(key))
+            }
+            None => (
+                Arc::new(InviteCodes::from_config(
+                    &config.invites,
+                    Arc::clone(&clock),
+                )?),
+                config.invites.key()?,
+            ),
         };
         let disk = self.disk.as_deref();
         let files_error = |what: &'static str| {
@@ -373,11 +403,23 @@ impl HashPassBuilder {
             Some(outbox) => outbox,
             None => outbox::from_disk(disk).map_err(files_error("the webhook outbox"))?,
         };
+        let puzzles = self
+            .puzzles
+            .unwrap_or_else(|| Arc::new(MemoryPuzzleStore::new()));
+        let invite_keys = match self.invite_keys {
+            Some(store) => store,
+            None => invite_key_store::from_config(disk, &puzzles)
+                .map_err(files_error(invite_key_store::INVITE_KEYS_FILE))?,
+        };
+        let redemptions = match self.redemptions {
+            Some(store) => store,
+            None => {
+                redemption::from_disk(disk).map_err(files_error(redemption::REDEMPTIONS_FILE))?
+            }
+        };
         let seams = Seams {
             clock,
-            puzzles: self
-                .puzzles
-                .unwrap_or_else(|| Arc::new(MemoryPuzzleStore::new())),
+            puzzles,
             sessions: self
                 .sessions
                 .unwrap_or_else(|| Arc::new(MemorySessionStore::new())),
@@ -406,16 +448,25 @@ impl HashPassBuilder {
             instances: self
                 .instances
                 .unwrap_or_else(|| Arc::new(service::SoleInstance)),
-            redemptions: self
-                .redemptions
-                .unwrap_or_else(|| Arc::new(redemption::MemoryRedemptionStore::new())),
+            redemptions,
+            invite_keys,
         };
         let lockout = self
             .lockout
             .unwrap_or_else(|| Arc::new(MemoryAdminLockout::new()));
         let service = Arc::new(PuzzleService::new(config, seams));
         service.initialise().await?;
-        let admin = Arc::new(AdminService::new(Arc::clone(&service), lockout));
+        invite_key_store::restore(
+            &service.seams.invites,
+            configured_key.as_ref(),
+            service.seams.invite_keys.as_ref(),
+        )
+        .await?;
+        let mut admin = AdminService::new(Arc::clone(&service), lockout);
+        if self.volatile_admin_state {
+            admin = admin.allowing_volatile_state();
+        }
+        let admin = Arc::new(admin);
         let jobs = self.jobs.then(|| Arc::new(service.spawn_jobs()));
         Ok(HashPass {
             service,

@@ -60,9 +60,14 @@ pub struct PuzzleState {
     /// The last ≤50 real solves, for the admin chart.
     pub solve_time_chart: Vec<ChartPoint>,
     /// The invite key an admin rotated to, which every instance sharing this state adopts
-    /// (`None`: each instance's configured key).
+    /// (`None`: each instance's configured key), when the key ring lives here
+    /// ([`crate::invite_key_store::InPuzzleState`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_key: Option<crate::invite::InviteKey>,
+    /// The keys rotated away before `invite_key`, newest first (absent from states written
+    /// before they were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_invite_keys: Vec<crate::invite::InviteKey>,
 }
 
 impl PuzzleState {

@@ -98,6 +98,8 @@ pub struct Seams {
     pub instances: Arc<dyn crate::instances::InstanceRegistry>,
     /// Which invite codes were used, by whom, when (the host site's side).
     pub redemptions: Arc<dyn crate::redemption::RedemptionStore>,
+    /// Where the invite key ring is kept.
+    pub invite_keys: Arc<dyn crate::invite_key_store::InviteKeyStore>,
 }
 
 impl std::fmt::Debug for Seams {
@@ -322,7 +324,6 @@ impl PuzzleService {
     /// from the audit log's last ≤5 solve times (docs/protocol.md#difficulty-adjustment).
     pub async fn initialise(&self) -> Result<PuzzleState, StoreError> {
         if let Some(state) = self.seams.puzzles.load().await? {
-            self.adopt_invite_key(&state);
             self.note_announced(state.version, &state.seed);
             return Ok(state);
         }
@@ -354,9 +355,9 @@ impl PuzzleService {
             solve_history: Vec::new(),
             solve_time_chart: Vec::new(),
             invite_key: None,
+            retired_invite_keys: Vec::new(),
         };
         let state = self.seams.puzzles.init(state).await?;
-        self.adopt_invite_key(&state);
         self.note_announced(state.version, &state.seed);
         Ok(state)
     }
@@ -370,19 +371,21 @@ impl PuzzleService {
         .with_clock(Arc::clone(&self.seams.clock))
     }
 
-    /// Adopts the invite key of the shared puzzle state, if an admin rotated it.
+    /// Adopts the invite key ring on record, if an admin rotated the key (here or on another
+    /// instance sharing the store).
     async fn resync_invite_key(&self) {
-        match self.seams.puzzles.load().await {
-            Ok(Some(state)) => self.adopt_invite_key(&state),
+        match self.seams.invite_keys.load().await {
+            Ok(Some(ring)) => self.seams.invites.adopt(&ring),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "could not read the shared invite key"),
         }
     }
 
-    /// Issues codes under the invite key an admin rotated to on any instance sharing `state`.
+    /// Issues codes under the invite key an admin rotated to on any instance sharing `state`,
+    /// when the key ring lives in the puzzle state.
     pub(crate) fn adopt_invite_key(&self, state: &PuzzleState) {
-        if let Some(key) = &state.invite_key {
-            self.seams.invites.rotate(key);
+        if let Some(ring) = self.seams.invite_keys.ring_in(state) {
+            self.seams.invites.adopt(&ring);
         }
     }
 

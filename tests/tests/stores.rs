@@ -53,6 +53,10 @@ fn state(seed: &str) -> PuzzleState {
         invite_key: Some(
             hashpass::invite::InviteKey::from_hex("00112233445566778899aabbccddeeff").unwrap(),
         ),
+        // And the keys rotated away, so that their codes read as rotated on every instance.
+        retired_invite_keys: vec![
+            hashpass::invite::InviteKey::from_hex("ffeeddccbbaa99887766554433221100").unwrap(),
+        ],
     }
 }
 
