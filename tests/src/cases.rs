@@ -1754,7 +1754,7 @@ pub async fn browser_admin(serve: Serve) {
 }
 
 /// Wins the current puzzle from `ip`; the invite code.
-pub async fn win_a_code(server: &TestServer, ip: IpAddr) -> String {
+pub async fn win_a_code(server: &impl crate::client::Reachable, ip: IpAddr) -> String {
     let player = Player::connect(server, ip).await;
     let puzzle = player.puzzle().await.json();
     let answer = player.verify(&player.solution(&puzzle).await).await;

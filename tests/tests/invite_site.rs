@@ -110,7 +110,27 @@ async fn start_site_with(
     hashpass: impl FnOnce(Config) -> Config,
     site: impl FnOnce(&mut SiteConfig),
 ) -> TestServer {
-    let dir = temp_dir("invite-site");
+    start_site_at(
+        serve,
+        temp_dir("invite-site"),
+        database_url,
+        redemptions,
+        hashpass,
+        site,
+    )
+    .await
+}
+
+/// [`start_site_with`] in `dir` (the site's data and, by default, database: a server started
+/// again on the same `dir` is the same site restarted).
+async fn start_site_at(
+    serve: Serve,
+    dir: std::path::PathBuf,
+    database_url: Option<&str>,
+    redemptions: Option<Arc<dyn RedemptionStore>>,
+    hashpass: impl FnOnce(Config) -> Config,
+    site: impl FnOnce(&mut SiteConfig),
+) -> TestServer {
     let config = hashpass(test_config(&dir));
     let url = match database_url {
         Some(url) => url.to_string(),
@@ -512,6 +532,39 @@ async fn invite_site_with_redis_redemptions() {
     .expect("redis reachable");
     let store = Arc::new(hashpass::redis::RedisRedemptionStore::new(backend));
     check_site(start_site(poem_site, None, Some(store)).await).await;
+}
+
+/// The site keeps what its admin changed across a restart: after a key rotation and a
+/// withdrawal, the site started again on the same data directory and database refuses the code
+/// from before the rotation as rotated and the withdrawn one as withdrawn, and signs up with the
+/// code won after the rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sites_rotation_and_withdrawal_outlive_a_restart() {
+    let dir = temp_dir("invite-site-restart");
+    let start = |serve: Serve| start_site_at(serve, dir.clone(), None, None, |c| c, |_| {});
+    let server = start(axum_site).await;
+    let http = Http::new(&server, client_ip(1));
+    let before = win_a_code(&server, client_ip(2)).await;
+    let rotated = http
+        .admin_post("/api/admin/regenerate-hmac", &json!({}))
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let after = win_a_code(&server, client_ip(3)).await;
+    let withdrawn = win_a_code(&server, client_ip(4)).await;
+    let revoke = json!({ "invite_code": withdrawn });
+    let answer = http.admin_post("/api/admin/invites/revoke", &revoke).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    server.shutdown().await;
+
+    let server = start(poem_site).await;
+    let http = Http::new(&server, client_ip(1));
+    let answer = sign_up(&http, "frank", &before).await;
+    assert!(refused(&answer, 410, "key_rotated").contains("invite key changed"));
+    let answer = sign_up(&http, "frank", &withdrawn).await;
+    assert!(refused(&answer, 410, "revoked").contains("withdrawn"));
+    let answer = sign_up(&http, "frank", &after).await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    server.shutdown().await;
 }
 
 /// The sign-up page in real Chromium, on a code won through the puzzle.

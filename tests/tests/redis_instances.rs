@@ -205,6 +205,7 @@ async fn an_invite_key_rotation_reaches_every_instance() {
     // Until a rotation, each instance has its own configured (here: random) key.
     let before = b.hashpass.invites().issue().code;
     assert!(b.hashpass.invites().verify(&before).is_ok());
+    let before_on_a = a.hashpass.invites().issue().code;
 
     let http = hashpass_tests::Http::new(&a, client_ip(1));
     let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -236,6 +237,12 @@ async fn an_invite_key_rotation_reaches_every_instance() {
     // An instance started after the rotation takes the key from the shared state.
     let c = start("c").await;
     assert!(c.hashpass.invites().verify(&from_b).is_ok());
+    // It knows the key rotated away too, from the shared state: a's code from before the
+    // rotation reads as rotated, not as a forgery.
+    assert_eq!(
+        c.hashpass.invites().verify(&before_on_a),
+        Err(InviteError::KeyRotated)
+    );
     let from_c = c.hashpass.invites().issue().code;
     let host =
         hashpass::invite::InviteCodes::new(hashpass::invite::InviteKey::from_hex(key).unwrap());

@@ -732,6 +732,25 @@ async fn sql_redemptions(url: &str) {
     assert_eq!(again.list().await.unwrap().len(), 3);
 }
 
+/// In `redemptions.json` of a data directory (`HashPassBuilder::on_disk`): the same case, and a
+/// store opened again on the directory (a restart) finds every use, withdrawal and limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_redemptions() {
+    let dir = hashpass_tests::server::temp_dir("file-redemptions").join("data");
+    let mut stores = memory().await;
+    stores.redemptions = Arc::new(hashpass::FileRedemptionStore::open(&dir).unwrap());
+    let before = stores.redemptions.clone();
+    a_code_is_redeemed_once(stores).await;
+    let listed = before.list().await.unwrap();
+    drop(before);
+    let again = hashpass::FileRedemptionStore::open(&dir).unwrap();
+    assert_eq!(again.list().await.unwrap(), listed);
+    assert_eq!(
+        again.status("code-2").await.unwrap().state(),
+        CodeState::Revoked
+    );
+}
+
 /// On an embedded SQLite file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_redemptions() {

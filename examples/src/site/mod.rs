@@ -1024,7 +1024,8 @@ impl std::fmt::Debug for Launch {
 }
 
 /// Reads `.env` and the environment (the `SITE_*` and the usual HashPass settings), starts
-/// logging, and builds HashPass with its redemptions in the site's database, then the site.
+/// logging, and builds HashPass with its redemptions in the site's database and its other state
+/// (the audit log, the invite key ring an admin rotates) in `HASHPASS_DATA_DIR`, then the site.
 pub async fn launch_from_env() -> Result<Launch, Box<dyn std::error::Error>> {
     let _ = dotenvy::dotenv();
     let site_config = SiteConfig::from_env()?;
