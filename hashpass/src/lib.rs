@@ -347,7 +347,8 @@ impl HashPassBuilder {
     /// For tests and demos only: lets an admin rotate the invite key, withdraw a code or change
     /// its uses on an instance that keeps them in memory (neither [`HashPassBuilder::on_disk`],
     /// [`HashPassBuilder::redis`] nor a durable redemption store), where a restart undoes the
-    /// change. Without it such changes are refused with 409 (docs/protocol.md#admin-api).
+    /// change. Without it such changes are refused with 409
+    /// (docs/protocol.md#admin-changes-that-must-outlive-a-restart).
     pub fn volatile_admin_state(mut self) -> Self {
         self.volatile_admin_state = true;
         self
