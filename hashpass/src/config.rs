@@ -171,6 +171,9 @@ pub struct NetworkConfig {
     pub dev_trace: bool,
     /// A socket whose send does not complete in this time is closed as too slow (10 s).
     pub ws_send_timeout: Duration,
+    /// What one client may hold of the connection edge, and the shutdown's drain deadline
+    /// (docs/protocol.md#connections).
+    pub connections: crate::edge::ConnectionLimits,
 }
 
 impl NetworkConfig {
@@ -232,6 +235,7 @@ impl Default for NetworkConfig {
             ua_filter: true,
             dev_trace: false,
             ws_send_timeout: Duration::from_secs(10),
+            connections: crate::edge::ConnectionLimits::default(),
         }
     }
 }
@@ -737,6 +741,23 @@ impl NetworkConfig {
         }
         self.ua_filter = vars.flag("HASHPASS_UA_FILTER")?.unwrap_or(true);
         self.dev_trace = vars.flag("HASHPASS_DEV_TRACE")?.unwrap_or(false);
+        let edge = &mut self.connections;
+        if let Some(n) = vars.parsed::<u32>("HASHPASS_CONNECTIONS_PER_ADDRESS")? {
+            edge.per_address = within("HASHPASS_CONNECTIONS_PER_ADDRESS", n, 0, 1_000_000)?;
+        }
+        for (name, slot) in [
+            (
+                "HASHPASS_HEADER_READ_TIMEOUT",
+                &mut edge.header_read_timeout,
+            ),
+            ("HASHPASS_IDLE_TIMEOUT", &mut edge.idle_timeout),
+            ("HASHPASS_BODY_READ_TIMEOUT", &mut edge.body_read_timeout),
+            ("HASHPASS_DRAIN_DEADLINE", &mut edge.drain_deadline),
+        ] {
+            if let Some(secs) = vars.parsed::<u64>(name)? {
+                *slot = Duration::from_secs(within(name, secs, 1, 3_600)?);
+            }
+        }
         Ok(())
     }
 }
@@ -884,6 +905,22 @@ impl WebhookConfig {
         }
         Ok(())
     }
+}
+
+/// `value` if it lies in `min..=max`, else an error naming `name` and the range.
+fn within<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::new(
+            name,
+            format!("{value} is out of range (from {min} to {max})"),
+        ));
+    }
+    Ok(value)
 }
 
 /// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`; a bare address is a single host).
