@@ -279,7 +279,10 @@ fn hold_connection(port: &str) -> (std::net::TcpStream, Option<String>) {
 async fn out_of_descriptors_new_connections_get_a_clean_503() {
     let (dir, binary) = lone_binary("descriptors");
     let port = free_port().to_string();
-    let mut command = command(&dir, Path::new("prlimit"), &quick_game(&port));
+    let mut env = quick_game(&port);
+    // Every connection comes from 127.0.0.1: no per-address share, so the descriptors run out.
+    env.push(("HASHPASS_CONNECTIONS_PER_ADDRESS", "0"));
+    let mut command = command(&dir, Path::new("prlimit"), &env);
     command.arg("--nofile=32:128").arg("--").arg(&binary);
     let mut child = command.spawn().unwrap();
     wait_until_up(&mut child, &port).await;

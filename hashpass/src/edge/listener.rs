@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::{ConnectionLimits, EdgeStream};
@@ -25,6 +25,9 @@ retry-after: 5\r\ncontent-length: 50\r\nconnection: close\r\n\r\n\
 const ADDRESS_FULL: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
 retry-after: 10\r\ncontent-length: 63\r\nconnection: close\r\n\r\n\
 {\"detail\":\"Too many open connections from your address, retry\"}";
+
+/// Refused connections that may be held at once while their answer is read.
+const LINGERING_REFUSALS: usize = 256;
 
 /// Open connections per counted client address.
 #[derive(Debug, Default)]
@@ -79,6 +82,8 @@ pub struct EdgeListener {
     counts: Arc<AddressCounts>,
     reserve: Option<std::fs::File>,
     at_limit: bool,
+    /// Refused connections being answered at once (at most [`LINGERING_REFUSALS`]).
+    lingering: Arc<tokio::sync::Semaphore>,
     /// Refusals of over-share connections since the last log line (logged at most every 10 s).
     refused: u64,
     refused_logged: Option<tokio::time::Instant>,
@@ -95,6 +100,7 @@ impl EdgeListener {
             counts: Arc::default(),
             reserve: open_reserve(),
             at_limit: false,
+            lingering: Arc::new(tokio::sync::Semaphore::new(LINGERING_REFUSALS)),
             refused: 0,
             refused_logged: None,
         }
@@ -168,11 +174,34 @@ impl EdgeListener {
         }
     }
 
-    /// Answers a connection beyond its address's share without waiting on it: the answer fits
-    /// in an empty send buffer, so one non-blocking write sends it or nothing does.
+    /// Answers a connection beyond its address's share without holding up the listener: a few
+    /// refusals at a time (bounded, so refusals cannot hoard descriptors) read the client's
+    /// request head for up to a second, answer 429 and close (an answer sent before the
+    /// request would confuse an HTTP client, and one closed with the request unread would be
+    /// reset before it is read); beyond those, the connection is closed at once.
     fn refuse_over_share(&mut self, stream: TcpStream, peer: SocketAddr) {
-        let _ = stream.try_write(ADDRESS_FULL);
-        drop(stream);
+        if let Ok(lingering) = Arc::clone(&self.lingering).try_acquire_owned() {
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                })
+                .await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    stream.write_all(ADDRESS_FULL).await?;
+                    stream.shutdown().await
+                })
+                .await;
+                drop(lingering);
+            });
+        }
         self.refused += 1;
         let now = tokio::time::Instant::now();
         if self
@@ -274,7 +303,6 @@ mod tests {
 
     #[tokio::test]
     async fn connections_beyond_the_share_are_answered_429_and_others_served() {
-        use tokio::io::AsyncReadExt;
         let limits = ConnectionLimits {
             per_address: 2,
             ..ConnectionLimits::default()
@@ -294,6 +322,10 @@ mod tests {
             ours.push(TcpStream::connect(addr).await.unwrap());
         }
         let mut over = TcpStream::connect(addr).await.unwrap();
+        // A request sent before the refusal does not hide the answer.
+        over.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut answer = Vec::new();
         over.read_to_end(&mut answer).await.unwrap();
         assert!(answer.starts_with(b"HTTP/1.1 429 "));
