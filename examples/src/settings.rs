@@ -14,7 +14,9 @@ pub struct ServerSettings {
     pub host: IpAddr,
     /// `PORT`: where to listen (8000).
     pub port: u16,
-    /// `HASHPASS_LOG_LEVEL`: the lowest level logged (`INFO`), unless `RUST_LOG` says otherwise.
+    /// `HASHPASS_LOG_LEVEL`: the lowest level logged (`INFO`), unless `RUST_LOG` says otherwise:
+    /// `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR` or `OFF` in any case, and the original's
+    /// `WARNING` and `CRITICAL` (read as `WARN` and `ERROR`).
     pub log_level: String,
     /// `HASHPASS_LOG_FORMAT`: `text` (the default) or `json`, one JSON object per line, on
     /// standard output and in the log files alike.
@@ -49,6 +51,19 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
+/// The level `text` names, as the log filter writes it; `None` for anything else.
+fn log_level(text: &str) -> Option<&'static str> {
+    Some(match text.to_ascii_uppercase().as_str() {
+        "TRACE" => "TRACE",
+        "DEBUG" => "DEBUG",
+        "INFO" => "INFO",
+        "WARN" | "WARNING" => "WARN",
+        "ERROR" | "CRITICAL" => "ERROR",
+        "OFF" => "OFF",
+        _ => return None,
+    })
+}
+
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
@@ -77,9 +92,18 @@ impl ServerSettings {
                 )
             })?;
         }
-        vars.set("PORT", &mut settings.port)?;
+        settings.port = vars.whole("PORT", 1..=u16::MAX)?.unwrap_or(settings.port);
         if let Some(level) = vars.text("HASHPASS_LOG_LEVEL") {
-            settings.log_level = level;
+            settings.log_level = log_level(&level)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "HASHPASS_LOG_LEVEL",
+                        format!(
+                            "{level:?} is not a log level (use TRACE, DEBUG, INFO, WARN, ERROR or OFF)"
+                        ),
+                    )
+                })?
+                .into();
         }
         if let Some(format) = vars.text("HASHPASS_LOG_FORMAT") {
             settings.log_format = format
@@ -184,6 +208,59 @@ mod tests {
     fn bad_values_name_the_variable() {
         let name = |pairs: &[(&str, &str)]| read(pairs).unwrap_err().name;
         assert_eq!(name(&[("PORT", "eighty")]), "PORT");
+        assert_eq!(name(&[("PORT", "0")]), "PORT");
+        assert_eq!(name(&[("PORT", "65536")]), "PORT");
+        assert_eq!(name(&[("PORT", "-80")]), "PORT");
         assert_eq!(name(&[("HASHPASS_HOST", "localhost:80")]), "HASHPASS_HOST");
+        assert_eq!(
+            name(&[("HASHPASS_LOG_LEVEL", "verbose")]),
+            "HASHPASS_LOG_LEVEL"
+        );
+        assert_eq!(read(&[("PORT", "65535")]).unwrap().port, 65535);
+    }
+
+    #[test]
+    fn log_levels_are_the_known_ones() {
+        for (text, level) in [
+            ("info", "INFO"),
+            ("Debug", "DEBUG"),
+            ("WARNING", "WARN"),
+            ("critical", "ERROR"),
+            ("off", "OFF"),
+        ] {
+            let settings = read(&[("HASHPASS_LOG_LEVEL", text)]).unwrap();
+            assert_eq!(settings.log_level, level, "{text}");
+        }
+    }
+
+    /// Every variable [`ServerSettings::read`] reads.
+    const VARIABLES: &[&str] = &[
+        "HASHPASS_HOST",
+        "PORT",
+        "HASHPASS_LOG_LEVEL",
+        "HASHPASS_LOG_FORMAT",
+        "HASHPASS_DATA_DIR",
+        "HASHPASS_REDIS_URL",
+        "REDIS_URL",
+        "HASHPASS_REDIS_PREFIX",
+    ];
+
+    proptest::proptest! {
+        /// No text in any of the servers' own variables panics: reading answers settings or an
+        /// error naming one of them.
+        #[test]
+        fn no_environment_panics(vars in proptest::collection::hash_map(
+            proptest::sample::select(VARIABLES),
+            proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[ 0-9a-fA-F.:/+-]{0,24}",
+                "[a-zA-Z]{0,10}",
+            ],
+            0..6,
+        )) {
+            if let Err(e) = read(&vars.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()) {
+                proptest::prop_assert!(VARIABLES.contains(&e.name.as_str()), "{e}");
+            }
+        }
     }
 }
