@@ -79,6 +79,18 @@ impl Default for ServerSettings {
 }
 
 impl ServerSettings {
+    /// Every variable [`ServerSettings::read`] reads.
+    pub const VARIABLES: &[&str] = &[
+        "HASHPASS_HOST",
+        "PORT",
+        "HASHPASS_LOG_LEVEL",
+        "HASHPASS_LOG_FORMAT",
+        "HASHPASS_DATA_DIR",
+        "HASHPASS_REDIS_URL",
+        "REDIS_URL",
+        "HASHPASS_REDIS_PREFIX",
+    ];
+
     /// Reads the settings from `vars`, starting from the defaults.
     pub fn read<F: Fn(&str) -> Option<String>>(vars: &Variables<F>) -> Result<Self, ConfigError> {
         let mut settings = Self::default();
@@ -233,17 +245,44 @@ mod tests {
         }
     }
 
-    /// Every variable [`ServerSettings::read`] reads.
-    const VARIABLES: &[&str] = &[
-        "HASHPASS_HOST",
-        "PORT",
-        "HASHPASS_LOG_LEVEL",
-        "HASHPASS_LOG_FORMAT",
-        "HASHPASS_DATA_DIR",
-        "HASHPASS_REDIS_URL",
-        "REDIS_URL",
-        "HASHPASS_REDIS_PREFIX",
-    ];
+    const VARIABLES: &[&str] = ServerSettings::VARIABLES;
+
+    #[test]
+    fn env_example_reads_and_documents_every_variable() {
+        let example = include_str!("../../.env.example");
+        let docs = include_str!("../../docs/protocol.md");
+        let mut vars: HashMap<&str, &str> = example
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split_once('='))
+            .collect();
+        // Its placeholder token is refused on purpose; with a real one it reads as it is.
+        vars.insert("ADMIN_TOKEN", "a-real-admin-token-0123456789");
+        let lookup = Variables::new(|k: &str| vars.get(k).map(|v| v.to_string()));
+        ServerSettings::read(&lookup).unwrap();
+        let config = Config::read(&lookup).unwrap();
+        assert!(
+            config.captcha.offline() && !config.captcha.test_mode,
+            "as shipped, test mode is not set"
+        );
+        for name in hashpass::config::VARIABLES.iter().chain(VARIABLES) {
+            assert!(mentions(example, name), "{name} is not in .env.example");
+            assert!(
+                mentions(docs, &format!("`{name}`")),
+                "{name} is not in docs/protocol.md"
+            );
+        }
+    }
+
+    /// Whether `text` names `name` as a whole word (`REDIS_URL` is not in `HASHPASS_REDIS_URL`).
+    fn mentions(text: &str, name: &str) -> bool {
+        let part_of_name =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        text.match_indices(name).any(|(at, _)| {
+            !part_of_name(text[..at].chars().next_back())
+                && !part_of_name(text[at + name.len()..].chars().next())
+        })
+    }
 
     proptest::proptest! {
         /// No text in any of the servers' own variables panics: reading answers settings or an

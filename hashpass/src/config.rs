@@ -469,6 +469,50 @@ with! {
     with_webhook_give_up_after: webhook.give_up_after: Duration,
 }
 
+/// Every variable [`Config::read`] reads (`hashpass_examples::ServerSettings` reads a few more for
+/// the example servers).
+pub const VARIABLES: &[&str] = &[
+    "ADMIN_TOKEN",
+    "HASHPASS_ADDRESS_SUBMIT_RATE",
+    "HASHPASS_ARGON2_MEMORY_COST",
+    "HASHPASS_ARGON2_PARALLELISM",
+    "HASHPASS_ARGON2_TIME_COST",
+    "HASHPASS_AUDIT_ROTATION",
+    "HASHPASS_CLIENT_IP_HEADER",
+    "HASHPASS_DEV_TRACE",
+    "HASHPASS_DIFFICULTY",
+    "HASHPASS_HMAC_SECRET",
+    "HASHPASS_INVITE_TTL",
+    "HASHPASS_LOG_DIR",
+    "HASHPASS_MAX_BODY_BYTES",
+    "HASHPASS_MAX_CONNECTIONS_PER_IP",
+    "HASHPASS_MAX_DIFFICULTY",
+    "HASHPASS_MAX_NONCE_SPEED",
+    "HASHPASS_METRICS_PUBLIC",
+    "HASHPASS_MIN_DIFFICULTY",
+    "HASHPASS_SESSIONS_PER_ADDRESS",
+    "HASHPASS_SUBMIT_RATE",
+    "HASHPASS_TARGET_TIME",
+    "HASHPASS_TARGET_TIMEOUT",
+    "HASHPASS_TRUSTED_PROXIES",
+    "HASHPASS_UA_FILTER",
+    "HASHPASS_VERIFY_FAILURE_MEMORY",
+    "HASHPASS_VERIFY_MEMORY_BUDGET_MB",
+    "HASHPASS_VERIFY_QUEUE",
+    "HASHPASS_VERIFY_RUNNING_PER_ADDRESS",
+    "HASHPASS_VERIFY_WAITING_PER_ADDRESS",
+    "HASHPASS_WEBHOOK_GIVE_UP_AFTER",
+    "HASHPASS_WEBHOOK_MAX_BACKOFF",
+    "HASHPASS_WORKER_COUNT",
+    "TURNSTILE_SECRET_KEY",
+    "TURNSTILE_SITEVERIFY_URL",
+    "TURNSTILE_SITE_KEY",
+    "TURNSTILE_TEST_MODE",
+    "WEBHOOK_SECRET",
+    "WEBHOOK_TOKEN",
+    "WEBHOOK_URL",
+];
+
 /// The longest invite lifetime `HASHPASS_INVITE_TTL` accepts: ten years.
 pub const MAX_INVITE_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 
@@ -1052,49 +1096,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashMap;
-
-    /// Every variable [`Config::read`] reads (checked against this file's literals below).
-    const VARIABLES: &[&str] = &[
-        "ADMIN_TOKEN",
-        "HASHPASS_ADDRESS_SUBMIT_RATE",
-        "HASHPASS_ARGON2_MEMORY_COST",
-        "HASHPASS_ARGON2_PARALLELISM",
-        "HASHPASS_ARGON2_TIME_COST",
-        "HASHPASS_AUDIT_ROTATION",
-        "HASHPASS_CLIENT_IP_HEADER",
-        "HASHPASS_DEV_TRACE",
-        "HASHPASS_DIFFICULTY",
-        "HASHPASS_HMAC_SECRET",
-        "HASHPASS_INVITE_TTL",
-        "HASHPASS_LOG_DIR",
-        "HASHPASS_MAX_BODY_BYTES",
-        "HASHPASS_MAX_CONNECTIONS_PER_IP",
-        "HASHPASS_MAX_DIFFICULTY",
-        "HASHPASS_MAX_NONCE_SPEED",
-        "HASHPASS_METRICS_PUBLIC",
-        "HASHPASS_MIN_DIFFICULTY",
-        "HASHPASS_SESSIONS_PER_ADDRESS",
-        "HASHPASS_SUBMIT_RATE",
-        "HASHPASS_TARGET_TIME",
-        "HASHPASS_TARGET_TIMEOUT",
-        "HASHPASS_TRUSTED_PROXIES",
-        "HASHPASS_UA_FILTER",
-        "HASHPASS_VERIFY_FAILURE_MEMORY",
-        "HASHPASS_VERIFY_MEMORY_BUDGET_MB",
-        "HASHPASS_VERIFY_QUEUE",
-        "HASHPASS_VERIFY_RUNNING_PER_ADDRESS",
-        "HASHPASS_VERIFY_WAITING_PER_ADDRESS",
-        "HASHPASS_WEBHOOK_GIVE_UP_AFTER",
-        "HASHPASS_WEBHOOK_MAX_BACKOFF",
-        "HASHPASS_WORKER_COUNT",
-        "TURNSTILE_SECRET_KEY",
-        "TURNSTILE_SITEVERIFY_URL",
-        "TURNSTILE_SITE_KEY",
-        "TURNSTILE_TEST_MODE",
-        "WEBHOOK_SECRET",
-        "WEBHOOK_TOKEN",
-        "WEBHOOK_URL",
-    ];
 
     /// Text a variable may hold: anything, and the shapes that reach deeper into the parsers
     /// (numbers, signs, exponents, rates, networks, keys, the published test keys).
