@@ -692,6 +692,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.game.validate()?;
         self.captcha.validate()?;
+        bounded::refuse_trusting_everyone(
+            "HASHPASS_TRUSTED_PROXIES",
+            &self.network.trusted_proxies,
+        )?;
         self.limits.validate()?;
         self.admin.validate()?;
         self.invites.key()?;
@@ -1479,6 +1483,15 @@ mod tests {
         coded.captcha.site_key = Some(real_site.1.into());
         coded.captcha.secret_key = Some(real_secret.1.into());
         assert_eq!(coded.validate().unwrap_err().name, "TURNSTILE_TEST_MODE");
+    }
+
+    #[test]
+    fn a_host_trusting_everyone_in_code_is_refused_at_build() {
+        let everyone = Config::default().with_trusted_proxies(vec!["::/0".parse().unwrap()]);
+        let e = everyone.validate().unwrap_err();
+        assert_eq!(e.name, "HASHPASS_TRUSTED_PROXIES");
+        let proxies = Config::default().with_trusted_proxies(vec!["127.0.0.0/8".parse().unwrap()]);
+        assert!(proxies.validate().is_ok());
     }
 
     #[test]

@@ -149,6 +149,12 @@ pub(super) fn trusted_networks(name: &str, text: &str) -> Result<Vec<IpNet>, Con
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<IpNet>().map_err(|e| ConfigError::new(name, e)))
         .collect::<Result<Vec<_>, _>>()?;
+    refuse_trusting_everyone(name, &networks)?;
+    Ok(networks)
+}
+
+/// Refuses `networks` when they trust every address of IPv4 or of IPv6, alone or together.
+pub(super) fn refuse_trusting_everyone(name: &str, networks: &[IpNet]) -> Result<(), ConfigError> {
     for (family, v4) in [("IPv4", true), ("IPv6", false)] {
         let ranges = networks
             .iter()
@@ -168,7 +174,7 @@ pub(super) fn trusted_networks(name: &str, text: &str) -> Result<Vec<IpNet>, Con
             ));
         }
     }
-    Ok(networks)
+    Ok(())
 }
 
 /// The first and last address of `net`, as numbers.
