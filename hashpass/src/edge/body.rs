@@ -22,8 +22,9 @@ pub struct BodyRefusal {
 }
 
 /// Reads `body` (its chunks; `announced` is its `Content-Length`, if any) up to `limit` bytes
-/// within `timeout`. A body over the limit is drained up to [`MAX_DRAINED_BODY`] bytes (within
-/// the same time) and refused with 413; one announced larger than that is refused at once.
+/// within `timeout`. A body over the limit is drained up to [`MAX_DRAINED_BODY`] bytes (or the
+/// limit, if larger; within the same time) and refused with 413; one announced larger than that
+/// is refused at once.
 pub async fn read_body<S, B, E>(
     body: S,
     announced: Option<u64>,
@@ -38,7 +39,8 @@ where
         error: ApiError::payload_too_large(limit),
         close,
     };
-    if announced.is_some_and(|length| length > MAX_DRAINED_BODY) {
+    let drain_bound = MAX_DRAINED_BODY.max(limit as u64);
+    if announced.is_some_and(|length| length > drain_bound) {
         return Err(too_large(true));
     }
     let read = async {
@@ -54,7 +56,7 @@ where
             };
             let chunk = chunk.as_ref();
             seen += chunk.len() as u64;
-            if seen > MAX_DRAINED_BODY {
+            if seen > drain_bound {
                 return Err(too_large(true));
             }
             if seen <= limit as u64 {
