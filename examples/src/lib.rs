@@ -126,44 +126,30 @@ pub async fn serve_standalone(
     }
 }
 
-/// How long each step of a graceful shutdown may take.
-const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Serves a poem `app` on `addr` until SIGINT/SIGTERM, then shuts `hashpass` down gracefully
-/// ([`HashPass::shutdown`]) and finishes in-flight requests.
+/// Serves a poem `app` on `addr` with the adapter's serve helper ([`hashpass_poem::serve`]:
+/// the connection edge, docs/protocol.md#connections) until SIGINT/SIGTERM, then shuts
+/// `hashpass` down gracefully ([`HashPass::shutdown`]) and drains the open requests within
+/// `HASHPASS_DRAIN_DEADLINE`.
 pub async fn serve_poem(
     app: impl poem::Endpoint + 'static,
     hashpass: &HashPass,
     addr: SocketAddr,
 ) -> std::io::Result<()> {
-    let listener = listener::GuardedListener::bind(addr).await?;
+    listener::raise_open_files_limit();
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "HashPass listening (poem)");
-    poem::Server::new_with_acceptor(listener::GuardedAcceptor::new(listener)?)
-        .run_with_graceful_shutdown(app, shutdown(hashpass.clone()), Some(SHUTDOWN_DEADLINE))
-        .await
+    hashpass_poem::serve(listener, app, hashpass, shutdown_signal()).await
 }
 
-/// Serves `app` on `addr` until SIGINT/SIGTERM, then shuts `hashpass` down gracefully
-/// ([`HashPass::shutdown`]) and finishes in-flight requests.
+/// Serves `app` on `addr` with the adapter's serve helper ([`hashpass_axum::serve`]: the
+/// connection edge, docs/protocol.md#connections) until SIGINT/SIGTERM, then shuts `hashpass`
+/// down gracefully ([`HashPass::shutdown`]: sockets closed with 1001, verifications in flight
+/// finished) and drains the open requests within `HASHPASS_DRAIN_DEADLINE`.
 pub async fn serve(app: Router, hashpass: &HashPass, addr: SocketAddr) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // `tap_io` (doing nothing) gives the peer address as connect info for any listener.
-    let listener = listener::GuardedListener::bind(addr).await?.tap_io(|_| ());
+    listener::raise_open_files_limit();
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "HashPass listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown(hashpass.clone()))
-    .await
-}
-
-/// Waits for SIGINT/SIGTERM, then hands the sockets over: [`HashPass::shutdown`] closes them
-/// with 1001 and waits for the verifications in flight; the server then stops listening.
-async fn shutdown(hashpass: HashPass) {
-    shutdown_signal().await;
-    tracing::info!("shutdown signal received");
-    hashpass.shutdown(SHUTDOWN_DEADLINE).await;
+    hashpass_axum::serve(listener, app, hashpass, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

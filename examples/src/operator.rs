@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
 use hashpass::audit::{AuditLog, FileAuditLog, LoggedRecord, all_records, to_jsonl, write_jsonl};
@@ -83,6 +84,15 @@ const COMMANDS: &[SubCommand] = &[
                   HASHPASS_DATA_DIR) as JSON: counts, then up to N (default 100) pending \
                   deliveries, soonest due first, and N failed ones",
         run: |args| Box::pin(show_outbox(args)),
+    },
+    SubCommand {
+        name: "healthcheck",
+        arguments: "[--url URL]",
+        summary: "ask the server on HASHPASS_HOST:PORT (the loopback address when it listens on \
+                  every address) whether it is ready, GET api/health/ready, or the http:// URL \
+                  given; exit 0 on 200 within 5 s, else 1 with the reason (for container health \
+                  checks: no curl needed)",
+        run: |args| Box::pin(healthcheck(args)),
     },
 ];
 
@@ -292,6 +302,93 @@ fn help(mut args: VecDeque<String>) -> ExitCode {
             }
         },
     }
+}
+
+/// `healthcheck [--url URL]`: exit 0 when the server answers its readiness probe with 200.
+async fn healthcheck(mut args: Args) -> Outcome {
+    let url = args.value("--url")?;
+    args.finish()?;
+    let url = match url {
+        Some(url) => url,
+        None => {
+            let (settings, _) = ServerSettings::from_env()?;
+            let host = match settings.host {
+                ip if ip.is_unspecified() && ip.is_ipv4() => {
+                    std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST)
+                }
+                ip if ip.is_unspecified() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+                ip => ip,
+            };
+            format!(
+                "http://{}/api/health/ready",
+                std::net::SocketAddr::new(host, settings.port)
+            )
+        }
+    };
+    match probe(&url, Duration::from_secs(5)).await {
+        Ok(200) => {
+            println!("ready: {url} answered 200");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(status) => {
+            eprintln!("{PROGRAM}: healthcheck: {url} answered {status}");
+            Ok(ExitCode::from(1))
+        }
+        Err(reason) => {
+            eprintln!("{PROGRAM}: healthcheck: {url}: {reason}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// One `GET` of an `http://host:port/path` URL over plain TCP within `timeout`: the status.
+async fn probe(url: &str, timeout: Duration) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs are probed")?;
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let target = if authority.contains(':') && !authority.ends_with(']') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(&target)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nhost: {authority}\r\nuser-agent: hashpass-healthcheck\r\nconnection: close\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("cannot send: {e}"))?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 256];
+        while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 4096 {
+            let n = stream
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("cannot read the answer: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let line = String::from_utf8_lossy(&head);
+        line.split(' ')
+            .nth(1)
+            .and_then(|code| code.trim().parse::<u16>().ok())
+            .filter(|_| line.starts_with("HTTP/1."))
+            .ok_or_else(|| "the answer is not HTTP".to_string())
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
 }
 
 /// `serve [--framework axum|poem]`: the complete system until SIGINT/SIGTERM.

@@ -14,7 +14,9 @@ pub struct ServerSettings {
     pub host: IpAddr,
     /// `PORT`: where to listen (8000).
     pub port: u16,
-    /// `HASHPASS_LOG_LEVEL`: the lowest level logged (`INFO`), unless `RUST_LOG` says otherwise.
+    /// `HASHPASS_LOG_LEVEL`: the lowest level logged (`INFO`), unless `RUST_LOG` says otherwise:
+    /// `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR` or `OFF` in any case, and the original's
+    /// `WARNING` and `CRITICAL` (read as `WARN` and `ERROR`).
     pub log_level: String,
     /// `HASHPASS_LOG_FORMAT`: `text` (the default) or `json`, one JSON object per line, on
     /// standard output and in the log files alike.
@@ -49,6 +51,19 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
+/// The level `text` names, as the log filter writes it; `None` for anything else.
+fn log_level(text: &str) -> Option<&'static str> {
+    Some(match text.to_ascii_uppercase().as_str() {
+        "TRACE" => "TRACE",
+        "DEBUG" => "DEBUG",
+        "INFO" => "INFO",
+        "WARN" | "WARNING" => "WARN",
+        "ERROR" | "CRITICAL" => "ERROR",
+        "OFF" => "OFF",
+        _ => return None,
+    })
+}
+
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
@@ -64,6 +79,18 @@ impl Default for ServerSettings {
 }
 
 impl ServerSettings {
+    /// Every variable [`ServerSettings::read`] reads.
+    pub const VARIABLES: &[&str] = &[
+        "HASHPASS_HOST",
+        "PORT",
+        "HASHPASS_LOG_LEVEL",
+        "HASHPASS_LOG_FORMAT",
+        "HASHPASS_DATA_DIR",
+        "HASHPASS_REDIS_URL",
+        "REDIS_URL",
+        "HASHPASS_REDIS_PREFIX",
+    ];
+
     /// Reads the settings from `vars`, starting from the defaults.
     pub fn read<F: Fn(&str) -> Option<String>>(vars: &Variables<F>) -> Result<Self, ConfigError> {
         let mut settings = Self::default();
@@ -77,9 +104,18 @@ impl ServerSettings {
                 )
             })?;
         }
-        vars.set("PORT", &mut settings.port)?;
+        settings.port = vars.whole("PORT", 1..=u16::MAX)?.unwrap_or(settings.port);
         if let Some(level) = vars.text("HASHPASS_LOG_LEVEL") {
-            settings.log_level = level;
+            settings.log_level = log_level(&level)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "HASHPASS_LOG_LEVEL",
+                        format!(
+                            "{level:?} is not a log level (use TRACE, DEBUG, INFO, WARN, ERROR or OFF)"
+                        ),
+                    )
+                })?
+                .into();
         }
         if let Some(format) = vars.text("HASHPASS_LOG_FORMAT") {
             settings.log_format = format
@@ -184,6 +220,86 @@ mod tests {
     fn bad_values_name_the_variable() {
         let name = |pairs: &[(&str, &str)]| read(pairs).unwrap_err().name;
         assert_eq!(name(&[("PORT", "eighty")]), "PORT");
+        assert_eq!(name(&[("PORT", "0")]), "PORT");
+        assert_eq!(name(&[("PORT", "65536")]), "PORT");
+        assert_eq!(name(&[("PORT", "-80")]), "PORT");
         assert_eq!(name(&[("HASHPASS_HOST", "localhost:80")]), "HASHPASS_HOST");
+        assert_eq!(
+            name(&[("HASHPASS_LOG_LEVEL", "verbose")]),
+            "HASHPASS_LOG_LEVEL"
+        );
+        assert_eq!(read(&[("PORT", "65535")]).unwrap().port, 65535);
+    }
+
+    #[test]
+    fn log_levels_are_the_known_ones() {
+        for (text, level) in [
+            ("info", "INFO"),
+            ("Debug", "DEBUG"),
+            ("WARNING", "WARN"),
+            ("critical", "ERROR"),
+            ("off", "OFF"),
+        ] {
+            let settings = read(&[("HASHPASS_LOG_LEVEL", text)]).unwrap();
+            assert_eq!(settings.log_level, level, "{text}");
+        }
+    }
+
+    const VARIABLES: &[&str] = ServerSettings::VARIABLES;
+
+    #[test]
+    fn env_example_reads_and_documents_every_variable() {
+        let example = include_str!("../../.env.example");
+        let docs = include_str!("../../docs/protocol.md");
+        let mut vars: HashMap<&str, &str> = example
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split_once('='))
+            .collect();
+        // Its placeholder token is refused on purpose; with a real one it reads as it is.
+        vars.insert("ADMIN_TOKEN", "a-real-admin-token-0123456789");
+        let lookup = Variables::new(|k: &str| vars.get(k).map(|v| v.to_string()));
+        ServerSettings::read(&lookup).unwrap();
+        let config = Config::read(&lookup).unwrap();
+        assert!(
+            config.captcha.offline() && !config.captcha.test_mode,
+            "as shipped, test mode is not set"
+        );
+        for name in hashpass::config::VARIABLES.iter().chain(VARIABLES) {
+            assert!(mentions(example, name), "{name} is not in .env.example");
+            assert!(
+                mentions(docs, &format!("`{name}`")),
+                "{name} is not in docs/protocol.md"
+            );
+        }
+    }
+
+    /// Whether `text` names `name` as a whole word (`REDIS_URL` is not in `HASHPASS_REDIS_URL`).
+    fn mentions(text: &str, name: &str) -> bool {
+        let part_of_name =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        text.match_indices(name).any(|(at, _)| {
+            !part_of_name(text[..at].chars().next_back())
+                && !part_of_name(text[at + name.len()..].chars().next())
+        })
+    }
+
+    proptest::proptest! {
+        /// No text in any of the servers' own variables panics: reading answers settings or an
+        /// error naming one of them.
+        #[test]
+        fn no_environment_panics(vars in proptest::collection::hash_map(
+            proptest::sample::select(VARIABLES),
+            proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[ 0-9a-fA-F.:/+-]{0,24}",
+                "[a-zA-Z]{0,10}",
+            ],
+            0..6,
+        )) {
+            if let Err(e) = read(&vars.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()) {
+                proptest::prop_assert!(VARIABLES.contains(&e.name.as_str()), "{e}");
+            }
+        }
     }
 }

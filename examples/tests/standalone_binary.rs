@@ -141,6 +141,63 @@ async fn misconfigurations_stop_start_up_naming_the_variable() {
             "HASHPASS_METRICS_PUBLIC",
         ),
         (with(&[("HASHPASS_HOST", "example.org")]), "HASHPASS_HOST"),
+        // Test mode beside a real Turnstile key would run the captcha that lets anyone in.
+        (
+            with(&[
+                ("TURNSTILE_SITE_KEY", "0x4AAAAAAAB5nJ3Yx1mL0Ej2"),
+                (
+                    "TURNSTILE_SECRET_KEY",
+                    "0x4AAAAAAAB5nJ3YxSecretKey0123456789",
+                ),
+            ]),
+            "TURNSTILE_TEST_MODE",
+        ),
+        (
+            with(&[(
+                "TURNSTILE_SECRET_KEY",
+                "0x4AAAAAAAB5nJ3YxSecretKey0123456789",
+            )]),
+            "TURNSTILE_TEST_MODE",
+        ),
+        // Trusting every address lets every client choose its own.
+        (
+            with(&[("HASHPASS_TRUSTED_PROXIES", "0.0.0.0/0")]),
+            "HASHPASS_TRUSTED_PROXIES",
+        ),
+        (
+            with(&[("HASHPASS_TRUSTED_PROXIES", "127.0.0.1/32, ::/0")]),
+            "HASHPASS_TRUSTED_PROXIES",
+        ),
+        // Numbers out of their bounds: a refusal, never a panic.
+        (
+            with(&[("HASHPASS_SUBMIT_RATE", "4/1e30")]),
+            "HASHPASS_SUBMIT_RATE",
+        ),
+        (
+            with(&[("HASHPASS_ADDRESS_SUBMIT_RATE", "12/NaN")]),
+            "HASHPASS_ADDRESS_SUBMIT_RATE",
+        ),
+        (
+            with(&[("HASHPASS_VERIFY_FAILURE_MEMORY", "18446744073709551615")]),
+            "HASHPASS_VERIFY_FAILURE_MEMORY",
+        ),
+        (
+            with(&[("HASHPASS_INVITE_TTL", "18446744073709551615")]),
+            "HASHPASS_INVITE_TTL",
+        ),
+        (
+            with(&[("HASHPASS_MAX_NONCE_SPEED", "inf")]),
+            "HASHPASS_MAX_NONCE_SPEED",
+        ),
+        (
+            with(&[("HASHPASS_MAX_BODY_BYTES", "0")]),
+            "HASHPASS_MAX_BODY_BYTES",
+        ),
+        (with(&[("PORT", "65536")]), "PORT"),
+        (
+            with(&[("HASHPASS_LOG_LEVEL", "loud")]),
+            "HASHPASS_LOG_LEVEL",
+        ),
     ];
     for (env, variable) in cases {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -165,7 +222,8 @@ async fn the_start_up_log_shows_no_secret() {
         ("TURNSTILE_SITE_KEY", "turnstile-site-key"),
     ];
     let mut env = quick_game(&port);
-    env.retain(|(name, _)| name != &"ADMIN_TOKEN");
+    // Real Turnstile keys: Turnstile, not test mode (which refuses them).
+    env.retain(|(name, _)| name != &"ADMIN_TOKEN" && name != &"TURNSTILE_TEST_MODE");
     env.extend_from_slice(&secrets);
     let mut child = command(&dir, &binary, &env).spawn().unwrap();
     wait_until_up(&mut child, &port).await;
@@ -184,6 +242,38 @@ async fn the_start_up_log_shows_no_secret() {
             "{fragment} printed:\n{printed}"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_originals_development_captcha_settings_still_start() {
+    let (dir, binary) = lone_binary("test-keys");
+    let port = free_port().to_string();
+    let mut env = quick_game(&port);
+    env.extend_from_slice(&[
+        ("TURNSTILE_SITE_KEY", "1x00000000000000000000AA"),
+        (
+            "TURNSTILE_SECRET_KEY",
+            "1x0000000000000000000000000000000AA",
+        ),
+    ]);
+    let mut child = command(&dir, &binary, &env).spawn().unwrap();
+    wait_until_up(&mut child, &port).await;
+    let config: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/turnstile/config"))
+        .header("user-agent", "Mozilla/5.0")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["testMode"], true, "{config}");
+    let printed = stop(child).await;
+    assert!(
+        printed.contains("TURNSTILE_TEST_MODE is on"),
+        "test mode should say that any token passes:\n{printed}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -279,7 +369,10 @@ fn hold_connection(port: &str) -> (std::net::TcpStream, Option<String>) {
 async fn out_of_descriptors_new_connections_get_a_clean_503() {
     let (dir, binary) = lone_binary("descriptors");
     let port = free_port().to_string();
-    let mut command = command(&dir, Path::new("prlimit"), &quick_game(&port));
+    let mut env = quick_game(&port);
+    // Every connection comes from 127.0.0.1: no per-address share, so the descriptors run out.
+    env.push(("HASHPASS_CONNECTIONS_PER_ADDRESS", "0"));
+    let mut command = command(&dir, Path::new("prlimit"), &env);
     command.arg("--nofile=32:128").arg("--").arg(&binary);
     let mut child = command.spawn().unwrap();
     wait_until_up(&mut child, &port).await;

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -15,7 +15,10 @@ use hashpass::adapter::{
     WsOutgoing,
 };
 use hashpass::{ApiError, HashPass};
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+
+mod serve;
+pub use serve::serve;
 
 /// The core, so a host needs this one dependency: `hashpass_axum::hashpass::{Config, HashPass}`.
 pub use hashpass;
@@ -197,15 +200,38 @@ fn api_request<'a>(peer: IpAddr, parts: &'a Parts, body: &'a [u8]) -> ApiRequest
 
 async fn handle(hp: HashPass, endpoint: Endpoint, peer: Peer, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let limit = hp.config().limits.max_body_bytes;
-    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
+    let config = hp.config();
+    let bytes = match hashpass::edge::read_body(
+        body.into_data_stream(),
+        content_length(&parts.headers),
+        config.limits.max_body_bytes,
+        config.network.connections.body_read_timeout,
+    )
+    .await
+    {
         Ok(bytes) => bytes,
-        Err(_) => return respond(ApiError::payload_too_large(limit).into()),
+        Err(refusal) => {
+            let mut response = respond(refusal.error.into());
+            if refusal.close {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            return response;
+        }
     };
     respond(
         hp.handle(endpoint, api_request(peer.0, &parts, &bytes))
             .await,
     )
+}
+
+/// The request's `Content-Length`, when it has a valid one.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 fn respond(response: ApiResponse) -> Response {

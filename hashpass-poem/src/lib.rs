@@ -9,9 +9,13 @@ use hashpass::adapter::{
 };
 use hashpass::{ApiError, HashPass};
 use poem::endpoint::make;
-use poem::http::header::CONTENT_TYPE;
+use poem::http::HeaderValue;
+use poem::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::{EndpointExt, FromRequest, IntoEndpoint, IntoResponse, Request, Response, Route};
+
+mod serve;
+pub use serve::serve;
 
 /// The core, so a host needs this one dependency: `hashpass_poem::hashpass::{Config, HashPass}`.
 pub use hashpass;
@@ -196,9 +200,30 @@ fn api_request<'a>(req: &'a Request, body: &'a [u8]) -> Result<ApiRequest<'a>, A
 }
 
 async fn handle(hp: HashPass, endpoint: Endpoint, mut req: Request) -> Response {
-    let limit = hp.config().limits.max_body_bytes;
-    let Ok(body) = req.take_body().into_bytes_limit(limit).await else {
-        return respond(ApiError::payload_too_large(limit).into());
+    let config = hp.config();
+    let announced = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = match hashpass::edge::read_body(
+        req.take_body().into_bytes_stream(),
+        announced,
+        config.limits.max_body_bytes,
+        config.network.connections.body_read_timeout,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(refusal) => {
+            let mut response = respond(refusal.error.into());
+            if refusal.close {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            return response;
+        }
     };
     match api_request(&req, &body) {
         Ok(api) => respond(hp.handle(endpoint, api).await),

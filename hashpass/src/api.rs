@@ -398,6 +398,17 @@ impl HashPass {
                 let state = service.state().await?;
                 json!({ "status": "ok", "current_seed": format!("{}...", &state.seed[..8]) })
             }
+            PublicEndpoint::Live => json!({ "status": "alive" }),
+            PublicEndpoint::Ready => {
+                if service.is_draining() {
+                    return Err(ApiError::unavailable(
+                        "The instance is shutting down: send new visitors elsewhere",
+                    ));
+                }
+                service.state().await?;
+                service.seams.sessions.count().await?;
+                json!({ "status": "ready" })
+            }
             PublicEndpoint::TurnstileConfig => {
                 let captcha = &service.seams.captcha;
                 json!({ "siteKey": captcha.site_key(), "testMode": captcha.test_mode() })

@@ -10,6 +10,22 @@ use serde_json::{Value, json};
 
 /// Cloudflare's always-pass test site key, published in test mode (docs/protocol.md#captcha-configuration).
 pub const TEST_SITE_KEY: &str = "1x00000000000000000000AA";
+/// Cloudflare's published Turnstile test site keys (always passes, always fails, invisible
+/// pass and fail, forced interactive challenge): the only site keys test mode accepts beside it.
+pub const TEST_SITE_KEYS: [&str; 5] = [
+    TEST_SITE_KEY,
+    "2x00000000000000000000AB",
+    "1x00000000000000000000BB",
+    "2x00000000000000000000BB",
+    "3x00000000000000000000FF",
+];
+/// Cloudflare's published Turnstile test secret keys (always passes, always fails, "token
+/// already spent"): the only secret keys test mode accepts beside it.
+pub const TEST_SECRET_KEYS: [&str; 3] = [
+    "1x0000000000000000000000000000000AA",
+    "2x0000000000000000000000000000000AA",
+    "3x0000000000000000000000000000000AA",
+];
 /// Cloudflare's siteverify endpoint.
 pub const TURNSTILE_SITEVERIFY_URL: &str =
     "https://challenges.cloudflare.com/turnstile/v0/siteverify";
@@ -64,7 +80,7 @@ impl CaptchaProvider for TestCaptcha {
 }
 
 /// The captcha `config` describes: Turnstile with its key pair, or the offline [`TestCaptcha`]
-/// in test mode or when no key pair is configured (with a warning in the latter case).
+/// in test mode or when no key pair is configured (with a warning either way: any token passes).
 pub fn from_config(config: &crate::config::CaptchaConfig) -> std::sync::Arc<dyn CaptchaProvider> {
     match (&config.site_key, &config.secret_key) {
         (Some(site), Some(secret)) if !config.test_mode => {
@@ -75,7 +91,11 @@ pub fn from_config(config: &crate::config::CaptchaConfig) -> std::sync::Arc<dyn 
             std::sync::Arc::new(turnstile)
         }
         _ => {
-            if !config.test_mode {
+            if config.test_mode {
+                tracing::warn!(
+                    "TURNSTILE_TEST_MODE is on: the offline test captcha lets any non-empty token pass"
+                );
+            } else {
                 tracing::warn!("no Turnstile keys configured: using the offline test captcha");
             }
             std::sync::Arc::new(TestCaptcha)

@@ -6,11 +6,16 @@
 //! carry credentials [`SecretUrl`]s, so a derived `Debug` never shows them.
 
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::puzzle::Argon2Params;
+
+mod bounded;
+
+pub use bounded::RateBounds;
 
 /// A secret setting (a token, a key): its `Debug` shows `<redacted>`, never the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -171,6 +176,9 @@ pub struct NetworkConfig {
     pub dev_trace: bool,
     /// A socket whose send does not complete in this time is closed as too slow (10 s).
     pub ws_send_timeout: Duration,
+    /// What one client may hold of the connection edge, and the shutdown's drain deadline
+    /// (docs/protocol.md#connections).
+    pub connections: crate::edge::ConnectionLimits,
 }
 
 impl NetworkConfig {
@@ -232,6 +240,7 @@ impl Default for NetworkConfig {
             ua_filter: true,
             dev_trace: false,
             ws_send_timeout: Duration::from_secs(10),
+            connections: crate::edge::ConnectionLimits::default(),
         }
     }
 }
@@ -464,6 +473,58 @@ with! {
     with_webhook_give_up_after: webhook.give_up_after: Duration,
 }
 
+/// Every variable [`Config::read`] reads (`hashpass_examples::ServerSettings` reads a few more for
+/// the example servers).
+pub const VARIABLES: &[&str] = &[
+    "ADMIN_TOKEN",
+    "HASHPASS_ADDRESS_SUBMIT_RATE",
+    "HASHPASS_ARGON2_MEMORY_COST",
+    "HASHPASS_ARGON2_PARALLELISM",
+    "HASHPASS_ARGON2_TIME_COST",
+    "HASHPASS_AUDIT_ROTATION",
+    "HASHPASS_BODY_READ_TIMEOUT",
+    "HASHPASS_CLIENT_IP_HEADER",
+    "HASHPASS_CONNECTIONS_PER_ADDRESS",
+    "HASHPASS_DEV_TRACE",
+    "HASHPASS_DIFFICULTY",
+    "HASHPASS_DRAIN_DEADLINE",
+    "HASHPASS_HEADER_READ_TIMEOUT",
+    "HASHPASS_HMAC_SECRET",
+    "HASHPASS_IDLE_TIMEOUT",
+    "HASHPASS_INVITE_TTL",
+    "HASHPASS_LOG_DIR",
+    "HASHPASS_MAX_BODY_BYTES",
+    "HASHPASS_MAX_CONNECTIONS_PER_IP",
+    "HASHPASS_MAX_DIFFICULTY",
+    "HASHPASS_MAX_NONCE_SPEED",
+    "HASHPASS_METRICS_PUBLIC",
+    "HASHPASS_MIN_DIFFICULTY",
+    "HASHPASS_SESSIONS_PER_ADDRESS",
+    "HASHPASS_SUBMIT_RATE",
+    "HASHPASS_TARGET_TIME",
+    "HASHPASS_TARGET_TIMEOUT",
+    "HASHPASS_TRUSTED_PROXIES",
+    "HASHPASS_UA_FILTER",
+    "HASHPASS_VERIFY_FAILURE_MEMORY",
+    "HASHPASS_VERIFY_MEMORY_BUDGET_MB",
+    "HASHPASS_VERIFY_QUEUE",
+    "HASHPASS_VERIFY_RUNNING_PER_ADDRESS",
+    "HASHPASS_VERIFY_WAITING_PER_ADDRESS",
+    "HASHPASS_WEBHOOK_GIVE_UP_AFTER",
+    "HASHPASS_WEBHOOK_MAX_BACKOFF",
+    "HASHPASS_WORKER_COUNT",
+    "TURNSTILE_SECRET_KEY",
+    "TURNSTILE_SITEVERIFY_URL",
+    "TURNSTILE_SITE_KEY",
+    "TURNSTILE_TEST_MODE",
+    "WEBHOOK_SECRET",
+    "WEBHOOK_TOKEN",
+    "WEBHOOK_URL",
+];
+
+/// The longest invite lifetime `HASHPASS_INVITE_TTL` accepts: ten years.
+pub const MAX_INVITE_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+
 /// The shortest admin token accepted.
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
@@ -505,8 +566,10 @@ impl ConfigError {
 }
 
 /// Typed reads of named settings from a lookup (the environment, a map in tests): values are
-/// trimmed, empty ones count as unset, and every error names its variable. A host or an
-/// example server reads its own settings with it beside [`Config::read`].
+/// trimmed, empty ones count as unset, numbers are read only within the bounds the caller gives
+/// (one bounded parser per kind: whole numbers, seconds, decimals, rates; never a panic on any
+/// text), and every error names its variable. A host or an example server reads its own
+/// settings with it beside [`Config::read`].
 pub struct Variables<F> {
     lookup: F,
 }
@@ -537,23 +600,58 @@ impl<F: Fn(&str) -> Option<String>> Variables<F> {
             .filter(|v| !v.is_empty())
     }
 
-    /// The variable parsed as a `T`, `None` when unset.
-    pub fn parsed<T: FromStr>(&self, name: &str) -> Result<Option<T>, ConfigError>
+    /// A whole number within `bounds`, `None` when unset. Every number is read with its bounds
+    /// (here, [`Variables::seconds`], [`Variables::decimal`] or [`Variables::rate`]), so no value
+    /// can overflow what is computed from it.
+    pub fn whole<T>(&self, name: &str, bounds: RangeInclusive<T>) -> Result<Option<T>, ConfigError>
     where
-        T::Err: std::fmt::Display,
+        T: FromStr + PartialOrd + std::fmt::Display,
     {
-        self.text(name).map(|v| parse(name, &v)).transpose()
+        self.text(name)
+            .map(|v| bounded::whole(name, &v, &bounds))
+            .transpose()
     }
 
-    /// Overwrites `slot` with the variable parsed as a `T` when it is set.
-    pub fn set<T: FromStr>(&self, name: &str, slot: &mut T) -> Result<(), ConfigError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        if let Some(value) = self.parsed(name)? {
-            *slot = value;
-        }
-        Ok(())
+    /// A whole number of seconds within `bounds`, `None` when unset.
+    pub fn seconds(
+        &self,
+        name: &str,
+        bounds: RangeInclusive<u64>,
+    ) -> Result<Option<Duration>, ConfigError> {
+        self.text(name)
+            .map(|v| bounded::seconds(name, &v, &bounds))
+            .transpose()
+    }
+
+    /// A finite decimal number within `bounds`, `None` when unset.
+    pub fn decimal(
+        &self,
+        name: &str,
+        bounds: RangeInclusive<f64>,
+    ) -> Result<Option<f64>, ConfigError> {
+        self.text(name)
+            .map(|v| bounded::decimal(name, &v, &bounds))
+            .transpose()
+    }
+
+    /// A rate `N/S` (N calls per S seconds) or `N` (per 10 s) within `bounds`, as the count and
+    /// the window; `None` when unset.
+    pub fn rate(
+        &self,
+        name: &str,
+        bounds: &RateBounds,
+    ) -> Result<Option<(u32, Duration)>, ConfigError> {
+        self.text(name)
+            .map(|v| bounded::rate(name, &v, bounds))
+            .transpose()
+    }
+
+    /// Comma-separated networks whose client-IP header is believed, `None` when unset; a list
+    /// that trusts every address of IPv4 or IPv6 is refused.
+    pub fn trusted_networks(&self, name: &str) -> Result<Option<Vec<IpNet>>, ConfigError> {
+        self.text(name)
+            .map(|v| bounded::trusted_networks(name, &v))
+            .transpose()
     }
 
     /// A boolean: true/false, 1/0, yes/no, on/off (any case), `None` when unset; anything else
@@ -571,15 +669,6 @@ impl<F: Fn(&str) -> Option<String>> Variables<F> {
             )),
         }
     }
-}
-
-fn parse<T: FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    value
-        .parse()
-        .map_err(|e: T::Err| ConfigError::new(name, format!("cannot read {value:?}: {e}")))
 }
 
 impl Config {
@@ -612,6 +701,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.game.validate()?;
         self.captcha.validate()?;
+        bounded::refuse_trusting_everyone(
+            "HASHPASS_TRUSTED_PROXIES",
+            &self.network.trusted_proxies,
+        )?;
         self.limits.validate()?;
         self.admin.validate()?;
         self.invites.key()?;
@@ -624,25 +717,58 @@ impl GameConfig {
         &mut self,
         vars: &Variables<F>,
     ) -> Result<(), ConfigError> {
-        vars.set("HASHPASS_DIFFICULTY", &mut self.difficulty)?;
-        vars.set("HASHPASS_MIN_DIFFICULTY", &mut self.min_difficulty)?;
-        vars.set("HASHPASS_MAX_DIFFICULTY", &mut self.max_difficulty)?;
-        vars.set("HASHPASS_TARGET_TIME", &mut self.target_time)?;
-        vars.set("HASHPASS_TARGET_TIMEOUT", &mut self.target_timeout)?;
-        vars.set("HASHPASS_ARGON2_TIME_COST", &mut self.argon2.time_cost)?;
-        vars.set("HASHPASS_ARGON2_MEMORY_COST", &mut self.argon2.memory_cost)?;
-        vars.set("HASHPASS_ARGON2_PARALLELISM", &mut self.argon2.parallelism)?;
-        vars.set("HASHPASS_WORKER_COUNT", &mut self.worker_count)?;
-        vars.set("HASHPASS_MAX_NONCE_SPEED", &mut self.max_nonce_speed)
+        let argon2 = &mut self.argon2;
+        self.difficulty = vars
+            .whole("HASHPASS_DIFFICULTY", 1..=256)?
+            .unwrap_or(self.difficulty);
+        self.min_difficulty = vars
+            .whole("HASHPASS_MIN_DIFFICULTY", 1..=64)?
+            .unwrap_or(self.min_difficulty);
+        self.max_difficulty = vars
+            .whole("HASHPASS_MAX_DIFFICULTY", 1..=64)?
+            .unwrap_or(self.max_difficulty);
+        self.target_time = vars
+            .whole("HASHPASS_TARGET_TIME", 1..=86_400)?
+            .unwrap_or(self.target_time);
+        self.target_timeout = vars
+            .whole("HASHPASS_TARGET_TIMEOUT", 2..=604_800)?
+            .unwrap_or(self.target_timeout);
+        argon2.time_cost = vars
+            .whole("HASHPASS_ARGON2_TIME_COST", 1..=16)?
+            .unwrap_or(argon2.time_cost);
+        argon2.memory_cost = vars
+            .whole("HASHPASS_ARGON2_MEMORY_COST", 8..=1_048_576)?
+            .unwrap_or(argon2.memory_cost);
+        argon2.parallelism = vars
+            .whole("HASHPASS_ARGON2_PARALLELISM", 1..=16)?
+            .unwrap_or(argon2.parallelism);
+        self.worker_count = vars
+            .whole("HASHPASS_WORKER_COUNT", 1..=32)?
+            .unwrap_or(self.worker_count);
+        self.max_nonce_speed = vars
+            .decimal("HASHPASS_MAX_NONCE_SPEED", 0.0..=1e12)?
+            .unwrap_or(self.max_nonce_speed);
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.argon2
-            .validate()
-            .map_err(|m| ConfigError::new("HASHPASS_ARGON2_*", m))?;
+        self.argon2.validate().map_err(|m| {
+            let a = &self.argon2;
+            let name = if !(1..=16).contains(&a.time_cost) {
+                "HASHPASS_ARGON2_TIME_COST"
+            } else if !(1..=16).contains(&a.parallelism) {
+                "HASHPASS_ARGON2_PARALLELISM"
+            } else {
+                "HASHPASS_ARGON2_MEMORY_COST"
+            };
+            ConfigError::new(name, m)
+        })?;
         let fail = |name: &str, message: &str| Err(ConfigError::new(name, message));
-        if !(1..=64).contains(&self.min_difficulty) || !(1..=64).contains(&self.max_difficulty) {
-            return fail("HASHPASS_MIN/MAX_DIFFICULTY", "bounds must lie in 1..64");
+        if !(1..=64).contains(&self.min_difficulty) {
+            return fail("HASHPASS_MIN_DIFFICULTY", "must lie in 1..64");
+        }
+        if !(1..=64).contains(&self.max_difficulty) {
+            return fail("HASHPASS_MAX_DIFFICULTY", "must lie in 1..64");
         }
         if self.min_difficulty > self.max_difficulty {
             return fail(
@@ -698,7 +824,10 @@ impl CaptchaConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.test_mode || self.site_key.is_some() == self.secret_key.is_some() {
+        if self.test_mode {
+            return self.validate_test_mode();
+        }
+        if self.site_key.is_some() == self.secret_key.is_some() {
             return Ok(());
         }
         let missing = if self.site_key.is_none() {
@@ -713,18 +842,43 @@ impl CaptchaConfig {
     }
 }
 
+impl CaptchaConfig {
+    /// Test mode runs the offline captcha, which lets any token pass: refused beside a key that
+    /// is not one of Cloudflare's published test keys, since real keys mean a production site
+    /// that would then be open to anyone. Test mode alone (the offline default) and test mode
+    /// with the test keys (the original's development settings) are accepted.
+    fn validate_test_mode(&self) -> Result<(), ConfigError> {
+        use crate::captcha::{TEST_SECRET_KEYS, TEST_SITE_KEYS};
+        let real = |key: Option<&str>, tests: &[&str]| key.is_some_and(|k| !tests.contains(&k));
+        let which = if real(self.site_key.as_deref(), &TEST_SITE_KEYS) {
+            "TURNSTILE_SITE_KEY"
+        } else if real(
+            self.secret_key.as_ref().map(Secret::expose),
+            &TEST_SECRET_KEYS,
+        ) {
+            "TURNSTILE_SECRET_KEY"
+        } else {
+            return Ok(());
+        };
+        Err(ConfigError::new(
+            "TURNSTILE_TEST_MODE",
+            format!(
+                "is on while {which} is a real Turnstile key: test mode runs the offline captcha, \
+                 which lets any token pass, so this site would be open to every script. Unset \
+                 TURNSTILE_TEST_MODE (or set it to false) to use Turnstile with these keys; for \
+                 development, leave the keys unset or use Cloudflare's published test keys"
+            ),
+        ))
+    }
+}
+
 impl NetworkConfig {
     fn read<F: Fn(&str) -> Option<String>>(
         &mut self,
         vars: &Variables<F>,
     ) -> Result<(), ConfigError> {
-        if let Some(list) = vars.text("HASHPASS_TRUSTED_PROXIES") {
-            self.trusted_proxies = list
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| parse("HASHPASS_TRUSTED_PROXIES", s))
-                .collect::<Result<_, _>>()?;
+        if let Some(networks) = vars.trusted_networks("HASHPASS_TRUSTED_PROXIES")? {
+            self.trusted_proxies = networks;
         }
         if let Some(header) = vars.text("HASHPASS_CLIENT_IP_HEADER") {
             if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
@@ -737,6 +891,23 @@ impl NetworkConfig {
         }
         self.ua_filter = vars.flag("HASHPASS_UA_FILTER")?.unwrap_or(true);
         self.dev_trace = vars.flag("HASHPASS_DEV_TRACE")?.unwrap_or(false);
+        let edge = &mut self.connections;
+        if let Some(n) = vars.whole("HASHPASS_CONNECTIONS_PER_ADDRESS", 0..=1_000_000)? {
+            edge.per_address = n;
+        }
+        for (name, slot) in [
+            (
+                "HASHPASS_HEADER_READ_TIMEOUT",
+                &mut edge.header_read_timeout,
+            ),
+            ("HASHPASS_IDLE_TIMEOUT", &mut edge.idle_timeout),
+            ("HASHPASS_BODY_READ_TIMEOUT", &mut edge.body_read_timeout),
+            ("HASHPASS_DRAIN_DEADLINE", &mut edge.drain_deadline),
+        ] {
+            if let Some(duration) = vars.seconds(name, 1..=3_600)? {
+                *slot = duration;
+            }
+        }
         Ok(())
     }
 }
@@ -746,35 +917,34 @@ impl LimitsConfig {
         &mut self,
         vars: &Variables<F>,
     ) -> Result<(), ConfigError> {
-        vars.set("HASHPASS_MAX_BODY_BYTES", &mut self.max_body_bytes)?;
-        vars.set(
-            "HASHPASS_MAX_CONNECTIONS_PER_IP",
-            &mut self.max_connections_per_ip,
-        )?;
-        vars.set(
-            "HASHPASS_VERIFY_MEMORY_BUDGET_MB",
-            &mut self.verify_memory_budget_mb,
-        )?;
-        vars.set("HASHPASS_VERIFY_QUEUE", &mut self.verify_queue)?;
-        vars.set(
-            "HASHPASS_SESSIONS_PER_ADDRESS",
-            &mut self.sessions_per_address,
-        )?;
-        vars.set(
-            "HASHPASS_VERIFY_RUNNING_PER_ADDRESS",
-            &mut self.verify_running_per_address,
-        )?;
-        vars.set(
-            "HASHPASS_VERIFY_WAITING_PER_ADDRESS",
-            &mut self.verify_waiting_per_address,
-        )?;
-        if let Some(secs) = vars.parsed::<u64>("HASHPASS_VERIFY_FAILURE_MEMORY")? {
-            self.verify_failure_memory = Duration::from_secs(secs);
-        }
-        if let Some(rate) = read_rate(vars, "HASHPASS_SUBMIT_RATE")? {
+        self.max_body_bytes = vars
+            .whole("HASHPASS_MAX_BODY_BYTES", 1024..=16 * 1024 * 1024)?
+            .unwrap_or(self.max_body_bytes);
+        self.max_connections_per_ip = vars
+            .whole("HASHPASS_MAX_CONNECTIONS_PER_IP", 0..=10_000)?
+            .unwrap_or(self.max_connections_per_ip);
+        self.verify_memory_budget_mb = vars
+            .whole("HASHPASS_VERIFY_MEMORY_BUDGET_MB", 1..=1_048_576)?
+            .unwrap_or(self.verify_memory_budget_mb);
+        self.verify_queue = vars
+            .whole("HASHPASS_VERIFY_QUEUE", 0..=100_000)?
+            .unwrap_or(self.verify_queue);
+        self.sessions_per_address = vars
+            .whole("HASHPASS_SESSIONS_PER_ADDRESS", 0..=10_000)?
+            .unwrap_or(self.sessions_per_address);
+        self.verify_running_per_address = vars
+            .whole("HASHPASS_VERIFY_RUNNING_PER_ADDRESS", 1..=1_000)?
+            .unwrap_or(self.verify_running_per_address);
+        self.verify_waiting_per_address = vars
+            .whole("HASHPASS_VERIFY_WAITING_PER_ADDRESS", 1..=1_000)?
+            .unwrap_or(self.verify_waiting_per_address);
+        self.verify_failure_memory = vars
+            .seconds("HASHPASS_VERIFY_FAILURE_MEMORY", 0..=604_800)?
+            .unwrap_or(self.verify_failure_memory);
+        if let Some(rate) = vars.rate("HASHPASS_SUBMIT_RATE", &SUBMIT_RATE_BOUNDS)? {
             (self.submit_limit, self.submit_window) = rate;
         }
-        if let Some(rate) = read_rate(vars, "HASHPASS_ADDRESS_SUBMIT_RATE")? {
+        if let Some(rate) = vars.rate("HASHPASS_ADDRESS_SUBMIT_RATE", &SUBMIT_RATE_BOUNDS)? {
             (self.address_submit_limit, self.address_submit_window) = rate;
         }
         Ok(())
@@ -797,25 +967,12 @@ impl LimitsConfig {
     }
 }
 
-/// A rate `N/S` (N calls per S seconds) or `N` (per 10 s).
-fn read_rate<F: Fn(&str) -> Option<String>>(
-    vars: &Variables<F>,
-    name: &str,
-) -> Result<Option<(u32, Duration)>, ConfigError> {
-    let Some(rate) = vars.text(name) else {
-        return Ok(None);
-    };
-    let (count, secs) = rate.split_once('/').unwrap_or((rate.as_str(), "10"));
-    let count = parse(name, count.trim())?;
-    let secs: f64 = parse(name, secs.trim())?;
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err(ConfigError::new(
-            name,
-            "the window must be a positive number of seconds",
-        ));
-    }
-    Ok(Some((count, Duration::from_secs_f64(secs))))
-}
+/// The bounds of `HASHPASS_SUBMIT_RATE` and `HASHPASS_ADDRESS_SUBMIT_RATE`: up to a million
+/// calls (0 = no limit) per window of a millisecond to a day.
+const SUBMIT_RATE_BOUNDS: RateBounds = RateBounds {
+    count: 0..=1_000_000,
+    window_secs: 0.001..=86_400.0,
+};
 
 impl AdminConfig {
     fn read<F: Fn(&str) -> Option<String>>(
@@ -827,7 +984,10 @@ impl AdminConfig {
         if let Some(dir) = vars.text("HASHPASS_LOG_DIR") {
             self.log_dir = dir.into();
         }
-        vars.set("HASHPASS_AUDIT_ROTATION", &mut self.audit_rotation)
+        self.audit_rotation = vars
+            .whole("HASHPASS_AUDIT_ROTATION", 1..=10_000_000)?
+            .unwrap_or(self.audit_rotation);
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -858,7 +1018,10 @@ impl InviteConfig {
         vars: &Variables<F>,
     ) -> Result<(), ConfigError> {
         self.hmac_secret = vars.text("HASHPASS_HMAC_SECRET").map(Secret);
-        vars.set("HASHPASS_INVITE_TTL", &mut self.ttl)
+        self.ttl = vars
+            .whole("HASHPASS_INVITE_TTL", 0..=MAX_INVITE_TTL_SECS)?
+            .unwrap_or(self.ttl);
+        Ok(())
     }
 }
 
@@ -870,18 +1033,12 @@ impl WebhookConfig {
         self.url = vars.text("WEBHOOK_URL").map(SecretUrl);
         self.token = vars.text("WEBHOOK_TOKEN").map(Secret);
         self.secret = vars.text("WEBHOOK_SECRET").map(Secret);
-        if let Some(secs) = vars.parsed::<u64>("HASHPASS_WEBHOOK_MAX_BACKOFF")? {
-            if secs == 0 {
-                return Err(ConfigError::new(
-                    "HASHPASS_WEBHOOK_MAX_BACKOFF",
-                    "must be at least 1 second",
-                ));
-            }
-            self.max_backoff = Duration::from_secs(secs);
-        }
-        if let Some(secs) = vars.parsed::<u64>("HASHPASS_WEBHOOK_GIVE_UP_AFTER")? {
-            self.give_up_after = Duration::from_secs(secs);
-        }
+        self.max_backoff = vars
+            .seconds("HASHPASS_WEBHOOK_MAX_BACKOFF", 1..=86_400)?
+            .unwrap_or(self.max_backoff);
+        self.give_up_after = vars
+            .seconds("HASHPASS_WEBHOOK_GIVE_UP_AFTER", 0..=31_536_000)?
+            .unwrap_or(self.give_up_after);
         Ok(())
     }
 }
@@ -922,11 +1079,10 @@ impl FromStr for IpNet {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = addr
+        let written: IpAddr = addr
             .parse()
             .map_err(|_| format!("{s:?} is not an IP address or CIDR network"))?;
-        let addr = canonical_ip(addr);
-        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let max = if written.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
             Some(p) => p
@@ -935,6 +1091,14 @@ impl FromStr for IpNet {
                 .filter(|p| *p <= max)
                 .ok_or_else(|| format!("{s:?} has an invalid prefix length"))?,
         };
+        let addr = canonical_ip(written);
+        if addr == written {
+            return Ok(Self { addr, prefix });
+        }
+        // An IPv4-mapped network (`::ffff:10.0.0.0/104`) is the IPv4 network it maps.
+        let prefix = prefix.checked_sub(96).ok_or_else(|| {
+            format!("{s:?} is an IPv4-mapped address with a prefix shorter than /96; write the IPv4 network instead")
+        })?;
         Ok(Self { addr, prefix })
     }
 }
@@ -960,7 +1124,130 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::collections::HashMap;
+
+    /// Text a variable may hold: anything, and the shapes that reach deeper into the parsers
+    /// (numbers, signs, exponents, rates, networks, keys, the published test keys).
+    fn any_value() -> impl Strategy<Value = String> {
+        let special = prop::sample::select(vec![
+            "NaN",
+            "inf",
+            "-inf",
+            "0",
+            "1",
+            "-1",
+            "1e30",
+            "4/1e30",
+            "4/0",
+            "0/0",
+            "true",
+            "false",
+            "0.0.0.0/0",
+            "::/0",
+            "::ffff:0.0.0.0/96",
+            "18446744073709551616",
+            "1x00000000000000000000AA",
+            "1x0000000000000000000000000000000AA",
+            "00112233445566778899aabbccddeeff",
+        ])
+        .prop_map(String::from);
+        prop_oneof![
+            any::<String>(),
+            "[ 0-9.eE+-]{0,24}",
+            "-?[0-9]{1,25}(/ ?-?[0-9.eE+-]{0,10})?",
+            "[0-9a-f:./, ]{0,40}",
+            special,
+        ]
+    }
+
+    /// Text that is often a value some variable accepts (small numbers, rates, booleans), so
+    /// that many variables at once get past their parsers, and sometimes anything.
+    fn likely_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[0-9]{1,4}",
+            1 => "[0-9]{1,3}/[0-9]{1,3}(\\.[0-9])?",
+            1 => prop::sample::select(vec!["true", "false"]).prop_map(String::from),
+            1 => any_value(),
+        ]
+    }
+
+    /// Reads `vars`: a configuration, which must then be valid and build, or an error naming
+    /// one of the variables.
+    fn read_and_build(vars: &HashMap<String, String>) -> Result<(), TestCaseError> {
+        match Config::from_lookup(|k| vars.get(k).cloned()) {
+            Err(e) => prop_assert!(VARIABLES.contains(&e.name.as_str()), "{e}"),
+            Ok(config) => {
+                prop_assert!(config.validate().is_ok());
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let built = runtime.block_on(
+                    crate::HashPass::builder(config)
+                        .without_background_jobs()
+                        .build(),
+                );
+                prop_assert!(built.is_ok(), "{vars:?}: {:?}", built.err());
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// No text in any one variable panics, from reading to building the instance.
+        #[test]
+        fn no_value_of_any_variable_panics(
+            name in prop::sample::select(VARIABLES),
+            value in any_value(),
+        ) {
+            read_and_build(&HashMap::from([(name.to_string(), value)]))?;
+        }
+
+        /// Nor do many variables at once, each likely to pass its own parser.
+        #[test]
+        fn no_environment_panics(vars in prop::collection::hash_map(
+            prop::sample::select(VARIABLES).prop_map(String::from),
+            likely_value(),
+            0..16,
+        )) {
+            read_and_build(&vars)?;
+        }
+
+        /// Each kind's parser takes any text without panicking.
+        #[test]
+        fn no_text_panics_a_parser(text in any_value()) {
+            let _ = bounded::whole("N", &text, &(0u64..=u64::MAX));
+            let _ = bounded::whole("N", &text, &(1u32..=64));
+            let _ = bounded::seconds("S", &text, &(0..=604_800));
+            let _ = bounded::decimal("D", &text, &(0.0..=1e12));
+            let _ = bounded::rate("R", &text, &SUBMIT_RATE_BOUNDS);
+            let _ = bounded::trusted_networks("T", &text);
+            let _ = text.parse::<IpNet>();
+        }
+    }
+
+    #[test]
+    fn every_variable_read_here_is_in_the_property_test() {
+        let source = include_str!("config.rs");
+        let mut named: Vec<&str> = source
+            .split('"')
+            .filter(|s| {
+                ["HASHPASS_", "TURNSTILE_", "WEBHOOK_", "ADMIN_TOKEN"]
+                    .iter()
+                    .any(|p| s.starts_with(p))
+                    && s.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                    && !s.ends_with('_')
+            })
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        let missing: Vec<&&str> = named.iter().filter(|n| !VARIABLES.contains(n)).collect();
+        assert!(missing.is_empty(), "add to VARIABLES: {missing:?}");
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs
@@ -1063,7 +1350,13 @@ mod tests {
             name(&[("TURNSTILE_SITE_KEY", "site")]),
             "TURNSTILE_SECRET_KEY"
         );
-        assert!(env(&[("TURNSTILE_TEST_MODE", "true"), ("TURNSTILE_SITE_KEY", "s")]).is_ok());
+        assert!(
+            env(&[
+                ("TURNSTILE_TEST_MODE", "true"),
+                ("TURNSTILE_SITE_KEY", crate::captcha::TEST_SITE_KEY)
+            ])
+            .is_ok()
+        );
         let real = env(&[
             ("TURNSTILE_TEST_MODE", "false"),
             ("TURNSTILE_SITE_KEY", "site"),
@@ -1157,6 +1450,145 @@ mod tests {
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
         assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
         assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+    }
+
+    #[test]
+    fn test_mode_with_real_turnstile_keys_is_refused() {
+        let real_site = ("TURNSTILE_SITE_KEY", "0x4AAAAAAAB5nJ3Yx1mL0Ej2");
+        let real_secret = (
+            "TURNSTILE_SECRET_KEY",
+            "0x4AAAAAAAB5nJ3YxSecretKey0123456789",
+        );
+        let test_site = ("TURNSTILE_SITE_KEY", "1x00000000000000000000AA");
+        let test_secret = (
+            "TURNSTILE_SECRET_KEY",
+            "1x0000000000000000000000000000000AA",
+        );
+        for on in ["true", "1", "yes", "ON"] {
+            let mode = ("TURNSTILE_TEST_MODE", on);
+            for keys in [
+                vec![real_site, real_secret],
+                vec![real_site],
+                vec![real_secret],
+                vec![test_site, real_secret],
+                vec![real_site, test_secret],
+            ] {
+                let mut pairs = vec![mode];
+                pairs.extend(keys.iter().copied());
+                let e = env(&pairs).unwrap_err();
+                assert_eq!(e.name, "TURNSTILE_TEST_MODE", "{pairs:?}");
+                assert!(e.message.contains("any token pass"), "{e}");
+            }
+        }
+        // The original's development settings still start, offline.
+        let dev = env(&[("TURNSTILE_TEST_MODE", "true"), test_site, test_secret]).unwrap();
+        assert!(dev.captcha.offline());
+        // Every published test key is accepted in test mode.
+        for site in crate::captcha::TEST_SITE_KEYS {
+            for secret in crate::captcha::TEST_SECRET_KEYS {
+                let pairs = [
+                    ("TURNSTILE_TEST_MODE", "true"),
+                    ("TURNSTILE_SITE_KEY", site),
+                    ("TURNSTILE_SECRET_KEY", secret),
+                ];
+                assert!(env(&pairs).is_ok(), "{pairs:?}");
+            }
+        }
+        // Test mode alone, and nothing at all: the offline laptop default.
+        assert!(
+            env(&[("TURNSTILE_TEST_MODE", "true")])
+                .unwrap()
+                .captcha
+                .offline()
+        );
+        assert!(env(&[]).unwrap().captcha.offline());
+        // Real keys without test mode: Turnstile.
+        assert!(!env(&[real_site, real_secret]).unwrap().captcha.offline());
+        // A host configuring the library in code is held to the same rule at build time.
+        let mut coded = Config::default().with_turnstile_test_mode(true);
+        coded.captcha.site_key = Some(real_site.1.into());
+        coded.captcha.secret_key = Some(real_secret.1.into());
+        assert_eq!(coded.validate().unwrap_err().name, "TURNSTILE_TEST_MODE");
+    }
+
+    #[test]
+    fn a_host_trusting_everyone_in_code_is_refused_at_build() {
+        let everyone = Config::default().with_trusted_proxies(vec!["::/0".parse().unwrap()]);
+        let e = everyone.validate().unwrap_err();
+        assert_eq!(e.name, "HASHPASS_TRUSTED_PROXIES");
+        let proxies = Config::default().with_trusted_proxies(vec!["127.0.0.0/8".parse().unwrap()]);
+        assert!(proxies.validate().is_ok());
+    }
+
+    #[test]
+    fn out_of_range_numbers_stop_start_up_naming_the_variable() {
+        for (name, value) in [
+            ("HASHPASS_SUBMIT_RATE", "4/1e30"),
+            ("HASHPASS_SUBMIT_RATE", "4/0"),
+            ("HASHPASS_SUBMIT_RATE", "4/NaN"),
+            ("HASHPASS_ADDRESS_SUBMIT_RATE", "12/-10"),
+            ("HASHPASS_ADDRESS_SUBMIT_RATE", "99999999999/10"),
+            ("HASHPASS_DIFFICULTY", "0"),
+            ("HASHPASS_DIFFICULTY", "257"),
+            ("HASHPASS_MIN_DIFFICULTY", "65"),
+            ("HASHPASS_MAX_DIFFICULTY", "0"),
+            ("HASHPASS_TARGET_TIME", "0"),
+            ("HASHPASS_TARGET_TIME", "18446744073709551615"),
+            ("HASHPASS_TARGET_TIMEOUT", "604801"),
+            ("HASHPASS_ARGON2_TIME_COST", "17"),
+            ("HASHPASS_ARGON2_MEMORY_COST", "4294967296"),
+            ("HASHPASS_ARGON2_PARALLELISM", "0"),
+            ("HASHPASS_WORKER_COUNT", "33"),
+            ("HASHPASS_MAX_NONCE_SPEED", "inf"),
+            ("HASHPASS_MAX_NONCE_SPEED", "-1"),
+            ("HASHPASS_MAX_NONCE_SPEED", "NaN"),
+            ("HASHPASS_MAX_BODY_BYTES", "0"),
+            ("HASHPASS_MAX_BODY_BYTES", "18446744073709551615"),
+            ("HASHPASS_MAX_CONNECTIONS_PER_IP", "-1"),
+            ("HASHPASS_VERIFY_MEMORY_BUDGET_MB", "0"),
+            ("HASHPASS_VERIFY_QUEUE", "1e6"),
+            ("HASHPASS_SESSIONS_PER_ADDRESS", "10001"),
+            ("HASHPASS_VERIFY_RUNNING_PER_ADDRESS", "0"),
+            ("HASHPASS_VERIFY_WAITING_PER_ADDRESS", "0"),
+            ("HASHPASS_VERIFY_FAILURE_MEMORY", "18446744073709551615"),
+            ("HASHPASS_AUDIT_ROTATION", "0"),
+            ("HASHPASS_INVITE_TTL", "18446744073709551615"),
+            ("HASHPASS_WEBHOOK_MAX_BACKOFF", "0"),
+            ("HASHPASS_WEBHOOK_GIVE_UP_AFTER", "99999999999"),
+            ("HASHPASS_TRUSTED_PROXIES", "0.0.0.0/0"),
+            ("HASHPASS_TRUSTED_PROXIES", "::/0"),
+            (
+                "HASHPASS_TRUSTED_PROXIES",
+                "10.0.0.0/8, 0.0.0.0/1, 128.0.0.0/1",
+            ),
+        ] {
+            let e = env(&[(name, value)]).unwrap_err();
+            assert_eq!(e.name, name, "{name}={value}: {e}");
+        }
+        // Contradictions between two variables name the one to change.
+        let e = env(&[
+            ("HASHPASS_MIN_DIFFICULTY", "9"),
+            ("HASHPASS_MAX_DIFFICULTY", "8"),
+        ]);
+        assert_eq!(e.unwrap_err().name, "HASHPASS_MIN_DIFFICULTY");
+        let e = env(&[
+            ("HASHPASS_ARGON2_PARALLELISM", "4"),
+            ("HASHPASS_ARGON2_MEMORY_COST", "16"),
+        ]);
+        assert_eq!(e.unwrap_err().name, "HASHPASS_ARGON2_MEMORY_COST");
+        // The bounds themselves are accepted.
+        let edge = env(&[
+            ("HASHPASS_SUBMIT_RATE", "1000000/86400"),
+            ("HASHPASS_ADDRESS_SUBMIT_RATE", "0/0.001"),
+            ("HASHPASS_INVITE_TTL", &MAX_INVITE_TTL_SECS.to_string()),
+            ("HASHPASS_VERIFY_FAILURE_MEMORY", "604800"),
+            ("HASHPASS_MAX_NONCE_SPEED", "1e12"),
+            ("HASHPASS_TARGET_TIME", "86400"),
+            ("HASHPASS_TARGET_TIMEOUT", "604800"),
+        ])
+        .unwrap();
+        assert_eq!(edge.limits.submit_window, Duration::from_secs(86_400));
+        assert_eq!(edge.limits.address_submit_window, Duration::from_millis(1));
     }
 
     #[test]

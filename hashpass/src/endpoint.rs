@@ -29,6 +29,8 @@ pub enum Endpoint {
 #[allow(missing_docs)]
 pub enum PublicEndpoint {
     Health,
+    Live,
+    Ready,
     TurnstileConfig,
     DevTrace,
     Puzzle,
@@ -116,6 +118,37 @@ pub const ENDPOINTS: &[Route] = &[
             )
             .ok("The service is up.", "Health")
             .fail(503, ERROR, "The puzzle state is unavailable.")
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/health/live",
+        endpoint: Endpoint::Public(PublicEndpoint::Live),
+        doc: || {
+            Operation::new(
+                "live",
+                Tag::Public,
+                A::None,
+                "Liveness probe",
+                "Answers 200 whenever the process serves HTTP, whatever its stores say: restart the instance only when this fails.",
+            )
+            .ok("The process serves.", "Live")
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/health/ready",
+        endpoint: Endpoint::Public(PublicEndpoint::Ready),
+        doc: || {
+            Operation::new(
+                "ready",
+                Tag::Public,
+                A::None,
+                "Readiness probe",
+                "Answers 200 when the instance should get traffic: its stores (the puzzle state and the sessions) answer and it is not shutting down. Otherwise 503: route visitors elsewhere, but do not restart it.",
+            )
+            .ok("The instance is ready.", "Ready")
+            .fail(503, ERROR, "A store does not answer, or the instance is shutting down.")
         },
     },
     Route {
@@ -744,7 +777,9 @@ impl Endpoint {
         use PublicEndpoint as P;
         match self {
             Endpoint::Admin(_)
-            | Endpoint::Public(P::Health | P::DevTrace | P::Metrics | P::OpenApi) => false,
+            | Endpoint::Public(
+                P::Health | P::Live | P::Ready | P::DevTrace | P::Metrics | P::OpenApi,
+            ) => false,
             Endpoint::Public(P::TurnstileConfig | P::Puzzle | P::Verify | P::Submit) => true,
         }
     }

@@ -45,6 +45,7 @@ pub mod clock;
 pub mod config;
 pub(crate) mod connections;
 pub mod difficulty;
+pub mod edge;
 pub(crate) mod endpoint;
 pub mod error;
 pub mod events;

@@ -1077,6 +1077,11 @@ impl PuzzleService {
     }
 
     /// Watches for the graceful shutdown: true once it began.
+    /// Whether a graceful shutdown has begun ([`PuzzleService::shutdown`]).
+    pub fn is_draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+
     pub(crate) fn draining(&self) -> tokio::sync::watch::Receiver<bool> {
         self.draining.subscribe()
     }

@@ -1,7 +1,5 @@
 //! How each adapter serves a HashPass instance on a listener until told to stop.
 
-use std::net::SocketAddr;
-
 use futures_util::future::BoxFuture;
 use hashpass::HashPass;
 use tokio::net::TcpListener;
@@ -13,8 +11,8 @@ pub fn axum(
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
-    let app = hashpass_examples::standalone_app(hashpass);
-    Box::pin(serve_axum(app, listener, stop))
+    let app = hashpass_examples::standalone_app(hashpass.clone());
+    Box::pin(async move { serve_axum(app, &hashpass, listener, stop).await })
 }
 
 /// The poem adapter, mounted as the example server mounts it (API + pages).
@@ -23,36 +21,34 @@ pub fn poem(
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
 ) -> BoxFuture<'static, ()> {
-    let app = hashpass_examples::standalone_poem(hashpass);
-    Box::pin(serve_poem(app, listener, stop))
+    let app = hashpass_examples::standalone_poem(hashpass.clone());
+    Box::pin(async move { serve_poem(app, &hashpass, listener, stop).await })
 }
 
-/// Serves an axum `app` (with the peer address) on `listener` until `stop` fires.
-pub async fn serve_axum(app: axum::Router, listener: TcpListener, stop: oneshot::Receiver<()>) {
-    let _ = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+/// Serves an axum `app` on `listener` with the adapter's serve helper (the connection edge,
+/// the peer address) until `stop` fires, then shuts `hashpass` down as a host would.
+pub async fn serve_axum(
+    app: axum::Router,
+    hashpass: &HashPass,
+    listener: TcpListener,
+    stop: oneshot::Receiver<()>,
+) {
+    let _ = hashpass_axum::serve(listener, app, hashpass, async move {
         let _ = stop.await;
     })
     .await;
 }
 
-/// Serves a poem `app` on `listener` until `stop` fires (in-flight requests get 5 s).
+/// Serves a poem `app` on `listener` with the adapter's serve helper until `stop` fires, then
+/// shuts `hashpass` down as a host would.
 pub async fn serve_poem(
     app: impl poem::Endpoint + 'static,
+    hashpass: &HashPass,
     listener: TcpListener,
     stop: oneshot::Receiver<()>,
 ) {
-    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
-    let _ = poem::Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            app,
-            async move {
-                let _ = stop.await;
-            },
-            Some(std::time::Duration::from_secs(5)),
-        )
-        .await;
+    let _ = hashpass_poem::serve(listener, app, hashpass, async move {
+        let _ = stop.await;
+    })
+    .await;
 }

@@ -1940,6 +1940,12 @@ pub async fn graceful_shutdown_hands_over(serve: Serve) {
     )
     .await
     .expect("admin socket");
+    let probe = Http::new(&server, client_ip(51));
+    let ready = probe.get("/api/health/ready").await;
+    assert_eq!(
+        (ready.status, ready.json()),
+        (200, json!({ "status": "ready" }))
+    );
     let puzzle = solver.puzzle().await.json();
     let body = solver.solution(&puzzle).await;
     let hashpass = server.hashpass.clone();
@@ -1975,6 +1981,19 @@ pub async fn graceful_shutdown_hands_over(serve: Serve) {
             .err(),
         Some(503),
         "a draining instance takes no new socket"
+    );
+    let draining = probe.get("/api/health/ready").await;
+    assert_eq!(draining.status, 503, "a draining instance is not ready");
+    assert!(
+        draining.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("shutting down"))
+    );
+    let live = probe.get("/api/health/live").await;
+    assert_eq!(
+        (live.status, live.json()),
+        (200, json!({ "status": "alive" })),
+        "a draining instance is still alive: no restart"
     );
     player.ws.close(None).await.ok();
 }

@@ -73,8 +73,8 @@ fn axum_site(
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let site = open_site(&hashpass).await;
-        let app = with_axum::app(site, hashpass);
-        adapters::serve_axum(app, listener, stop).await;
+        let app = with_axum::app(site, hashpass.clone());
+        adapters::serve_axum(app, &hashpass, listener, stop).await;
     })
 }
 
@@ -85,8 +85,8 @@ fn poem_site(
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let site = open_site(&hashpass).await;
-        let app = with_poem::app(site, hashpass);
-        adapters::serve_poem(app, listener, stop).await;
+        let app = with_poem::app(site, hashpass.clone());
+        adapters::serve_poem(app, &hashpass, listener, stop).await;
     })
 }
 

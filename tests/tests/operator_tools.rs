@@ -484,3 +484,39 @@ async fn serving_is_unchanged() {
     }
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// `healthcheck` asks the running server's readiness probe (the address from `HASHPASS_HOST` and
+/// `PORT`, the loopback one when it listens everywhere): exit 0 while it serves, 1 with the
+/// reason when nothing answers; an orchestrator's health check needs no curl.
+#[tokio::test]
+async fn healthcheck_exits_0_while_the_server_is_ready_and_1_when_it_is_not() {
+    build_server_binary().await;
+    let dir = temp_dir("healthcheck");
+    let port = free_port().to_string();
+    let mut env = quick_game_env(&port, "healthcheck-admin-token-0123456789");
+    env.retain(|(name, _)| *name != "HASHPASS_HOST");
+    env.push(("HASHPASS_HOST", "0.0.0.0"));
+    let mut server = binary(&dir, &[], &env).spawn().unwrap();
+    wait_until_answers(&mut server, &format!("http://127.0.0.1:{port}/api/health")).await;
+
+    let ready = run(&dir, &["healthcheck"], &env).await;
+    assert_status(&ready, 0, "a serving instance is ready");
+    assert!(stdout(&ready).contains("/api/health/ready answered 200"));
+    let url = format!("http://127.0.0.1:{port}/api/health/live");
+    assert_status(
+        &run(&dir, &["healthcheck", "--url", &url], &env).await,
+        0,
+        "the liveness probe by URL",
+    );
+    let _ = stop(server).await;
+
+    let down = run(&dir, &["healthcheck"], &env).await;
+    assert_status(&down, 1, "nothing listens");
+    assert!(
+        stderr(&down).contains("cannot connect"),
+        "{}",
+        stderr(&down)
+    );
+    let usage = run(&dir, &["healthcheck", "--url", "https://x/"], &env).await;
+    assert_status(&usage, 1, "only http:// is probed");
+}

@@ -4,8 +4,6 @@
 //! <http://127.0.0.1:3000/invite/> (the race) and <http://127.0.0.1:3000/invite/admin> (the
 //! console; set `ADMIN_TOKEN`).
 
-use std::net::SocketAddr;
-
 use axum::{Router, extract::State, routing::get};
 use hashpass_axum::hashpass::{Config, HashPass};
 
@@ -25,15 +23,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             get(|State(state): State<AppState>| async move { state.greeting }),
         )
         // nest_service rather than nest: axum then answers /invite/ as well as /invite.
-        .nest_service("/invite", hashpass_axum::router(hashpass))
+        .nest_service("/invite", hashpass_axum::router(hashpass.clone()))
         .with_state(AppState {
             greeting: "My site. Invite codes are raced for under /invite/.",
         });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await?;
+    // The serve helper: each client's address, a bounded share of connections per address,
+    // header-read and idle timeouts, and on Ctrl-C a graceful shutdown within a deadline.
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    hashpass_axum::serve(listener, app, &hashpass, ctrl_c).await?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! console; set `ADMIN_TOKEN`).
 
 use hashpass_poem::hashpass::{Config, HashPass};
-use poem::{Route, Server, get, handler, listener::TcpListener};
+use poem::{Route, get, handler};
 
 #[handler]
 fn home() -> &'static str {
@@ -18,9 +18,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hashpass = HashPass::builder(Config::from_env()?).build().await?;
     let app = Route::new()
         .at("/", get(home))
-        .nest("/invite", hashpass_poem::route(hashpass));
-    Server::new(TcpListener::bind("127.0.0.1:3000"))
-        .run(app)
-        .await?;
+        .nest("/invite", hashpass_poem::route(hashpass.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    // The serve helper: a bounded share of connections per client address, header-read and
+    // idle timeouts, and on Ctrl-C a graceful shutdown within a deadline.
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    hashpass_poem::serve(listener, app, &hashpass, ctrl_c).await?;
     Ok(())
 }

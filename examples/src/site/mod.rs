@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use hashpass::HashPass;
-use hashpass::config::{NetworkConfig, counted_address};
+use hashpass::config::{ConfigError, NetworkConfig, Variables, counted_address};
 use hashpass::gate::{InviteGate, InviteRejection};
 use hashpass::sql::SqlRedemptionStore;
 use http::{HeaderMap, StatusCode, header};
@@ -151,61 +151,55 @@ impl SiteConfig {
         Ok(())
     }
 
-    /// Reads the `SITE_*` variables; `SITE_JWT_SECRET` must be set.
+    /// Reads the `SITE_*` variables of the process environment; `SITE_JWT_SECRET` must be set.
     pub fn from_env() -> Result<Self, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let secret = var("SITE_JWT_SECRET").ok_or(
+        Self::read(&Variables::from_env())
+    }
+
+    /// Reads the `SITE_*` variables from `vars`: `SITE_JWT_SECRET` must be set, and each number
+    /// lie within its bounds (README's table); an error names the variable.
+    pub fn read<F: Fn(&str) -> Option<String>>(vars: &Variables<F>) -> Result<Self, String> {
+        let secret = vars.text("SITE_JWT_SECRET").ok_or(
             "SITE_JWT_SECRET is not set: give the site a signing secret of at least 32 bytes \
              (try: export SITE_JWT_SECRET=$(openssl rand -hex 32))",
         )?;
         let mut config = Self::new(secret)?;
-        if let Some(url) = var("SITE_DATABASE_URL") {
+        if let Some(url) = vars.text("SITE_DATABASE_URL") {
             config.database_url = url;
         }
-        if let Some(issuer) = var("SITE_JWT_ISSUER") {
+        if let Some(issuer) = vars.text("SITE_JWT_ISSUER") {
             config.issuer = issuer;
         }
-        if let Some(audience) = var("SITE_JWT_AUDIENCE") {
+        if let Some(audience) = vars.text("SITE_JWT_AUDIENCE") {
             config.audience = audience;
         }
-        if let Some(ttl) = var("SITE_TOKEN_TTL_SECS") {
-            config.token_ttl_secs = ttl
-                .parse()
-                .ok()
-                .filter(|t| *t > 0)
-                .ok_or("SITE_TOKEN_TTL_SECS must be a positive whole number of seconds")?;
-        }
-        if let Some(n) = whole(var("SITE_LOGIN_ATTEMPTS"), "SITE_LOGIN_ATTEMPTS", 1)? {
-            config.login_attempts = n;
-        }
-        if let Some(n) = whole(var("SITE_LOGIN_WINDOW_SECS"), "SITE_LOGIN_WINDOW_SECS", 1)? {
-            config.login_window_secs = n;
-        }
-        if let Some(n) = whole(var("SITE_HASH_CONCURRENCY"), "SITE_HASH_CONCURRENCY", 1)? {
-            config.hash_concurrency = n;
-        }
-        if let Some(n) = whole(var("SITE_HASH_QUEUE"), "SITE_HASH_QUEUE", 0)? {
-            config.hash_queue = n;
-        }
+        config.read_numbers(vars).map_err(|e| e.to_string())?;
         config.validate()?;
         Ok(config)
     }
-}
 
-/// A variable's value as a whole number of at least `min`, if it is set.
-fn whole<T>(value: Option<String>, name: &str, min: T) -> Result<Option<T>, String>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    value
-        .map(|v| {
-            v.trim()
-                .parse()
-                .ok()
-                .filter(|n| *n >= min)
-                .ok_or_else(|| format!("{name} must be a whole number, at least {min}"))
-        })
-        .transpose()
+    /// The numbers of [`SiteConfig::read`], each within its bounds.
+    fn read_numbers<F: Fn(&str) -> Option<String>>(
+        &mut self,
+        vars: &Variables<F>,
+    ) -> Result<(), ConfigError> {
+        self.token_ttl_secs = vars
+            .whole("SITE_TOKEN_TTL_SECS", 1..=31_536_000)?
+            .unwrap_or(self.token_ttl_secs);
+        self.login_attempts = vars
+            .whole("SITE_LOGIN_ATTEMPTS", 1..=10_000)?
+            .unwrap_or(self.login_attempts);
+        self.login_window_secs = vars
+            .whole("SITE_LOGIN_WINDOW_SECS", 1..=86_400)?
+            .unwrap_or(self.login_window_secs);
+        self.hash_concurrency = vars
+            .whole("SITE_HASH_CONCURRENCY", 1..=1_024)?
+            .unwrap_or(self.hash_concurrency);
+        self.hash_queue = vars
+            .whole("SITE_HASH_QUEUE", 0..=100_000)?
+            .unwrap_or(self.hash_queue);
+        Ok(())
+    }
 }
 
 /// A sign-up form.
@@ -1060,6 +1054,62 @@ pub const JOIN_CSS: &str = include_str!("join.css");
 mod tests {
     use super::*;
 
+    const SECRET: &str = "a-signing-secret-of-at-least-32-bytes";
+
+    fn read(pairs: &[(&str, &str)]) -> Result<SiteConfig, String> {
+        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+        SiteConfig::read(&Variables::new(|k: &str| {
+            map.get(k)
+                .map(|v| v.to_string())
+                .or_else(|| (k == "SITE_JWT_SECRET").then(|| SECRET.to_string()))
+        }))
+    }
+
+    #[test]
+    fn site_numbers_out_of_bounds_name_the_variable() {
+        for (name, value) in [
+            ("SITE_TOKEN_TTL_SECS", "0"),
+            ("SITE_TOKEN_TTL_SECS", "18446744073709551615"),
+            ("SITE_LOGIN_ATTEMPTS", "0"),
+            ("SITE_LOGIN_WINDOW_SECS", "18446744073709551615"),
+            ("SITE_HASH_CONCURRENCY", "0"),
+            ("SITE_HASH_CONCURRENCY", "4294967296"),
+            ("SITE_HASH_QUEUE", "-1"),
+            ("SITE_HASH_QUEUE", "100001"),
+        ] {
+            let e = read(&[(name, value)]).unwrap_err();
+            assert!(e.starts_with(&format!("{name}: ")), "{name}={value}: {e}");
+        }
+        let edge = read(&[
+            ("SITE_TOKEN_TTL_SECS", "31536000"),
+            ("SITE_HASH_CONCURRENCY", "1024"),
+            ("SITE_HASH_QUEUE", "100000"),
+        ])
+        .unwrap();
+        assert_eq!(edge.token_ttl_secs, 31_536_000);
+    }
+
+    proptest::proptest! {
+        /// No text in any `SITE_*` variable panics: reading answers settings or an error naming
+        /// the variable.
+        #[test]
+        fn no_site_variable_panics(
+            name in proptest::sample::select(vec![
+                "SITE_TOKEN_TTL_SECS", "SITE_LOGIN_ATTEMPTS", "SITE_LOGIN_WINDOW_SECS",
+                "SITE_HASH_CONCURRENCY", "SITE_HASH_QUEUE", "SITE_JWT_SECRET",
+                "SITE_DATABASE_URL", "SITE_JWT_ISSUER", "SITE_JWT_AUDIENCE",
+            ]),
+            value in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "-?[0-9]{1,22}",
+            ],
+        ) {
+            if let Err(e) = read(&[(name, value.as_str())]) {
+                proptest::prop_assert!(e.starts_with(name) || e.contains("signing secret"), "{e}");
+            }
+        }
+    }
+
     #[test]
     fn only_json_bodies_are_accepted() {
         let with = |value: Option<&str>| {
@@ -1138,15 +1188,20 @@ mod tests {
 
     #[test]
     fn the_limits_are_read_and_checked() {
-        assert_eq!(whole::<u32>(None, "X", 1), Ok(None));
-        assert_eq!(whole::<u32>(Some(" 12 ".into()), "X", 1), Ok(Some(12)));
-        assert_eq!(whole::<usize>(Some("0".into()), "X", 0), Ok(Some(0)));
-        assert!(
-            whole::<u32>(Some("0".into()), "X", 1)
-                .unwrap_err()
-                .contains("at least 1")
+        assert_eq!(read(&[]).unwrap().login_attempts, DEFAULT_LOGIN_ATTEMPTS);
+        assert_eq!(
+            read(&[("SITE_LOGIN_ATTEMPTS", " 12 ")])
+                .unwrap()
+                .login_attempts,
+            12
         );
-        assert!(whole::<u32>(Some("ten".into()), "X", 1).is_err());
+        assert_eq!(read(&[("SITE_HASH_QUEUE", "0")]).unwrap().hash_queue, 0);
+        assert!(
+            read(&[("SITE_LOGIN_ATTEMPTS", "0")])
+                .unwrap_err()
+                .contains("from 1 to 10000")
+        );
+        assert!(read(&[("SITE_LOGIN_ATTEMPTS", "ten")]).is_err());
         let mut config = SiteConfig::new([7u8; MIN_SECRET_LEN]).unwrap();
         assert_eq!(config.login_attempts, 10);
         assert_eq!(config.login_window_secs, 60);

@@ -304,6 +304,18 @@ const SCHEMAS: &[Schema] = &[
             ],
         )
     }),
+    ("Live", || {
+        record(
+            "The process serves HTTP.",
+            vec![("status", json!({ "const": "alive" }))],
+        )
+    }),
+    ("Ready", || {
+        record(
+            "The instance's stores answer and it is not shutting down.",
+            vec![("status", json!({ "const": "ready" }))],
+        )
+    }),
     ("TurnstileConfig", || {
         record(
             "The captcha configuration.",
