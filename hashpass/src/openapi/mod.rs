@@ -119,6 +119,11 @@ fn common_failures(endpoint: Endpoint, auth: Auth) -> Vec<Failure> {
             Config::default().limits.max_body_bytes
         ),
     ));
+    out.push(Failure::new(
+        408,
+        ERROR,
+        "The request body did not arrive within `HASHPASS_BODY_READ_TIMEOUT` (10 s by default); the connection is closed.",
+    ));
     out
 }
 
