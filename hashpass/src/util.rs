@@ -41,13 +41,15 @@ pub(crate) async fn blocking_io<T: Send + 'static>(
 }
 
 /// Writes `contents` to `path` atomically: a temp file beside it, fsync, rename, fsync the directory.
-/// A crash leaves either the old file or the new one, never a torn mix.
+/// A crash leaves either the old file or the new one, never a torn mix. The file is private
+/// (0600, [`crate::private_files`]) whatever the mode of the one it replaces, and a missing
+/// directory is created 0700.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    crate::private_files::create_dir(dir)?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -57,7 +59,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> 
         hex::encode(random_bytes::<6>())
     ));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = crate::private_files::create_new(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
         drop(file);

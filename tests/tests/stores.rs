@@ -786,3 +786,59 @@ async fn postgres_migrations_run_once_under_concurrent_starts() {
     )
     .await;
 }
+
+/// Instance liveness in Redis is timed by the Redis server's clock alone
+/// (docs/protocol.md#instance-liveness): a caller whose clock is hours ahead takes no live
+/// instance for dead, a lease lapses after its length in real time whatever the callers'
+/// clocks say, and the lapse is told on the caller's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_instance_liveness_uses_the_servers_clock() {
+    use hashpass::instances::InstanceRegistry;
+    use hashpass::redis::{RedisBackend, RedisInstanceRegistry};
+    let server = hashpass_tests::redis_server::shared();
+    let backend = RedisBackend::connect(
+        &server.url,
+        hashpass_tests::redis_server::unique_prefix("liveness"),
+    )
+    .await
+    .unwrap();
+    let lease = Duration::from_millis(1500);
+    let (alive, watcher) = (
+        RedisInstanceRegistry::new(backend.clone(), lease),
+        RedisInstanceRegistry::new(backend, lease),
+    );
+    assert!(alive.heartbeat().await.unwrap(), "the first renewal");
+    assert!(!alive.heartbeat().await.unwrap(), "known from then on");
+    alive.socket_opened(7, "token-7").await.unwrap();
+    let local_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    // A watcher whose clock runs an hour ahead (or behind) sees a live instance.
+    for skew in [3600.0, -3600.0] {
+        assert!(
+            watcher
+                .take_lapsed(local_now() + skew)
+                .await
+                .unwrap()
+                .is_empty(),
+            "skew {skew}"
+        );
+    }
+    tokio::time::sleep(lease + Duration::from_millis(500)).await;
+    let skewed_now = local_now() - 3600.0;
+    let lapsed = watcher.take_lapsed(skewed_now).await.unwrap();
+    assert_eq!(lapsed.len(), 1, "{lapsed:?}");
+    assert_eq!(lapsed[0].id, alive.id());
+    assert_eq!(lapsed[0].sockets, vec![(7, "token-7".to_string())]);
+    // About 0.5 s before the watcher's own now, on its own clock.
+    let ago = skewed_now - lapsed[0].lapsed_at;
+    assert!((0.0..2.0).contains(&ago), "lapsed {ago} s ago");
+    assert!(watcher.take_lapsed(local_now()).await.unwrap().is_empty());
+    assert!(
+        alive.heartbeat().await.unwrap(),
+        "a lapsed instance learns it at its next renewal"
+    );
+}
