@@ -303,7 +303,10 @@ pub fn file_name(key: &str) -> String {
         Some(id) => format!("{id}.json"),
         None => {
             use sha2::Digest;
-            format!("h-{}.json", hex::encode(sha2::Sha256::digest(key.as_bytes())))
+            format!(
+                "h-{}.json",
+                hex::encode(sha2::Sha256::digest(key.as_bytes()))
+            )
         }
     }
 }
@@ -573,7 +576,9 @@ mod tests {
         let round = deliver_due(outbox, &sink, &config(60), 71.0).await.unwrap();
         assert_eq!((round.retried, round.given_up), (1, 0));
         // … and given up once the give-up time has passed since the retry.
-        let round = deliver_due(outbox, &sink, &config(60), 130.0).await.unwrap();
+        let round = deliver_due(outbox, &sink, &config(60), 130.0)
+            .await
+            .unwrap();
         assert_eq!(round.given_up, 1);
         assert_eq!(outbox.summary(10).await.unwrap().failed, 1);
     }
@@ -653,7 +658,10 @@ mod tests {
         for kind in [PENDING, FAILED] {
             assert_eq!(mode_of(&dir.join(kind)).unwrap(), Some(DIR_MODE));
             for name in names(kind) {
-                assert_eq!(mode_of(&dir.join(kind).join(name)).unwrap(), Some(FILE_MODE));
+                assert_eq!(
+                    mode_of(&dir.join(kind).join(name)).unwrap(),
+                    Some(FILE_MODE)
+                );
             }
         }
         assert_eq!(mode_of(&dir).unwrap(), Some(DIR_MODE));

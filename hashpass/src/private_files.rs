@@ -167,7 +167,10 @@ mod tests {
         let fresh = root.join("new");
         drop(create_new(&fresh).unwrap());
         assert_eq!(mode_of(&fresh).unwrap(), Some(FILE_MODE));
-        assert!(create_new(&fresh).is_err(), "an existing file is not reused");
+        assert!(
+            create_new(&fresh).is_err(),
+            "an existing file is not reused"
+        );
 
         let (mine, other) = (root.join("hashpass.log.x"), root.join("notes.txt"));
         std::fs::write(&mine, "x").unwrap();

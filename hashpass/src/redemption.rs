@@ -148,6 +148,10 @@ pub trait RedemptionStore: Send + Sync + 'static {
     ) -> Result<RedeemOutcome, StoreError>;
     /// Where `code_id` stands ([`CodeStatus::new`] for a code never seen).
     async fn status(&self, code_id: &str) -> Result<CodeStatus, StoreError>;
+    /// Gives back the latest use of `code_id` by `user_id` — a sign-up that redeemed the code
+    /// (its claim on it) and then failed to create the account — so that the place is free
+    /// again; false if `user_id` had no use of it.
+    async fn release(&self, code_id: &str, user_id: &str, now: f64) -> Result<bool, StoreError>;
     /// Withdraws a code that has uses left; false if it was used up or already withdrawn.
     async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError>;
     /// Lets `code_id` sign up `max_uses` accounts in all; `None` (nothing changed) when
@@ -214,6 +218,17 @@ impl RedemptionStore for MemoryRedemptionStore {
 
     async fn status(&self, code_id: &str) -> Result<CodeStatus, StoreError> {
         Ok(self.with(code_id, |status| status.clone()))
+    }
+
+    async fn release(&self, code_id: &str, user_id: &str, now: f64) -> Result<bool, StoreError> {
+        Ok(self.with(code_id, |status| {
+            let Some(at) = status.uses.iter().rposition(|u| u.user_id == user_id) else {
+                return false;
+            };
+            status.uses.remove(at);
+            status.updated_at = now;
+            true
+        }))
     }
 
     async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError> {

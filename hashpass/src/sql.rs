@@ -256,12 +256,14 @@ impl RedemptionStore for SqlRedemptionStore {
                 None => RedeemOutcome::UsedUp,
             });
         };
-        let seq: i64 = counted.try_get("use_count").map_err(unavailable)?;
+        let _: i64 = counted.try_get("use_count").map_err(unavailable)?;
+        // After the last use (a released use leaves a gap, so not the count).
         sqlx::query(
-            "INSERT INTO hashpass_invite_uses (code_id, seq, user_id, used_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO hashpass_invite_uses (code_id, seq, user_id, used_at) \
+             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3 FROM hashpass_invite_uses \
+             WHERE code_id = $1",
         )
         .bind(code_id)
-        .bind(seq)
         .bind(user_id)
         .bind(now)
         .execute(&mut *tx)
@@ -273,6 +275,38 @@ impl RedemptionStore for SqlRedemptionStore {
             user_id: user_id.into(),
             used_at: now,
         }))
+    }
+
+    async fn release(&self, code_id: &str, user_id: &str, now: f64) -> Result<bool, StoreError> {
+        // The write comes first, so that SQLite takes its write lock at once (a read first
+        // could not be upgraded under a concurrent writer); of concurrent releases of one use,
+        // one deletes it.
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let removed = sqlx::query(
+            "DELETE FROM hashpass_invite_uses WHERE code_id = $1 AND seq = \
+             (SELECT MAX(seq) FROM hashpass_invite_uses WHERE code_id = $1 AND user_id = $2)",
+        )
+        .bind(code_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if removed != 1 {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE hashpass_invites SET use_count = use_count - 1, updated_at = $2 \
+             WHERE code_id = $1",
+        )
+        .bind(code_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn status(&self, code_id: &str) -> Result<CodeStatus, StoreError> {

@@ -123,7 +123,10 @@ async fn state_on_disk_is_private_and_outbox_files_do_not_name_codes() {
         .into_iter()
         .filter(|n| n.starts_with("hashpass.log"))
         .collect();
-    assert!(log_files.len() >= 2, "today's log and the old one: {log_files:?}");
+    assert!(
+        log_files.len() >= 2,
+        "today's log and the old one: {log_files:?}"
+    );
     for name in log_files {
         assert_eq!(mode(&logs.join(&name)), FILE_MODE, "{name}");
     }

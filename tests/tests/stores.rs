@@ -607,13 +607,84 @@ async fn a_code_is_redeemed_once(s: Stores) {
     );
 }
 
+/// A sign-up that claimed a code and failed gives the use back: the place is free for the next
+/// one, only the releasing user's latest use goes, and a later use of a widened code comes after
+/// the remaining ones.
+async fn a_released_use_frees_its_place(s: Stores) {
+    let store = &s.redemptions;
+    let redeemed = |outcome: RedeemOutcome| matches!(outcome, RedeemOutcome::Redeemed(_));
+    assert!(redeemed(
+        store.redeem("code-4", "alice", 10.0).await.unwrap()
+    ));
+    assert!(!store.release("code-4", "bob", 11.0).await.unwrap());
+    assert!(store.release("code-4", "alice", 12.0).await.unwrap());
+    assert!(
+        !store.release("code-4", "alice", 13.0).await.unwrap(),
+        "once"
+    );
+    let freed = store.status("code-4").await.unwrap();
+    assert_eq!((freed.state(), freed.updated_at), (CodeState::Unused, 12.0));
+    assert!(redeemed(
+        store.redeem("code-4", "carol", 14.0).await.unwrap()
+    ));
+    assert_eq!(
+        store.redeem("code-4", "dave", 15.0).await.unwrap(),
+        RedeemOutcome::UsedUp
+    );
+    // Two uses of three: the first released, then two more fit, after the second.
+    store
+        .set_max_uses("code-5", 3, 20.0)
+        .await
+        .unwrap()
+        .unwrap();
+    for (user, at) in [("a", 21.0), ("b", 22.0)] {
+        assert!(redeemed(store.redeem("code-5", user, at).await.unwrap()));
+    }
+    assert!(store.release("code-5", "a", 23.0).await.unwrap());
+    for (user, at) in [("c", 24.0), ("d", 25.0)] {
+        assert!(redeemed(store.redeem("code-5", user, at).await.unwrap()));
+    }
+    assert_eq!(
+        store.redeem("code-5", "e", 26.0).await.unwrap(),
+        RedeemOutcome::UsedUp
+    );
+    let users: Vec<String> = store
+        .status("code-5")
+        .await
+        .unwrap()
+        .uses
+        .into_iter()
+        .map(|u| u.user_id)
+        .collect();
+    assert_eq!(users, ["b", "c", "d"]);
+    // Racing releases of one use: one gives it back.
+    assert!(redeemed(
+        store.redeem("code-6", "racer", 30.0).await.unwrap()
+    ));
+    let releases =
+        futures_util::future::join_all((0..8).map(|_| store.release("code-6", "racer", 31.0)))
+            .await;
+    assert_eq!(
+        releases
+            .into_iter()
+            .filter(|r| *r.as_ref().unwrap())
+            .count(),
+        1
+    );
+    assert_eq!(
+        store.status("code-6").await.unwrap().state(),
+        CodeState::Unused
+    );
+}
+
 macro_rules! store_cases {
     ($module:ident, $make:path) => {
         mod $module {
             use super::*;
             store_cases!(@each $make; puzzle_claim_admits_exactly_one, mining_time_accounting,
                 reward_window_ranks_one_per_ip, sessions_lifecycle, bans_and_lockout, hashrate_reports,
-                events_reach_every_instance, audit_pages_and_counts, a_code_is_redeemed_once);
+                events_reach_every_instance, audit_pages_and_counts, a_code_is_redeemed_once,
+                a_released_use_frees_its_place);
         }
     };
     (@each $make:path; $($case:ident),*) => {
@@ -726,6 +797,9 @@ async fn sql_redemptions(url: &str) {
         .await
         .unwrap();
     assert_eq!(again.list().await.unwrap().len(), 3);
+    let mut stores = memory().await;
+    stores.redemptions = Arc::new(again);
+    a_released_use_frees_its_place(stores).await;
 }
 
 /// On an embedded SQLite file.
