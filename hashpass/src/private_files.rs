@@ -1,4 +1,4 @@
-//! Private file modes (docs/protocol.md#files-on-disk): what HashPass keeps on disk holds invite
+//! Private file modes (docs/protocol.md#files): what HashPass keeps on disk holds invite
 //! codes or client addresses (the audit log, the blacklist, the webhook outbox, the logs), so on
 //! Unix its files are readable and writable by their owner alone ([`FILE_MODE`], 0600) and the
 //! directories it owns enterable by their owner alone ([`DIR_MODE`], 0700), whatever the umask.

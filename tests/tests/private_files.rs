@@ -1,5 +1,5 @@
 //! What `hashpass-server` keeps on disk holds invite codes and client addresses, so it is private
-//! (docs/protocol.md#files-on-disk): a real server process started over the files an older
+//! (docs/protocol.md#files): a real server process started over the files an older
 //! version left world-readable (the audit log, the blacklist, the logs, an outbox delivery named
 //! by its invite code) tightens them to 0600 in 0700 directories, renames the delivery by the
 //! code's id, and writes everything new privately — the audit record and the pending webhook
