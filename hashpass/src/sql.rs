@@ -43,6 +43,26 @@ const MIGRATION_LOCK: i64 = 0x6861_7368_7061_7373;
 /// Runs of the migrations after the first that a start may make when it races another.
 const MIGRATION_ATTEMPTS: u64 = 10;
 
+/// Tightens the files of a SQLite database at `url` (`sqlite://PATH?…`; the database and its
+/// `-wal`, `-shm` and `-journal` files) to 0600 ([`crate::private_files`]): they name the
+/// accounts that used each code. Any other URL (PostgreSQL, an in-memory SQLite) has none.
+pub fn tighten_sqlite_files(url: &str) -> std::io::Result<()> {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(());
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        crate::private_files::tighten_file(std::path::Path::new(&format!("{path}{suffix}")))?;
+    }
+    Ok(())
+}
+
 /// Redemptions in a SQL database.
 #[derive(Debug, Clone)]
 pub struct SqlRedemptionStore {
@@ -65,6 +85,7 @@ impl SqlRedemptionStore {
             postgres: url.starts_with("postgres"),
         };
         store.migrate().await?;
+        tighten_sqlite_files(url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(store)
     }
 

@@ -811,6 +811,20 @@ async fn sqlite_redemptions() {
         dir.join("redemptions.db").display()
     ))
     .await;
+    // It names who used each code: private, and tightened at connect if it was not.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let file = dir.join("redemptions.db");
+        let mode = || hashpass::private_files::mode_of(&file).unwrap();
+        assert_eq!(mode(), Some(0o600));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        hashpass::sql::SqlRedemptionStore::connect(&url)
+            .await
+            .unwrap();
+        assert_eq!(mode(), Some(0o600));
+    }
 }
 
 /// On a PostgreSQL server the test starts.

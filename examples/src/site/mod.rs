@@ -658,6 +658,8 @@ impl Site {
             .connect(&config.database_url)
             .await?;
         sqlx::query(SCHEMA).execute(&db).await?;
+        // Accounts and password hashes: private (0600), like HashPass's own files.
+        hashpass::sql::tighten_sqlite_files(&config.database_url)?;
         if sqlx::query("SELECT attempt FROM site_accounts WHERE 1 = 0")
             .execute(&db)
             .await
