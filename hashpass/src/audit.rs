@@ -456,10 +456,17 @@ impl std::fmt::Debug for FileAuditLog {
 }
 
 impl FileAuditLog {
-    /// The log in `dir` (created if missing).
+    /// The log in `dir` (created 0700 if missing); its files, which hold codes and addresses,
+    /// are tightened to 0600 ([`crate::private_files`]) if they were looser.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, &e))?;
+        crate::private_files::create_dir(&dir)
+            .and_then(|()| {
+                crate::private_files::tighten_files_in(&dir, |name| {
+                    name == CURRENT_FILE || is_archive_name(name)
+                })
+            })
+            .map_err(|e| StoreError::io(&dir, &e))?;
         Ok(Self {
             dir,
             rotation: DEFAULT_ROTATION,
@@ -537,10 +544,7 @@ impl FileAuditLog {
     async fn write_line(&self, line: Vec<u8>) -> Result<(), StoreError> {
         let (dir, path) = (self.dir.clone(), self.dir.join(CURRENT_FILE));
         blocking_io(&path.clone(), move || {
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
+            let mut file = crate::private_files::open_append(&path)?;
             let new_file = file.metadata()?.len() == 0;
             file.write_all(&line)?;
             file.sync_data()?;

@@ -140,8 +140,10 @@ impl FileBanList {
     /// JSON array of IPs is logged and ignored (entry by entry where possible), never a failure;
     /// only an unreadable file or directory is.
     pub fn open(dir: impl AsRef<Path>) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir.as_ref())?;
+        crate::private_files::create_dir(dir.as_ref())?;
         let path = dir.as_ref().join(BLACKLIST_FILE);
+        // It holds client addresses: private, like every file written after (write_atomic).
+        crate::private_files::tighten_file(&path)?;
         let set = match std::fs::read(&path) {
             Ok(bytes) => parse_blacklist(&path, &bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),

@@ -25,7 +25,8 @@ pub const LIVENESS_LEASE: Duration = Duration::from_secs(15);
 pub struct LapsedInstance {
     /// Its id.
     pub id: String,
-    /// When its lease lapsed (its last renewal plus the lease), Unix seconds.
+    /// When its lease lapsed (its last renewal plus the lease), Unix seconds on the clock of the
+    /// caller of [`InstanceRegistry::take_lapsed`].
     pub lapsed_at: f64,
     /// Its open player sockets: connection and session token.
     pub sockets: Vec<(ConnectionId, String)>,
@@ -34,15 +35,18 @@ pub struct LapsedInstance {
 /// The instances of a deployment and their sockets.
 #[async_trait]
 pub trait InstanceRegistry: Send + Sync + 'static {
-    /// Renews this instance's liveness lease at `now`; true when the registry did not know the
+    /// Renews this instance's liveness lease, timed by the registry's own clock (the Redis
+    /// server's: the instances' clocks may disagree); true when the registry did not know the
     /// instance (its first renewal, or its lease lapsed and its sockets were taken as closed).
-    async fn heartbeat(&self, now: f64) -> Result<bool, StoreError>;
+    async fn heartbeat(&self) -> Result<bool, StoreError>;
     /// A player socket of this instance joined session `token`.
     async fn socket_opened(&self, connection: ConnectionId, token: &str) -> Result<(), StoreError>;
     /// A player socket of this instance closed.
     async fn socket_closed(&self, connection: ConnectionId) -> Result<(), StoreError>;
-    /// Takes the other instances whose lease lapsed by `now` out of the registry (each is taken
-    /// once, by one caller), with their sockets. The caller is alive, so never among them.
+    /// Takes the other instances whose lease lapsed, by the registry's clock, out of the
+    /// registry (each is taken once, by one caller), with their sockets. The caller is alive, so
+    /// never among them. `now` is the caller's clock, on which each [`LapsedInstance::lapsed_at`]
+    /// is given (the registry tells how long ago the lease lapsed).
     async fn take_lapsed(&self, now: f64) -> Result<Vec<LapsedInstance>, StoreError>;
     /// This instance leaves the deployment (a graceful shutdown, after its sockets closed).
     async fn leave(&self) -> Result<(), StoreError>;
@@ -50,7 +54,7 @@ pub trait InstanceRegistry: Send + Sync + 'static {
 
 #[async_trait]
 impl InstanceRegistry for crate::service::SoleInstance {
-    async fn heartbeat(&self, _now: f64) -> Result<bool, StoreError> {
+    async fn heartbeat(&self) -> Result<bool, StoreError> {
         Ok(false)
     }
 

@@ -17,7 +17,7 @@ use crate::config::ConfigError;
 use crate::error::StoreError;
 use crate::invite::{InviteCodes, InviteKey, InviteKeyRing};
 use crate::puzzle_store::{PuzzleState, PuzzleStore};
-use crate::util::{blocking_io, create_private_dir, read_lock, write_atomic, write_lock};
+use crate::util::{blocking_io, read_lock, write_atomic, write_lock};
 
 /// The ring's file in the data directory.
 pub const INVITE_KEYS_FILE: &str = "invite-keys.json";
@@ -152,7 +152,7 @@ impl FileInviteKeys {
     /// that is not a key ring is an error: starting without it would bring rotated-away keys
     /// back.
     pub fn open(dir: impl AsRef<Path>) -> std::io::Result<Self> {
-        create_private_dir(dir.as_ref())?;
+        crate::private_files::create_dir(dir.as_ref())?;
         let path = dir.as_ref().join(INVITE_KEYS_FILE);
         let ring = match std::fs::read(&path) {
             Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {

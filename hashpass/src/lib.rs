@@ -59,6 +59,7 @@ pub mod lockout;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox;
+pub mod private_files;
 pub mod puzzle;
 pub mod puzzle_store;
 pub mod redemption;

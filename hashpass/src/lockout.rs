@@ -49,61 +49,95 @@ pub trait AdminLockout: Send + Sync + 'static {
     async fn clear(&self, address: IpAddr) -> Result<(), StoreError>;
 }
 
-/// Most addresses the memory table tracks while any is evictable: the stalest unlocked entries
-/// go first beyond it, and a locked one never does.
-const TABLE_LIMIT: usize = 10_000;
+/// Most addresses whose failures the memory table counts at once: beyond it the decayed counts
+/// go first, then the stalest. Locked addresses are held apart and never evicted.
+const COUNTING_LIMIT: usize = 10_000;
 
-/// Most addresses held at all: locked entries past [`TABLE_LIMIT`] (an attacker with that many
-/// addresses) are kept up to here; beyond it new addresses are refused, failing closed.
-const HARD_LIMIT: usize = 100_000;
-
+/// An address's failures in a row, not (or no longer) locked.
 #[derive(Debug, Clone, Copy)]
-struct Attempts {
+struct Counting {
     count: u32,
     last: f64,
-    locked_until: Option<f64>,
 }
 
-impl Attempts {
-    fn locked_at(&self, now: f64) -> bool {
-        self.locked_until.is_some_and(|until| until > now)
+/// The memory table: counts, bounded, and locks, kept until they lapse.
+#[derive(Debug)]
+struct Table {
+    /// Most entries of `counting`.
+    counting_limit: usize,
+    counting: HashMap<IpAddr, Counting>,
+    /// Locked addresses and when each lock ends. Never evicted: each took `max_failures`
+    /// wrong tokens in a row, and lapsed ones are swept, so it holds at most the failures of
+    /// the last lockout period divided by `max_failures` (twice that between sweeps).
+    locked: HashMap<IpAddr, f64>,
+    /// The size of `locked` at which lapsed locks are swept next.
+    sweep_locked_at: usize,
+}
+
+impl Table {
+    fn new(counting_limit: usize) -> Self {
+        Self {
+            counting_limit,
+            counting: HashMap::new(),
+            locked: HashMap::new(),
+            sweep_locked_at: counting_limit,
+        }
+    }
+
+    /// Makes room for one more counting address: the decayed counts go, then the stalest. It
+    /// never fails, never touches a lock, and never refuses an address.
+    fn make_room(&mut self, now: f64, period: f64) {
+        if self.counting.len() < self.counting_limit {
+            return;
+        }
+        self.counting.retain(|_, c| now - c.last < period);
+        if self.counting.len() < self.counting_limit {
+            return;
+        }
+        let stalest = self
+            .counting
+            .iter()
+            .min_by(|a, b| a.1.last.total_cmp(&b.1.last))
+            .map(|(address, _)| *address);
+        if let Some(address) = stalest {
+            self.counting.remove(&address);
+        }
+    }
+
+    fn lock(&mut self, address: IpAddr, until: f64, now: f64) {
+        if self.locked.len() >= self.sweep_locked_at {
+            self.locked.retain(|_, until| *until > now);
+            self.sweep_locked_at = (self.locked.len() * 2).max(self.counting_limit);
+        }
+        self.locked.insert(address, until);
     }
 }
 
-/// Lockout counters in this process's memory, bounded.
-#[derive(Debug, Default)]
+/// Lockout counters in this process's memory: the counts of at most 10000 addresses (beyond,
+/// the stalest count is forgotten), and every lock until it lapses — a full table never evicts a
+/// lock and never refuses an address that has not failed.
+#[derive(Debug)]
 pub struct MemoryAdminLockout {
-    table: Mutex<HashMap<IpAddr, Attempts>>,
+    table: Mutex<Table>,
+}
+
+impl Default for MemoryAdminLockout {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MemoryAdminLockout {
     /// An empty table.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_counting_limit(COUNTING_LIMIT)
     }
-}
 
-/// Makes room for a new address: drops decayed entries, then the stalest unlocked one; false if
-/// every entry is locked and the hard limit is reached.
-fn make_room(table: &mut HashMap<IpAddr, Attempts>, now: f64, period: f64) -> bool {
-    if table.len() < TABLE_LIMIT {
-        return true;
-    }
-    table.retain(|_, a| now - a.last < period || a.locked_at(now));
-    if table.len() < TABLE_LIMIT {
-        return true;
-    }
-    let stalest_unlocked = table
-        .iter()
-        .filter(|(_, a)| !a.locked_at(now))
-        .min_by(|a, b| a.1.last.total_cmp(&b.1.last))
-        .map(|(address, _)| *address);
-    match stalest_unlocked {
-        Some(address) => {
-            table.remove(&address);
-            true
+    /// An empty table counting at most `limit` addresses at once (at least one).
+    fn with_counting_limit(limit: usize) -> Self {
+        Self {
+            table: Mutex::new(Table::new(limit.max(1))),
         }
-        None => table.len() < HARD_LIMIT,
     }
 }
 
@@ -112,9 +146,9 @@ impl AdminLockout for MemoryAdminLockout {
     async fn locked_for(&self, address: IpAddr, now: f64) -> Result<Option<f64>, StoreError> {
         let table = lock(&self.table);
         Ok(table
+            .locked
             .get(&address)
-            .and_then(|a| a.locked_until)
-            .filter(|until| *until > now)
+            .filter(|until| **until > now)
             .map(|until| until - now))
     }
 
@@ -127,35 +161,37 @@ impl AdminLockout for MemoryAdminLockout {
     ) -> Result<Attempt, StoreError> {
         let period = lockout.as_secs_f64();
         let mut table = lock(&self.table);
-        if !table.contains_key(&address) && !make_room(&mut table, now, period) {
-            return Ok(Attempt::LockedOut(period));
+        if let Some(until) = table.locked.get(&address).copied() {
+            if until > now {
+                return Ok(Attempt::LockedOut(until - now));
+            }
+            // The lock lapsed: counting starts again.
+            table.locked.remove(&address);
         }
-        let entry = table.entry(address).or_insert(Attempts {
+        if !table.counting.contains_key(&address) {
+            table.make_room(now, period);
+        }
+        let entry = table.counting.entry(address).or_insert(Counting {
             count: 0,
             last: now,
-            locked_until: None,
         });
-        if let Some(until) = entry.locked_until.filter(|until| *until > now) {
-            return Ok(Attempt::LockedOut(until - now));
-        }
-        if now - entry.last >= period || entry.locked_until.is_some() {
-            *entry = Attempts {
-                count: 0,
-                last: now,
-                locked_until: None,
-            };
+        if now - entry.last >= period {
+            entry.count = 0;
         }
         entry.count += 1;
         entry.last = now;
-        let last = entry.count >= max_failures;
-        if last {
-            entry.locked_until = Some(now + period);
+        if entry.count < max_failures {
+            return Ok(Attempt::Compare { last: false });
         }
-        Ok(Attempt::Compare { last })
+        table.counting.remove(&address);
+        table.lock(address, now + period, now);
+        Ok(Attempt::Compare { last: true })
     }
 
     async fn clear(&self, address: IpAddr) -> Result<(), StoreError> {
-        lock(&self.table).remove(&address);
+        let mut table = lock(&self.table);
+        table.counting.remove(&address);
+        table.locked.remove(&address);
         Ok(())
     }
 }
@@ -163,22 +199,26 @@ impl AdminLockout for MemoryAdminLockout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const PERIOD: Duration = Duration::from_secs(300);
 
+    fn address(n: u32) -> IpAddr {
+        IpAddr::from(n.to_be_bytes())
+    }
+
     #[tokio::test]
-    async fn the_table_stays_bounded_and_keeps_every_lock() {
+    async fn the_counts_stay_bounded_and_every_lock_is_kept() {
         let l = MemoryAdminLockout::new();
-        let locked: IpAddr = "192.0.2.1".parse().unwrap();
+        let locked = address(u32::MAX);
         for _ in 0..10 {
             l.attempt(locked, 0.0, 10, PERIOD).await.unwrap();
         }
         assert!(l.locked_for(locked, 1.0).await.unwrap().is_some());
-        for i in 0..(TABLE_LIMIT as u32 + 50) {
-            let address = IpAddr::from((i + 1).to_be_bytes());
-            l.attempt(address, 1.0, 10, PERIOD).await.unwrap();
+        for i in 0..(COUNTING_LIMIT as u32 + 50) {
+            l.attempt(address(i), 1.0, 10, PERIOD).await.unwrap();
         }
-        assert!(l.table.lock().unwrap().len() <= TABLE_LIMIT);
+        assert!(l.table.lock().unwrap().counting.len() <= COUNTING_LIMIT);
         assert!(
             l.locked_for(locked, 2.0).await.unwrap().is_some(),
             "table pressure never evicts a locked address"
@@ -186,25 +226,107 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_every_entry_is_locked_new_addresses_fail_closed_at_the_hard_limit() {
-        let l = MemoryAdminLockout::new();
-        {
-            let mut table = l.table.lock().unwrap();
-            for i in 0..HARD_LIMIT as u32 {
-                table.insert(
-                    IpAddr::from(i.to_be_bytes()),
-                    Attempts {
-                        count: 10,
-                        last: 0.0,
-                        locked_until: Some(300.0),
-                    },
-                );
+    async fn a_table_full_of_locks_still_compares_a_new_address() {
+        let l = MemoryAdminLockout::with_counting_limit(100);
+        // Far more locked addresses than the table counts.
+        for i in 0..1000 {
+            for _ in 0..10 {
+                l.attempt(address(i), 1.0, 10, PERIOD).await.unwrap();
             }
         }
-        let newcomer: IpAddr = "2001:db8::1".parse().unwrap();
-        assert!(matches!(
-            l.attempt(newcomer, 1.0, 10, PERIOD).await.unwrap(),
-            Attempt::LockedOut(_)
-        ));
+        assert_eq!(l.table.lock().unwrap().locked.len(), 1000);
+        let admin: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(
+            l.attempt(admin, 2.0, 10, PERIOD).await.unwrap(),
+            Attempt::Compare { last: false },
+            "the real admin from a new address is not locked out"
+        );
+        for i in 0..1000 {
+            assert!(l.locked_for(address(i), 2.0).await.unwrap().is_some());
+        }
+        // Lapsed locks are swept as new ones come.
+        for i in 1000..3000 {
+            for _ in 0..10 {
+                l.attempt(address(i), 400.0, 10, PERIOD).await.unwrap();
+            }
+        }
+        assert!(l.table.lock().unwrap().locked.len() <= 2 * 2000);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// An attempt by address n, a wrong token (true) or the right one.
+        Attempt(u8, bool),
+        /// Time passes, seconds.
+        Wait(u16),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0u8..40, prop::bool::weighted(0.9)).prop_map(|(a, wrong)| Op::Attempt(a, wrong)),
+            1 => (0u16..400).prop_map(Op::Wait),
+        ]
+    }
+
+    proptest! {
+        /// Against a model of unbounded counts: a small table (8 addresses counted at once, 40
+        /// in play) never refuses an address that has not failed `max` times in a row within
+        /// the period, never loses or shortens a lock, and never compares an address's token
+        /// while it is locked.
+        #[test]
+        fn eviction_never_locks_out_the_innocent_nor_frees_the_locked(
+            ops in prop::collection::vec(op(), 1..400),
+        ) {
+            const MAX: u32 = 3;
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let l = MemoryAdminLockout::with_counting_limit(8);
+            let period = PERIOD.as_secs_f64();
+            let mut now = 0.0;
+            // The model: when each address's lock ends, and its failures in a row.
+            let mut locked_until: HashMap<IpAddr, f64> = HashMap::new();
+            let mut failures: HashMap<IpAddr, (u32, f64)> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Wait(secs) => now += f64::from(secs),
+                    Op::Attempt(n, wrong) => {
+                        let who = address(u32::from(n));
+                        let attempt = runtime
+                            .block_on(l.attempt(who, now, MAX, PERIOD))
+                            .unwrap();
+                        let model_locked = locked_until.get(&who).is_some_and(|u| *u > now);
+                        match attempt {
+                            Attempt::LockedOut(left) => {
+                                prop_assert!(model_locked, "{who} refused without a lock");
+                                prop_assert_eq!(left, locked_until[&who] - now);
+                                continue;
+                            }
+                            Attempt::Compare { last } => {
+                                prop_assert!(!model_locked, "{who} compared while locked");
+                                let (count, at) = failures.get(&who).copied().unwrap_or((0, now));
+                                let count = if now - at >= period { 0 } else { count };
+                                // Eviction may forget failures (so a lock may come later than
+                                // the model's), never invent them.
+                                prop_assert!(!last || count + 1 >= MAX, "{who} locked early");
+                                if last {
+                                    locked_until.insert(who, now + period);
+                                    failures.remove(&who);
+                                } else {
+                                    failures.insert(who, (count + 1, now));
+                                }
+                            }
+                        }
+                        if !wrong {
+                            runtime.block_on(l.clear(who)).unwrap();
+                            locked_until.remove(&who);
+                            failures.remove(&who);
+                        }
+                    }
+                }
+                for (who, until) in &locked_until {
+                    let left = runtime.block_on(l.locked_for(*who, now)).unwrap();
+                    prop_assert_eq!(left, (*until > now).then(|| until - now));
+                }
+            }
+        }
     }
 }

@@ -51,6 +51,17 @@ impl Delivery {
     pub fn key(&self) -> &str {
         &self.event.invite_code
     }
+
+    /// The delivery as an admin's retry requeues it after it was given up: due at `now`, with
+    /// its full schedule again (attempts from zero, so the back-off starts at 1 s, and recorded
+    /// at `now`, so it is given up only [`WebhookConfig::give_up_after`] later). The last error
+    /// stays for the record.
+    pub fn requeued(mut self, now: f64) -> Self {
+        self.created_at = now;
+        self.attempts = 0;
+        self.next_attempt_at = now;
+        self
+    }
 }
 
 /// What the outbox holds, for the admin status, the console and the metrics.
@@ -87,7 +98,8 @@ pub trait WebhookOutbox: Send + Sync + 'static {
     async fn reschedule(&self, delivery: &Delivery) -> Result<(), StoreError>;
     /// Gives the delivery up: moves it to the failed ones.
     async fn give_up(&self, delivery: &Delivery) -> Result<(), StoreError>;
-    /// Moves every failed delivery back to pending, due at `now`; returns how many.
+    /// Moves every failed delivery back to pending, [requeued](Delivery::requeued) at `now`;
+    /// returns how many.
     async fn retry_failed(&self, now: f64) -> Result<usize, StoreError>;
     /// Counts, and up to `limit` deliveries of each kind.
     async fn summary(&self, limit: usize) -> Result<OutboxSummary, StoreError>;
@@ -257,9 +269,8 @@ impl WebhookOutbox for MemoryOutbox {
         let mut d = lock(&self.deliveries);
         let failed = std::mem::take(&mut d.failed);
         let n = failed.len();
-        for (key, mut delivery) in failed {
-            delivery.next_attempt_at = now;
-            d.pending.insert(key, (delivery, 0.0));
+        for (key, delivery) in failed {
+            d.pending.insert(key, (delivery.requeued(now), 0.0));
         }
         Ok(n)
     }
@@ -269,8 +280,9 @@ impl WebhookOutbox for MemoryOutbox {
     }
 }
 
-/// The outbox as files: `pending/<key>.json` and `failed/<key>.json` under its directory, each
-/// written atomically (fsynced, then renamed), removed when delivered, with a [`MemoryOutbox`]
+/// The outbox as files: `pending/<name>.json` and `failed/<name>.json` under its directory
+/// ([`file_name`]: never the invite code itself), each written atomically (fsynced, then
+/// renamed, private: 0600 in 0700 directories), removed when delivered, with a [`MemoryOutbox`]
 /// as their index. One process owns the directory; the deliveries in flight are known to it
 /// alone.
 #[derive(Debug)]
@@ -282,23 +294,26 @@ pub struct FileOutbox {
 const PENDING: &str = "pending";
 const FAILED: &str = "failed";
 
-/// A file name for `key`: the key itself when it is plain (an invite code), else its hex.
-fn file_name(key: &str) -> String {
-    let plain = !key.is_empty()
-        && key.len() <= 128
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if plain {
-        format!("{key}.json")
-    } else {
-        format!("x{}.json", hex::encode(key))
+/// The file name of the delivery keyed `key` (an invite code, which a directory listing must not
+/// show): the code's id when `key` is a well-formed code (the id the admin's invite views show;
+/// it does not let anyone rebuild the code), else `h-` and the SHA-256 of the key in hex. One
+/// name per key, so rewriting a delivery replaces its file.
+pub fn file_name(key: &str) -> String {
+    match crate::invite::code_id(key) {
+        Some(id) => format!("{id}.json"),
+        None => {
+            use sha2::Digest;
+            format!(
+                "h-{}.json",
+                hex::encode(sha2::Sha256::digest(key.as_bytes()))
+            )
+        }
     }
 }
 
-/// Every delivery stored in `dir` (a missing directory holds none; an unreadable file is logged
-/// and left where it is).
-fn read_deliveries(dir: &Path) -> std::io::Result<Vec<Delivery>> {
+/// Every delivery stored in `dir`, with its file (a missing directory holds none; an
+/// unreadable file is logged and left where it is). Files are tightened to 0600 on the way.
+fn read_deliveries(dir: &Path) -> std::io::Result<Vec<(PathBuf, Delivery)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -310,8 +325,9 @@ fn read_deliveries(dir: &Path) -> std::io::Result<Vec<Delivery>> {
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
+        crate::private_files::tighten_file(&path)?;
         match serde_json::from_slice::<Delivery>(&std::fs::read(&path)?) {
-            Ok(delivery) => deliveries.push(delivery),
+            Ok(delivery) => deliveries.push((path, delivery)),
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "unreadable outbox entry")
             }
@@ -321,14 +337,20 @@ fn read_deliveries(dir: &Path) -> std::io::Result<Vec<Delivery>> {
 }
 
 impl FileOutbox {
-    /// The outbox in `dir` (created if missing), with the deliveries it already holds.
+    /// The outbox in `dir` (created 0700 if missing, tightened if looser), with the deliveries
+    /// it already holds. A file under an older name (the invite code itself) is renamed to
+    /// [`file_name`]'s.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir = dir.into();
         let mut index = Deliveries::default();
+        crate::private_files::create_owned_dir(&dir).map_err(|e| StoreError::io(&dir, &e))?;
         for kind in [PENDING, FAILED] {
             let sub = dir.join(kind);
-            std::fs::create_dir_all(&sub).map_err(|e| StoreError::io(&sub, &e))?;
-            for delivery in read_deliveries(&sub).map_err(|e| StoreError::io(&sub, &e))? {
+            let deliveries = crate::private_files::create_owned_dir(&sub)
+                .and_then(|()| read_deliveries(&sub))
+                .and_then(|found| rename_to_current_names(&sub, found))
+                .map_err(|e| StoreError::io(&sub, &e))?;
+            for delivery in deliveries {
                 let key = delivery.key().to_string();
                 if kind == PENDING {
                     index.pending.insert(key, (delivery, 0.0));
@@ -365,6 +387,27 @@ impl FileOutbox {
         })
         .await
     }
+}
+
+/// Moves each delivery found in `dir` whose file is not named [`file_name`] (an older version
+/// named it by the invite code) to its current name: the new file written atomically first, then
+/// the old one removed, so a crash in between leaves two copies of one delivery, never none.
+fn rename_to_current_names(
+    dir: &Path,
+    found: Vec<(PathBuf, Delivery)>,
+) -> std::io::Result<Vec<Delivery>> {
+    let mut deliveries = Vec::with_capacity(found.len());
+    for (path, delivery) in found {
+        let current = dir.join(file_name(delivery.key()));
+        if path != current {
+            let json = serde_json::to_vec(&delivery).expect("a delivery serialises");
+            write_atomic(&current, &json)?;
+            remove_durably(&path)?;
+            tracing::info!(file = %current.display(), "outbox entry renamed from its invite code to its id");
+        }
+        deliveries.push(delivery);
+    }
+    Ok(deliveries)
 }
 
 /// Removes `path` (already gone is fine) and makes the removal durable.
@@ -421,9 +464,8 @@ impl WebhookOutbox for FileOutbox {
             .cloned()
             .collect();
         for delivery in &failed {
-            let mut retried = delivery.clone();
-            retried.next_attempt_at = now;
-            self.write(PENDING, &retried, Some(FAILED)).await?;
+            self.write(PENDING, &delivery.clone().requeued(now), Some(FAILED))
+                .await?;
         }
         // Every file moved: the index follows (after a failure above it lags the files until
         // the next start reads them).
@@ -523,7 +565,22 @@ mod tests {
         assert_eq!(outbox.retry_failed(70.0).await.unwrap(), 1);
         let summary = outbox.summary(10).await.unwrap();
         assert_eq!((summary.pending, summary.failed), (1, 0));
-        assert_eq!(summary.oldest_pending_at, Some(0.0));
+        // The full schedule again: counted from the retry, attempts from zero.
+        assert_eq!(summary.oldest_pending_at, Some(70.0));
+        let requeued = &summary.pending_deliveries[0];
+        assert_eq!((requeued.attempts, requeued.next_attempt_at), (0, 70.0));
+        assert_eq!(requeued.last_error.as_deref(), Some("HTTP 503"));
+        // A failure soon after is retried after 1 s, not given up at once …
+        let round = deliver_due(outbox, &sink, &config(60), 70.0).await.unwrap();
+        assert_eq!((round.retried, round.given_up), (1, 0));
+        let round = deliver_due(outbox, &sink, &config(60), 71.0).await.unwrap();
+        assert_eq!((round.retried, round.given_up), (1, 0));
+        // … and given up once the give-up time has passed since the retry.
+        let round = deliver_due(outbox, &sink, &config(60), 130.0)
+            .await
+            .unwrap();
+        assert_eq!(round.given_up, 1);
+        assert_eq!(outbox.summary(10).await.unwrap().failed, 1);
     }
 
     async fn taken_deliveries_are_hidden_for_the_lease(outbox: &dyn WebhookOutbox) {
@@ -551,6 +608,73 @@ mod tests {
         retried_until_delivered(&FileOutbox::open(dir.join("a")).unwrap()).await;
         given_up_then_retried(&FileOutbox::open(dir.join("b")).unwrap()).await;
         taken_deliveries_are_hidden_for_the_lease(&FileOutbox::open(dir.join("c")).unwrap()).await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_names_never_show_the_code() {
+        let codes = crate::invite::InviteCodes::new(crate::invite::InviteKey::random());
+        let code = codes.issue().code;
+        let id = codes.verify(&code).unwrap().id;
+        assert_eq!(file_name(&code), format!("{id}.json"));
+        assert_eq!(file_name(&format!(" {code} ")), file_name(&code));
+        let odd = file_name("odd/key");
+        assert!(odd.starts_with("h-") && odd.len() == 2 + 64 + 5, "{odd}");
+        assert!(!odd.contains("odd"));
+        assert_ne!(file_name("CODE-1"), file_name("CODE-2"));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn files_are_private_and_old_names_are_migrated() {
+        use crate::private_files::{DIR_MODE, FILE_MODE, mode_of};
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!(
+            "hashpass-outbox-{}",
+            hex::encode(crate::util::random_bytes::<6>())
+        ));
+        let codes = crate::invite::InviteCodes::new(crate::invite::InviteKey::random());
+        let (pending_code, failed_code) = (codes.issue().code, codes.issue().code);
+        // As an older version left them: named by the code, world-readable, in open directories.
+        for (kind, code) in [(PENDING, &pending_code), (FAILED, &failed_code)] {
+            let sub = dir.join(kind);
+            std::fs::create_dir_all(&sub).unwrap();
+            let old = sub.join(format!("{code}.json"));
+            std::fs::write(&old, serde_json::to_vec(&delivery(code, 1.0)).unwrap()).unwrap();
+            std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+            std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let outbox = FileOutbox::open(&dir).unwrap();
+        let summary = outbox.summary(10).await.unwrap();
+        assert_eq!((summary.pending, summary.failed), (1, 1));
+        let names = |kind: &str| -> Vec<String> {
+            std::fs::read_dir(dir.join(kind))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(PENDING), [file_name(&pending_code)]);
+        assert_eq!(names(FAILED), [file_name(&failed_code)]);
+        for kind in [PENDING, FAILED] {
+            assert_eq!(mode_of(&dir.join(kind)).unwrap(), Some(DIR_MODE));
+            for name in names(kind) {
+                assert_eq!(
+                    mode_of(&dir.join(kind).join(name)).unwrap(),
+                    Some(FILE_MODE)
+                );
+            }
+        }
+        assert_eq!(mode_of(&dir).unwrap(), Some(DIR_MODE));
+        // Idempotent by code: the same delivery rewritten replaces its one file.
+        let fresh = codes.issue().code;
+        outbox.enqueue(delivery(&fresh, 2.0)).await.unwrap();
+        outbox.reschedule(&delivery(&fresh, 2.0)).await.unwrap();
+        assert_eq!(names(PENDING).len(), 2);
+        let path = dir.join(PENDING).join(file_name(&fresh));
+        assert_eq!(mode_of(&path).unwrap(), Some(FILE_MODE));
+        outbox.delivered(&fresh).await.unwrap();
+        outbox.delivered(&pending_code).await.unwrap();
+        assert!(names(PENDING).is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::util::{blocking_io, create_private_dir, lock, write_atomic};
+use crate::util::{blocking_io, lock, write_atomic};
 
 /// The file of [`FileRedemptionStore`] in the data directory.
 pub const REDEMPTIONS_FILE: &str = "redemptions.json";
@@ -95,6 +95,16 @@ impl CodeStatus {
         self.uses.push(redemption.clone());
         self.updated_at = now;
         RedeemOutcome::Redeemed(redemption)
+    }
+
+    /// Gives back `user_id`'s latest use at `now`; false if it had none.
+    fn release(&mut self, user_id: &str, now: f64) -> bool {
+        let Some(at) = self.uses.iter().rposition(|u| u.user_id == user_id) else {
+            return false;
+        };
+        self.uses.remove(at);
+        self.updated_at = now;
+        true
     }
 
     /// Withdraws it at `now` if it has uses left.
@@ -203,6 +213,10 @@ pub trait RedemptionStore: Send + Sync + 'static {
     ) -> Result<RedeemOutcome, StoreError>;
     /// Where `code_id` stands ([`CodeStatus::new`] for a code never seen).
     async fn status(&self, code_id: &str) -> Result<CodeStatus, StoreError>;
+    /// Gives back the latest use of `code_id` by `user_id` — a sign-up that redeemed the code
+    /// (its claim on it) and then failed to create the account — so that the place is free
+    /// again; false if `user_id` had no use of it.
+    async fn release(&self, code_id: &str, user_id: &str, now: f64) -> Result<bool, StoreError>;
     /// Withdraws a code that has uses left; false if it was used up or already withdrawn.
     async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError>;
     /// Lets `code_id` sign up `max_uses` accounts in all; `None` (nothing changed) when
@@ -269,6 +283,10 @@ impl RedemptionStore for MemoryRedemptionStore {
         Ok(self.with(code_id, |status| status.clone()))
     }
 
+    async fn release(&self, code_id: &str, user_id: &str, now: f64) -> Result<bool, StoreError> {
+        Ok(self.with(code_id, |status| status.release(user_id, now)))
+    }
+
     async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError> {
         Ok(self.with(code_id, |status| status.revoke(now)))
     }
@@ -308,7 +326,7 @@ impl FileRedemptionStore {
     /// that cannot be read as redemptions is an error: starting without it would make withdrawn
     /// and used codes usable again.
     pub fn open(dir: impl AsRef<Path>) -> std::io::Result<Self> {
-        create_private_dir(dir.as_ref())?;
+        crate::private_files::create_dir(dir.as_ref())?;
         let path = dir.as_ref().join(REDEMPTIONS_FILE);
         let codes = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<Vec<CodeStatus>>(&bytes)
@@ -374,6 +392,11 @@ impl RedemptionStore for FileRedemptionStore {
             .get(code_id)
             .cloned()
             .unwrap_or_else(|| CodeStatus::new(code_id)))
+    }
+
+    async fn release(&self, code_id: &str, user_id: &str, now: f64) -> Result<bool, StoreError> {
+        self.change(code_id, |status| status.release(user_id, now))
+            .await
     }
 
     async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError> {

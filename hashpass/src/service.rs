@@ -1263,7 +1263,7 @@ impl PuzzleService {
             let mut known = false;
             loop {
                 tick.tick().await;
-                match service.seams.instances.heartbeat(service.now()).await {
+                match service.seams.instances.heartbeat().await {
                     Ok(unknown) => {
                         if unknown && known {
                             tracing::warn!(

@@ -43,6 +43,26 @@ const MIGRATION_LOCK: i64 = 0x6861_7368_7061_7373;
 /// Runs of the migrations after the first that a start may make when it races another.
 const MIGRATION_ATTEMPTS: u64 = 10;
 
+/// Tightens the files of a SQLite database at `url` (`sqlite://PATH?…`; the database and its
+/// `-wal`, `-shm` and `-journal` files) to 0600 ([`crate::private_files`]): they name the
+/// accounts that used each code. Any other URL (PostgreSQL, an in-memory SQLite) has none.
+pub fn tighten_sqlite_files(url: &str) -> std::io::Result<()> {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(());
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        crate::private_files::tighten_file(std::path::Path::new(&format!("{path}{suffix}")))?;
+    }
+    Ok(())
+}
+
 /// Redemptions in a SQL database.
 #[derive(Debug, Clone)]
 pub struct SqlRedemptionStore {
@@ -65,6 +85,7 @@ impl SqlRedemptionStore {
             postgres: url.starts_with("postgres"),
         };
         store.migrate().await?;
+        tighten_sqlite_files(url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(store)
     }
 
@@ -256,12 +277,14 @@ impl RedemptionStore for SqlRedemptionStore {
                 None => RedeemOutcome::UsedUp,
             });
         };
-        let seq: i64 = counted.try_get("use_count").map_err(unavailable)?;
+        let _: i64 = counted.try_get("use_count").map_err(unavailable)?;
+        // After the last use (a released use leaves a gap, so not the count).
         sqlx::query(
-            "INSERT INTO hashpass_invite_uses (code_id, seq, user_id, used_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO hashpass_invite_uses (code_id, seq, user_id, used_at) \
+             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3 FROM hashpass_invite_uses \
+             WHERE code_id = $1",
         )
         .bind(code_id)
-        .bind(seq)
         .bind(user_id)
         .bind(now)
         .execute(&mut *tx)
@@ -273,6 +296,38 @@ impl RedemptionStore for SqlRedemptionStore {
             user_id: user_id.into(),
             used_at: now,
         }))
+    }
+
+    async fn release(&self, code_id: &str, user_id: &str, now: f64) -> Result<bool, StoreError> {
+        // The write comes first, so that SQLite takes its write lock at once (a read first
+        // could not be upgraded under a concurrent writer); of concurrent releases of one use,
+        // one deletes it.
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let removed = sqlx::query(
+            "DELETE FROM hashpass_invite_uses WHERE code_id = $1 AND seq = \
+             (SELECT MAX(seq) FROM hashpass_invite_uses WHERE code_id = $1 AND user_id = $2)",
+        )
+        .bind(code_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if removed != 1 {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE hashpass_invites SET use_count = use_count - 1, updated_at = $2 \
+             WHERE code_id = $1",
+        )
+        .bind(code_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn status(&self, code_id: &str) -> Result<CodeStatus, StoreError> {

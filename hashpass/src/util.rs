@@ -40,15 +40,16 @@ pub(crate) async fn blocking_io<T: Send + 'static>(
         .map_err(|e| StoreError::io(path, &e))
 }
 
-/// Writes `contents` to `path` atomically: a temp file beside it (readable by this user only,
-/// 0600), fsync, rename, fsync the directory. A crash leaves either the old file or the new
-/// one, never a torn mix.
+/// Writes `contents` to `path` atomically: a temp file beside it, fsync, rename, fsync the directory.
+/// A crash leaves either the old file or the new one, never a torn mix. The file is private
+/// (0600, [`crate::private_files`]) whatever the mode of the one it replaces, and a missing
+/// directory is created 0700.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    create_private_dir(dir)?;
+    crate::private_files::create_dir(dir)?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -58,7 +59,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> 
         hex::encode(random_bytes::<6>())
     ));
     let result = (|| {
-        let mut file = private_file_options().open(&tmp)?;
+        let mut file = crate::private_files::create_new(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
         drop(file);
@@ -72,25 +73,6 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> 
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// Options that create a new file readable and writable by this user only (0600 on Unix).
-fn private_file_options() -> std::fs::OpenOptions {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-}
-
-/// Creates `dir` and its missing parents; the directories this creates are this user's only
-/// (0700 on Unix), the ones that exist are left as they are.
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 /// Rounds to `dp` decimal places (half away from zero, as the wire figures only display).

@@ -2158,7 +2158,9 @@ pub async fn webhook_outbox_survives_restart(serve: Serve) {
 }
 
 /// A delivery failing past `HASHPASS_WEBHOOK_GIVE_UP_AFTER` is given up, listed as failed, and
-/// made once an admin asks for a retry (docs/protocol.md#webhook-outbox).
+/// requeued with its full schedule when an admin asks for a retry: a failure then is retried
+/// after its back-off, not given up at once, and the delivery is made once the receiver is back
+/// (docs/protocol.md#webhook-outbox).
 pub async fn failed_webhooks_are_retried_on_request(serve: Serve) {
     let receiver = crate::webhook_receiver::WebhookReceiver::start().await;
     receiver.answer(500);
@@ -2197,7 +2199,6 @@ pub async fn failed_webhooks_are_retried_on_request(serve: Serve) {
     let bad_limit = admin.admin_get("/api/admin/webhooks?limit=x").await;
     assert_eq!(bad_limit.status, 422, "{}", bad_limit.text);
 
-    receiver.answer(204);
     let retried = admin
         .admin_post("/api/admin/webhooks/retry", &json!({}))
         .await;
@@ -2206,6 +2207,28 @@ pub async fn failed_webhooks_are_retried_on_request(serve: Serve) {
         retried.json()["message"],
         "Requeued 1 failed webhook deliveries"
     );
+    // The receiver still fails: the requeued delivery's first attempt is rescheduled (its
+    // give-up time counts from the retry), not given up again.
+    assert!(receiver.wait_until(WAIT, |d| d.len() == 3).await);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let outbox = loop {
+        let outbox = admin.admin_get("/api/admin/webhooks").await.json();
+        if outbox["pending_deliveries"][0]["attempts"] == 1
+            || tokio::time::Instant::now() > deadline
+        {
+            break outbox;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (outbox["pending"].as_u64(), outbox["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{outbox}"
+    );
+    assert_eq!(outbox["pending_deliveries"][0]["attempts"], 1, "{outbox}");
+    receiver.answer(204);
+    // Its back-off (1 s) on the instance's clock.
+    server.clock.advance_secs(1.0);
     assert!(
         receiver
             .wait_until(WAIT, |_| receiver.accepted_codes().contains(&code))

@@ -74,13 +74,18 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client of `server` bound to `ip`.
+    /// A client of `server` bound to `ip`, giving up on an answer after 30 s.
     pub fn new(server: &impl Reachable, ip: IpAddr) -> Self {
+        Self::with_timeout(server, ip, Duration::from_secs(30))
+    }
+
+    /// A client of `server` bound to `ip`, giving up on an answer after `timeout`.
+    pub fn with_timeout(server: &impl Reachable, ip: IpAddr, timeout: Duration) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .local_address(ip)
                 .user_agent(BROWSER_UA)
-                .timeout(Duration::from_secs(30))
+                .timeout(timeout)
                 .build()
                 .expect("client"),
             base: format!("http://{}", server.addr()),

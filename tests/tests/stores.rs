@@ -611,13 +611,84 @@ async fn a_code_is_redeemed_once(s: Stores) {
     );
 }
 
+/// A sign-up that claimed a code and failed gives the use back: the place is free for the next
+/// one, only the releasing user's latest use goes, and a later use of a widened code comes after
+/// the remaining ones.
+async fn a_released_use_frees_its_place(s: Stores) {
+    let store = &s.redemptions;
+    let redeemed = |outcome: RedeemOutcome| matches!(outcome, RedeemOutcome::Redeemed(_));
+    assert!(redeemed(
+        store.redeem("code-4", "alice", 10.0).await.unwrap()
+    ));
+    assert!(!store.release("code-4", "bob", 11.0).await.unwrap());
+    assert!(store.release("code-4", "alice", 12.0).await.unwrap());
+    assert!(
+        !store.release("code-4", "alice", 13.0).await.unwrap(),
+        "once"
+    );
+    let freed = store.status("code-4").await.unwrap();
+    assert_eq!((freed.state(), freed.updated_at), (CodeState::Unused, 12.0));
+    assert!(redeemed(
+        store.redeem("code-4", "carol", 14.0).await.unwrap()
+    ));
+    assert_eq!(
+        store.redeem("code-4", "dave", 15.0).await.unwrap(),
+        RedeemOutcome::UsedUp
+    );
+    // Two uses of three: the first released, then two more fit, after the second.
+    store
+        .set_max_uses("code-5", 3, 20.0)
+        .await
+        .unwrap()
+        .unwrap();
+    for (user, at) in [("a", 21.0), ("b", 22.0)] {
+        assert!(redeemed(store.redeem("code-5", user, at).await.unwrap()));
+    }
+    assert!(store.release("code-5", "a", 23.0).await.unwrap());
+    for (user, at) in [("c", 24.0), ("d", 25.0)] {
+        assert!(redeemed(store.redeem("code-5", user, at).await.unwrap()));
+    }
+    assert_eq!(
+        store.redeem("code-5", "e", 26.0).await.unwrap(),
+        RedeemOutcome::UsedUp
+    );
+    let users: Vec<String> = store
+        .status("code-5")
+        .await
+        .unwrap()
+        .uses
+        .into_iter()
+        .map(|u| u.user_id)
+        .collect();
+    assert_eq!(users, ["b", "c", "d"]);
+    // Racing releases of one use: one gives it back.
+    assert!(redeemed(
+        store.redeem("code-6", "racer", 30.0).await.unwrap()
+    ));
+    let releases =
+        futures_util::future::join_all((0..8).map(|_| store.release("code-6", "racer", 31.0)))
+            .await;
+    assert_eq!(
+        releases
+            .into_iter()
+            .filter(|r| *r.as_ref().unwrap())
+            .count(),
+        1
+    );
+    assert_eq!(
+        store.status("code-6").await.unwrap().state(),
+        CodeState::Unused
+    );
+}
+
 macro_rules! store_cases {
     ($module:ident, $make:path) => {
         mod $module {
             use super::*;
             store_cases!(@each $make; puzzle_claim_admits_exactly_one, mining_time_accounting,
                 reward_window_ranks_one_per_ip, sessions_lifecycle, bans_and_lockout, hashrate_reports,
-                events_reach_every_instance, audit_pages_and_counts, a_code_is_redeemed_once);
+                events_reach_every_instance, audit_pages_and_counts, a_code_is_redeemed_once,
+                a_released_use_frees_its_place);
         }
     };
     (@each $make:path; $($case:ident),*) => {
@@ -730,6 +801,9 @@ async fn sql_redemptions(url: &str) {
         .await
         .unwrap();
     assert_eq!(again.list().await.unwrap().len(), 3);
+    let mut stores = memory().await;
+    stores.redemptions = Arc::new(again);
+    a_released_use_frees_its_place(stores).await;
 }
 
 /// In `redemptions.json` of a data directory (`HashPassBuilder::on_disk`): the same case, and a
@@ -749,6 +823,9 @@ async fn file_redemptions() {
         again.status("code-2").await.unwrap().state(),
         CodeState::Revoked
     );
+    let mut stores = memory().await;
+    stores.redemptions = Arc::new(again);
+    a_released_use_frees_its_place(stores).await;
 }
 
 /// On an embedded SQLite file.
@@ -760,6 +837,20 @@ async fn sqlite_redemptions() {
         dir.join("redemptions.db").display()
     ))
     .await;
+    // It names who used each code: private, and tightened at connect if it was not.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let file = dir.join("redemptions.db");
+        let mode = || hashpass::private_files::mode_of(&file).unwrap();
+        assert_eq!(mode(), Some(0o600));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        hashpass::sql::SqlRedemptionStore::connect(&url)
+            .await
+            .unwrap();
+        assert_eq!(mode(), Some(0o600));
+    }
 }
 
 /// On a PostgreSQL server the test starts.
@@ -808,4 +899,60 @@ async fn postgres_migrations_run_once_under_concurrent_starts() {
         &hashpass_tests::postgres_server::fresh_database(&server, "migration_race").await,
     )
     .await;
+}
+
+/// Instance liveness in Redis is timed by the Redis server's clock alone
+/// (docs/protocol.md#instance-liveness): a caller whose clock is hours ahead takes no live
+/// instance for dead, a lease lapses after its length in real time whatever the callers'
+/// clocks say, and the lapse is told on the caller's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_instance_liveness_uses_the_servers_clock() {
+    use hashpass::instances::InstanceRegistry;
+    use hashpass::redis::{RedisBackend, RedisInstanceRegistry};
+    let server = hashpass_tests::redis_server::shared();
+    let backend = RedisBackend::connect(
+        &server.url,
+        hashpass_tests::redis_server::unique_prefix("liveness"),
+    )
+    .await
+    .unwrap();
+    let lease = Duration::from_millis(1500);
+    let (alive, watcher) = (
+        RedisInstanceRegistry::new(backend.clone(), lease),
+        RedisInstanceRegistry::new(backend, lease),
+    );
+    assert!(alive.heartbeat().await.unwrap(), "the first renewal");
+    assert!(!alive.heartbeat().await.unwrap(), "known from then on");
+    alive.socket_opened(7, "token-7").await.unwrap();
+    let local_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    // A watcher whose clock runs an hour ahead (or behind) sees a live instance.
+    for skew in [3600.0, -3600.0] {
+        assert!(
+            watcher
+                .take_lapsed(local_now() + skew)
+                .await
+                .unwrap()
+                .is_empty(),
+            "skew {skew}"
+        );
+    }
+    tokio::time::sleep(lease + Duration::from_millis(500)).await;
+    let skewed_now = local_now() - 3600.0;
+    let lapsed = watcher.take_lapsed(skewed_now).await.unwrap();
+    assert_eq!(lapsed.len(), 1, "{lapsed:?}");
+    assert_eq!(lapsed[0].id, alive.id());
+    assert_eq!(lapsed[0].sockets, vec![(7, "token-7".to_string())]);
+    // About 0.5 s before the watcher's own now, on its own clock.
+    let ago = skewed_now - lapsed[0].lapsed_at;
+    assert!((0.0..2.0).contains(&ago), "lapsed {ago} s ago");
+    assert!(watcher.take_lapsed(local_now()).await.unwrap().is_empty());
+    assert!(
+        alive.heartbeat().await.unwrap(),
+        "a lapsed instance learns it at its next renewal"
+    );
 }

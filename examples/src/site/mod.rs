@@ -6,19 +6,28 @@
 //! - Accounts live in SQL (SQLite by default, any `postgres://` URL too), passwords as salted
 //!   Argon2id PHC strings, verified in constant time; an unknown username costs the same work as
 //!   a wrong password.
-//! - Password hashing is bounded: at most [`SiteConfig::hash_concurrency`] hashes run at once
-//!   and at most [`SiteConfig::hash_queue`] wait; a sign-up or login beyond that is answered 503
-//!   with `Retry-After` at once, never queued without end. Each client address (IPv6 by /64) may
+//! - Password hashing is bounded and shared fairly by client address (IPv6 by /64), through
+//!   HashPass's own [`VerificationQueue`]: at most [`SiteConfig::hash_concurrency`] hashes run
+//!   at once, one per address, and addresses take turns, so logins from many addresses cannot
+//!   push one visitor's login back by more than a turn each. An address may have
+//!   [`HASHES_WAITING_PER_ADDRESS`] hashes waiting (beyond, 429 with `Retry-After`); at most
+//!   [`SiteConfig::hash_queue`] wait in all (beyond, 503 with `Retry-After` at once, never
+//!   queued without end), except that an address whose recent login failed waits behind the
+//!   others and gives its place up to a newcomer when the queue is full. Each client address may
 //!   attempt [`SiteConfig::login_attempts`] logins per [`SiteConfig::login_window_secs`]; the
 //!   next is answered 429 with `Retry-After`.
 //! - The forms are JSON only: a body sent as anything but `Content-Type: application/json` (a
 //!   cross-site HTML form's `text/plain`, say, which needs no CORS preflight) is answered 415.
-//! - A code signs up one account: the account is written pending, tagged with a random id of
-//!   this sign-up attempt, the code is redeemed (exactly one of any number of racers wins), then
-//!   that very row is activated — or, if the code was refused, removed again, freeing the
-//!   username. A row that a crash left pending becomes the account if its code was redeemed,
-//!   and otherwise frees its username after a minute; a sign-up that stalled past that minute
-//!   and had its row taken over never activates the row that replaced it.
+//! - A code signs up one account, and is claimed before any password is hashed: the account is
+//!   written pending, tagged with a random id of this sign-up attempt, the code is redeemed
+//!   (exactly one of any number of racers wins; the others are answered 409 at once, without
+//!   touching the hashing queue), then the password is hashed and that very row gets the hash
+//!   and is activated. If the code was refused, the row is removed again, freeing the username;
+//!   if hashing or the database fails after the claim, the row is removed and the code's use
+//!   released, so no code is lost. A row that a crash left pending frees its username after a
+//!   minute (and releases its claim on the code, also when the code is presented again); a
+//!   sign-up that stalled past that minute and had its row taken over never activates the row
+//!   that replaced it.
 //! - Tokens are HS256 JWTs checked for signature, issuer, audience and expiry with no leeway.
 //! - Every secret comes from the environment ([`SiteConfig::from_env`]).
 
@@ -35,14 +44,15 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use hashpass::HashPass;
 use hashpass::config::{ConfigError, NetworkConfig, Variables, counted_address};
 use hashpass::gate::{InviteGate, InviteRejection};
+use hashpass::invite::VerifiedInvite;
 use hashpass::sql::SqlRedemptionStore;
+use hashpass::verification_queue::{QueueLimits, Refusal, VerificationQueue};
 use http::{HeaderMap, StatusCode, header};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
-use tokio::sync::Semaphore;
 
 /// The site's settings.
 #[derive(Clone)]
@@ -66,10 +76,13 @@ pub struct SiteConfig {
     /// (`SITE_LOGIN_WINDOW_SECS`; default 60).
     pub login_window_secs: u64,
     /// Password hashes (Argon2id: 19 MiB and a core each) run at once, for sign-ups and logins
-    /// alike (`SITE_HASH_CONCURRENCY`; default: one per core).
+    /// alike, one per client address (`SITE_HASH_CONCURRENCY`; default: one per core, at most
+    /// [`MAX_HASH_CONCURRENCY`]).
     pub hash_concurrency: usize,
-    /// Password hashes that may wait for one of those; a sign-up or login beyond them is
-    /// answered 503 with `Retry-After` at once (`SITE_HASH_QUEUE`; default 16, 0 for none).
+    /// Password hashes that may wait for one of those, all addresses together (a waiting one
+    /// holds no memory to speak of); a sign-up or login beyond them is answered 503 with
+    /// `Retry-After` at once (`SITE_HASH_QUEUE`; default 1024, 0 for none, at most
+    /// [`MAX_HASH_QUEUE`]).
     pub hash_queue: usize,
 }
 
@@ -96,11 +109,18 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub const DEFAULT_LOGIN_ATTEMPTS: u32 = 10;
 /// The default for [`SiteConfig::login_window_secs`].
 pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 60;
-/// The default for [`SiteConfig::hash_queue`].
-pub const DEFAULT_HASH_QUEUE: usize = 16;
-/// The `Retry-After` (seconds) of a 503 answered because the password-hashing queue is full:
-/// a hash takes a few tens of milliseconds, so the queue has moved on by then.
-pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
+/// The default for [`SiteConfig::hash_queue`]: room for one waiting login from each of a
+/// thousand addresses.
+pub const DEFAULT_HASH_QUEUE: usize = 1024;
+/// The largest [`SiteConfig::hash_concurrency`].
+pub const MAX_HASH_CONCURRENCY: usize = 1024;
+/// The largest [`SiteConfig::hash_queue`].
+pub const MAX_HASH_QUEUE: usize = 1_000_000;
+/// Password hashes one client address may have waiting; the next is answered 429.
+pub const HASHES_WAITING_PER_ADDRESS: usize = 2;
+/// The memory of one password hash, MiB (Argon2id's default, 19 MiB): the unit of the hashing
+/// queue's budget.
+const PASSWORD_HASH_MIB: u32 = argon2::Params::DEFAULT_M_COST.div_ceil(1024);
 
 impl SiteConfig {
     /// Settings with `jwt_secret` and the defaults for the rest.
@@ -125,8 +145,8 @@ impl SiteConfig {
         })
     }
 
-    /// Whether the settings can run a site: the limits positive, the queue within a semaphore's
-    /// reach.
+    /// Whether the settings can run a site: the limits positive, the hashing queue's within
+    /// bounds.
     pub fn validate(&self) -> Result<(), String> {
         if self.login_attempts == 0 {
             return Err("login_attempts (SITE_LOGIN_ATTEMPTS) must be at least 1".into());
@@ -137,16 +157,16 @@ impl SiteConfig {
         if self.hash_concurrency == 0 {
             return Err("hash_concurrency (SITE_HASH_CONCURRENCY) must be at least 1".into());
         }
-        if self
-            .hash_concurrency
-            .checked_add(self.hash_queue)
-            .is_none_or(|n| n > Semaphore::MAX_PERMITS)
-        {
-            return Err(
-                "hash_concurrency and hash_queue (SITE_HASH_CONCURRENCY, SITE_HASH_QUEUE) are \
-                 too large: a few per core is plenty"
-                    .into(),
-            );
+        if self.hash_concurrency > MAX_HASH_CONCURRENCY {
+            return Err(format!(
+                "hash_concurrency (SITE_HASH_CONCURRENCY) is too large: at most \
+                 {MAX_HASH_CONCURRENCY}, and one per core is plenty"
+            ));
+        }
+        if self.hash_queue > MAX_HASH_QUEUE {
+            return Err(format!(
+                "hash_queue (SITE_HASH_QUEUE) is too large: at most {MAX_HASH_QUEUE}"
+            ));
         }
         Ok(())
     }
@@ -193,10 +213,10 @@ impl SiteConfig {
             .whole("SITE_LOGIN_WINDOW_SECS", 1..=86_400)?
             .unwrap_or(self.login_window_secs);
         self.hash_concurrency = vars
-            .whole("SITE_HASH_CONCURRENCY", 1..=1_024)?
+            .whole("SITE_HASH_CONCURRENCY", 1..=MAX_HASH_CONCURRENCY)?
             .unwrap_or(self.hash_concurrency);
         self.hash_queue = vars
-            .whole("SITE_HASH_QUEUE", 0..=100_000)?
+            .whole("SITE_HASH_QUEUE", 0..=MAX_HASH_QUEUE)?
             .unwrap_or(self.hash_queue);
         Ok(())
     }
@@ -295,6 +315,15 @@ pub enum SiteError {
         /// Seconds to wait before trying again.
         retry_after_secs: u64,
     },
+    /// This client address has as many passwords waiting to be checked as it may.
+    #[error(
+        "Too many passwords from your address are waiting to be checked: try again in \
+         {retry_after_secs} s"
+    )]
+    AddressBusy {
+        /// Seconds to wait before trying again.
+        retry_after_secs: u64,
+    },
     /// The server was set up without each client's address, which the login limit counts by.
     #[error(
         "The server is misconfigured: the site needs each client's address (serve the axum app \
@@ -314,7 +343,9 @@ impl SiteError {
             SiteError::BadCredentials | SiteError::BadToken(_) => StatusCode::UNAUTHORIZED,
             SiteError::Unavailable | SiteError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             SiteError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            SiteError::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
+            SiteError::TooManyLogins { .. } | SiteError::AddressBusy { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             SiteError::NoClientAddress => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -331,6 +362,7 @@ impl SiteError {
             SiteError::NotJson => "unsupported_media_type",
             SiteError::TooManyLogins { .. } => "too_many_logins",
             SiteError::Busy { .. } => "busy",
+            SiteError::AddressBusy { .. } => "address_busy",
             SiteError::NoClientAddress => "misconfigured",
         }
     }
@@ -365,7 +397,8 @@ impl SiteError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             SiteError::TooManyLogins { retry_after_secs }
-            | SiteError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            | SiteError::Busy { retry_after_secs }
+            | SiteError::AddressBusy { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -487,12 +520,17 @@ impl LoginLimiter {
     }
 }
 
-/// Password hashes: at most `running` at once, at most `admitted - running` waiting.
-struct HashingQueue {
-    /// One permit per hash allowed to run at once.
-    running: Arc<Semaphore>,
-    /// One permit per hash running or waiting, taken without waiting.
-    admitted: Arc<Semaphore>,
+/// The hashing queue's limits for `config`: a budget of `hash_concurrency` hashes, one running
+/// per address, [`HASHES_WAITING_PER_ADDRESS`] waiting per address and `hash_queue` in all; an
+/// address whose login failed waits behind the others for the login window.
+fn hashing_limits(config: &SiteConfig) -> QueueLimits {
+    QueueLimits {
+        budget_mib: PASSWORD_HASH_MIB * config.hash_concurrency.min(MAX_HASH_CONCURRENCY) as u32,
+        max_waiting: config.hash_queue,
+        per_address_running: 1,
+        per_address_waiting: HASHES_WAITING_PER_ADDRESS,
+        failure_memory: Duration::from_secs(config.login_window_secs),
+    }
 }
 
 /// Parses a JSON body into a form, with a message that says what is wrong.
@@ -546,8 +584,9 @@ struct Inner {
     network: NetworkConfig,
     /// Login attempts per client address.
     logins: LoginLimiter,
-    /// Argon2id runs (each takes 19 MiB and a core), bounded in number running and waiting.
-    hashing: HashingQueue,
+    /// Argon2id runs (each takes 19 MiB and a core), bounded in number running and waiting and
+    /// shared by client address.
+    hashing: VerificationQueue,
     /// A hash of nothing anyone knows, verified for unknown usernames.
     decoy_hash: String,
 }
@@ -613,6 +652,8 @@ impl Site {
             .connect(&config.database_url)
             .await?;
         sqlx::query(SCHEMA).execute(&db).await?;
+        // Accounts and password hashes: private (0600), like HashPass's own files.
+        hashpass::sql::tighten_sqlite_files(&config.database_url)?;
         if sqlx::query("SELECT attempt FROM site_accounts WHERE 1 = 0")
             .execute(&db)
             .await
@@ -640,10 +681,10 @@ impl Site {
                     config.login_attempts,
                     Duration::from_secs(config.login_window_secs),
                 ),
-                hashing: HashingQueue {
-                    running: Arc::new(Semaphore::new(config.hash_concurrency)),
-                    admitted: Arc::new(Semaphore::new(config.hash_concurrency + config.hash_queue)),
-                },
+                hashing: VerificationQueue::new(
+                    hashing_limits(&config),
+                    Arc::new(hashpass::clock::SystemClock),
+                ),
                 config,
                 decoy_hash,
             }),
@@ -654,9 +695,9 @@ impl Site {
     /// its client address's limit (429), then parses the body and signs up or logs in.
     pub async fn post(&self, form: Form, request: FormRequest<'_>) -> Result<Answer, SiteError> {
         require_json(request.headers)?;
+        let peer = request.peer.ok_or(SiteError::NoClientAddress)?;
+        let client = self.inner.network.client_ip(peer, request.headers);
         if form == Form::LogIn {
-            let peer = request.peer.ok_or(SiteError::NoClientAddress)?;
-            let client = self.inner.network.client_ip(peer, request.headers);
             self.inner
                 .logins
                 .attempt(client, Instant::now())
@@ -670,9 +711,12 @@ impl Site {
         Ok(match form {
             Form::SignUp => (
                 StatusCode::CREATED,
-                json!(self.sign_up(parse_form(body)?).await?),
+                json!(self.sign_up(client, parse_form(body)?).await?),
             ),
-            Form::LogIn => (StatusCode::OK, json!(self.log_in(parse_form(body)?).await?)),
+            Form::LogIn => (
+                StatusCode::OK,
+                json!(self.log_in(client, parse_form(body)?).await?),
+            ),
         })
     }
 
@@ -681,20 +725,20 @@ impl Site {
         Ok((StatusCode::OK, json!(self.me(authorization).await?)))
     }
 
-    /// Creates an account with a valid, unused invite code; of any number of concurrent
-    /// sign-ups with one code, exactly one creates an account.
-    pub async fn sign_up(&self, form: SignUp) -> Result<Account, SiteError> {
+    /// Creates an account with a valid, unused invite code for a sign-up from `client`; of any
+    /// number of concurrent sign-ups with one code, exactly one creates an account, and the
+    /// others are refused (409) before any password is hashed.
+    pub async fn sign_up(&self, client: IpAddr, form: SignUp) -> Result<Account, SiteError> {
         let username = check_username(&form.username)?;
         check_password(&form.password)?;
-        // Refuse a bad code before spending a password hash on it.
-        let invite = self.inner.gate.check(form.invite_code.trim()).await?;
-        let password_hash = self.hashed(form.password).await?;
+        let code = form.invite_code.trim();
+        // Refuse a bad or used code before anything else.
+        let invite = self.checked_invite(code).await?;
         let attempt = new_attempt_id()?;
         let created_at = now_secs();
         let row = PendingRow {
             username: &username,
             attempt: &attempt,
-            password_hash: &password_hash,
             invite_id: &invite.id,
             created_at,
         };
@@ -703,38 +747,161 @@ impl Site {
         if !reserved {
             return Err(SiteError::UsernameTaken);
         }
+        // The claim: redeeming the code, before any hashing.
+        if let Err(rejection) = self.inner.gate.redeem(code, &username).await {
+            self.remove_pending(&username, &attempt).await?;
+            return Err(rejection.into());
+        }
         match self
-            .inner
-            .gate
-            .redeem(form.invite_code.trim(), &username)
+            .complete_sign_up(client, &username, &attempt, form.password)
             .await
         {
-            Ok(_) => {
-                if !self.activate(&username, &attempt).await? {
-                    // Stalled past the grace period, this sign-up's row was taken over by
-                    // another one for the same name: that row is not ours to activate.
-                    tracing::warn!(
-                        %username,
-                        invite_id = %invite.id,
-                        "a sign-up redeemed its code after its pending row was taken over"
-                    );
-                    return Err(SiteError::UsernameTaken);
-                }
-                Ok(Account {
-                    username,
-                    invite_id: invite.id,
-                    created_at,
-                })
+            Ok(true) => Ok(Account {
+                username,
+                invite_id: invite.id,
+                created_at,
+            }),
+            Ok(false) => {
+                // Stalled past the grace period, this sign-up's row was taken over by another
+                // one for the same name: not ours to activate.
+                tracing::warn!(
+                    %username,
+                    invite_id = %invite.id,
+                    "a sign-up finished after its pending row was taken over"
+                );
+                self.release_claim_unless_held(&username, &invite.id).await;
+                Err(SiteError::UsernameTaken)
             }
-            Err(rejection) => {
-                self.remove_pending(&username, &attempt).await?;
-                Err(rejection.into())
+            Err(e) => {
+                self.abandon_claim(&username, &attempt, &invite.id).await;
+                Err(e)
             }
         }
     }
 
-    /// Checks a username and password and issues a token.
-    pub async fn log_in(&self, form: LogIn) -> Result<IssuedToken, SiteError> {
+    /// `code` if it may sign up an account now. A code refused as used up may be held by a
+    /// sign-up that a crash left pending past the grace period: those claims are released and
+    /// the code checked again.
+    async fn checked_invite(&self, code: &str) -> Result<VerifiedInvite, SiteError> {
+        match self.inner.gate.check(code).await {
+            Err(InviteRejection::AlreadyUsed) => {
+                let Some(id) = hashpass::invite::code_id(code) else {
+                    return Err(InviteRejection::AlreadyUsed.into());
+                };
+                if self.release_abandoned_claims(&id).await? == 0 {
+                    return Err(InviteRejection::AlreadyUsed.into());
+                }
+                Ok(self.inner.gate.check(code).await?)
+            }
+            checked => Ok(checked?),
+        }
+    }
+
+    /// Hashes the password of the sign-up that claimed its code (through the fair queue), then
+    /// stores the hash and activates the row it wrote, in one statement; false if that row is
+    /// no longer there.
+    async fn complete_sign_up(
+        &self,
+        client: IpAddr,
+        username: &str,
+        attempt: &str,
+        password: String,
+    ) -> Result<bool, SiteError> {
+        let password_hash = self.hashed(client, password).await?;
+        let updated = sqlx::query(
+            "UPDATE site_accounts SET password_hash = $3, active = 1 \
+             WHERE username = $1 AND attempt = $2 AND active = 0",
+        )
+        .bind(username)
+        .bind(attempt)
+        .bind(&password_hash)
+        .execute(&self.inner.db)
+        .await
+        .map_err(unavailable)?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// A sign-up that claimed `invite_id` failed before its account was made: removes its row
+    /// and then gives the code's use back; if the removal fails, the row stays for
+    /// [`Site::reclaim_abandoned`] to release later.
+    async fn abandon_claim(&self, username: &str, attempt: &str, invite_id: &str) {
+        match self.remove_pending(username, attempt).await {
+            Ok(true) => self.release_claim(username, invite_id).await,
+            Ok(false) => self.release_claim_unless_held(username, invite_id).await,
+            Err(_) => {
+                tracing::warn!(%username, %invite_id, "a failed sign-up's claim is kept until its row is reclaimed")
+            }
+        }
+    }
+
+    /// A sign-up whose row was taken over (it stalled past the grace period) after it claimed
+    /// `invite_id`: the use of that code by `username` is this sign-up's and is given back —
+    /// unless the row now holding the name claims the same code, whose use it then is (the
+    /// takeover released this one's if it was made by then).
+    async fn release_claim_unless_held(&self, username: &str, invite_id: &str) {
+        let holder = sqlx::query_scalar::<_, String>(
+            "SELECT invite_id FROM site_accounts WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.inner.db)
+        .await;
+        match holder {
+            Ok(holder) if holder.as_deref() != Some(invite_id) => {
+                self.release_claim(username, invite_id).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(%username, %invite_id, error = %e, "could not tell whether a stalled sign-up's claim is held");
+            }
+        }
+    }
+
+    /// Gives back `username`'s use of the code `invite_id` (its row already removed).
+    async fn release_claim(&self, username: &str, invite_id: &str) {
+        let released = self
+            .inner
+            .gate
+            .redemptions()
+            .release(invite_id, username, now_secs())
+            .await;
+        match released {
+            Ok(true) => {
+                tracing::info!(%username, %invite_id, "released the claim of a sign-up that did not finish")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(%username, %invite_id, error = %e, "could not release the claim of a sign-up that did not finish")
+            }
+        }
+    }
+
+    /// Releases the claims on `invite_id` of sign-ups that a crash left pending, with no
+    /// password stored, past the grace period; how many rows were removed.
+    async fn release_abandoned_claims(&self, invite_id: &str) -> Result<usize, SiteError> {
+        let rows = sqlx::query(
+            "SELECT username, attempt FROM site_accounts WHERE invite_id = $1 AND active = 0 \
+             AND password_hash = '' AND created_at < $2",
+        )
+        .bind(invite_id)
+        .bind(now_secs() - PENDING_GRACE_SECS)
+        .fetch_all(&self.inner.db)
+        .await
+        .map_err(unavailable)?;
+        let mut removed = 0;
+        for row in rows {
+            let username: String = row.try_get("username").map_err(unavailable)?;
+            let attempt: String = row.try_get("attempt").map_err(unavailable)?;
+            if self.remove_pending(&username, &attempt).await? {
+                self.release_claim(&username, invite_id).await;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Checks a username and password from `client` and issues a token. A wrong one puts
+    /// `client` behind the others in the hashing queue for the login window.
+    pub async fn log_in(&self, client: IpAddr, form: LogIn) -> Result<IssuedToken, SiteError> {
         let username = form.username.trim().to_lowercase();
         let row = sqlx::query(
             "SELECT password_hash, invite_id, active, attempt FROM site_accounts \
@@ -747,13 +914,13 @@ impl Site {
         let Some(row) = row else {
             // The same work as a wrong password, through the same bounded queue, so neither
             // timing nor a 503 tells which names exist.
-            self.verified(form.password, self.inner.decoy_hash.clone())
+            self.verified(client, form.password, self.inner.decoy_hash.clone())
                 .await?;
-            return Err(SiteError::BadCredentials);
+            return Err(self.failed_login(client));
         };
         let stored: String = row.try_get("password_hash").map_err(unavailable)?;
-        if !self.verified(form.password, stored).await? {
-            return Err(SiteError::BadCredentials);
+        if !self.verified(client, form.password, stored).await? {
+            return Err(self.failed_login(client));
         }
         let active: i64 = row.try_get("active").map_err(unavailable)?;
         if active == 0 && !self.finish_interrupted_sign_up(&username, &row).await? {
@@ -781,6 +948,12 @@ impl Site {
             token_type: "Bearer",
             expires_in: self.inner.config.token_ttl_secs,
         })
+    }
+
+    /// A login from `client` failed: its next hashes wait behind other addresses' for a while.
+    fn failed_login(&self, client: IpAddr) -> SiteError {
+        self.inner.hashing.record_failure(client);
+        SiteError::BadCredentials
     }
 
     /// The account an `Authorization: Bearer …` header's token names.
@@ -844,7 +1017,7 @@ impl Site {
              VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (username) DO NOTHING",
         )
         .bind(row.username)
-        .bind(row.password_hash)
+        .bind("")
         .bind(row.invite_id)
         .bind(row.created_at)
         .bind(row.attempt)
@@ -869,11 +1042,13 @@ impl Site {
     }
 
     /// Frees a username held by a pending row that a crash left behind (older than
-    /// [`PENDING_GRACE_SECS`], its code never redeemed by it) — or, if its code was redeemed,
-    /// activates the account instead. True if the username is free now.
+    /// [`PENDING_GRACE_SECS`]), releasing its claim on its code if it made one — or, for a row
+    /// written with its password before it redeemed (by an earlier version of the site) whose
+    /// code was redeemed, activates the account instead. True if the username is free now.
     async fn reclaim_abandoned(&self, username: &str) -> Result<bool, SiteError> {
         let row = sqlx::query(
-            "SELECT invite_id, created_at, active, attempt FROM site_accounts WHERE username = $1",
+            "SELECT invite_id, created_at, active, attempt, password_hash FROM site_accounts \
+             WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.inner.db)
@@ -893,18 +1068,26 @@ impl Site {
         let attempt: String = row.try_get("attempt").map_err(unavailable)?;
         if self.remove_pending(username, &attempt).await? {
             tracing::info!(%username, "freed a username held by an abandoned sign-up");
+            let invite_id: String = row.try_get("invite_id").map_err(unavailable)?;
+            self.release_claim(username, &invite_id).await;
         }
         Ok(true)
     }
 
-    /// A sign-up whose code was redeemed but that stopped before activating the account (a
+    /// A sign-up of an earlier version of the site (which stored the password before it
+    /// redeemed) whose code was redeemed but that stopped before activating the account (a
     /// crash in between) is completed when its owner logs in: the row read (`invite_id`,
-    /// `attempt`) is activated, if it is still there. True if it was.
+    /// `attempt`, `password_hash`) is activated, if it is still there. True if it was. A row
+    /// with no password yet (a claim whose hashing never finished) is never activated.
     async fn finish_interrupted_sign_up(
         &self,
         username: &str,
         row: &sqlx::any::AnyRow,
     ) -> Result<bool, SiteError> {
+        let password_hash: String = row.try_get("password_hash").map_err(unavailable)?;
+        if password_hash.is_empty() {
+            return Ok(false);
+        }
         let invite_id: String = row.try_get("invite_id").map_err(unavailable)?;
         let redeemed_by_them = self
             .inner
@@ -933,34 +1116,39 @@ impl Site {
         Ok(updated.rows_affected() == 1)
     }
 
-    /// Runs a password hash or check on the blocking pool: at most
-    /// [`SiteConfig::hash_concurrency`] at a time, at most [`SiteConfig::hash_queue`] waiting;
-    /// beyond that, [`SiteError::Busy`] at once. The permits go with the work, so a client that
-    /// hangs up mid-hash frees its slot only when the hash is done.
+    /// Runs a password hash or check for `client` on the blocking pool when the fair queue
+    /// gives it a turn ([`hashing_limits`]), or refuses at once: [`SiteError::AddressBusy`]
+    /// when the address has its share waiting, [`SiteError::Busy`] when the whole queue is
+    /// full. The turn goes with the work, so a client that hangs up mid-hash frees its slot
+    /// only when the hash is done.
     async fn on_hashing_pool<R: Send + 'static>(
         &self,
+        client: IpAddr,
         work: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, SiteError> {
-        let queue = &self.inner.hashing;
-        let admitted = Arc::clone(&queue.admitted)
-            .try_acquire_owned()
-            .map_err(|_| SiteError::Busy {
-                retry_after_secs: BUSY_RETRY_AFTER_SECS,
-            })?;
-        let running = Arc::clone(&queue.running)
-            .acquire_owned()
+        let turn = self
+            .inner
+            .hashing
+            .turn(client, PASSWORD_HASH_MIB)
             .await
-            .map_err(|_| SiteError::Unavailable)?;
+            .map_err(|refusal| match refusal {
+                Refusal::AddressQueueFull { retry_after } => SiteError::AddressBusy {
+                    retry_after_secs: retry_after,
+                },
+                Refusal::Busy { retry_after } => SiteError::Busy {
+                    retry_after_secs: retry_after,
+                },
+            })?;
         tokio::task::spawn_blocking(move || {
-            let _permits = (admitted, running);
+            let _turn = turn;
             work()
         })
         .await
         .map_err(|_| SiteError::Unavailable)
     }
 
-    async fn hashed(&self, password: String) -> Result<String, SiteError> {
-        self.on_hashing_pool(move || hash_password(password))
+    async fn hashed(&self, client: IpAddr, password: String) -> Result<String, SiteError> {
+        self.on_hashing_pool(client, move || hash_password(password))
             .await?
             .map_err(|e| {
                 tracing::error!(error = %e, "password hashing failed");
@@ -968,8 +1156,13 @@ impl Site {
             })
     }
 
-    async fn verified(&self, password: String, stored: String) -> Result<bool, SiteError> {
-        self.on_hashing_pool(move || {
+    async fn verified(
+        &self,
+        client: IpAddr,
+        password: String,
+        stored: String,
+    ) -> Result<bool, SiteError> {
+        self.on_hashing_pool(client, move || {
             PasswordHash::new(&stored).is_ok_and(|hash| {
                 argon2::Argon2::default()
                     .verify_password(password.as_bytes(), &hash)
@@ -980,11 +1173,10 @@ impl Site {
     }
 }
 
-/// A pending account row, as a sign-up writes it.
+/// A pending account row, as a sign-up writes it (with no password until its code is claimed).
 struct PendingRow<'a> {
     username: &'a str,
     attempt: &'a str,
-    password_hash: &'a str,
     invite_id: &'a str,
     created_at: f64,
 }
@@ -1075,7 +1267,7 @@ mod tests {
             ("SITE_HASH_CONCURRENCY", "0"),
             ("SITE_HASH_CONCURRENCY", "4294967296"),
             ("SITE_HASH_QUEUE", "-1"),
-            ("SITE_HASH_QUEUE", "100001"),
+            ("SITE_HASH_QUEUE", "1000001"),
         ] {
             let e = read(&[(name, value)]).unwrap_err();
             assert!(e.starts_with(&format!("{name}: ")), "{name}={value}: {e}");
@@ -1083,7 +1275,7 @@ mod tests {
         let edge = read(&[
             ("SITE_TOKEN_TTL_SECS", "31536000"),
             ("SITE_HASH_CONCURRENCY", "1024"),
-            ("SITE_HASH_QUEUE", "100000"),
+            ("SITE_HASH_QUEUE", "1000000"),
         ])
         .unwrap();
         assert_eq!(edge.token_ttl_secs, 31_536_000);
@@ -1205,12 +1397,16 @@ mod tests {
         let mut config = SiteConfig::new([7u8; MIN_SECRET_LEN]).unwrap();
         assert_eq!(config.login_attempts, 10);
         assert_eq!(config.login_window_secs, 60);
-        assert_eq!(config.hash_queue, 16);
+        assert_eq!(config.hash_queue, DEFAULT_HASH_QUEUE);
         assert!(config.hash_concurrency >= 1);
         assert_eq!(config.validate(), Ok(()));
         config.hash_concurrency = 0;
         assert!(config.validate().is_err());
         config.hash_concurrency = usize::MAX;
+        assert!(config.validate().is_err());
+        config.hash_concurrency = MAX_HASH_CONCURRENCY;
+        assert_eq!(config.validate(), Ok(()));
+        config.hash_queue = MAX_HASH_QUEUE + 1;
         assert!(config.validate().is_err());
     }
 }

@@ -1,5 +1,9 @@
-//! Instance liveness: `instances` (instance id → its last renewal, Unix seconds) and, per
-//! instance, `instance:<id>:sockets` (connection id → session token).
+//! Instance liveness: `instances` (instance id → its last renewal, Unix seconds by the Redis
+//! server's clock) and, per instance, `instance:<id>:sockets` (connection id → session token).
+//!
+//! Renewals and lapse checks both read the time inside their script (`TIME`), so the instances'
+//! own clocks, which may disagree by more than a lease, never enter the comparison; only the
+//! durations the scripts return are put on the caller's clock.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -12,27 +16,47 @@ use crate::error::StoreError;
 use crate::instances::{InstanceRegistry, LapsedInstance};
 use crate::session::ConnectionId;
 
-/// Takes every instance but the caller (ARGV[3]) renewed before ARGV[1] (now − lease) out of
-/// KEYS[1], with its sockets (the hash ARGV[2] .. id .. ':sockets', deleted):
-/// `{id, renewed_at, {connection, token, …}}` per instance. One script, so each lapsed instance
-/// is taken by one caller.
+/// The Redis server's time as Unix seconds, `now`, at the start of a script; effects replication
+/// first, which Redis before 5 needs for a script that reads the time and then writes (later
+/// versions always replicate effects).
+const SERVER_NOW: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+";
+
+/// Renews instance ARGV[1]'s lease in KEYS[1] at the server's time; 1 if it was not there.
+static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{SERVER_NOW}
+return redis.call('HSET', KEYS[1], ARGV[1], string.format('%.6f', now))"
+    ))
+});
+
+/// Takes every instance but the caller (ARGV[3]) whose last renewal is more than ARGV[1]
+/// seconds (the lease) before the server's time out of KEYS[1], with its sockets (the hash
+/// ARGV[2] .. id .. ':sockets', deleted): `{id, seconds since it lapsed, {connection, token,
+/// …}}` per instance. One script, so each lapsed instance is taken by one caller.
 static TAKE_LAPSED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local lapsed = {}
+    Script::new(&format!(
+        "{SERVER_NOW}
+local lease = tonumber(ARGV[1])
+local lapsed = {{}}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  local id, renewed = all[i], all[i + 1]
-  if id ~= ARGV[3] and tonumber(renewed) < tonumber(ARGV[1]) then
+  local id, renewed = all[i], tonumber(all[i + 1])
+  if id ~= ARGV[3] and (renewed == nil or renewed + lease < now) then
     local sockets_key = ARGV[2] .. id .. ':sockets'
     local sockets = redis.call('HGETALL', sockets_key)
     redis.call('DEL', sockets_key)
     redis.call('HDEL', KEYS[1], id)
-    table.insert(lapsed, {id, renewed, sockets})
+    local ago = 0
+    if renewed then ago = now - renewed - lease end
+    table.insert(lapsed, {{id, string.format('%.6f', ago), sockets}})
   end
 end
-return lapsed",
-    )
+return lapsed"
+    ))
 });
 
 /// This instance's liveness lease and socket registry in Redis.
@@ -69,10 +93,11 @@ impl RedisInstanceRegistry {
 
 #[async_trait]
 impl InstanceRegistry for RedisInstanceRegistry {
-    async fn heartbeat(&self, now: f64) -> Result<bool, StoreError> {
-        let mut conn = self.backend.connection();
-        let added: usize = conn
-            .hset(self.instances(), &self.id, now.to_string())
+    async fn heartbeat(&self) -> Result<bool, StoreError> {
+        let added: usize = HEARTBEAT
+            .key(self.instances())
+            .arg(&self.id)
+            .invoke_async(&mut self.backend.connection())
             .await
             .map_err(unavailable)?;
         Ok(added == 1)
@@ -100,7 +125,7 @@ impl InstanceRegistry for RedisInstanceRegistry {
         type Taken = (String, String, Vec<String>);
         let taken: Vec<Taken> = TAKE_LAPSED
             .key(self.instances())
-            .arg((now - self.lease.as_secs_f64()).to_string())
+            .arg(format!("{:.6}", self.lease.as_secs_f64()))
             .arg(self.backend.key("instance:"))
             .arg(&self.id)
             .invoke_async(&mut self.backend.connection())
@@ -108,9 +133,9 @@ impl InstanceRegistry for RedisInstanceRegistry {
             .map_err(unavailable)?;
         Ok(taken
             .into_iter()
-            .map(|(id, renewed, sockets)| LapsedInstance {
+            .map(|(id, ago, sockets)| LapsedInstance {
                 id,
-                lapsed_at: renewed.parse::<f64>().unwrap_or(now) + self.lease.as_secs_f64(),
+                lapsed_at: now - ago.parse::<f64>().unwrap_or(0.0).max(0.0),
                 sockets: sockets
                     .chunks_exact(2)
                     .filter_map(|pair| Some((pair[0].parse().ok()?, pair[1].clone())))

@@ -140,11 +140,10 @@ impl WebhookOutbox for RedisOutbox {
         let entries: Vec<(String, String)> = conn.hgetall(&failed).await.map_err(unavailable)?;
         let mut moved = 0;
         for (key, json) in entries {
-            let Some(mut delivery) = parse(&json) else {
+            let Some(delivery) = parse(&json) else {
                 continue;
             };
-            delivery.next_attempt_at = now;
-            self.put_pending(&delivery).await?;
+            self.put_pending(&delivery.requeued(now)).await?;
             let _: () = conn.hdel(&failed, &key).await.map_err(unavailable)?;
             moved += 1;
         }

@@ -26,6 +26,24 @@ return 'ok'",
     )
 });
 
+/// Removes the latest use by ARGV[1] (a JSON `user_id`) from the uses list; 1 if there was one.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local uses = redis.call('LRANGE', KEYS[2], 0, -1)
+for i = #uses, 1, -1 do
+  local ok, use = pcall(cjson.decode, uses[i])
+  if ok and type(use) == 'table' and use['user_id'] == ARGV[1] then
+    redis.call('LREM', KEYS[2], -1, uses[i])
+    redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
+    redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+    return 1
+  end
+end
+return 0",
+    )
+});
+
 static REVOKE_CODE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -117,6 +135,18 @@ impl crate::redemption::RedemptionStore for RedisRedemptionStore {
             .await
             .map_err(unavailable)?;
         code_status(code_id, &fields, &uses)
+    }
+
+    async fn release(&self, code_id: &str, user_id: &str, now: f64) -> Result<bool, StoreError> {
+        let released: i64 = RELEASE
+            .key(self.keys(code_id).to_vec())
+            .arg(user_id)
+            .arg(now)
+            .arg(code_id)
+            .invoke_async(&mut self.backend.connection())
+            .await
+            .map_err(unavailable)?;
+        Ok(released == 1)
     }
 
     async fn revoke(&self, code_id: &str, now: f64) -> Result<bool, StoreError> {
