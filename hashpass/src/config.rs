@@ -171,6 +171,9 @@ pub struct NetworkConfig {
     pub dev_trace: bool,
     /// A socket whose send does not complete in this time is closed as too slow (10 s).
     pub ws_send_timeout: Duration,
+    /// The frames a player socket may send (docs/protocol.md#message-rate); beyond them it is
+    /// closed with 1008. `None`: no limit (a host or test that meters clients itself).
+    pub ws_message_rate: Option<crate::message_budget::MessageRate>,
 }
 
 impl NetworkConfig {
@@ -232,6 +235,7 @@ impl Default for NetworkConfig {
             ua_filter: true,
             dev_trace: false,
             ws_send_timeout: Duration::from_secs(10),
+            ws_message_rate: Some(crate::message_budget::MessageRate::DEFAULT),
         }
     }
 }
@@ -418,6 +422,8 @@ with! {
     with_dev_trace: network.dev_trace: bool,
     /// Sets the socket send timeout.
     with_ws_send_timeout: network.ws_send_timeout: Duration,
+    /// Sets the frames a player socket may send (`None`: no limit).
+    with_ws_message_rate: network.ws_message_rate: Option<crate::message_budget::MessageRate>,
     /// Sets the largest accepted body.
     with_max_body_bytes: limits.max_body_bytes: usize,
     /// Sets the player sockets allowed per IP (0 = unlimited).
