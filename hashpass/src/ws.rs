@@ -36,6 +36,10 @@ pub(crate) const DECLARATION_INTERVAL_MS: u64 = 1_000;
 /// Close reason of a socket that sent more frames than its budget (docs/protocol.md#message-rate).
 pub(crate) const TOO_MANY_MESSAGES: &str = "Too many messages";
 
+/// How long a socket closed for flooding is still read (and its frames dropped) while its client
+/// answers the close (docs/protocol.md#message-rate).
+const FLOOD_CLOSE_DRAIN: Duration = Duration::from_secs(2);
+
 /// A frame from the client, as the adapter saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WsIncoming {
@@ -317,7 +321,7 @@ where
             let flow = tokio::select! {
                 frame = self.socket.next() => match frame {
                     Some(Ok(WsIncoming::Close) | Err(_)) | None => ControlFlow::Break(()),
-                    Some(Ok(_)) if !self.within_budget() => Box::pin(self.close_flood()).await,
+                    Some(Ok(_)) if !self.within_budget() => Box::pin(self.close_flood::<E>()).await,
                     // Boxed: a client's message is rare beside the events, and its handling
                     // (store calls) would otherwise size every idle socket's state.
                     Some(Ok(WsIncoming::Text(text))) => Box::pin(self.on_text(&text)).await,
@@ -348,15 +352,30 @@ where
         }
     }
 
-    /// Closes a socket that sent more frames than its budget with 1008.
-    async fn close_flood(&mut self) -> ControlFlow<()> {
+    /// Closes a socket that sent more frames than its budget with 1008, then reads and drops
+    /// what the client still sends, up to its own close frame and for at most
+    /// [`FLOOD_CLOSE_DRAIN`]: a connection closed with unread data is reset, and the reset can
+    /// overtake the close frame, so the client would never learn why.
+    async fn close_flood<E>(&mut self) -> ControlFlow<()>
+    where
+        S: Stream<Item = Result<WsIncoming, E>>,
+    {
         crate::client_log::client_warn!(ip = %self.me.ip, token = %crate::session::preview(&self.me.token), "socket closed: too many messages");
         self.service.metrics.flooding_socket();
         let close = WsOutgoing::Close {
             code: wire::CLOSE_POLICY,
             reason: TOO_MANY_MESSAGES.into(),
         };
-        let _ = send(self.socket, close, self.timeout()).await;
+        if send(self.socket, close, self.timeout()).await {
+            let drain = async {
+                while let Some(Ok(frame)) = self.socket.next().await {
+                    if frame == WsIncoming::Close {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(FLOOD_CLOSE_DRAIN, drain).await;
+        }
         ControlFlow::Break(())
     }
 
