@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
 pub mod listener;
+pub mod log_file;
 pub mod operator;
 mod settings;
 pub mod site;
@@ -18,25 +19,20 @@ pub mod site;
 pub use settings::{LogFormat, ServerSettings};
 
 /// Logs at `level` (unless `RUST_LOG` says otherwise), in `format`, to stdout and to a
-/// daily-rotated `hashpass.log.YYYY-MM-DD` in `log_dir` (30 kept), where the admin `applogs`
-/// endpoint reads it. The logs name client addresses and sessions, so `log_dir` is made private
-/// (0700) and the log files in it at start are tightened to 0600. The returned guard flushes the
-/// file on drop.
+/// daily-rotated `hashpass.log.YYYY-MM-DD` in `log_dir` (30 kept, each at most
+/// `max_file_bytes`: [`log_file`]), where the admin `applogs` endpoint reads it. The returned
+/// guard flushes the file on drop. The logs name client addresses and sessions, so `log_dir`
+/// is made private (0700) and its log files 0600.
 pub fn init_logging(
     log_dir: &std::path::Path,
     level: &str,
     format: LogFormat,
+    max_file_bytes: u64,
 ) -> Result<WorkerGuard, Box<dyn std::error::Error>> {
     hashpass::private_files::create_owned_dir(log_dir)?;
-    let appender = tracing_appender::rolling::Builder::new()
-        .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix("hashpass.log")
-        .max_log_files(30)
-        .build(log_dir)?;
-    // Today's file is open now: it and the older ones are tightened (a later day's file is
-    // created by the appender as the umask says, inside the private directory).
+    let files = log_file::CappedDailyLog::open(log_dir, format, max_file_bytes)?;
+    let (file, guard) = tracing_appender::non_blocking(files);
     hashpass::private_files::tighten_files_in(log_dir, |name| name.starts_with("hashpass.log"))?;
-    let (file, guard) = tracing_appender::non_blocking(appender);
     let level = level.to_ascii_lowercase();
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn,tower_http=warn")));

@@ -412,6 +412,7 @@ async fn serve(mut args: Args) -> Outcome {
         &config.admin.log_dir,
         &settings.log_level,
         settings.log_format,
+        settings.log_max_file_bytes,
     )
     .map_err(Failure::Error)?;
     tracing::info!(?settings, ?config, "starting HashPass");
@@ -584,7 +585,7 @@ fn extend(report: &mut Value, more: Value) {
 }
 
 /// `secs` (Unix time) as an RFC 3339 UTC timestamp, `2026-01-01T00:00:00Z`.
-fn utc(secs: u64) -> String {
+pub(crate) fn utc(secs: u64) -> String {
     // Days to a civil date (H. Hinnant's algorithm, proleptic Gregorian calendar).
     let days = (secs / 86_400) as i64;
     let rest = secs % 86_400;

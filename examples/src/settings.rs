@@ -21,6 +21,9 @@ pub struct ServerSettings {
     /// `HASHPASS_LOG_FORMAT`: `text` (the default) or `json`, one JSON object per line, on
     /// standard output and in the log files alike.
     pub log_format: LogFormat,
+    /// `HASHPASS_LOG_MAX_FILE_MB`: the largest a daily log file grows, in bytes (64 MiB; read
+    /// in MiB, 1–65536); the rest of a full day's lines go to standard output only.
+    pub log_max_file_bytes: u64,
     /// `HASHPASS_DATA_DIR`: where the audit log and the blacklist are kept (`.`).
     pub data_dir: PathBuf,
     /// `HASHPASS_REDIS_URL` or `REDIS_URL`: share state through Redis (several instances).
@@ -29,6 +32,11 @@ pub struct ServerSettings {
     /// (`hashpass:`).
     pub redis_prefix: String,
 }
+
+const MIB: u64 = 1024 * 1024;
+
+/// The largest `HASHPASS_LOG_MAX_FILE_MB` accepted: 64 GiB a file.
+const MAX_LOG_FILE_MIB: u64 = 65_536;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +79,7 @@ impl Default for ServerSettings {
             port: 8000,
             log_level: "INFO".into(),
             log_format: LogFormat::Text,
+            log_max_file_bytes: 64 * MIB,
             data_dir: PathBuf::from("."),
             redis_url: None,
             redis_prefix: "hashpass:".into(),
@@ -85,6 +94,7 @@ impl ServerSettings {
         "PORT",
         "HASHPASS_LOG_LEVEL",
         "HASHPASS_LOG_FORMAT",
+        "HASHPASS_LOG_MAX_FILE_MB",
         "HASHPASS_DATA_DIR",
         "HASHPASS_REDIS_URL",
         "REDIS_URL",
@@ -121,6 +131,9 @@ impl ServerSettings {
             settings.log_format = format
                 .parse()
                 .map_err(|e| ConfigError::new("HASHPASS_LOG_FORMAT", e))?;
+        }
+        if let Some(mib) = vars.whole("HASHPASS_LOG_MAX_FILE_MB", 1..=MAX_LOG_FILE_MIB)? {
+            settings.log_max_file_bytes = mib * MIB;
         }
         if let Some(dir) = vars.text("HASHPASS_DATA_DIR") {
             settings.data_dir = dir.into();
@@ -214,6 +227,17 @@ mod tests {
         assert_eq!(json.log_format, LogFormat::Json);
         let error = read(&[("HASHPASS_LOG_FORMAT", "xml")]).unwrap_err();
         assert!(error.to_string().contains("HASHPASS_LOG_FORMAT"), "{error}");
+    }
+
+    #[test]
+    fn the_log_file_cap_is_read_in_mib() {
+        assert_eq!(read(&[]).unwrap().log_max_file_bytes, 64 * MIB);
+        let one = read(&[("HASHPASS_LOG_MAX_FILE_MB", "1")]).unwrap();
+        assert_eq!(one.log_max_file_bytes, MIB);
+        for bad in ["0", "65537", "-1", "ten", "1.5", "99999999999999999999999"] {
+            let error = read(&[("HASHPASS_LOG_MAX_FILE_MB", bad)]).unwrap_err();
+            assert_eq!(error.name, "HASHPASS_LOG_MAX_FILE_MB", "{bad}: {error}");
+        }
     }
 
     #[test]

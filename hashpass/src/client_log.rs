@@ -1,7 +1,9 @@
-//! Warnings a client can trigger (a refused User-Agent, a wrong admin token, a refused captcha,
-//! a token used from another address), rate-limited per call site so that no client can flood
-//! the log: at most [`BURST`] lines per [`WINDOW`] at each site, and the first line after a
-//! quiet spell says how many were suppressed (`suppressed = N`).
+//! Log lines a client can trigger (a refused User-Agent, a wrong admin token, a refused captcha,
+//! a token used from another address, a socket closed for flooding; and the notices of a player
+//! connecting, reconnecting or having a session revoked), rate-limited per call site so that no
+//! client can flood the log: at most [`BURST`] lines per [`WINDOW`] at each site, and the first
+//! line after a quiet spell says how many were suppressed (`suppressed = N`). An honest load of
+//! up to one line a second at a site loses nothing.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -66,6 +68,18 @@ macro_rules! client_warn {
     }};
 }
 pub(crate) use client_warn;
+
+/// `tracing::info!` for a notice a client can trigger, rate-limited at this call site like
+/// [`client_warn!`].
+macro_rules! client_info {
+    ($($arg:tt)+) => {{
+        static BUDGET: $crate::client_log::SiteBudget = $crate::client_log::SiteBudget::new();
+        if let Some(suppressed) = BUDGET.admit(std::time::Instant::now()) {
+            tracing::info!(suppressed, $($arg)+);
+        }
+    }};
+}
+pub(crate) use client_info;
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,25 @@ impl Clock for SystemClock {
     }
 }
 
+/// Milliseconds on the runtime's monotonic clock since a fixed moment of this process: the
+/// compact time of the per-socket pacing (docs/protocol.md#message-rate), which runs in real time
+/// whatever the injected [`Clock`] says, and which every idle socket carries (8 bytes where an
+/// `Instant` takes 16).
+pub(crate) fn monotonic_millis(at: tokio::time::Instant) -> u64 {
+    let since = at.into_std().saturating_duration_since(*monotonic_base());
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The instant of a [`monotonic_millis`] reading.
+pub(crate) fn monotonic_instant(millis: u64) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(*monotonic_base() + Duration::from_millis(millis))
+}
+
+fn monotonic_base() -> &'static std::time::Instant {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(std::time::Instant::now)
+}
+
 /// A clock that only moves when told to. Cloning shares the same time.
 #[derive(Debug, Clone)]
 pub struct FakeClock {
@@ -87,6 +106,18 @@ mod tests {
         assert_eq!(clock.now(), 102.5);
         clock.set(10.0);
         assert_eq!(shared.now(), 10.0);
+    }
+
+    #[test]
+    fn monotonic_millis_round_trip() {
+        // The base is set on first use: read once, so that `now` is after it.
+        monotonic_millis(tokio::time::Instant::now());
+        let now = tokio::time::Instant::now();
+        let millis = monotonic_millis(now);
+        let back = monotonic_instant(millis);
+        assert!(back <= now && now - back < Duration::from_millis(1));
+        let later = now + Duration::from_millis(1500);
+        assert_eq!(monotonic_millis(later), millis + 1500);
     }
 
     #[test]

@@ -179,6 +179,9 @@ pub struct NetworkConfig {
     /// What one client may hold of the connection edge, and the shutdown's drain deadline
     /// (docs/protocol.md#connections).
     pub connections: crate::edge::ConnectionLimits,
+    /// The frames a player socket may send (docs/protocol.md#message-rate); beyond them it is
+    /// closed with 1008. `None`: no limit (a host or test that meters clients itself).
+    pub ws_message_rate: Option<crate::message_budget::MessageRate>,
 }
 
 impl NetworkConfig {
@@ -241,6 +244,7 @@ impl Default for NetworkConfig {
             dev_trace: false,
             ws_send_timeout: Duration::from_secs(10),
             connections: crate::edge::ConnectionLimits::default(),
+            ws_message_rate: Some(crate::message_budget::MessageRate::DEFAULT),
         }
     }
 }
@@ -427,6 +431,8 @@ with! {
     with_dev_trace: network.dev_trace: bool,
     /// Sets the socket send timeout.
     with_ws_send_timeout: network.ws_send_timeout: Duration,
+    /// Sets the frames a player socket may send (`None`: no limit).
+    with_ws_message_rate: network.ws_message_rate: Option<crate::message_budget::MessageRate>,
     /// Sets the largest accepted body.
     with_max_body_bytes: limits.max_body_bytes: usize,
     /// Sets the player sockets allowed per IP (0 = unlimited).

@@ -109,6 +109,7 @@ pub struct Metrics {
     /// Delay between publishing a PUZZLE_RESET and handing it to a socket.
     pub broadcast_lag_seconds: Histogram,
     sockets_closed_slow: AtomicU64,
+    sockets_closed_flooding: AtomicU64,
     wins_not_recorded: AtomicU64,
     webhook_delivered: AtomicU64,
     webhook_failed_attempts: AtomicU64,
@@ -166,6 +167,11 @@ impl Metrics {
         self.sockets_closed_slow.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a socket closed for sending more frames than its budget.
+    pub fn flooding_socket(&self) {
+        self.sockets_closed_flooding.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a win that could not be put on record (no code given out).
     pub fn unrecorded_win(&self) {
         self.wins_not_recorded.fetch_add(1, Ordering::Relaxed);
@@ -202,7 +208,7 @@ impl Metrics {
     }
 
     /// The counter and histogram families, in page order (the gauges follow them).
-    fn families(&self) -> [Family<'_>; 11] {
+    fn families(&self) -> [Family<'_>; 12] {
         [
             (
                 "hashpass_puzzles_solved_total",
@@ -238,6 +244,11 @@ impl Metrics {
                 "hashpass_sockets_closed_slow_total",
                 "Sockets closed because they did not keep up.",
                 Reading::Counter(self.sockets_closed_slow.load(Ordering::Relaxed)),
+            ),
+            (
+                "hashpass_sockets_closed_flooding_total",
+                "Sockets closed because they sent more messages than their budget.",
+                Reading::Counter(self.sockets_closed_flooding.load(Ordering::Relaxed)),
             ),
             (
                 "hashpass_wins_not_recorded_total",

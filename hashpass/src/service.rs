@@ -1426,7 +1426,7 @@ impl PuzzleService {
                 .instances
                 .socket_opened(connection, &token)
                 .await?;
-            tracing::info!(%ip, token = %preview(&token), "player connected");
+            crate::client_log::client_info!(%ip, token = %preview(&token), "player connected");
             self.enforce_session_budget(ip).await?;
             let greeting = wire::session_token(&token);
             return Ok((token, Some(greeting)));
@@ -1443,7 +1443,7 @@ impl PuzzleService {
             })
             .await;
         }
-        tracing::info!(%ip, token = %preview(&token), "player reconnected");
+        crate::client_log::client_info!(%ip, token = %preview(&token), "player reconnected");
         Ok((token, None))
     }
 
@@ -1477,7 +1477,7 @@ impl PuzzleService {
             let Some(revoked) = self.seams.sessions.revoke(&surplus.token).await? else {
                 continue;
             };
-            tracing::info!(%address, token = %preview(&revoked.token), "session revoked: too many sessions from one address");
+            crate::client_log::client_info!(%address, token = %preview(&revoked.token), "session revoked: too many sessions from one address");
             if let Some(connection) = revoked.connection {
                 self.publish(Event::CloseConnection {
                     connection,
@@ -1490,7 +1490,8 @@ impl PuzzleService {
         Ok(())
     }
 
-    /// The player started mining the current puzzle: its mining time counts from now.
+    /// The player started mining the current puzzle: its mining time counts from now. (A socket
+    /// writes its declarations at most once a second: docs/protocol.md#message-rate.)
     pub(crate) async fn mining_started(&self, connection: ConnectionId) {
         let result = match self.seams.puzzles.load().await {
             Ok(Some(state)) => {
@@ -1514,14 +1515,15 @@ impl PuzzleService {
         }
     }
 
-    /// A player's hashrate report, flagged as overspeed at or above the speed limit (flagged
-    /// only, never refused: docs/protocol.md#speed-limit).
+    /// A player's hashrate report: above the puzzle's plausible ceiling it is cut to it, and it
+    /// is flagged as overspeed when cut or at or above the speed limit (flagged only, never
+    /// refused: docs/protocol.md#speed-limit, docs/protocol.md#plausible-hashrate).
     pub(crate) async fn hashrate_reported(&self, connection: ConnectionId, ip: IpAddr, rate: f64) {
-        let limit = match self.seams.puzzles.load().await {
-            Ok(Some(state)) => state.max_nonce_speed,
-            _ => 0.0,
+        let (params, limit) = match self.seams.puzzles.load().await {
+            Ok(Some(state)) => (state.params, state.max_nonce_speed),
+            _ => (self.config.game.argon2, 0.0),
         };
-        let overspeed = limit > 0.0 && rate >= limit;
+        let (rate, overspeed) = hashrate::judge_rate(rate, params, limit);
         let now = self.now();
         if let Err(e) = self
             .seams

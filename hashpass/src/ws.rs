@@ -4,16 +4,21 @@
 //! slow-client handling, clean-up — happens here, once for every framework.
 
 use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::Sleep;
 
 use crate::admin::AdminService;
+use crate::clock::{monotonic_instant, monotonic_millis};
+use crate::coalesce::Coalesced;
 use crate::events::Event;
 use crate::hashrate::validate_rate;
+use crate::message_budget::MessageBudget;
 use crate::service::{PlayerAdmission, PuzzleService};
 use crate::session::ConnectionId;
 use crate::wire;
@@ -23,6 +28,17 @@ pub(crate) const MAX_MESSAGE_CHARS: usize = 4096;
 
 /// Period of the admin socket's STATUS_UPDATE (docs/protocol.md#admin-websocket).
 pub(crate) const ADMIN_STATUS_PERIOD: Duration = Duration::from_secs(2);
+
+/// A player socket writes its mining declarations, and its hashrate reports, to the shared
+/// stores at most once per this interval each, in milliseconds (docs/protocol.md#message-rate).
+pub(crate) const DECLARATION_INTERVAL_MS: u64 = 1_000;
+
+/// Close reason of a socket that sent more frames than its budget (docs/protocol.md#message-rate).
+pub(crate) const TOO_MANY_MESSAGES: &str = "Too many messages";
+
+/// How long a socket closed for flooding is still read (and its frames dropped) while its client
+/// answers the close (docs/protocol.md#message-rate).
+const FLOOD_CLOSE_DRAIN: Duration = Duration::from_secs(2);
 
 /// A frame from the client, as the adapter saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +210,7 @@ pub(crate) async fn run_player<S, E>(
     let Some(token) = joined.await else {
         return;
     };
+    let now = now_millis();
     let mut player = PlayerSocket {
         service: &service,
         socket: &mut socket,
@@ -202,7 +219,13 @@ pub(crate) async fn run_player<S, E>(
             connection,
             token,
         },
-        timeout,
+        budget: MessageBudget::new(
+            service.config.network.ws_message_rate.unwrap_or_default(),
+            now,
+        ),
+        mining: Coalesced::new(now),
+        rate: Coalesced::new(now),
+        write_timer: None,
     };
 
     player.serve(&mut events).await;
@@ -244,12 +267,40 @@ where
     }
 }
 
+/// A mining declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mining {
+    Started,
+    Stopped,
+}
+
+/// Now, in the milliseconds the socket's pacing counts in.
+fn now_millis() -> u64 {
+    monotonic_millis(tokio::time::Instant::now())
+}
+
 /// A joined player's socket, with what answering its messages and events needs.
 struct PlayerSocket<'a, S> {
     service: &'a PuzzleService,
     socket: &'a mut S,
     me: PlayerIdentity,
-    timeout: Duration,
+    /// The frames it may still send (unused without a limit).
+    budget: MessageBudget,
+    /// Its newest mining declaration not yet written to the shared store.
+    mining: Coalesced<Mining>,
+    /// Its newest hashrate report not yet written.
+    rate: Coalesced<f64>,
+    /// Fires when a held declaration or report is due (boxed, and only while one is held: an
+    /// idle socket carries no timer).
+    write_timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// Resolves when `timer` fires; never without one.
+fn fired(timer: &mut Option<Pin<Box<Sleep>>>) -> impl std::future::Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| match timer {
+        Some(timer) => timer.as_mut().poll(cx),
+        None => std::task::Poll::Pending,
+    })
 }
 
 impl<S> PlayerSocket<'_, S>
@@ -263,22 +314,129 @@ where
     {
         // A shutdown that began before this socket subscribed is not among its events.
         if *self.service.draining().borrow() {
-            let _ = send(self.socket, going_away(), self.timeout).await;
+            let _ = send(self.socket, going_away(), self.timeout()).await;
             return;
         }
         loop {
             let flow = tokio::select! {
                 frame = self.socket.next() => match frame {
+                    Some(Ok(WsIncoming::Close) | Err(_)) | None => ControlFlow::Break(()),
+                    Some(Ok(_)) if !self.within_budget() => Box::pin(self.close_flood::<E>()).await,
                     // Boxed: a client's message is rare beside the events, and its handling
                     // (store calls) would otherwise size every idle socket's state.
                     Some(Ok(WsIncoming::Text(text))) => Box::pin(self.on_text(&text)).await,
                     Some(Ok(WsIncoming::Binary | WsIncoming::Control)) => ControlFlow::Continue(()),
-                    Some(Ok(WsIncoming::Close) | Err(_)) | None => ControlFlow::Break(()),
                 },
                 event = events.recv() => self.on_event(event).await,
+                () = fired(&mut self.write_timer) => {
+                    Box::pin(self.write_due()).await;
+                    ControlFlow::Continue(())
+                }
             };
             if flow.is_break() {
                 break;
+            }
+        }
+    }
+
+    /// How long a send may take before the socket counts as too slow.
+    fn timeout(&self) -> Duration {
+        self.service.config.network.ws_send_timeout
+    }
+
+    /// Takes a frame from the socket's budget; false when it has none left.
+    fn within_budget(&mut self) -> bool {
+        match self.service.config.network.ws_message_rate {
+            Some(rate) => self.budget.take(rate, now_millis()),
+            None => true,
+        }
+    }
+
+    /// Closes a socket that sent more frames than its budget with 1008, then reads and drops
+    /// what the client still sends, up to its own close frame and for at most
+    /// [`FLOOD_CLOSE_DRAIN`]: a connection closed with unread data is reset, and the reset can
+    /// overtake the close frame, so the client would never learn why.
+    async fn close_flood<E>(&mut self) -> ControlFlow<()>
+    where
+        S: Stream<Item = Result<WsIncoming, E>>,
+    {
+        crate::client_log::client_warn!(ip = %self.me.ip, token = %crate::session::preview(&self.me.token), "socket closed: too many messages");
+        self.service.metrics.flooding_socket();
+        let close = WsOutgoing::Close {
+            code: wire::CLOSE_POLICY,
+            reason: TOO_MANY_MESSAGES.into(),
+        };
+        if send(self.socket, close, self.timeout()).await {
+            let drain = async {
+                while let Some(Ok(frame)) = self.socket.next().await {
+                    if frame == WsIncoming::Close {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(FLOOD_CLOSE_DRAIN, drain).await;
+        }
+        ControlFlow::Break(())
+    }
+
+    /// A mining declaration: written at once, or held until its interval ends.
+    async fn declare_mining(&mut self, mining: Mining) {
+        if let Some(mining) = self
+            .mining
+            .offer(mining, now_millis(), DECLARATION_INTERVAL_MS)
+        {
+            self.write_mining(mining).await;
+        }
+        self.arm_write_timer();
+    }
+
+    /// A hashrate report: written at once, or held until its interval ends.
+    async fn declare_rate(&mut self, rate: f64) {
+        if let Some(rate) = self.rate.offer(rate, now_millis(), DECLARATION_INTERVAL_MS) {
+            self.write_rate(rate).await;
+        }
+        self.arm_write_timer();
+    }
+
+    /// Writes the held declaration and report whose interval has ended.
+    async fn write_due(&mut self) {
+        let now = now_millis();
+        if let Some(mining) = self.mining.due(now, DECLARATION_INTERVAL_MS) {
+            self.write_mining(mining).await;
+        }
+        if let Some(rate) = self.rate.due(now, DECLARATION_INTERVAL_MS) {
+            self.write_rate(rate).await;
+        }
+        self.arm_write_timer();
+    }
+
+    async fn write_mining(&mut self, mining: Mining) {
+        let connection = self.me.connection;
+        match mining {
+            Mining::Started => self.service.mining_started(connection).await,
+            Mining::Stopped => self.service.mining_stopped(connection).await,
+        }
+    }
+
+    async fn write_rate(&mut self, rate: f64) {
+        (self.service)
+            .hashrate_reported(self.me.connection, self.me.ip, rate)
+            .await;
+    }
+
+    /// Sets the write timer to the earliest held update's deadline, or drops it.
+    fn arm_write_timer(&mut self) {
+        let deadline = match (self.mining.deadline(), self.rate.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (deadline, &mut self.write_timer) {
+            (None, timer) => *timer = None,
+            (Some(deadline), Some(timer)) => timer.as_mut().reset(monotonic_instant(deadline)),
+            (Some(deadline), timer) => {
+                *timer = Some(Box::pin(tokio::time::sleep_until(monotonic_instant(
+                    deadline,
+                ))));
             }
         }
     }
@@ -289,25 +447,21 @@ where
         match parse_player_message(text) {
             PlayerMessage::TooLarge => {
                 let error = WsOutgoing::Text(wire::error("Message too large").into());
-                let _ = send(self.socket, error, self.timeout).await;
+                let _ = send(self.socket, error, self.timeout()).await;
                 let close = WsOutgoing::Close {
                     code: wire::CLOSE_TOO_BIG,
                     reason: "Message too large".into(),
                 };
-                let _ = send(self.socket, close, self.timeout).await;
+                let _ = send(self.socket, close, self.timeout()).await;
                 return ControlFlow::Break(());
             }
             PlayerMessage::Ping => {
                 let pong = wire::pong(service.connections.players());
                 return self.deliver(pong.into()).await;
             }
-            PlayerMessage::MiningStart => service.mining_started(self.me.connection).await,
-            PlayerMessage::MiningStop => service.mining_stopped(self.me.connection).await,
-            PlayerMessage::Hashrate(rate) => {
-                service
-                    .hashrate_reported(self.me.connection, self.me.ip, rate)
-                    .await;
-            }
+            PlayerMessage::MiningStart => self.declare_mining(Mining::Started).await,
+            PlayerMessage::MiningStop => self.declare_mining(Mining::Stopped).await,
+            PlayerMessage::Hashrate(rate) => self.declare_rate(rate).await,
             PlayerMessage::Ignored => {}
         }
         ControlFlow::Continue(())
@@ -342,7 +496,7 @@ where
             Reaction::Send(message) => self.deliver(message).await,
             Reaction::Close(code, reason) => {
                 let close = WsOutgoing::Close { code, reason };
-                let _ = send(self.socket, close, self.timeout).await;
+                let _ = send(self.socket, close, self.timeout()).await;
                 ControlFlow::Break(())
             }
             Reaction::Nothing => ControlFlow::Continue(()),
@@ -351,7 +505,7 @@ where
 
     /// Sends a text frame; breaks, counting a slow socket, when it fails or is too slow.
     async fn deliver(&mut self, message: Arc<str>) -> ControlFlow<()> {
-        if send(self.socket, WsOutgoing::Text(message), self.timeout).await {
+        if send(self.socket, WsOutgoing::Text(message), self.timeout()).await {
             ControlFlow::Continue(())
         } else {
             self.service.metrics.slow_socket();
@@ -460,6 +614,264 @@ mod tests {
         let size = std::mem::size_of_val(&driver);
         eprintln!("player socket driver: {size} bytes");
         assert!(size <= 800, "the player socket's driver takes {size} bytes");
+    }
+
+    /// A socket driven by the test: frames in through a channel, frames out into a list.
+    struct ScriptedSocket {
+        incoming: tokio::sync::mpsc::UnboundedReceiver<WsIncoming>,
+        outgoing: Arc<std::sync::Mutex<Vec<WsOutgoing>>>,
+    }
+
+    impl Stream for ScriptedSocket {
+        type Item = Result<WsIncoming, ()>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.incoming.poll_recv(cx).map(|frame| frame.map(Ok))
+        }
+    }
+
+    impl Sink<WsOutgoing> for ScriptedSocket {
+        type Error = ();
+        fn poll_ready(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn start_send(self: std::pin::Pin<&mut Self>, frame: WsOutgoing) -> Result<(), ()> {
+            self.outgoing.lock().unwrap().push(frame);
+            Ok(())
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// The in-memory hashrate store, counting its writes.
+    #[derive(Default)]
+    struct CountingHashrate {
+        inner: crate::hashrate::MemoryHashrateStore,
+        reports: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::hashrate::HashrateStore for CountingHashrate {
+        async fn report(
+            &self,
+            connection: ConnectionId,
+            ip: std::net::IpAddr,
+            rate: f64,
+            overspeed: bool,
+            now: f64,
+        ) -> Result<(), crate::error::StoreError> {
+            self.reports
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner
+                .report(connection, ip, rate, overspeed, now)
+                .await
+        }
+        async fn remove(&self, connection: ConnectionId) -> Result<(), crate::error::StoreError> {
+            self.inner.remove(connection).await
+        }
+        async fn fresh(
+            &self,
+            now: f64,
+            stale: Duration,
+        ) -> Result<Vec<crate::hashrate::MinerReport>, crate::error::StoreError> {
+            self.inner.fresh(now, stale).await
+        }
+        async fn clear(&self) -> Result<(), crate::error::StoreError> {
+            self.inner.clear().await
+        }
+        async fn push_chart(
+            &self,
+            point: crate::puzzle_store::ChartPoint,
+        ) -> Result<(), crate::error::StoreError> {
+            self.inner.push_chart(point).await
+        }
+        async fn chart(
+            &self,
+        ) -> Result<Vec<crate::puzzle_store::ChartPoint>, crate::error::StoreError> {
+            self.inner.chart().await
+        }
+    }
+
+    /// A player socket on a fresh in-memory instance with `rate` as its message budget: the
+    /// service, the hashrate store, the frames' sender and the frames sent back.
+    async fn scripted_player(
+        rate: Option<crate::message_budget::MessageRate>,
+    ) -> (
+        Arc<PuzzleService>,
+        Arc<CountingHashrate>,
+        tokio::sync::mpsc::UnboundedSender<WsIncoming>,
+        Arc<std::sync::Mutex<Vec<WsOutgoing>>>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let hashrate = Arc::new(CountingHashrate::default());
+        let config = crate::Config::default()
+            .with_turnstile_test_mode(true)
+            .with_ws_message_rate(rate);
+        let hashpass = crate::HashPass::builder(config)
+            .hashrate_store(hashrate.clone())
+            .without_background_jobs()
+            .build()
+            .await
+            .unwrap();
+        let service = Arc::clone(hashpass.service());
+        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let admission = PlayerAdmission {
+            ip,
+            connection: 1,
+            reconnect_token: None,
+            slot: service.connections.reserve_unlimited(ip),
+        };
+        let (frames, incoming) = tokio::sync::mpsc::unbounded_channel();
+        let outgoing = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let socket = ScriptedSocket {
+            incoming,
+            outgoing: Arc::clone(&outgoing),
+        };
+        let driver = tokio::spawn(run_player(Arc::clone(&service), admission, socket));
+        (service, hashrate, frames, outgoing, driver)
+    }
+
+    fn text(frame: &str) -> WsIncoming {
+        WsIncoming::Text(frame.to_string())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_declarations_costs_two_writes_and_keeps_the_last() {
+        let (service, hashrate, frames, _, driver) = scripted_player(None).await;
+        for i in 0..10_000u32 {
+            frames
+                .send(text(&format!(
+                    r#"{{"type":"hashrate","payload":{{"rate":{i}}}}}"#
+                )))
+                .unwrap();
+            let mining = if i % 2 == 0 {
+                "mining_start"
+            } else {
+                "mining_stop"
+            };
+            frames
+                .send(text(&format!(r#"{{"type":"{mining}"}}"#)))
+                .unwrap();
+        }
+        frames.send(text(r#"{"type":"mining_start"}"#)).unwrap();
+        frames
+            .send(text(r#"{"type":"hashrate","payload":{"rate":42.5}}"#))
+            .unwrap();
+        // The whole burst arrives within the first interval: the first report went out at once,
+        // the last is held for the interval's end.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let reports = || hashrate.reports.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(reports(), 1);
+        let now = service.now();
+        let stale = Duration::from_secs(10);
+        let seed = service.state().await.unwrap().seed;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            reports(),
+            2,
+            "one write at the start, one at the interval's end"
+        );
+        let fresh = service.seams.hashrate.fresh(now, stale).await.unwrap();
+        assert_eq!(fresh.iter().map(|r| r.rate).collect::<Vec<_>>(), [42.5]);
+        let mining = service.seams.puzzles.mining_time(&seed, now).await.unwrap();
+        assert_eq!(
+            mining.active_miners, 1,
+            "the last declaration (mining_start) holds"
+        );
+        // Nothing more is written while the socket is quiet.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(reports(), 2);
+        // A final mining_stop in a new burst is not lost either.
+        frames.send(text(r#"{"type":"mining_start"}"#)).unwrap();
+        frames.send(text(r#"{"type":"mining_stop"}"#)).unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let mining = service.seams.puzzles.mining_time(&seed, now).await.unwrap();
+        assert_eq!(mining.active_miners, 0);
+        drop(frames);
+        driver.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_is_closed_with_1008() {
+        let rate = crate::message_budget::MessageRate::DEFAULT;
+        let (_, hashrate, frames, outgoing, driver) = scripted_player(Some(rate)).await;
+        for _ in 0..1_000 {
+            // The sender may find the socket gone part-way: that is the point.
+            let _ = frames.send(text("ping"));
+        }
+        tokio::time::timeout(Duration::from_secs(5), driver)
+            .await
+            .expect("the flooding socket is closed")
+            .unwrap();
+        let sent = outgoing.lock().unwrap().clone();
+        let pongs = sent
+            .iter()
+            .filter(|f| matches!(f, WsOutgoing::Text(t) if t.contains("PONG")))
+            .count();
+        assert_eq!(pongs, rate.burst as usize, "the burst is answered, no more");
+        assert_eq!(
+            sent.last(),
+            Some(&WsOutgoing::Close {
+                code: wire::CLOSE_POLICY,
+                reason: TOO_MANY_MESSAGES.into()
+            })
+        );
+        assert_eq!(
+            hashrate.reports.load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_honest_pace_is_never_closed() {
+        let rate = crate::message_budget::MessageRate::DEFAULT;
+        let (_, _, frames, outgoing, driver) = scripted_player(Some(rate)).await;
+        // Ten minutes of the page at its busiest: a report every 2 s, a ping every 10 s, and a
+        // visitor toggling pause ten times a second.
+        for tenth in 0..6_000u32 {
+            let mining = if tenth % 2 == 0 {
+                "mining_stop"
+            } else {
+                "mining_start"
+            };
+            frames
+                .send(text(&format!(r#"{{"type":"{mining}"}}"#)))
+                .unwrap();
+            if tenth % 20 == 0 {
+                frames
+                    .send(text(r#"{"type":"hashrate","payload":{"rate":3.5}}"#))
+                    .unwrap();
+            }
+            if tenth % 100 == 0 {
+                frames.send(text("ping")).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!driver.is_finished(), "the socket is still open");
+        let closes = outgoing
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| matches!(f, WsOutgoing::Close { .. }))
+            .count();
+        assert_eq!(closes, 0);
+        drop(frames);
+        driver.await.unwrap();
     }
 
     #[test]

@@ -1326,8 +1326,11 @@ pub async fn slow_reader_does_not_delay_others(serve: Serve) {
     // Resets after the server gave up on the slow socket, and the most before it must have.
     const RESETS_AFTER: usize = 20;
     const MAX_RESETS: usize = 5_000;
+    // No message budget: the ping flood is only the means to stall the socket's sends (the
+    // budget's own close is `a_flood_is_closed_and_the_session_reconnects`'s).
     let server = TestServer::with(serve, "slow", |c| {
         c.with_ws_send_timeout(Duration::from_millis(500))
+            .with_ws_message_rate(None)
     })
     .await;
     let mut fast = Player::connect(&server, client_ip(2)).await;

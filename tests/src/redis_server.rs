@@ -103,6 +103,37 @@ impl RedisServer {
         panic!("redis-server did not start on port {}", self.port);
     }
 
+    /// The commands the server has processed since it started (`total_commands_processed` of
+    /// `INFO stats`), every earlier call of this one included, this one not. Plain servers only.
+    pub async fn commands_processed(&self) -> u64 {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        assert!(self.tls.is_none(), "commands_processed speaks plain RESP");
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("redis-server accepts a connection");
+        let mut stream = tokio::io::BufReader::new(stream);
+        stream
+            .get_mut()
+            .write_all(b"INFO stats\r\n")
+            .await
+            .expect("INFO sent");
+        // The answer is one bulk string: `$<length>\r\n<text>\r\n`.
+        let mut header = String::new();
+        stream.read_line(&mut header).await.expect("INFO answered");
+        let length: usize = header
+            .trim()
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not a bulk string: {header:?}"));
+        let mut text = vec![0; length];
+        stream.read_exact(&mut text).await.expect("INFO text");
+        String::from_utf8_lossy(&text)
+            .lines()
+            .find_map(|line| line.strip_prefix("total_commands_processed:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("INFO stats has total_commands_processed")
+    }
+
     /// Stops the server (an outage).
     pub fn stop(&self) {
         if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {

@@ -1220,6 +1220,7 @@ pub async fn launch_from_env() -> Result<Launch, Box<dyn std::error::Error>> {
         &config.admin.log_dir,
         &settings.log_level,
         settings.log_format,
+        settings.log_max_file_bytes,
     )?;
     let hashpass = HashPass::builder(config)
         .on_disk(&settings.data_dir)
