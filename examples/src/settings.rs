@@ -24,7 +24,8 @@ pub struct ServerSettings {
     /// `HASHPASS_LOG_MAX_FILE_MB`: the largest a daily log file grows, in bytes (64 MiB; read
     /// in MiB, 1–65536); the rest of a full day's lines go to standard output only.
     pub log_max_file_bytes: u64,
-    /// `HASHPASS_DATA_DIR`: where the audit log and the blacklist are kept (`.`).
+    /// `HASHPASS_DATA_DIR`: where the audit log, the blacklist, the webhook outbox, the invite
+    /// key ring and the redemptions are kept (`.`); one process owns it.
     pub data_dir: PathBuf,
     /// `HASHPASS_REDIS_URL` or `REDIS_URL`: share state through Redis (several instances).
     pub redis_url: Option<SecretUrl>,
@@ -174,8 +175,8 @@ impl ServerSettings {
         }
     }
 
-    /// `builder` with the audit log and blacklist on disk in the data directory and, when a
-    /// Redis URL is set, every shared store in that Redis.
+    /// `builder` with its state on disk in the data directory (audit log, blacklist, outbox, key
+    /// ring, redemptions) and, when a Redis URL is set, every shared store in that Redis.
     pub async fn stores(
         &self,
         builder: HashPassBuilder,

@@ -15,7 +15,7 @@ use hashpass::adapter::{
     WsOutgoing,
 };
 use hashpass::{ApiError, HashPass};
-use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderValue};
 
 mod serve;
 pub use serve::serve;
@@ -203,7 +203,7 @@ async fn handle(hp: HashPass, endpoint: Endpoint, peer: Peer, req: Request) -> R
     let config = hp.config();
     let bytes = match hashpass::edge::read_body(
         body.into_data_stream(),
-        content_length(&parts.headers),
+        hashpass::edge::content_length(&parts.headers),
         config.limits.max_body_bytes,
         config.network.connections.body_read_timeout,
     )
@@ -211,12 +211,9 @@ async fn handle(hp: HashPass, endpoint: Endpoint, peer: Peer, req: Request) -> R
     {
         Ok(bytes) => bytes,
         Err(refusal) => {
+            let close = refusal.header();
             let mut response = respond(refusal.error.into());
-            if refusal.close {
-                response
-                    .headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
-            }
+            response.headers_mut().extend(close);
             return response;
         }
     };
@@ -224,14 +221,6 @@ async fn handle(hp: HashPass, endpoint: Endpoint, peer: Peer, req: Request) -> R
         hp.handle(endpoint, api_request(peer.0, &parts, &bytes))
             .await,
     )
-}
-
-/// The request's `Content-Length`, when it has a valid one.
-fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
 }
 
 fn respond(response: ApiResponse) -> Response {

@@ -51,11 +51,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let config = hashpass.config();
     let drain = config.network.connections.drain_deadline;
-    let mut listener = EdgeListener::new(
-        listener,
-        config.network.connections.clone(),
-        config.network.trusted_proxies.clone(),
-    );
+    let mut listener = EdgeListener::from_config(listener, config);
     let builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut connections = JoinSet::new();

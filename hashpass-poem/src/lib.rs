@@ -9,8 +9,7 @@ use hashpass::adapter::{
 };
 use hashpass::{ApiError, HashPass};
 use poem::endpoint::make;
-use poem::http::HeaderValue;
-use poem::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use poem::http::header::CONTENT_TYPE;
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::{EndpointExt, FromRequest, IntoEndpoint, IntoResponse, Request, Response, Route};
 
@@ -201,11 +200,7 @@ fn api_request<'a>(req: &'a Request, body: &'a [u8]) -> Result<ApiRequest<'a>, A
 
 async fn handle(hp: HashPass, endpoint: Endpoint, mut req: Request) -> Response {
     let config = hp.config();
-    let announced = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let announced = hashpass::edge::content_length(req.headers());
     let body = match hashpass::edge::read_body(
         req.take_body().into_bytes_stream(),
         announced,
@@ -216,12 +211,9 @@ async fn handle(hp: HashPass, endpoint: Endpoint, mut req: Request) -> Response 
     {
         Ok(body) => body,
         Err(refusal) => {
+            let close = refusal.header();
             let mut response = respond(refusal.error.into());
-            if refusal.close {
-                response
-                    .headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
-            }
+            response.headers_mut().extend(close);
             return response;
         }
     };

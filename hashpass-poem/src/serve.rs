@@ -48,11 +48,7 @@ pub async fn serve(
     let drain = config.network.connections.drain_deadline;
     let local = LocalAddr(listener.local_addr()?.into());
     let acceptor = EdgeAcceptor {
-        listener: EdgeListener::new(
-            listener,
-            config.network.connections.clone(),
-            config.network.trusted_proxies.clone(),
-        ),
+        listener: EdgeListener::from_config(listener, config),
         local,
     };
     let stop = async {

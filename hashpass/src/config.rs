@@ -712,6 +712,7 @@ impl Config {
             &self.network.trusted_proxies,
         )?;
         self.limits.validate()?;
+        self.network.connections.validate()?;
         self.admin.validate()?;
         self.invites.key()?;
         Ok(())

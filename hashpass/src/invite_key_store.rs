@@ -208,10 +208,11 @@ const KEY_VARIABLE: &str = "HASHPASS_HMAC_SECRET";
 /// - Nothing on record: `codes` keep their key (a random one is warned about).
 /// - `configured` is a retired key of the ring: refused, naming `HASHPASS_HMAC_SECRET` (it was
 ///   rotated away, often because it leaked).
-/// - `configured` is another key: it becomes current, the ring's current key is retired, and
-///   the rotation is put on record (with a warning): the operator's new key wins, as if an admin
-///   had rotated to it.
-/// - Otherwise (`configured` is the current key, or none was configured): `codes` adopt the ring.
+/// - Otherwise `codes` adopt the ring. A `configured` key other than the current one is not
+///   used (a warning says so): the key on record came from an admin's rotation, and a
+///   configured key may be the one it replaced — in a ring written before retired keys were
+///   kept, it cannot be told apart from a new one — so the configured key only ever seeds the
+///   first ring; to move to a new key, rotate to it through the admin API.
 pub async fn restore(
     codes: &InviteCodes,
     configured: Option<&InviteKey>,
@@ -225,22 +226,21 @@ pub async fn restore(
         }
         return Ok(());
     };
-    let ring = match configured {
+    match configured {
         Some(key) if ring.is_retired(key) => {
             return Err(ConfigError::new(
                 KEY_VARIABLE,
-                "this invite key was rotated away (it is among the retired keys on record), so codes signed with it are refused: set the variable to the current key or a new one, or unset it to use the key on record",
+                "this invite key was rotated away (it is among the retired keys on record), so codes signed with it are refused: set the variable to the current key, or unset it to use the key on record",
             )
             .into());
         }
         Some(key) if key != ring.current() => {
             tracing::warn!(
-                "HASHPASS_HMAC_SECRET differs from the invite key on record: it becomes the current key, and codes issued under the key on record now answer key_rotated"
+                "HASHPASS_HMAC_SECRET differs from the invite key on record (an admin's rotation): the key on record is used; set the variable to it, or rotate to the new key through the admin API (POST api/admin/regenerate-hmac with hmac_secret)"
             );
-            store.rotate(&ring, key).await?
         }
-        _ => ring,
-    };
+        _ => {}
+    }
     codes.adopt(&ring);
     Ok(())
 }
@@ -314,21 +314,51 @@ mod tests {
         assert_eq!(current.ring().retired(), &[key(2), key(1)]);
     }
 
+    /// A puzzle store holding a state written before retired keys were kept: `current` as the
+    /// rotated key, nothing retired.
+    async fn old_state_with(current: InviteKey) -> Arc<dyn PuzzleStore> {
+        let puzzles: Arc<dyn PuzzleStore> = Arc::new(crate::puzzle_store::MemoryPuzzleStore::new());
+        let old = serde_json::json!({
+            "version": 3, "seed": "00", "started_at": 0.0,
+            "difficulty": crate::difficulty::DifficultyState::new(1, 1, 1),
+            "params": crate::puzzle::Argon2Params::new(1, 8, 1),
+            "worker_count": 1, "target_time": 300, "target_timeout": 600,
+            "max_nonce_speed": 0.0, "last_solve_time": null, "solve_history": [],
+            "solve_time_chart": [], "invite_key": serde_json::to_value(&current).unwrap(),
+        });
+        let state: PuzzleState = serde_json::from_value(old).unwrap();
+        puzzles.init(state).await.unwrap();
+        puzzles
+    }
+
     #[tokio::test]
-    async fn a_new_configured_key_becomes_current_and_is_put_on_record() {
+    async fn a_configured_key_never_overrides_the_key_on_record() {
         let dir = temp_dir("new-key");
         let store = FileInviteKeys::open(&dir).unwrap();
-        store
+        let ring = store
             .rotate(&InviteKeyRing::new(key(1)), &key(2))
             .await
             .unwrap();
+        // Another key than the current one: the ring on record is used, and stays as it was.
         let codes = InviteCodes::new(key(9));
         restore(&codes, Some(&key(9)), &store).await.unwrap();
-        let expected = InviteKeyRing::with_retired(key(9), [key(2), key(1)]);
-        assert_eq!(codes.ring(), expected);
+        assert_eq!(codes.ring().current(), &key(2));
+        assert!(codes.ring().is_retired(&key(1)));
         drop(store);
         let reopened = FileInviteKeys::open(&dir).unwrap();
-        assert_eq!(reopened.load().await.unwrap(), Some(expected));
+        assert_eq!(reopened.load().await.unwrap(), Some(ring.clone()));
+
+        // A ring written before retired keys were kept (a rotated Redis state of an older
+        // version): the configured key, the one rotated away, does not come back.
+        let shared = InPuzzleState::durable(old_state_with(key(2)).await);
+        let leaked = InviteCodes::new(key(1));
+        let before = leaked.issue().code;
+        restore(&leaked, Some(&key(1)), &shared).await.unwrap();
+        assert_eq!(leaked.ring().current(), &key(2));
+        assert!(
+            leaked.verify(&before).is_err(),
+            "the leaked key's codes are refused"
+        );
     }
 
     #[test]
@@ -342,18 +372,7 @@ mod tests {
 
     #[tokio::test]
     async fn in_the_puzzle_state_the_ring_is_shared_and_old_states_read() {
-        let puzzles: Arc<dyn PuzzleStore> = Arc::new(crate::puzzle_store::MemoryPuzzleStore::new());
-        // A state written before retired keys were kept: the rotated key, nothing retired.
-        let old = serde_json::json!({
-            "version": 3, "seed": "00", "started_at": 0.0,
-            "difficulty": crate::difficulty::DifficultyState::new(1, 1, 1),
-            "params": crate::puzzle::Argon2Params::new(1, 8, 1),
-            "worker_count": 1, "target_time": 300, "target_timeout": 600,
-            "max_nonce_speed": 0.0, "last_solve_time": null, "solve_history": [],
-            "solve_time_chart": [], "invite_key": hex::encode([2u8; 16]),
-        });
-        let state: PuzzleState = serde_json::from_value(old).unwrap();
-        puzzles.init(state).await.unwrap();
+        let puzzles = old_state_with(key(2)).await;
         let store = InPuzzleState::durable(Arc::clone(&puzzles));
         assert!(store.durable());
         assert_eq!(

@@ -1076,12 +1076,12 @@ impl PuzzleService {
         self.outbox_ready.notify_one();
     }
 
-    /// Watches for the graceful shutdown: true once it began.
     /// Whether a graceful shutdown has begun ([`PuzzleService::shutdown`]).
     pub fn is_draining(&self) -> bool {
         *self.draining.borrow()
     }
 
+    /// Watches for the graceful shutdown: true once it began.
     pub(crate) fn draining(&self) -> tokio::sync::watch::Receiver<bool> {
         self.draining.subscribe()
     }
@@ -1091,10 +1091,11 @@ impl PuzzleService {
     /// another instance) and waits until their clean-up ran (each session's grace starts),
     /// waits for the verifications in flight (a win is answered and on record) and for the
     /// outbox worker's round under way (a delivery's attempt and its record finish; no other
-    /// round starts), then leaves the deployment's instance registry. Waits at most `deadline`
-    /// for each step; the outbox keeps what is not yet delivered for the next instance.
-    /// Returns whether everything finished in time.
+    /// round starts), then leaves the deployment's instance registry. All of it within
+    /// `deadline` (leaving the registry gets at most a second more); the outbox keeps what is
+    /// not yet delivered for the next instance. Returns whether everything finished in time.
     pub async fn shutdown(&self, deadline: Duration) -> bool {
+        let until = tokio::time::Instant::now() + deadline;
         // Draining first, then the event: a socket subscribed too late for the event finds the
         // flag set when it starts serving.
         self.draining.send_replace(true);
@@ -1106,19 +1107,25 @@ impl PuzzleService {
             code: wire::CLOSE_GOING_AWAY,
             reason: wire::SHUTTING_DOWN.into(),
         });
-        let sockets_closed = self
-            .wait_until(deadline, || {
-                self.connections.players() == 0 && self.connections.admins() == 0
-            })
-            .await;
-        let verified = self
-            .wait_until(deadline, || self.in_flight.load(Ordering::SeqCst) == 0)
-            .await;
-        let outbox_settled = tokio::time::timeout(deadline, self.outbox_round.lock())
+        let sockets_closed = Self::wait_until(until, || {
+            self.connections.players() == 0 && self.connections.admins() == 0
+        })
+        .await;
+        let verified = Self::wait_until(until, || self.in_flight.load(Ordering::SeqCst) == 0).await;
+        let outbox_settled = tokio::time::timeout_at(until, self.outbox_round.lock())
             .await
             .is_ok();
-        if let Err(e) = self.seams.instances.leave().await {
-            tracing::warn!(error = %e, "could not leave the instance registry");
+        // Leaving is worth a moment past the deadline (the others then see the sockets go at
+        // once, not after the lease): at most a second, even when the store does not answer.
+        let left = tokio::time::timeout_at(
+            until.max(tokio::time::Instant::now()) + Duration::from_secs(1),
+            self.seams.instances.leave(),
+        )
+        .await;
+        match left {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not leave the instance registry"),
+            Err(_) => tracing::warn!("the instance registry did not answer in time to leave it"),
         }
         let finished = sockets_closed && verified && outbox_settled;
         if !finished {
@@ -1132,9 +1139,8 @@ impl PuzzleService {
         finished
     }
 
-    /// Polls `done` every 20 ms for up to `deadline`; whether it came true.
-    async fn wait_until(&self, deadline: Duration, done: impl Fn() -> bool) -> bool {
-        let until = tokio::time::Instant::now() + deadline;
+    /// Polls `done` every 20 ms until `until`; whether it came true.
+    async fn wait_until(until: tokio::time::Instant, done: impl Fn() -> bool) -> bool {
         while !done() {
             if tokio::time::Instant::now() >= until {
                 return false;

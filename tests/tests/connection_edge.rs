@@ -39,6 +39,15 @@ async fn start(name: &str, framework: &str, extra: &[(&str, &str)]) -> (Child, S
     (child, addr)
 }
 
+/// A server known only by its address.
+struct AddrOf(SocketAddr);
+
+impl hashpass_tests::client::Reachable for AddrOf {
+    fn addr(&self) -> SocketAddr {
+        self.0
+    }
+}
+
 /// A connection to `addr` from `source`.
 async fn connect_from(source: Ipv4Addr, addr: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
@@ -85,9 +94,9 @@ async fn one_address_shuts_nobody_out(framework: &str) {
     let attacker = Ipv4Addr::new(127, 0, 0, 1);
     let mut held = Vec::new();
     for i in 0..500 {
-        let Ok(mut stream) = connect_from(attacker, addr).await else {
-            continue;
-        };
+        let mut stream = connect_from(attacker, addr)
+            .await
+            .expect("the kernel accepts the connection");
         if i % 2 == 1 {
             let _ = stream.write_all(HALF_SENT).await;
         }
@@ -95,9 +104,19 @@ async fn one_address_shuts_nobody_out(framework: &str) {
     }
     let opened = Instant::now();
     // Every other visitor is served at once while the 500 are held.
+    // The server ends every one of the 500 itself: beyond the address's share at once, the
+    // rest at the header-read timeout (10 s by default), within 40 s of their opening.
+    let waits = tokio::spawn(futures_util::future::join_all(held.into_iter().map(
+        |stream| async move {
+            closed_within(stream, Duration::from_secs(40)).await;
+            opened.elapsed()
+        },
+    )));
     let mut slow = Vec::new();
+    let mut slowest = Duration::ZERO;
     for n in 0..20u8 {
         let (status, took) = health_from(Ipv4Addr::new(127, 0, 1, 2 + n), addr).await;
+        slowest = slowest.max(took);
         if status != 200 || took > Duration::from_secs(2) {
             slow.push((n, status, took));
         }
@@ -106,22 +125,14 @@ async fn one_address_shuts_nobody_out(framework: &str) {
         slow.is_empty(),
         "{framework}: visitors from other addresses refused or slow: {slow:?}"
     );
-    // The server ends every one of the 500 itself: beyond the address's share at once, the
-    // rest at the header-read timeout (10 s by default), well within 40 s of their opening.
-    let waits = futures_util::future::join_all(
-        held.into_iter()
-            .map(|stream| closed_within(stream, Duration::from_secs(40))),
-    )
-    .await;
-    let still_open = waits.iter().filter(|w| w.is_none()).count();
-    assert_eq!(
-        still_open, 0,
-        "{framework}: {still_open} of 500 connections still open 40 s after opening"
+    let waits = waits.await.unwrap();
+    let longest = waits.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "{framework}: 20 visitors answered 200, the slowest in {slowest:?}; the last of the 500 hoarded connections closed {longest:?} after opening"
     );
-    let longest = waits.iter().flatten().max().copied().unwrap_or_default();
     assert!(
-        opened.elapsed() < Duration::from_secs(40) + Duration::from_secs(5),
-        "{framework}: the connections took {longest:?} to close"
+        longest < Duration::from_secs(40),
+        "{framework}: a hoarded connection was still open {longest:?} after opening"
     );
     // And the server is healthy afterwards.
     assert_eq!(health_from(attacker, addr).await.0, 200);
@@ -143,6 +154,15 @@ async fn sigterm_with_a_half_sent_request_exits_within_the_drain_deadline(framew
         .await
         .unwrap();
     half.write_all(HALF_SENT).await.unwrap();
+    // A player's socket, which the shutdown closes with 1001 first.
+    let target = AddrOf(addr);
+    let socket = hashpass_tests::client::open_ws(
+        &target,
+        IpAddr::V4(Ipv4Addr::new(127, 0, 2, 3)),
+        "/api/ws?token=captcha-token-of-a-browser",
+    )
+    .await
+    .expect("a player socket");
     // A request whose body never finishes: the handler is reading it when the signal comes.
     let mut body = connect_from(Ipv4Addr::new(127, 0, 2, 2), addr)
         .await
@@ -166,11 +186,13 @@ async fn sigterm_with_a_half_sent_request_exits_within_the_drain_deadline(framew
         exited.is_ok(),
         "{framework}: still running 15 s after SIGTERM (drain deadline 3 s)"
     );
+    eprintln!("{framework}: exited {took:?} after SIGTERM (drain deadline 3 s)");
+    // Documented: within twice the drain deadline (and a second to leave the registry).
     assert!(
-        took < Duration::from_secs(3) + Duration::from_secs(3),
+        took < Duration::from_secs(2 * 3 + 1),
         "{framework}: exit took {took:?} with a 3 s drain deadline"
     );
-    drop((half, body));
+    drop((half, body, socket));
 }
 
 #[tokio::test]

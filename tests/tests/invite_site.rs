@@ -403,11 +403,11 @@ async fn check_site(server: TestServer) {
         "bad_signature",
     );
 
-    // A hundred sign-ups race for one code: one account.
+    // A hundred sign-ups from a hundred addresses race for one code: one account.
     let contested = server.hashpass.invites().issue().code;
     let answers = futures_util::future::join_all((0..100).map(|i| {
-        let (http, contested) = (http.clone(), contested.clone());
-        async move { sign_up(&http, &format!("racer{i}"), &contested).await }
+        let (racer, contested) = (Http::new(&server, client_ip(300 + i)), contested.clone());
+        async move { sign_up(&racer, &format!("racer{i}"), &contested).await }
     }))
     .await;
     let winners: Vec<usize> = (0..100).filter(|i| answers[*i].status == 201).collect();

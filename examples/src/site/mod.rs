@@ -599,9 +599,11 @@ impl std::fmt::Debug for Site {
     }
 }
 
-/// How long a pending account row (its code being redeemed) holds its username before a new
-/// sign-up may take it over, if its code was never redeemed: a sign-up that crashed midway.
-pub const PENDING_GRACE_SECS: f64 = 60.0;
+/// How long a pending account row (its code claimed, its password being hashed) holds its
+/// username and its code before a new sign-up may take them over: a sign-up that crashed
+/// midway. Longer than any live sign-up waits for its turn in the hashing queue under load,
+/// and than any client waits for its answer.
+pub const PENDING_GRACE_SECS: f64 = 300.0;
 
 /// The accounts table; `active` is 0 while the account's invite code is being redeemed;
 /// `attempt` is the random id of the sign-up that wrote the row, so that it activates or

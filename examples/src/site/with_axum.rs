@@ -15,17 +15,25 @@ use super::{Answer, Form, FormRequest, JOIN_CSS, JOIN_HTML, JOIN_JS, Site, SiteE
 
 /// The site's app: HashPass and the site's own routes, all under HashPass's security headers.
 pub fn app(site: Site, hashpass: HashPass) -> Router {
+    let limits = hashpass.config().network.connections.clone();
     let form = |form: Form| {
-        let site = site.clone();
+        let (site, limits) = (site.clone(), limits.clone());
         move |request: Request| async move {
             let peer = request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(addr)| addr.ip());
             let (parts, body) = request.into_parts();
-            let body = axum::body::to_bytes(body, super::FORM_LIMIT)
-                .await
-                .map_err(|e| e.to_string());
+            // Read as HashPass reads its own bodies: within the body-read time, an oversized one
+            // drained before it is refused, so a proxy in front reads the refusal.
+            let body = hashpass::edge::read_body(
+                body.into_data_stream(),
+                hashpass::edge::content_length(&parts.headers),
+                super::FORM_LIMIT,
+                limits.body_read_timeout,
+            )
+            .await
+            .map_err(|refusal| refusal.error.message().unwrap_or_default().to_string());
             let request = FormRequest {
                 peer,
                 headers: &parts.headers,

@@ -26,17 +26,24 @@ fn join_css() -> Response {
 
 /// The site's app: HashPass and the site's own routes, all under HashPass's security headers.
 pub fn app(site: Site, hashpass: HashPass) -> impl Endpoint<Output = Response> + use<> {
+    let limits = hashpass.config().network.connections.clone();
     let form = |form: Form| {
-        let site = site.clone();
+        let (site, limits) = (site.clone(), limits.clone());
         poem::endpoint::make(move |request: Request| {
-            let site = site.clone();
+            let (site, limits) = (site.clone(), limits.clone());
             async move {
                 let peer = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
                 let (parts, body) = request.into_parts();
-                let body = body
-                    .into_bytes_limit(super::FORM_LIMIT)
-                    .await
-                    .map_err(|e| e.to_string());
+                // Read as HashPass reads its own bodies: within the body-read time, an oversized one
+                // drained before it is refused, so a proxy in front reads the refusal.
+                let body = hashpass::edge::read_body(
+                    body.into_bytes_stream(),
+                    hashpass::edge::content_length(&parts.headers),
+                    super::FORM_LIMIT,
+                    limits.body_read_timeout,
+                )
+                .await
+                .map_err(|refusal| refusal.error.message().unwrap_or_default().to_string());
                 let request = FormRequest {
                     peer,
                     headers: &parts.headers,

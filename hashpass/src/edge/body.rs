@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use http::StatusCode;
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 
 use super::MAX_DRAINED_BODY;
 use crate::error::ApiError;
@@ -19,6 +20,23 @@ pub struct BodyRefusal {
     pub error: ApiError,
     /// The connection cannot carry another request: answer with `Connection: close`.
     pub close: bool,
+}
+
+impl BodyRefusal {
+    /// The header the answer carries besides its content type: `Connection: close` when the
+    /// connection must close.
+    pub fn header(&self) -> Option<(HeaderName, HeaderValue)> {
+        self.close
+            .then(|| (CONNECTION, HeaderValue::from_static("close")))
+    }
+}
+
+/// A request's `Content-Length`, when it has one valid one.
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Reads `body` (its chunks; `announced` is its `Content-Length`, if any) up to `limit` bytes
@@ -76,7 +94,7 @@ where
                 StatusCode::REQUEST_TIMEOUT,
                 format!(
                     "The request body did not arrive within {} s",
-                    timeout.as_secs()
+                    timeout.as_secs_f64()
                 ),
             ),
             close: true,

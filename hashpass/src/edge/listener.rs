@@ -84,9 +84,6 @@ pub struct EdgeListener {
     at_limit: bool,
     /// Refused connections being answered at once (at most [`LINGERING_REFUSALS`]).
     lingering: Arc<tokio::sync::Semaphore>,
-    /// Refusals of over-share connections since the last log line (logged at most every 10 s).
-    refused: u64,
-    refused_logged: Option<tokio::time::Instant>,
 }
 
 impl EdgeListener {
@@ -101,18 +98,16 @@ impl EdgeListener {
             reserve: open_reserve(),
             at_limit: false,
             lingering: Arc::new(tokio::sync::Semaphore::new(LINGERING_REFUSALS)),
-            refused: 0,
-            refused_logged: None,
         }
     }
 
-    /// Listens on `addr` with the limits and trusted proxies of `config`.
-    pub async fn bind(addr: SocketAddr, config: &crate::Config) -> io::Result<Self> {
-        Ok(Self::new(
-            TcpListener::bind(addr).await?,
+    /// Wraps `inner` with the limits and trusted proxies of `config`.
+    pub fn from_config(inner: TcpListener, config: &crate::Config) -> Self {
+        Self::new(
+            inner,
             config.network.connections.clone(),
             config.network.trusted_proxies.clone(),
-        ))
+        )
     }
 
     /// The limits its connections are held to.
@@ -179,7 +174,7 @@ impl EdgeListener {
     /// request head for up to a second, answer 429 and close (an answer sent before the
     /// request would confuse an HTTP client, and one closed with the request unread would be
     /// reset before it is read); beyond those, the connection is closed at once.
-    fn refuse_over_share(&mut self, stream: TcpStream, peer: SocketAddr) {
+    fn refuse_over_share(&self, stream: TcpStream, peer: SocketAddr) {
         if let Ok(lingering) = Arc::clone(&self.lingering).try_acquire_owned() {
             tokio::spawn(async move {
                 let mut stream = stream;
@@ -202,21 +197,11 @@ impl EdgeListener {
                 drop(lingering);
             });
         }
-        self.refused += 1;
-        let now = tokio::time::Instant::now();
-        if self
-            .refused_logged
-            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(10))
-        {
-            tracing::warn!(
-                client = %counted_address(peer.ip()),
-                refused = self.refused,
-                per_address = self.limits.per_address,
-                "connections beyond an address's share refused (logged at most every 10 s)"
-            );
-            self.refused = 0;
-            self.refused_logged = Some(now);
-        }
+        crate::client_log::client_warn!(
+            client = %counted_address(peer.ip()),
+            per_address = self.limits.per_address,
+            "a connection beyond its address's share was refused"
+        );
     }
 
     /// Out of descriptors: frees the reserve, accepts one waiting connection with it, answers

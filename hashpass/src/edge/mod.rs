@@ -20,7 +20,7 @@ mod stream;
 
 use std::time::Duration;
 
-pub use body::{BodyRefusal, read_body};
+pub use body::{BodyRefusal, content_length, read_body};
 pub use listener::{AddressPermit, EdgeListener};
 pub use stream::EdgeStream;
 
@@ -42,6 +42,30 @@ pub struct ConnectionLimits {
     /// `HASHPASS_DRAIN_DEADLINE`: seconds a graceful shutdown waits for open requests before it
     /// closes their connections (10).
     pub drain_deadline: Duration,
+}
+
+impl ConnectionLimits {
+    /// The longest any of the times may be (an hour, as its variable allows).
+    pub const MAX_TIME: Duration = Duration::from_secs(3_600);
+
+    /// Refuses a time of zero or longer than [`ConnectionLimits::MAX_TIME`] (set in code: the
+    /// variables are read within bounds), naming its variable.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        for (name, time) in [
+            ("HASHPASS_HEADER_READ_TIMEOUT", self.header_read_timeout),
+            ("HASHPASS_IDLE_TIMEOUT", self.idle_timeout),
+            ("HASHPASS_BODY_READ_TIMEOUT", self.body_read_timeout),
+            ("HASHPASS_DRAIN_DEADLINE", self.drain_deadline),
+        ] {
+            if time.is_zero() || time > Self::MAX_TIME {
+                return Err(crate::ConfigError::new(
+                    name,
+                    format!("{time:?} is out of range: more than zero, at most an hour"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for ConnectionLimits {

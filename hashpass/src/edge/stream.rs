@@ -72,7 +72,7 @@ impl Watch {
             Phase::Handling => return,
             Phase::Idle => {
                 // A later request's first byte: its head has the header-read timeout.
-                self.set_deadline(Some(Instant::now() + self.header_read_timeout));
+                self.set_deadline(Some(after(self.header_read_timeout)));
                 0
             }
             Phase::Head { matched } => matched,
@@ -100,7 +100,7 @@ impl Watch {
             return; // `100 Continue`: the body follows, the request is still being handled.
         }
         self.phase = Phase::Idle;
-        self.set_deadline(Some(Instant::now() + self.idle_timeout));
+        self.set_deadline(Some(after(self.idle_timeout)));
     }
 
     /// Whether the phase's time is up; otherwise arms the timer to wake the task at its end.
@@ -128,6 +128,13 @@ impl Watch {
     }
 }
 
+/// `timeout` from now, or a year from now for a timeout too long to add (never a panic).
+fn after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
 impl EdgeStream {
     /// Holds `stream` (and its address `permit`) to `limits`.
     pub fn new(
@@ -135,7 +142,7 @@ impl EdgeStream {
         permit: Option<AddressPermit>,
         limits: &ConnectionLimits,
     ) -> Self {
-        let deadline = Instant::now() + limits.header_read_timeout;
+        let deadline = after(limits.header_read_timeout);
         Self {
             stream,
             _permit: permit,
