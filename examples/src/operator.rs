@@ -30,6 +30,7 @@ use std::time::Duration;
 use futures_util::future::LocalBoxFuture;
 use hashpass::audit::{AuditLog, FileAuditLog, LoggedRecord, all_records, to_jsonl, write_jsonl};
 use hashpass::config::SecretUrl;
+use hashpass::invite::InviteKeyRing;
 use hashpass::{HashPass, InviteCodes, InviteError, InviteKey};
 use serde_json::{Value, json};
 
@@ -73,8 +74,10 @@ const COMMANDS: &[SubCommand] = &[
     SubCommand {
         name: "verify-code",
         arguments: "CODE [--key HEX]",
-        summary: "check an invite code offline with the key (--key, else HASHPASS_HMAC_SECRET) \
-                  and print the verdict as one JSON line; exit 0 if valid, 1 if not",
+        summary: "check an invite code offline with the key (--key, else the key ring an \
+                  admin's rotations left in Redis or HASHPASS_DATA_DIR, else \
+                  HASHPASS_HMAC_SECRET) and print the verdict as one JSON line; exit 0 if \
+                  valid, 1 if not",
         run: |args| Box::pin(verify_code(args)),
     },
     SubCommand {
@@ -538,9 +541,15 @@ pub struct Verdict {
     pub report: Value,
 }
 
-/// Checks `code` offline under `key`, with codes expiring `ttl` seconds after issue (0 = never),
-/// as `HASHPASS_INVITE_TTL` says.
-pub fn verdict(key: &InviteKey, ttl: u64, code: &str) -> Verdict {
+/// Checks `code` offline under the ring's current key (a code of one of its retired keys is
+/// `key_rotated`), with codes expiring `ttl` seconds after issue (0 = never), as
+/// `HASHPASS_INVITE_TTL` says.
+pub fn verdict(ring: &InviteKeyRing, ttl: u64, code: &str) -> Verdict {
+    let codes = |ttl: u64| {
+        let codes = InviteCodes::new(ring.current().clone()).with_ttl(ttl);
+        codes.adopt(ring);
+        codes
+    };
     let code = code.trim();
     let dates = |issued_at: u64, expires_at: Option<u64>| {
         json!({
@@ -551,7 +560,7 @@ pub fn verdict(key: &InviteKey, ttl: u64, code: &str) -> Verdict {
         })
     };
     let mut report = json!({"valid": true, "code": code});
-    let valid = match InviteCodes::new(key.clone()).with_ttl(ttl).verify(code) {
+    let valid = match codes(ttl).verify(code) {
         Ok(invite) => {
             report["code_id"] = invite.id.into();
             extend(&mut report, dates(invite.issued_at, invite.expires_at));
@@ -563,7 +572,7 @@ pub fn verdict(key: &InviteKey, ttl: u64, code: &str) -> Verdict {
             report["detail"] = error.to_string().into();
             if error == InviteError::Expired {
                 // Authentic but too old: the same key without a lifetime reads its dates.
-                if let Ok(invite) = InviteCodes::new(key.clone()).verify(code) {
+                if let Ok(invite) = codes(0).verify(code) {
                     report["code_id"] = invite.id.into();
                     extend(
                         &mut report,
@@ -611,26 +620,47 @@ async fn verify_code(mut args: Args) -> Outcome {
     let key_flag = args.value("--key")?;
     let code = args.positional("CODE")?;
     args.finish()?;
-    let (_settings, config) = ServerSettings::from_env()?;
-    let key = match key_flag {
-        Some(hex_key) => {
-            InviteKey::from_hex(&hex_key).map_err(|e| Failure::Usage(format!("--key: {e}")))?
-        }
-        None => config.invites.key()?.ok_or_else(|| {
-            Failure::message(
-                "no invite key: pass --key HEX or set HASHPASS_HMAC_SECRET to the server's key \
-                 (a server without one signs with a random key per start, which nothing else \
-                 can verify)",
-            )
-        })?,
+    let (settings, config) = ServerSettings::from_env()?;
+    let ring = match key_flag {
+        Some(hex_key) => InviteKeyRing::new(
+            InviteKey::from_hex(&hex_key).map_err(|e| Failure::Usage(format!("--key: {e}")))?,
+        ),
+        None => match ring_on_record(&settings).await? {
+            Some(ring) => ring,
+            None => InviteKeyRing::new(config.invites.key()?.ok_or_else(|| {
+                Failure::message(
+                    "no invite key: pass --key HEX or set HASHPASS_HMAC_SECRET to the server's key \
+                     (a server without one signs with a random key per start, which nothing else \
+                     can verify)",
+                )
+            })?),
+        },
     };
-    let verdict = verdict(&key, config.invites.ttl, &code);
+    let verdict = verdict(&ring, config.invites.ttl, &code);
     println!("{}", verdict.report);
     Ok(if verdict.valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The invite key ring an admin's rotations left on record: in Redis when a Redis URL is set,
+/// else `invite-keys.json` in the data directory; `None` when there is none. Only reads.
+async fn ring_on_record(settings: &ServerSettings) -> Result<Option<InviteKeyRing>, Failure> {
+    use hashpass::invite_key_store::{
+        FileInviteKeys, INVITE_KEYS_FILE, InPuzzleState, InviteKeyStore,
+    };
+    let store: Box<dyn InviteKeyStore> = match settings.redis().await? {
+        Some(backend) => Box::new(InPuzzleState::durable(std::sync::Arc::new(
+            hashpass::redis::RedisPuzzleStore::new(backend),
+        ))),
+        None if settings.data_dir.join(INVITE_KEYS_FILE).is_file() => {
+            Box::new(FileInviteKeys::open(&settings.data_dir)?)
+        }
+        None => return Ok(None),
+    };
+    Ok(store.load().await?)
 }
 
 /// `outbox [--limit N]`: the webhook outbox as pretty JSON on standard output. Only reads.
@@ -716,7 +746,8 @@ mod tests {
         let key = InviteKey::from_hex("000102030405060708090a0b0c0d0e0f").unwrap();
         // docs/protocol.md#code-format: id 3f9a0c5e7b21d846, issued at 1767225600.
         let code = "HASHPASS-04ZS-M32Y-FCGX-GHK9-APWG-1G9C-X47K-612H-HCRY0";
-        let valid = verdict(&key, 0, &format!("  {}\n", code.to_lowercase()));
+        let ring = InviteKeyRing::new(key.clone());
+        let valid = verdict(&ring, 0, &format!("  {}\n", code.to_lowercase()));
         assert!(valid.valid);
         assert_eq!(
             valid.report.to_string(),
@@ -726,7 +757,7 @@ mod tests {
             )
         );
 
-        let expired = verdict(&key, 60, code);
+        let expired = verdict(&ring, 60, code);
         assert!(!expired.valid);
         assert_eq!(expired.report["reason"], "expired");
         assert_eq!(expired.report["code_id"], "3f9a0c5e7b21d846");
@@ -734,7 +765,7 @@ mod tests {
         assert_eq!(expired.report["expires_at_utc"], "2026-01-01T00:01:00Z");
 
         let other_key = InviteKey::from_hex("ffeeddccbbaa99887766554433221100").unwrap();
-        let forged = verdict(&other_key, 0, code);
+        let forged = verdict(&InviteKeyRing::new(other_key), 0, code);
         assert_eq!(
             (forged.valid, &forged.report["reason"]),
             (false, &json!("bad_signature"))
@@ -744,7 +775,7 @@ mod tests {
             None,
             "unauthenticated ids are not shown"
         );
-        let malformed = verdict(&key, 0, "HASHPASS-nope");
+        let malformed = verdict(&ring, 0, "HASHPASS-nope");
         assert_eq!(malformed.report["reason"], "malformed");
         assert_eq!(
             malformed.report["detail"],

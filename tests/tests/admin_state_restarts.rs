@@ -117,6 +117,17 @@ async fn hashpass_server_keeps_a_rotation_and_a_withdrawal_across_a_restart() {
         "after the restart",
     )
     .await;
+    // The operator's offline check reads the same key ring, without --key.
+    let later = server.run_tool(&["verify-code", &codes.after]).await;
+    assert_eq!(
+        later.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&later.stdout)
+    );
+    let earlier = server.run_tool(&["verify-code", &codes.before]).await;
+    assert_eq!(earlier.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&earlier.stdout).contains("\"reason\":\"key_rotated\""));
 
     #[cfg(unix)]
     {
