@@ -29,10 +29,8 @@ pub fn init_logging(
     format: LogFormat,
     max_file_bytes: u64,
 ) -> Result<WorkerGuard, Box<dyn std::error::Error>> {
-    hashpass::private_files::create_owned_dir(log_dir)?;
     let files = log_file::CappedDailyLog::open(log_dir, format, max_file_bytes)?;
     let (file, guard) = tracing_appender::non_blocking(files);
-    hashpass::private_files::tighten_files_in(log_dir, |name| name.starts_with("hashpass.log"))?;
     let level = level.to_ascii_lowercase();
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn,tower_http=warn")));
@@ -76,6 +74,15 @@ pub fn standalone_poem_with(
         hashpass.clone(),
         hashpass_poem::add_routes(&hashpass, site),
     )
+}
+
+/// CPU seconds (user + system) of process `pid` (or `self`) so far, from `/proc/PID/stat`; for
+/// reporting a load client's CPU beside the server's.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// How a binary ends: success, or its error on standard error (`program: message`, the message

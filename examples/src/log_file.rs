@@ -39,9 +39,12 @@ pub struct CappedDailyLog {
 
 impl CappedDailyLog {
     /// The daily files in `dir`, at most `max_file_bytes` each (at least room for the notice);
-    /// today's file, if it exists, counts with what it already holds.
+    /// today's file, if it exists, counts with what it already holds. The logs name client
+    /// addresses and sessions: `dir` is made private (0700), the files already in it 0600, and
+    /// each day's file 0600 once it exists.
     pub fn open(dir: &Path, format: LogFormat, max_file_bytes: u64) -> std::io::Result<Self> {
         hashpass::private_files::create_owned_dir(dir)?;
+        hashpass::private_files::tighten_files_in(dir, |name| name.starts_with(LOG_FILE_PREFIX))?;
         let files = Builder::new()
             .rotation(Rotation::DAILY)
             .filename_prefix(LOG_FILE_PREFIX)

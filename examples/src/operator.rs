@@ -344,54 +344,21 @@ async fn healthcheck(mut args: Args) -> Outcome {
     }
 }
 
-/// One `GET` of an `http://host:port/path` URL over plain TCP within `timeout`: the status.
+/// One `GET` of an `http://` URL within `timeout`: the status.
 async fn probe(url: &str, timeout: Duration) -> Result<u16, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("only http:// URLs are probed")?;
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
-    };
-    let target = if authority.contains(':') && !authority.ends_with(']') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(&target)
-            .await
-            .map_err(|e| format!("cannot connect: {e}"))?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nhost: {authority}\r\nuser-agent: hashpass-healthcheck\r\nconnection: close\r\n\r\n"
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("cannot send: {e}"))?;
-        let mut head = Vec::new();
-        let mut buf = [0u8; 256];
-        while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 4096 {
-            let n = stream
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("cannot read the answer: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        let line = String::from_utf8_lossy(&head);
-        line.split(' ')
-            .nth(1)
-            .and_then(|code| code.trim().parse::<u16>().ok())
-            .filter(|_| line.starts_with("HTTP/1."))
-            .ok_or_else(|| "the answer is not HTTP".to_string())
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+    if !url.starts_with("http://") {
+        return Err("only http:// URLs are probed".into());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| e.to_string())?;
+    match client.get(url).send().await {
+        Ok(answer) => Ok(answer.status().as_u16()),
+        Err(e) if e.is_timeout() => Err(format!("no answer within {} s", timeout.as_secs())),
+        Err(e) if e.is_connect() => Err(format!("cannot connect: {e}")),
+        Err(e) => Err(format!("no answer: {e}")),
+    }
 }
 
 /// `serve [--framework axum|poem]`: the complete system until SIGINT/SIGTERM.

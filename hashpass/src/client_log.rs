@@ -57,27 +57,32 @@ impl SiteBudget {
     }
 }
 
-/// `tracing::warn!` for a warning a client can trigger, rate-limited at this call site; the
-/// line carries `suppressed`, the count of lines dropped since the last one written.
-macro_rules! client_warn {
-    ($($arg:tt)+) => {{
+/// A `tracing` event at `level` that a client can trigger, rate-limited at this call site (each
+/// expansion has its own budget); the line carries `suppressed`, the count of lines dropped
+/// since the last one written.
+macro_rules! client_log {
+    ($level:expr, $($arg:tt)+) => {{
         static BUDGET: $crate::client_log::SiteBudget = $crate::client_log::SiteBudget::new();
         if let Some(suppressed) = BUDGET.admit(std::time::Instant::now()) {
-            tracing::warn!(suppressed, $($arg)+);
+            tracing::event!($level, suppressed, $($arg)+);
         }
     }};
 }
+pub(crate) use client_log;
+
+/// [`client_log!`] at `WARN`: a warning a client can trigger.
+macro_rules! client_warn {
+    ($($arg:tt)+) => {
+        $crate::client_log::client_log!(tracing::Level::WARN, $($arg)+)
+    };
+}
 pub(crate) use client_warn;
 
-/// `tracing::info!` for a notice a client can trigger, rate-limited at this call site like
-/// [`client_warn!`].
+/// [`client_log!`] at `INFO`: a notice a client can trigger.
 macro_rules! client_info {
-    ($($arg:tt)+) => {{
-        static BUDGET: $crate::client_log::SiteBudget = $crate::client_log::SiteBudget::new();
-        if let Some(suppressed) = BUDGET.admit(std::time::Instant::now()) {
-            tracing::info!(suppressed, $($arg)+);
-        }
-    }};
+    ($($arg:tt)+) => {
+        $crate::client_log::client_log!(tracing::Level::INFO, $($arg)+)
+    };
 }
 pub(crate) use client_info;
 

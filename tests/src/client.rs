@@ -58,6 +58,13 @@ pub trait Reachable {
     fn addr(&self) -> SocketAddr;
 }
 
+/// A server known only by its address (nginx in front, a process started by hand).
+impl Reachable for SocketAddr {
+    fn addr(&self) -> SocketAddr {
+        *self
+    }
+}
+
 impl Reachable for crate::server::TestServer {
     fn addr(&self) -> SocketAddr {
         self.addr

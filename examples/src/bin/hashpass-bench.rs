@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use hashpass::puzzle::Argon2Params;
+use hashpass_examples::cpu_seconds;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -409,14 +410,6 @@ async fn claim(o: &Options) -> Result<(), String> {
         latencies.len()
     );
     Ok(())
-}
-
-/// CPU seconds (user + system) of process `pid` so far, from `/proc/PID/stat`.
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 /// `rounds` honest wins, each from a fresh address and session, the verify alone timed (ms).
